@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+var cmdHelp = &Command{
+	Name:      "help",
+	UsageLine: "help [COMMAND]",
+	Short:     "show help for tcpka or one command",
+	Long:      "With no COMMAND, lists the commands; with one, shows its usage, description, flags and examples.",
+	Examples:  "tcpka help apply",
+	Run: func(env *Env, args []string) error {
+		switch len(args) {
+		case 0:
+			printCommandList(env.Stdout)
+			return nil
+		case 1:
+			cmd := lookup(args[0])
+			if cmd == nil {
+				return fmt.Errorf("help: unknown command %q: commands are %s", args[0], commandNames())
+			}
+			printHelp(env.Stdout, cmd)
+			return nil
+		}
+		return usagef("takes at most one COMMAND")
+	},
+}
+
+func printCommandList(w io.Writer) {
+	fmt.Fprintln(w, "tcpka tunes Linux TCP keepalive and says when a dead peer will be noticed.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: tcpka COMMAND [ARGS] [FLAGS]")
+	fmt.Fprintln(w)
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Short)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path.")
+	fmt.Fprintln(w, "Run 'tcpka help COMMAND' for details.")
+}
+
+func printHelp(w io.Writer, c *Command) {
+	fmt.Fprintf(w, "usage: tcpka %s\n\n", c.UsageLine)
+	fmt.Fprintf(w, "%s\n", c.Short)
+	if c.Long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
+	}
+	if fs := c.flagSet(&Env{}); fs.HasAvailableFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	}
+	if c.Examples != "" {
+		fmt.Fprintln(w, "\nExamples:")
+		for _, l := range strings.Split(strings.TrimSpace(c.Examples), "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/sysctl"
+	"gopkg.in/yaml.v3"
+)
+
+// Profile is a validated profile.
+type Profile struct {
+	Name        string
+	Description string
+	Sources     []string
+	// Settings holds the keys the profile sets; unset keys are left alone.
+	Settings sysctl.Settings
+	// IdleTimeout is the smallest idle timeout on the path the profile is
+	// built for (0: not stated). Time must stay below it with a margin.
+	IdleTimeout int
+	// DetectWithin is the promised upper bound on the detection time
+	// (0: not stated).
+	DetectWithin int
+	// Origin is "shipped" or the file the profile was read from.
+	Origin string
+}
+
+// ErrInvalid is wrapped by every decode and validation error.
+var ErrInvalid = errors.New("invalid profile")
+
+// Error is a decode error with its position.
+type Error struct {
+	File string
+	Line int    // 0 when the error is about the whole file
+	Key  string // "" when not about one key
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// Keepalive returns the profile's values with unset keys taken from base.
+func (p *Profile) Keepalive(base sysctl.Values) detect.Keepalive {
+	v := p.Settings.Over(base)
+	return detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
+}
+
+// Margin is the room the idle time must leave below a path's idle timeout
+// for timer lateness: 10 % of the timeout, at least 10 s.
+func Margin(idleTimeout int) int {
+	return max(idleTimeout/10, 10)
+}
+
+// yamlKey maps profile keys onto sysctl keys.
+var yamlKey = map[string]sysctl.Key{
+	"time":     sysctl.Time,
+	"interval": sysctl.Intvl,
+	"probes":   sysctl.Probes,
+}
+
+// knownKeys is listed in errors about unknown keys.
+const knownKeys = "name, description, time, interval, probes, idle_timeout, detect_within, sources"
+
+// Decode parses data as the profile file named file. defaultName is used
+// when the profile has no name key.
+func Decode(file, defaultName string, data []byte) (*Profile, error) {
+	fail := func(line int, key, format string, args ...any) error {
+		return &Error{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fail(0, "", "empty profile: set at least one of time, interval, probes")
+	}
+	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
+		return nil, fail(0, "", "not a YAML profile: the file holds binary data")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fail(0, "", "empty profile: set at least one of time, interval, probes")
+		}
+		return nil, yamlError(file, err)
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); !errors.Is(err, io.EOF) {
+		line := second.Line
+		if err != nil {
+			return nil, yamlError(file, err)
+		}
+		return nil, fail(line, "", "a second YAML document: a profile is one document")
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, fail(doc.Line, "", "empty profile: set at least one of time, interval, probes")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fail(root.Line, "", "a profile is a mapping of keys (time, interval, probes, ...), not a %s", kindName(root))
+	}
+	p := &Profile{Name: defaultName, Origin: file}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		kn, vn := root.Content[i], root.Content[i+1]
+		if kn.Kind != yaml.ScalarNode {
+			return nil, fail(kn.Line, "", "keys must be plain names")
+		}
+		key := kn.Value
+		if prev, dup := seen[key]; dup {
+			return nil, fail(kn.Line, key, "duplicate key (first set on line %d)", prev)
+		}
+		seen[key] = kn.Line
+		switch key {
+		case "name":
+			s, err := scalarString(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if s == "" || strings.ContainsAny(s, "/ \t\n") {
+				return nil, fail(vn.Line, key, "%q is not a valid name (non-empty, no spaces or '/')", s)
+			}
+			p.Name = s
+		case "description":
+			s, err := scalarString(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			p.Description = s
+		case "sources":
+			if vn.Kind != yaml.SequenceNode {
+				return nil, fail(vn.Line, key, "must be a list of strings, not a %s", kindName(vn))
+			}
+			for _, item := range vn.Content {
+				s, err := scalarString(item)
+				if err != nil {
+					return nil, fail(item.Line, key, "%v", err)
+				}
+				p.Sources = append(p.Sources, s)
+			}
+		case "time", "interval":
+			n, err := durationSeconds(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if err := checkRange(yamlKey[key], n); err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			p.Settings.Set(yamlKey[key], n)
+		case "probes":
+			n, err := integer(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if err := checkRange(sysctl.Probes, n); err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			p.Settings.Set(sysctl.Probes, n)
+		case "idle_timeout", "detect_within":
+			n, err := durationSeconds(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if n < 1 {
+				return nil, fail(vn.Line, key, "must be at least 1s, got %d", n)
+			}
+			if key == "idle_timeout" {
+				p.IdleTimeout = n
+			} else {
+				p.DetectWithin = n
+			}
+		default:
+			return nil, fail(kn.Line, key, "unknown key (known: %s)", knownKeys)
+		}
+	}
+	if p.Settings.Len() == 0 {
+		return nil, fail(root.Line, "", "sets none of time, interval, probes")
+	}
+	if err := p.checkIntent(func(key string) int { return seen[key] }); err != nil {
+		return nil, &Error{File: file, Line: err.Line, Key: err.Key, Msg: err.Msg}
+	}
+	return p, nil
+}
+
+// checkIntent holds the profile to its own stated idle_timeout and
+// detect_within, so a profile cannot claim a path it does not fit.
+func (p *Profile) checkIntent(line func(string) int) *Error {
+	if t, ok := p.Settings.Lookup(sysctl.Time); ok && p.IdleTimeout > 0 {
+		if limit := p.IdleTimeout - Margin(p.IdleTimeout); t > limit {
+			return &Error{Line: line("time"), Key: "time", Msg: fmt.Sprintf(
+				"%d s does not fit below idle_timeout %d s with the %d s margin for timer lateness: use at most %d s",
+				t, p.IdleTimeout, Margin(p.IdleTimeout), limit)}
+		}
+	}
+	if p.DetectWithin > 0 && p.Settings.Len() == len(sysctl.Keys) {
+		if d := p.Keepalive(sysctl.Values{}).IdleSeconds(); d > p.DetectWithin {
+			return &Error{Line: line("detect_within"), Key: "detect_within", Msg: fmt.Sprintf(
+				"time + interval*probes = %d s exceeds detect_within %d s", d, p.DetectWithin)}
+		}
+	}
+	return nil
+}
+
+func checkRange(k sysctl.Key, n int) error {
+	if n < 1 || n > k.Max() {
+		if k == sysctl.Probes {
+			return fmt.Errorf("%d is out of range: must be 1..%d", n, k.Max())
+		}
+		return fmt.Errorf("%ds is out of range: must be 1s..%ds", n, k.Max())
+	}
+	return nil
+}
+
+// durationSeconds accepts a bare integer (seconds) or a Go duration string
+// ("90s", "2m", "1h") that is a whole number of seconds.
+func durationSeconds(n *yaml.Node) (int, error) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("must be a duration like 90s or 2m, or whole seconds, not a %s", kindName(n))
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		return integer(n)
+	case "!!float":
+		return 0, fmt.Errorf("%s: must be whole seconds", n.Value)
+	case "!!str":
+		if i, err := strconv.Atoi(n.Value); err == nil {
+			return i, nil
+		}
+		d, err := time.ParseDuration(n.Value)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (like 90s, 2m, 1h) nor whole seconds", n.Value)
+		}
+		if d%time.Second != 0 {
+			return 0, fmt.Errorf("%s: must be whole seconds", n.Value)
+		}
+		if d > math.MaxInt32*time.Second || d < -math.MaxInt32*time.Second {
+			return 0, fmt.Errorf("%s is out of range", n.Value)
+		}
+		return int(d / time.Second), nil
+	}
+	return 0, fmt.Errorf("must be a duration like 90s or 2m, or whole seconds, not %s", tagName(n))
+}
+
+func integer(n *yaml.Node) (int, error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+			return 0, fmt.Errorf("%s: must be a whole number", n.Value)
+		}
+		return 0, fmt.Errorf("must be a whole number, not %s", tagName(n))
+	}
+	var i int64
+	if err := n.Decode(&i); err != nil || i > math.MaxInt32 || i < math.MinInt32 {
+		return 0, fmt.Errorf("%s is out of range", n.Value)
+	}
+	return int(i), nil
+}
+
+func scalarString(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return "", fmt.Errorf("must be a string, not %s", tagName(n))
+	}
+	return n.Value, nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "scalar (" + tagName(n) + ")"
+}
+
+func tagName(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return "a " + kindName(n)
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	case "!!bool":
+		return "a boolean (" + n.Value + ")"
+	case "!!null":
+		return "an empty value"
+	case "!!float":
+		return "a number with a fraction (" + n.Value + ")"
+	case "!!int":
+		return "an integer (" + n.Value + ")"
+	}
+	return n.ShortTag()
+}
+
+// yamlError turns a yaml.v3 error ("yaml: line 3: ...") into "file:3: ...".
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, after, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil {
+				line, msg = n, after
+			}
+		}
+	}
+	return &Error{File: file, Line: line, Msg: "not valid YAML: " + msg}
+}
+
+// NameFromFile is the default profile name: the base name without .yaml/.yml.
+func NameFromFile(path string) string {
+	base := filepath.Base(path)
+	for _, ext := range []string{".yaml", ".yml"} {
+		if b, ok := strings.CutSuffix(base, ext); ok {
+			return b
+		}
+	}
+	return base
+}

@@ -1,0 +1,88 @@
+package sysctl
+
+import (
+	"errors"
+	"fmt"
+)
+
+// KeyReadWriter is what a transaction needs; FS implements it, and tests
+// use fakes that fail on a chosen key.
+type KeyReadWriter interface {
+	ReadKey(Key) (int, error)
+	WriteKey(Key, int) error
+}
+
+// Result says what a transaction found and did.
+type Result struct {
+	Before  Values   // values read before anything was written
+	After   Values   // values read back afterwards (Before on a dry run)
+	Changes []Change // keys that differed from the settings
+	Written bool     // false for a dry run or when nothing differed
+}
+
+// ErrRolledBack is wrapped when a write failed and the keys already written
+// were restored.
+var ErrRolledBack = errors.New("rolled back")
+
+// ErrVerify is wrapped when a read-back shows a value other than the one
+// written (another writer raced us, or the kernel clamped it).
+var ErrVerify = errors.New("read-back differs")
+
+// Apply writes the keys of s that differ from the current values, in key
+// order. If a write fails, the keys already written get their old values
+// back and the error names both failures. Callers hold the lock (see Lock).
+func Apply(rw KeyReadWriter, s Settings, dryRun bool) (Result, error) {
+	if err := s.Validate(); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	for _, k := range Keys {
+		n, err := rw.ReadKey(k)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Before.Set(k, n)
+	}
+	res.Changes = s.Diff(res.Before)
+	res.After = res.Before
+	if dryRun || len(res.Changes) == 0 {
+		return res, nil
+	}
+	for i, c := range res.Changes {
+		if err := rw.WriteKey(c.Key, c.New); err != nil {
+			if rerr := rollback(rw, res.Changes[:i]); rerr != nil {
+				return res, fmt.Errorf("%w; restoring the old values failed too: %w", err, rerr)
+			}
+			return res, fmt.Errorf("%w; %w: the keys already written were restored", err, ErrRolledBack)
+		}
+	}
+	res.Written = true
+	for _, k := range Keys {
+		n, err := rw.ReadKey(k)
+		if err != nil {
+			return res, err
+		}
+		res.After.Set(k, n)
+	}
+	want := s.Over(res.Before)
+	if res.After != want {
+		for _, k := range Keys {
+			if res.After.Get(k) != want.Get(k) {
+				return res, fmt.Errorf("%s: wrote %d, %w: %d", k.Name(), want.Get(k), ErrVerify, res.After.Get(k))
+			}
+		}
+	}
+	return res, nil
+}
+
+// rollback writes back the old value of every change, newest first, and
+// reports every key it could not restore.
+func rollback(rw KeyReadWriter, done []Change) error {
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		if err := rw.WriteKey(done[i].Key, done[i].Old); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

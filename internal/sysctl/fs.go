@@ -1,0 +1,109 @@
+package sysctl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// DefaultProcRoot is where procfs is mounted.
+const DefaultProcRoot = "/proc"
+
+// Sentinel errors a caller can decide on with errors.Is.
+var (
+	// ErrPermission: the process may not write the sysctls (needs root,
+	// CAP_NET_ADMIN over the netns).
+	ErrPermission = errors.New("permission denied")
+	// ErrReadOnly: /proc/sys is mounted read-only, as in most containers.
+	ErrReadOnly = errors.New("/proc/sys is read-only")
+	// ErrNotExist: the key is missing (no IPv4, or a wrong --proc-root).
+	ErrNotExist = errors.New("no such sysctl")
+	// ErrMalformed: the file held something that is not an integer.
+	ErrMalformed = errors.New("malformed value")
+)
+
+// FS reads and writes the keepalive sysctls below a proc root. The netns is
+// the one of the calling thread: /proc/sys/net shows the netns of whoever
+// opens it.
+type FS struct {
+	root string
+}
+
+// NewFS returns an FS rooted at procRoot ("" means /proc).
+func NewFS(procRoot string) FS {
+	if procRoot == "" {
+		procRoot = DefaultProcRoot
+	}
+	return FS{root: procRoot}
+}
+
+// Root is the proc root the FS reads.
+func (fs FS) Root() string { return fs.root }
+
+// Path is the file that holds k.
+func (fs FS) Path(k Key) string {
+	return filepath.Join(fs.root, "sys", k.RelPath())
+}
+
+// ReadKey reads one key.
+func (fs FS) ReadKey(k Key) (int, error) {
+	b, err := os.ReadFile(fs.Path(k))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
+	}
+	return n, nil
+}
+
+// Read reads all three keys.
+func (fs FS) Read() (Values, error) {
+	var v Values
+	for _, k := range Keys {
+		n, err := fs.ReadKey(k)
+		if err != nil {
+			return Values{}, err
+		}
+		v.Set(k, n)
+	}
+	return v, nil
+}
+
+// WriteKey writes one key as given: callers validate first (Apply does), so
+// that a rollback can restore whatever was there, valid or not. It does not
+// create the file: a sysctl that does not exist is an error, not a new file.
+func (fs FS) WriteKey(k Key, v int) error {
+	f, err := os.OpenFile(fs.Path(k), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", fs.Path(k), classify(err))
+	}
+	_, werr := f.WriteString(strconv.Itoa(v) + "\n")
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("write %s: %w", fs.Path(k), classify(werr))
+	}
+	return nil
+}
+
+// classify maps errno values onto the package's sentinels, keeping the
+// original error in the chain.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%w (%w)", ErrReadOnly, err)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w (%w)", ErrPermission, err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w (%w)", ErrNotExist, err)
+	}
+	return err
+}
