@@ -40,6 +40,11 @@ func runRevert(env *Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
+	if !revertDryRun {
+		if err := env.canWrite("revert"); err != nil {
+			return err
+		}
+	}
 	rec, err := sysctl.LoadRevert(env.revertPath())
 	if errors.Is(err, sysctl.ErrNothingToRevert) {
 		if revertJSON {

@@ -2,16 +2,20 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestMain lets testscript run this test binary as the tcpka command.
+// It also removes the binary that tcpkaBinary built, if any.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"tcpka": func() { os.Exit(main1()) },
-	})
+	code := testscript.RunMain(m, map[string]func() int{"tcpka": main1})
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 // TestScript runs testdata/script/*.txtar: one file per command, each with

@@ -1,0 +1,205 @@
+package profile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+func settings(vals map[sysctl.Key]int) sysctl.Settings {
+	var s sysctl.Settings
+	for k, v := range vals {
+		s.Set(k, v)
+	}
+	return s
+}
+
+func TestDecodeGood(t *testing.T) {
+	tests := []struct {
+		file     string
+		wantName string
+		want     sysctl.Settings
+	}{
+		{"full.yaml", "full", settings(map[sysctl.Key]int{sysctl.Time: 300, sysctl.Intvl: 30, sysctl.Probes: 5})},
+		{"time-only.yaml", "time-only", settings(map[sysctl.Key]int{sysctl.Time: 600})},
+		{"bare-seconds.yaml", "legacy", settings(map[sysctl.Key]int{sysctl.Time: 600, sysctl.Intvl: 45, sysctl.Probes: 16})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			p, err := LoadFile(filepath.Join("testdata/good", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Name != tt.wantName {
+				t.Errorf("Name = %q, want %q", p.Name, tt.wantName)
+			}
+			if p.Settings != tt.want {
+				t.Errorf("Settings = %+v, want %+v", p.Settings, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeBad checks the exact one-line message for each bad input: file,
+// line, key and reason, as the user sees it after "tcpka: ".
+func TestDecodeBad(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"unknown-key.yaml", "testdata/bad/unknown-key.yaml:3: probe: unknown key (known: name, description, time, interval, probes, idle_timeout, detect_within, sources)"},
+		{"duplicate-key.yaml", "testdata/bad/duplicate-key.yaml:3: time: duplicate key (first set on line 1)"},
+		{"wrong-type.yaml", `testdata/bad/wrong-type.yaml:2: probes: must be a whole number, not the string "five"`},
+		{"fraction.yaml", "testdata/bad/fraction.yaml:1: time: 1.5s: must be whole seconds"},
+		{"fraction-float.yaml", "testdata/bad/fraction-float.yaml:1: time: 2.5: must be whole seconds"},
+		{"zero.yaml", "testdata/bad/zero.yaml:2: probes: 0 is out of range: must be 1..127"},
+		{"negative.yaml", "testdata/bad/negative.yaml:1: interval: -30s is out of range: must be 1s..32767s"},
+		{"time-too-large.yaml", "testdata/bad/time-too-large.yaml:1: time: 32768s is out of range: must be 1s..32767s"},
+		{"interval-too-large.yaml", "testdata/bad/interval-too-large.yaml:1: interval: 36000s is out of range: must be 1s..32767s"},
+		{"probes-too-large.yaml", "testdata/bad/probes-too-large.yaml:1: probes: 128 is out of range: must be 1..127"},
+		{"empty.yaml", "testdata/bad/empty.yaml: empty profile: set at least one of time, interval, probes"},
+		{"comment-only.yaml", "testdata/bad/comment-only.yaml: empty profile: set at least one of time, interval, probes"},
+		{"binary.yaml", "testdata/bad/binary.yaml: not a YAML profile: the file holds binary data"},
+		{"second-document.yaml", "testdata/bad/second-document.yaml:2: a second YAML document: a profile is one document"},
+		{"list.yaml", "testdata/bad/list.yaml:1: a profile is a mapping of keys (time, interval, probes, ...), not a list"},
+		{"syntax.yaml", "testdata/bad/syntax.yaml:1: not valid YAML: did not find expected ',' or ']'"},
+		{"no-keys.yaml", "testdata/bad/no-keys.yaml:1: sets none of time, interval, probes"},
+		{"idle-timeout.yaml", "testdata/bad/idle-timeout.yaml:1: time: 400 s does not fit below idle_timeout 350 s with the 35 s margin for timer lateness: use at most 315 s"},
+		{"detect-within.yaml", "testdata/bad/detect-within.yaml:4: detect_within: time + interval*probes = 210 s exceeds detect_within 120 s"},
+		{"bool.yaml", "testdata/bad/bool.yaml:1: time: must be a duration like 90s or 2m, or whole seconds, not a boolean (true)"},
+		{"sources-not-list.yaml", "testdata/bad/sources-not-list.yaml:1: sources: must be a list of strings, not a scalar (the string \"https://x\")"},
+	}
+	entries, _ := os.ReadDir("testdata/bad")
+	if len(entries) != len(tests) {
+		t.Errorf("testdata/bad has %d files, the table %d: every fixture needs its expected message", len(entries), len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := LoadFile(filepath.Join("testdata/bad", tt.file))
+			if err == nil {
+				t.Fatal("decoded without error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n got  %s\n want %s", err, tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid")
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines")
+			}
+		})
+	}
+}
+
+func TestLoadPaths(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		arg  string
+		want string
+	}{
+		{dir, dir + ": is a directory, not a profile file"},
+		{filepath.Join(dir, "missing.yaml"), filepath.Join(dir, "missing.yaml") + ": no such file"},
+		{"no-such-profile", "no-such-profile: unknown profile: shipped profiles are aws-nlb, azure-lb, fast-failover, gcp-vpc, kernel-default, ssh; a file path needs a '/' or a .yaml suffix"},
+	}
+	for _, tt := range tests {
+		_, err := Load(tt.arg)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Load(%q) = %v, want %q", tt.arg, err, tt.want)
+		}
+	}
+}
+
+func TestIsPath(t *testing.T) {
+	for arg, want := range map[string]bool{
+		"ssh": false, "aws-nlb": false, "./ssh": true, "/etc/tcpka/profile.yaml": true, "my.yaml": true, "my.yml": true,
+	} {
+		if got := IsPath(arg); got != want {
+			t.Errorf("IsPath(%q) = %v, want %v", arg, got, want)
+		}
+	}
+}
+
+// TestShippedProfiles holds every shipped profile to what it claims: its
+// idle time sits below the idle timeout it names with the lateness margin,
+// it stays inside detect_within, it has a description and a source, and its
+// name matches its file.
+func TestShippedProfiles(t *testing.T) {
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"aws-nlb", "azure-lb", "fast-failover", "gcp-vpc", "kernel-default", "ssh"}
+	names := ShippedNames()
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("shipped %v, want at least %v", names, want)
+	}
+	wantIdle := map[string]int{"aws-nlb": 350, "azure-lb": 240, "gcp-vpc": 600, "ssh": 240}
+	for _, p := range all {
+		t.Run(p.Name, func(t *testing.T) {
+			if p.Description == "" || len(p.Sources) == 0 {
+				t.Error("needs a description and at least one source")
+			}
+			if p.Settings.Len() != 3 {
+				t.Errorf("sets %d keys, shipped profiles set all three", p.Settings.Len())
+			}
+			if got := p.IdleTimeout; got != wantIdle[p.Name] {
+				t.Errorf("idle_timeout = %d s, want the published %d s", got, wantIdle[p.Name])
+			}
+			k := p.Keepalive(sysctl.Values{})
+			if p.IdleTimeout > 0 {
+				if room := p.IdleTimeout - k.Time; room < max(p.IdleTimeout/10, 10) {
+					t.Errorf("time %d s leaves %d s below the %d s idle timeout: less than 10 %% / 10 s", k.Time, room, p.IdleTimeout)
+				}
+			}
+			if p.DetectWithin > 0 && k.IdleSeconds() > p.DetectWithin {
+				t.Errorf("detection %d s exceeds detect_within %d s", k.IdleSeconds(), p.DetectWithin)
+			}
+		})
+	}
+	ff, _ := Shipped("fast-failover")
+	if d := ff.Keepalive(sysctl.Values{}).IdleSeconds(); d >= 30 {
+		t.Errorf("fast-failover detects after %d s, want under 30 s", d)
+	}
+	kd, _ := Shipped("kernel-default")
+	if v := kd.Settings.Over(sysctl.Values{}); v != sysctl.KernelDefaults {
+		t.Errorf("kernel-default = %+v, want %+v", v, sysctl.KernelDefaults)
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to the decoder: it must never panic, and
+// whatever it accepts must be valid for the kernel.
+func FuzzDecode(f *testing.F) {
+	for _, dir := range []string{"testdata/good", "testdata/bad"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("time: 1h\ninterval: 1m\nprobes: 127\n"))
+	f.Add([]byte("time: &a 60\ninterval: *a\n"))
+	f.Add([]byte("{time: 5, probes: 3}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Decode("fuzz.yaml", "fuzz", data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %q does not wrap ErrInvalid", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if p.Settings.Len() == 0 {
+			t.Fatal("accepted a profile that sets nothing")
+		}
+		if err := p.Settings.Validate(); err != nil {
+			t.Fatalf("accepted an invalid profile: %v", err)
+		}
+	})
+}
