@@ -26,14 +26,14 @@ type Command struct {
 	// Flags defines the command's own flags on a fresh set; each run (and
 	// help, completion, man) builds the set anew.
 	Flags func(fs *pflag.FlagSet)
-	Run         func(env *Env, args []string) error
+	Run   func(env *Env, args []string) error
 }
 
 // commands is the command table, in the order help lists it.
 var commands []*Command
 
 func init() {
-	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdHelp}
+	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdMetrics, cmdCompletion, cmdVersion, cmdHelp}
 }
 
 // Exit codes.
