@@ -249,18 +249,16 @@ _tcpka() {
 	for _, c := range model {
 		var specs []string
 		for _, f := range c.Flags {
-			names := "--" + f.Long
-			if f.Short != "" {
-				names = "{-" + f.Short + ",--" + f.Long + "}"
-			}
-			spec := "'[" + zshQuote(f.Usage) + "]'"
+			body := "[" + zshQuote(f.Usage) + "]"
 			if f.TakesValue {
-				spec = "'=[" + zshQuote(f.Usage) + "]:" + strings.ToLower(f.Long) + ":" + zshAction(f.Value, nil) + "'"
+				body += ":" + strings.ToLower(f.Long) + ":" + zshAction(f.Value, nil)
 			}
 			if f.Short != "" {
-				specs = append(specs, "'(-"+f.Short+" --"+f.Long+")'"+names+spec)
+				specs = append(specs, "'(-"+f.Short+" --"+f.Long+")'{-"+f.Short+",--"+f.Long+"}'"+body+"'")
+			} else if f.TakesValue {
+				specs = append(specs, "'--"+f.Long+"="+body+"'")
 			} else {
-				specs = append(specs, "'"+names+"'"+spec)
+				specs = append(specs, "'--"+f.Long+body+"'")
 			}
 		}
 		for i, a := range c.Args {
@@ -316,7 +314,9 @@ end
 
 function __tcpka_profiles
     printf '%%s\n' %s
-    __fish_complete_suffix .yaml
+    # a file once the word has a '/'
+    set -l tok (commandline -ct)
+    string match -q -- '*/*' $tok; and __fish_complete_path $tok
 end
 
 # __tcpka_arg CMD N: is the word being completed CMD's N-th argument?
