@@ -76,7 +76,7 @@ func runVersion(env *Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "tcpka %s\n", b.Version)
 	switch {
 	case b.Revision == "":
-		fmt.Fprintln(env.Stdout, "revision unknown (built with -buildvcs=false or outside a git checkout)")
+		fmt.Fprintln(env.Stdout, "revision unknown (no VCS stamp: built with -buildvcs=false, from a git worktree, or outside a checkout)")
 	default:
 		line := "revision " + b.Revision
 		if b.Time != "" {
