@@ -4,15 +4,31 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
+
+var helpMan bool
 
 var cmdHelp = &Command{
 	Name:      "help",
-	UsageLine: "help [COMMAND]",
+	UsageLine: "help [COMMAND] [--man]",
 	Short:     "show help for tcpka or one command",
-	Long:      "With no COMMAND, lists the commands; with one, shows its usage, description, flags and examples.",
-	Examples:  "tcpka help apply",
+	Long: `With no COMMAND, lists the commands; with one, shows its usage, description,
+flags and examples (as 'tcpka COMMAND --help' does). With --man, writes the
+tcpka(8) man page in roff, made from the same command table.`,
+	Examples: "tcpka help apply\ntcpka help --man > tcpka.8 && man -l tcpka.8",
+	Flags: func(fs *pflag.FlagSet) {
+		fs.BoolVar(&helpMan, "man", false, "write the tcpka(8) man page (roff) to stdout")
+	},
 	Run: func(env *Env, args []string) error {
+		if helpMan {
+			if len(args) > 0 {
+				return usagef("--man takes no COMMAND")
+			}
+			writeMan(env.Stdout)
+			return nil
+		}
 		switch len(args) {
 		case 0:
 			printCommandList(env.Stdout)

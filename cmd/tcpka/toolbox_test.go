@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/profile"
+)
+
+// These tests iterate the command table: commands added later are checked
+// by the same code without edits here.
+
+// withFakeCommand adds a command with the flag kinds no real command may
+// have yet (--netns, a DIR, a FILE, a shorthand) for the test's duration.
+func withFakeCommand(t *testing.T) {
+	t.Helper()
+	saved := commands
+	var dummy string
+	fake := &Command{
+		Name:      "zz-fake",
+		UsageLine: "zz-fake PROFILE [--netns NAME] [--out DIR] [--in FILE] [-q]",
+		Short:     "a test command",
+		Flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&dummy, "netns", "", "run in network namespace `NAME`")
+			fs.StringVar(&dummy, "out", "", "write below `DIR`")
+			fs.StringVar(&dummy, "in", "", "read `FILE`")
+			fs.BoolP("quiet", "q", false, "say less")
+		},
+		Run: func(*Env, []string) error { return nil },
+	}
+	commands = append(append([]*Command{}, saved...), fake)
+	t.Cleanup(func() { commands = saved })
+}
+
+// tcpkaOut runs tcpka in process and returns stdout, failing on a non-zero exit.
+func tcpkaOut(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 {
+		t.Fatalf("tcpka %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String()
+}
+
+// visibleFlags lists "--name" (and "-x") of a command as help shows them.
+func visibleFlags(c *Command) []string {
+	var out []string
+	c.flagSet(&Env{}).VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			out = append(out, "--"+f.Name)
+			if f.Shorthand != "" {
+				out = append(out, "-"+f.Shorthand)
+			}
+		}
+	})
+	return out
+}
+
+func writeScript(t *testing.T, shell string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tcpka."+shell)
+	if err := os.WriteFile(path, []byte(tcpkaOut(t, "completion", shell)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// bashComplete sources the script and calls its completion function the way
+// bash does on TAB, with the words of the command line (the last one being
+// the word under the cursor), and returns COMPREPLY sorted.
+func bashComplete(t *testing.T, script, netnsDir string, words ...string) []string {
+	t.Helper()
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", `source "$0" || exit 1
+COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
+_tcpka 2>/dev/null
+printf '%s\n' "${COMPREPLY[@]}"`, script)
+	cmd.Args = append(cmd.Args, words...)
+	cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netnsDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
+	}
+	got := strings.Fields(string(out))
+	sort.Strings(got)
+	return got
+}
+
+func sorted(s []string) []string {
+	s = append([]string{}, s...)
+	sort.Strings(s)
+	return s
+}
+
+func TestCompletionBash(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	withFakeCommand(t)
+	script := writeScript(t, "bash")
+	netns := t.TempDir()
+	for _, n := range []string{"blue", "red"} {
+		os.WriteFile(filepath.Join(netns, n), nil, 0o644)
+	}
+	dirs := t.TempDir()
+	os.Mkdir(filepath.Join(dirs, "textfiles"), 0o755)
+	os.WriteFile(filepath.Join(dirs, "textfile.txt"), nil, 0o644)
+
+	out, err := exec.Command("bash", "--norc", "--noprofile", "-c", `source "$0" && complete -p tcpka`, script).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "complete -F _tcpka tcpka" {
+		t.Fatalf("complete -p tcpka after sourcing: %q, %v", out, err)
+	}
+
+	cmdNames := sorted(commandList())
+	profiles := sorted(profile.ShippedNames())
+	tests := []struct {
+		words []string
+		want  []string
+	}{
+		{[]string{"tcpka", ""}, cmdNames},
+		{[]string{"tcpka", "apply", ""}, profiles},
+		{[]string{"tcpka", "apply", "a"}, []string{"aws-nlb", "azure-lb"}},
+		{[]string{"tcpka", "check", "--json", "s"}, []string{"ssh"}},
+		{[]string{"tcpka", "apply", "ssh", ""}, nil},
+		{[]string{"tcpka", "help", ""}, cmdNames},
+		{[]string{"tcpka", "completion", ""}, []string{"bash", "fish", "zsh"}},
+		{[]string{"tcpka", "zz-fake", "--netns", ""}, []string{"blue", "red"}},
+		{[]string{"tcpka", "zz-fake", "--netns", "=", ""}, []string{"blue", "red"}},
+		{[]string{"tcpka", "zz-fake", "--netns", "=", "b"}, []string{"blue"}},
+		{[]string{"tcpka", "zz-fake", "--netns", "blue", ""}, profiles},
+		{[]string{"tcpka", "zz-fake", "-q", "k"}, []string{"kernel-default"}},
+		{[]string{"tcpka", "zz-fake", "--out", dirs + "/text"}, []string{dirs + "/textfiles"}},
+		{[]string{"tcpka", "zz-fake", "--in", dirs + "/text"}, []string{dirs + "/textfile.txt", dirs + "/textfiles"}},
+		{[]string{"tcpka", "zz-fake", dirs + "/textfile"}, []string{dirs + "/textfile.txt", dirs + "/textfiles"}},
+	}
+	for _, tt := range tests {
+		got := bashComplete(t, script, netns, tt.words...)
+		if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%q<TAB> (-want +got):\n%s", strings.Join(tt.words, " "), diff)
+		}
+	}
+	// Every flag of every command completes after "--" / "-".
+	for _, c := range commands {
+		got := bashComplete(t, script, netns, "tcpka", c.Name, "-")
+		want := sorted(append(visibleFlags(c), "--help", "-h"))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("tcpka %s -<TAB> (-want +got):\n%s", c.Name, diff)
+		}
+	}
+}
+
+func TestCompletionFish(t *testing.T) {
+	if _, err := exec.LookPath("fish"); err != nil {
+		t.Skip("fish not installed")
+	}
+	withFakeCommand(t)
+	script := writeScript(t, "fish")
+	netns := t.TempDir()
+	os.WriteFile(filepath.Join(netns, "blue"), nil, 0o644)
+	complete := func(line string) []string {
+		cmd := exec.Command("fish", "--no-config", "-c", `source $argv[1]; or exit 1; complete -C $argv[2]`, script, line)
+		cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netns)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fish complete -C %q: %v\n%s", line, err, out)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l != "" {
+				got = append(got, strings.SplitN(l, "\t", 2)[0])
+			}
+		}
+		sort.Strings(got)
+		return got
+	}
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{"tcpka ", sorted(commandList())},
+		{"tcpka apply ", sorted(profile.ShippedNames())},
+		{"tcpka completion ", []string{"bash", "fish", "zsh"}},
+		{"tcpka zz-fake --netns ", []string{"blue"}},
+		{"tcpka zz-fake --netns blue ", sorted(profile.ShippedNames())},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, complete(tt.line)); diff != "" {
+			t.Errorf("fish %q<TAB> (-want +got):\n%s", tt.line, diff)
+		}
+	}
+	for _, c := range commands {
+		got := complete("tcpka " + c.Name + " --")
+		var want []string
+		for _, f := range visibleFlags(c) {
+			if strings.HasPrefix(f, "--") {
+				want = append(want, f)
+			}
+		}
+		want = sorted(append(want, "--help"))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("fish tcpka %s --<TAB> (-want +got):\n%s", c.Name, diff)
+		}
+	}
+}
+
+func TestCompletionZsh(t *testing.T) {
+	withFakeCommand(t)
+	text := tcpkaOut(t, "completion", "zsh")
+	if !strings.HasPrefix(text, "#compdef tcpka\n") {
+		t.Errorf("zsh script does not start with #compdef tcpka")
+	}
+	for _, c := range commands {
+		if !strings.Contains(text, "\t\t'"+c.Name+":") || !strings.Contains(text, "\t"+c.Name+")\n") {
+			t.Errorf("zsh script lacks command %s", c.Name)
+		}
+		for _, f := range visibleFlags(c) {
+			if !strings.Contains(text, f) {
+				t.Errorf("zsh script lacks %s %s", c.Name, f)
+			}
+		}
+	}
+	for _, want := range []string{"'1:profile:_tcpka_profiles'", "'--netns=[run in network namespace NAME]:netns:_tcpka_netns'"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("zsh script lacks %s", want)
+		}
+	}
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("zsh not installed: syntax not checked")
+	}
+	script := writeScript(t, "zsh")
+	if out, err := exec.Command("zsh", "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("zsh -n: %v\n%s", err, out)
+	}
+	// Loaded the way compinit loads it: the function must define cleanly.
+	out, err := exec.Command("zsh", "-f", "-c", `autoload -Uz compinit && compinit -u -D && source "$1" && whence -w _tcpka`, "zsh", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "_tcpka: function") {
+		t.Errorf("zsh: sourcing with compinit: %v\n%s", err, out)
+	}
+}
+
+func TestCompletionBadShell(t *testing.T) {
+	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != exitUsage || out.Len() != 0 {
+			t.Errorf("tcpka %s: exit %d, stdout %q; want exit 2 and nothing", strings.Join(args, " "), code, out.String())
+		}
+		if !regexp.MustCompile(`^tcpka: completion: .*\n$`).MatchString(errb.String()) {
+			t.Errorf("tcpka %s: stderr %q, want one tcpka: completion: line", strings.Join(args, " "), errb.String())
+		}
+	}
+}
+
+// TestHelpEveryCommand: 'tcpka help X' and 'tcpka X --help' print the same
+// usage, description, flags and examples from the table.
+func TestHelpEveryCommand(t *testing.T) {
+	for _, c := range commands {
+		help := tcpkaOut(t, "help", c.Name)
+		if flag := tcpkaOut(t, c.Name, "--help"); flag != help {
+			t.Errorf("tcpka %s --help differs from tcpka help %s", c.Name, c.Name)
+		}
+		want := []string{"usage: tcpka " + c.UsageLine + "\n", c.Short}
+		for _, l := range strings.Split(strings.TrimSpace(c.Examples), "\n") {
+			want = append(want, "  "+l+"\n")
+		}
+		want = append(want, visibleFlags(c)...)
+		for _, w := range want {
+			if !strings.Contains(help, w) {
+				t.Errorf("tcpka help %s lacks %q:\n%s", c.Name, w, help)
+			}
+		}
+		if strings.Contains(help, "proc-root") {
+			t.Errorf("tcpka help %s shows the hidden --proc-root", c.Name)
+		}
+	}
+	list := tcpkaOut(t, "help")
+	for _, c := range commands {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(c.Name) + ` +` + regexp.QuoteMeta(c.Short) + `$`).MatchString(list) {
+			t.Errorf("tcpka help does not list %s", c.Name)
+		}
+	}
+}
+
+// TestManPage renders tcpka help --man with groff (warnings on) and checks
+// every command and flag of the table is in the rendered page.
+func TestManPage(t *testing.T) {
+	withFakeCommand(t)
+	page := tcpkaOut(t, "help", "--man")
+	if !strings.Contains(page, ".TH TCPKA 8 ") {
+		t.Fatalf("no .TH TCPKA 8 header:\n%s", page)
+	}
+	if _, err := exec.LookPath("groff"); err != nil {
+		t.Skip("groff not installed: man page not rendered")
+	}
+	cmd := exec.Command("groff", "-man", "-Tutf8", "-ww", "-rLL=100n", "-P", "-cbou")
+	cmd.Stdin = strings.NewReader(page)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || errb.Len() > 0 {
+		t.Fatalf("groff -ww: %v\n%s", err, errb.String())
+	}
+	text := strings.Join(strings.Fields(strings.ReplaceAll(out.String(), "\u2010\n", "")), " ")
+	// groff renders \- as U+2212 in utf8 with some macro sets; fold it.
+	text = strings.ReplaceAll(text, "\u2212", "-")
+	for _, c := range commands {
+		want := []string{"tcpka " + strings.Join(strings.Fields(c.UsageLine), " "), upperFirst(c.Short)}
+		want = append(want, visibleFlags(c)...)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("rendered man page lacks %q", w)
+			}
+		}
+	}
+	if strings.Contains(text, "proc-root") {
+		t.Error("man page shows the hidden --proc-root")
+	}
+}
