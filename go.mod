@@ -11,5 +11,6 @@ require (
 
 require (
 	github.com/cyphar/filepath-securejoin v0.7.0 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
 	golang.org/x/tools v0.26.0 // indirect
 )

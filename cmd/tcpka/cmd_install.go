@@ -182,7 +182,7 @@ func runInstall(env *Env, args []string) error {
 		if v.Overridden() {
 			warn("%s: %s overrides %s with %s = %s; fix: %s", key.Name(), v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd))
 		}
-		if v.Procps != nil && v.Systemd != nil && v.Procps.Where() != v.Systemd.Where() && v.Procps.File == sysctld.SysctlConf {
+		if v.ProcpsDiffers() && v.Procps != nil {
 			warn("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Name(), v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps))
 		}
 	}

@@ -291,43 +291,64 @@ func (v Verdict) Overridden() bool {
 	return v.Tcpka != nil && v.Systemd != nil && v.Systemd.File != v.Tcpka.File
 }
 
-// Lookup resolves key. systemd-sysctl applies the last explicit assignment;
-// a glob only sets keys that no explicit line names. procps applies every
-// line in file order, /etc/sysctl.conf last.
+// Lookup resolves key. Both loaders apply the last explicit assignment; a
+// glob only sets keys that no explicit line names (checked against
+// systemd-sysctl 252 and procps-ng 4.0.2). procps reads /etc/sysctl.conf
+// after the sysctl.d files.
 func (r *Resolution) Lookup(k sysctl.Key) Verdict {
 	key := k.RelPath()
 	v := Verdict{Key: k}
-	var explicit, glob *Assignment
-	for _, f := range r.Files {
+	var explicit, glob, pexplicit, pglob *Assignment
+	scan := func(f *Source, systemd bool) {
 		for i := range f.Assignments {
 			a := &f.Assignments[i]
 			if !a.matches(key) {
 				continue
 			}
-			v.All = append(v.All, *a)
-			if a.Glob {
-				glob = a
-			} else {
-				explicit = a
+			if systemd {
+				v.All = append(v.All, *a)
+				if f.Tcpka {
+					v.Tcpka = a
+				}
+				if a.Glob {
+					glob = a
+				} else {
+					explicit = a
+				}
 			}
-			v.Procps = a
-			if f.Tcpka {
-				v.Tcpka = a
+			if a.Glob {
+				pglob = a
+			} else {
+				pexplicit = a
 			}
 		}
 	}
-	v.Systemd = explicit
+	for _, f := range r.Files {
+		scan(f, true)
+	}
+	if r.SysctlConf != nil {
+		scan(r.SysctlConf, false)
+	}
+	v.Systemd, v.Procps = explicit, pexplicit
 	if v.Systemd == nil {
 		v.Systemd = glob
 	}
-	if r.SysctlConf != nil {
-		for i := range r.SysctlConf.Assignments {
-			if a := &r.SysctlConf.Assignments[i]; a.matches(key) {
-				v.Procps = a
-			}
-		}
+	if v.Procps == nil {
+		v.Procps = pglob
 	}
 	return v
+}
+
+// ProcpsDiffers says whether procps `sysctl --system` ends with another
+// value than systemd-sysctl (only /etc/sysctl.conf can make it so).
+func (v Verdict) ProcpsDiffers() bool {
+	switch {
+	case v.Procps == nil && v.Systemd == nil:
+		return false
+	case v.Procps == nil || v.Systemd == nil:
+		return true
+	}
+	return v.Procps.Value != v.Systemd.Value
 }
 
 // TcpkaFiles lists the drop-ins tcpka generated that the loaders read.
