@@ -188,12 +188,12 @@ func Install(o InstallOptions) (*Result, error) {
 				pl.op = OpUnchanged
 			}
 		case Foreign, Link:
-			what := "exists and tcpka did not generate it (no \"" + Marker + "\" header)"
-			if st == Link {
-				what = "is a symbolic link, which tcpka does not follow"
+			if !o.Force && st == Link {
+				errs = append(errs, fmt.Errorf("%s is a symbolic link, %w; tcpka does not follow it: remove it, or pass --force to replace the link itself", where(o.Root, p), ErrForeign))
+				continue
 			}
 			if !o.Force {
-				errs = append(errs, fmt.Errorf("%s %s: %w: move it away, or pass --force to replace it", where(o.Root, p), what, ErrForeign))
+				errs = append(errs, fmt.Errorf("%s exists and was %w (no %q header): move it away, or pass --force to replace it", where(o.Root, p), ErrForeign, Marker))
 				continue
 			}
 			pl.op = OpReplace

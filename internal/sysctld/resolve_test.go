@@ -23,7 +23,7 @@ func atOf(a *Assignment) at {
 
 type keyWant struct {
 	Systemd, Procps, Tcpka at
-	Overridden           bool
+	Overridden             bool
 }
 
 func TestResolveFixtureTrees(t *testing.T) {
@@ -185,9 +185,9 @@ func TestParse(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
-		"net.ipv4.tcp_keepalive_time":     "net/ipv4/tcp_keepalive_time",
-		"net/ipv4/tcp_keepalive_time":     "net/ipv4/tcp_keepalive_time",
-		"/net/ipv4//tcp_keepalive_time":   "net/ipv4/tcp_keepalive_time",
+		"net.ipv4.tcp_keepalive_time":      "net/ipv4/tcp_keepalive_time",
+		"net/ipv4/tcp_keepalive_time":      "net/ipv4/tcp_keepalive_time",
+		"/net/ipv4//tcp_keepalive_time":    "net/ipv4/tcp_keepalive_time",
 		"net.ipv4.conf.eth0/100.rp_filter": "net/ipv4/conf/eth0.100/rp_filter",
 		"net/ipv4/conf/eth0.100/rp_filter": "net/ipv4/conf/eth0.100/rp_filter",
 	} {
