@@ -64,10 +64,18 @@ type bootReport struct {
 // with the runtime values rt.
 func resolveBoot(rt sysctl.Values) (*bootReport, error) {
 	res, err := sysctld.Resolve(showRoot)
-	if err != nil {
+	if err != nil && showRoot != "/" {
 		return nil, fmt.Errorf("show: boot section: %w", err)
 	}
+	if err != nil {
+		// The running system's tree has something unreadable: show what
+		// the runtime holds and say why the boot section is incomplete.
+		res = &sysctld.Resolution{Root: showRoot}
+	}
 	b := &bootReport{Root: showRoot, Res: res, Boot: sysctl.KernelDefaults}
+	if err != nil {
+		b.Problems = append(b.Problems, err.Error())
+	}
 	_, err = os.Lstat(filepath.Join(showRoot, sysctld.UnitDir, sysctld.UnitName))
 	b.Unit = err == nil
 	b.Enabled = sysctld.Enabled(showRoot)
@@ -138,7 +146,11 @@ func printBoot(w io.Writer, b *bootReport) {
 			src = "kernel default: no file sets it"
 		}
 		if v.Overridden() {
-			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", v.Tcpka.Value, v.Tcpka.Where())
+			theirs := v.Tcpka.Value
+			if n, err := v.Tcpka.Int(); err == nil {
+				theirs = sysctl.FormatValue(k.Key, n)
+			}
+			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", theirs, v.Tcpka.Where())
 			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Name(), b.Res.Fix(*v.Systemd)))
 		}
 		if k.Value != k.Runtime {
