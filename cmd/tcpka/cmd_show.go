@@ -12,7 +12,7 @@ var showJSON bool
 
 var cmdShow = &Command{
 	Name:      "show",
-	UsageLine: "show [--json] [--root DIR]",
+	UsageLine: "show [--json]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network
 namespace and the time an idle connection takes to notice a silently dead

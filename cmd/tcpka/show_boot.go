@@ -22,7 +22,7 @@ import (
 var showRoot string
 
 func addShowBootFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&showRoot, "root", "/", "resolve the boot section under `DIR` (an image or a test tree)")
+	fs.StringVar(&showRoot, "root", "/", "resolve the boot section (what the next boot sets, from which file) under `DIR`: an image or a test tree")
 }
 
 // bootKey is one key's value at boot.
