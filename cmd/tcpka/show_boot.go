@@ -180,8 +180,12 @@ func printBoot(w io.Writer, b *bootReport) {
 		for _, k := range b.Drift {
 			names = append(names, k.Name())
 		}
-		fmt.Fprintf(w, "drift: runtime differs from boot for %s: a reboot changes %s (tcpka install PROFILE makes a profile permanent)\n",
-			strings.Join(names, ", "), map[bool]string{true: "it", false: "them"}[len(names) == 1])
+		hint := "tcpka install PROFILE makes a profile permanent"
+		if len(b.Res.TcpkaFiles()) > 0 {
+			hint = "tcpka apply " + sysctld.ProfileFile + " sets the installed profile now"
+		}
+		fmt.Fprintf(w, "drift: runtime differs from boot for %s: a reboot changes %s (%s)\n",
+			strings.Join(names, ", "), map[bool]string{true: "it", false: "them"}[len(names) == 1], hint)
 	}
 	for _, p := range b.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
