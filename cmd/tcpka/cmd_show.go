@@ -23,6 +23,7 @@ start at the kernel defaults 7200/75/9 whatever the host is set to.`,
 	Examples: "tcpka show\ntcpka show --json",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.BoolVar(&showJSON, "json", false, "print one JSON object")
+		addShowBootFlags(fs)
 	},
 	Run: runShow,
 }
@@ -31,7 +32,8 @@ start at the kernel defaults 7200/75/9 whatever the host is set to.`,
 type showJSONOut struct {
 	Netns string `json:"netns,omitempty"`
 	valuesJSON
-	KernelDefaults bool `json:"kernel_defaults"`
+	KernelDefaults bool      `json:"kernel_defaults"`
+	Boot           *bootJSON `json:"boot"`
 }
 
 func runShow(env *Env, args []string) error {
@@ -42,8 +44,12 @@ func runShow(env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
+	boot, err := resolveBoot(v)
+	if err != nil {
+		return err
+	}
 	if showJSON {
-		return writeJSON(env.Stdout, showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults})
+		return writeJSON(env.Stdout, showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults, Boot: boot.JSON()})
 	}
 	w := env.Stdout
 	for _, k := range sysctl.Keys {
@@ -58,5 +64,6 @@ func runShow(env *Env, args []string) error {
 		}
 		fmt.Fprintf(w, "network namespace %s: %s\n", id, note)
 	}
+	printBoot(w, boot)
 	return nil
 }

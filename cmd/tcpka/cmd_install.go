@@ -1,0 +1,258 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/sysctld"
+	"github.com/tcpka/tcpka/profiles"
+	"github.com/tcpka/tcpka/systemd"
+)
+
+var (
+	installSysctlDir string
+	installRoot      string
+	installForce     bool
+	installDryRun    bool
+	uninstallRoot    string
+	uninstallForce   bool
+)
+
+var cmdInstall = &Command{
+	Name:      "install",
+	UsageLine: "install PROFILE [--sysctl-d DIR] [--root DIR] [--force] [--dry-run]",
+	Short:     "make a profile permanent: sysctl.d drop-in, profile copy, systemd unit",
+	Long: `Writes the drop-in 'tcpka render PROFILE' prints to /etc/sysctl.d/60-tcpka.conf,
+copies the profile to /etc/tcpka/profile.yaml and installs tcpka.service
+into /etc/systemd/system (skipped where that directory does not exist).
+Enabling the unit is left to you ('systemctl enable tcpka.service'): it
+applies the profile at boot after systemd-sysctl, so the profile holds even
+when a later sysctl.d file sets the same keys.
+
+Every file is written atomically (temporary file in the same directory,
+fsync, rename, fsync of the directory), with mode 0644. Symlinks are not
+followed. A file that tcpka did not generate is not overwritten without
+--force. All three are checked before the first is written; if a write
+fails, the files already written get their old content back. Afterwards
+install resolves sysctl.d precedence and says if another file overrides a
+key, and how to fix it. The runtime values are not changed: run 'tcpka
+apply PROFILE' for that.
+
+--root DIR prefixes every path (image builds, tests). --sysctl-d DIR
+replaces /etc/sysctl.d. 'tcpka uninstall' removes exactly what install wrote.`,
+	Examples: "sudo tcpka install ssh\ntcpka install aws-nlb --dry-run\ntcpka install ./edge.yaml --root /mnt/image",
+	Flags: func(fs *pflag.FlagSet) {
+		fs.StringVar(&installSysctlDir, "sysctl-d", sysctld.DefaultSysctlDir, "write the drop-in into `DIR` (inside --root)")
+		fs.StringVar(&installRoot, "root", "/", "prefix every path with `DIR`")
+		fs.BoolVar(&installForce, "force", false, "replace files tcpka did not generate")
+		fs.BoolVar(&installDryRun, "dry-run", false, "print what would be written, write nothing")
+	},
+	Run: runInstall,
+}
+
+var cmdUninstall = &Command{
+	Name:      "uninstall",
+	UsageLine: "uninstall [--root DIR] [--force]",
+	Short:     "remove exactly the files 'tcpka install' wrote",
+	Long: `Removes the files listed in /etc/tcpka/install.json, which install keeps: the
+drop-in, the profile copy, the unit, then the record itself and the
+directories install created, if empty. A file that changed since install is
+left alone and nothing is removed (--force removes files tcpka generated even
+if edited). Refuses while tcpka.service is enabled. The runtime values stay
+as they are: 'tcpka revert' restores the ones from before tcpka.`,
+	Examples: "sudo systemctl disable tcpka.service && sudo tcpka uninstall\ntcpka uninstall --root /mnt/image",
+	Flags: func(fs *pflag.FlagSet) {
+		fs.StringVar(&uninstallRoot, "root", "/", "prefix every path with `DIR`")
+		fs.BoolVar(&uninstallForce, "force", false, "also remove files tcpka generated that were edited since")
+	},
+	Run: runUninstall,
+}
+
+// profileCopy is what install writes to /etc/tcpka/profile.yaml: the
+// profile's own text under a header, with its name added when the file did
+// not state one (the copy's file name would otherwise name it "profile").
+func profileCopy(arg string, p *profile.Profile) ([]byte, error) {
+	var raw []byte
+	var err error
+	if profile.IsPath(arg) {
+		raw, err = os.ReadFile(arg)
+	} else {
+		raw, err = profiles.FS.ReadFile(p.Name + ".yaml")
+	}
+	if err != nil {
+		return nil, err
+	}
+	from := p.Origin
+	if from == "shipped" {
+		from = "the shipped profile " + p.Name
+	}
+	head := fmt.Sprintf("# %s: %s (tcpka install rewrites it).\n# Copied from %s; tcpka.service applies it at boot.\n", sysctld.ProfileFile, sysctld.Marker, from)
+	out := []byte(head + string(raw))
+	q, err := profile.Decode(sysctld.ProfileFile, "profile", out)
+	if err == nil && q.Name != p.Name {
+		out = []byte(head + "name: " + p.Name + "\n" + string(raw))
+		q, err = profile.Decode(sysctld.ProfileFile, "profile", out)
+	}
+	if err != nil || q.Settings != p.Settings || q.Name != p.Name {
+		return nil, fmt.Errorf("%s changed while tcpka read it: run install again", p.Origin)
+	}
+	return out, nil
+}
+
+func runInstall(env *Env, args []string) error {
+	if len(args) != 1 {
+		return usagef("needs exactly one PROFILE")
+	}
+	if !path.IsAbs(installSysctlDir) {
+		return usagef("--sysctl-d %q: must be an absolute path (inside --root)", installSysctlDir)
+	}
+	p, err := profile.Load(args[0])
+	if err != nil {
+		return err
+	}
+	copyData, err := profileCopy(args[0], p)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	dropIn := sysctld.Render(p)
+	res, err := sysctld.Install(sysctld.InstallOptions{
+		Root: installRoot, SysctlDir: installSysctlDir,
+		DropIn: dropIn, Profile: copyData, Unit: systemd.Unit,
+		Force: installForce, DryRun: installDryRun,
+	})
+	if err != nil {
+		return explainInstall(err)
+	}
+	w := env.Stdout
+	k := p.Keepalive(sysctl.KernelDefaults)
+	fmt.Fprintf(w, "profile %s (%s): %d/%d/%d, dead peer detected after %s\n", p.Name, p.Origin, k.Time, k.Intvl, k.Probes, detect.Seconds(k.IdleSeconds()))
+	if installRoot != "/" {
+		fmt.Fprintf(w, "under root %s\n", installRoot)
+	}
+	for _, a := range res.Actions {
+		line := fmt.Sprintf("  %-9s %s", a.Op, a.Path)
+		if a.Note != "" {
+			line += "  (" + a.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	dropInPath := path.Join(path.Clean(installSysctlDir), sysctld.DropInName)
+	if installDryRun {
+		fmt.Fprintf(w, "dry run: nothing written; %s would hold:\n", dropInPath)
+		for _, l := range strings.Split(strings.TrimSuffix(string(dropIn), "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+
+	// What will boot set? Resolve the tree as it is (or would be).
+	r, err := sysctld.Resolve(installRoot)
+	if err != nil {
+		return fmt.Errorf("install: resolve sysctl.d: %w", err)
+	}
+	if installDryRun {
+		r = r.With(dropInPath, dropIn)
+	}
+	warned := false
+	warn := func(format string, args ...any) {
+		fmt.Fprintf(w, "warning: "+format+"\n", args...)
+		warned = true
+	}
+	if !sysctld.InDirs(installSysctlDir) {
+		warn("%s is not read at boot: systemd-sysctl and sysctl --system read %s", installSysctlDir, strings.Join(sysctld.Dirs, ", "))
+	}
+	for _, m := range r.Masked {
+		if m.Path == dropInPath {
+			warn("%s is masked by %s (same name, earlier directory): the loaders never read it", m.Path, m.By)
+		}
+	}
+	for _, key := range sysctl.Keys {
+		if _, set := p.Settings.Lookup(key); !set {
+			continue
+		}
+		v := r.Lookup(key)
+		if v.Overridden() {
+			warn("%s: %s overrides %s with %s = %s; fix: %s", key.Name(), v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd))
+		}
+		if v.ProcpsDiffers() && v.Procps != nil {
+			warn("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Name(), v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps))
+		}
+	}
+	if warned {
+		fmt.Fprintln(w, "  (tcpka.service, once enabled, applies the profile after systemd-sysctl and wins at boot anyway; the fix stops sysctl --system runs from undoing it)")
+	}
+	if installDryRun {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(installRoot, sysctld.Binary)); err != nil {
+		fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", sysctld.Binary, rootNote(installRoot))
+	}
+	if a, ok := res.Action(path.Join(sysctld.UnitDir, sysctld.UnitName)); ok && a.Op != sysctld.OpSkip {
+		if a.Op != sysctld.OpUnchanged && installRoot == "/" && systemdBooted() {
+			if out, err := exec.Command("systemctl", "daemon-reload").CombinedOutput(); err != nil {
+				fmt.Fprintf(w, "warning: systemctl daemon-reload: %v: %s\n", err, strings.TrimSpace(string(out)))
+			}
+		}
+		if len(sysctld.Enabled(installRoot)) == 0 {
+			fmt.Fprintln(w, "next: systemctl enable tcpka.service   (applies the profile at every boot)")
+		}
+	}
+	fmt.Fprintf(w, "next: tcpka apply %s   (sets the values now; install changes only what boot sets)\n", args[0])
+	return nil
+}
+
+func rootNote(root string) string {
+	if root == "/" {
+		return ""
+	}
+	return " under " + root
+}
+
+// systemdBooted is sd_booted(3): PID 1 is systemd.
+func systemdBooted() bool {
+	st, err := os.Lstat("/run/systemd/system")
+	return err == nil && st.IsDir()
+}
+
+// explainInstall adds what to do to errors from writing below /etc.
+func explainInstall(err error) error {
+	switch {
+	case errors.Is(err, sysctld.ErrPermission):
+		return fmt.Errorf("install needs root to write below /etc: run it with sudo: %w", err)
+	case errors.Is(err, sysctld.ErrReadOnly):
+		return fmt.Errorf("install: the file system is read-only (an immutable image? use --root on the build tree): %w", err)
+	}
+	return fmt.Errorf("install: %w", err)
+}
+
+func runUninstall(env *Env, args []string) error {
+	if len(args) > 0 {
+		return usagef("takes no arguments, got %q", args[0])
+	}
+	res, err := sysctld.Uninstall(uninstallRoot, uninstallForce)
+	if err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	w := env.Stdout
+	if len(res.Actions) == 0 {
+		fmt.Fprintf(w, "nothing to uninstall: no %s%s\n", sysctld.ManifestFile, rootNote(uninstallRoot))
+		return nil
+	}
+	for _, a := range res.Actions {
+		line := fmt.Sprintf("  %-9s %s", a.Op, a.Path)
+		if a.Note != "" {
+			line += "  (" + a.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w, "the runtime values are unchanged: tcpka revert restores the ones from before tcpka")
+	return nil
+}

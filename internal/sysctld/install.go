@@ -1,0 +1,453 @@
+package sysctld
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+)
+
+// Where install puts things, inside the root.
+const (
+	DefaultSysctlDir = "/etc/sysctl.d"
+	ConfigDir        = "/etc/tcpka"
+	ProfileFile      = "/etc/tcpka/profile.yaml"
+	ManifestFile     = "/etc/tcpka/install.json"
+	UnitDir          = "/etc/systemd/system"
+	UnitName         = "tcpka.service"
+	// Binary is what the unit runs.
+	Binary = "/usr/local/bin/tcpka"
+)
+
+// FileMode is the mode of every file install writes: world-readable, as the
+// loaders and package managers expect for configuration.
+const FileMode = 0o644
+
+// ErrEnabled: uninstall found tcpka.service still enabled.
+var ErrEnabled = errors.New("tcpka.service is still enabled")
+
+// ErrChanged: uninstall found a file that differs from what install wrote.
+var ErrChanged = errors.New("changed since tcpka installed it")
+
+// Op is what install or uninstall does to one path.
+type Op string
+
+const (
+	OpCreate    Op = "create"
+	OpUpdate    Op = "update"
+	OpReplace   Op = "replace"   // a foreign file, with --force
+	OpUnchanged Op = "unchanged" // already has this content
+	OpRemove    Op = "remove"
+	OpSkip      Op = "skip"
+	OpKeep      Op = "keep" // uninstall leaves it (changed, or a directory not empty)
+)
+
+// Action is one path install or uninstall handles.
+type Action struct {
+	Op   Op
+	Path string // inside the root
+	Note string
+}
+
+// Result is what Install or Uninstall did (or, on a dry run, would do).
+type Result struct {
+	Root    string
+	Actions []Action
+	DryRun  bool
+}
+
+// Changed says whether anything was (or would be) written or removed.
+func (r *Result) Changed() bool {
+	for _, a := range r.Actions {
+		if a.Op != OpUnchanged && a.Op != OpSkip && a.Op != OpKeep {
+			return true
+		}
+	}
+	return false
+}
+
+// Action returns the action for path, if any.
+func (r *Result) Action(p string) (Action, bool) {
+	for _, a := range r.Actions {
+		if a.Path == p {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// manifest records what install wrote so that uninstall removes exactly
+// that: the files with their SHA-256 and the directories it created.
+type manifest struct {
+	GeneratedBy string          `json:"generated_by"`
+	Files       []manifestEntry `json:"files"`
+	CreatedDirs []string        `json:"created_dirs,omitempty"`
+}
+
+type manifestEntry struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// InstallOptions say what to install where.
+type InstallOptions struct {
+	Root      string // "/" for this machine
+	SysctlDir string // inside the root; DefaultSysctlDir when ""
+	DropIn    []byte // Render's output
+	Profile   []byte // the profile copy for the unit
+	Unit      []byte // systemd/tcpka.service
+	Force     bool   // replace files tcpka did not generate
+	DryRun    bool
+}
+
+type target struct {
+	dir, name string
+	data      []byte
+	optional  bool // skip when the directory is missing (no systemd)
+}
+
+// Install writes the drop-in, the profile copy and the unit, each atomically,
+// after checking all three: a foreign file, a symlink in the way, or a
+// missing or read-only directory stops it before anything is written. If a
+// write fails midway, the files already written get their old content back.
+func Install(o InstallOptions) (*Result, error) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.SysctlDir == "" {
+		o.SysctlDir = DefaultSysctlDir
+	}
+	res := &Result{Root: o.Root, DryRun: o.DryRun}
+	targets := []target{
+		{dir: path.Clean("/" + o.SysctlDir), name: DropInName, data: o.DropIn},
+		{dir: ConfigDir, name: path.Base(ProfileFile), data: o.Profile},
+		{dir: UnitDir, name: UnitName, data: o.Unit, optional: true},
+	}
+	type planned struct {
+		target
+		d      *Dir
+		state  State
+		old    []byte
+		op     Op
+		writen bool
+	}
+	var plan []*planned
+	dirs := map[string]*Dir{}
+	defer func() {
+		for _, d := range dirs {
+			d.Close()
+		}
+	}()
+	var created []string
+	var errs []error
+	for _, t := range targets {
+		p := path.Join(t.dir, t.name)
+		d, ok := dirs[t.dir]
+		if !ok {
+			// Only tcpka's own directory is created; the others belong to
+			// procps/systemd, and a missing one means a wrong --root or
+			// --sysctl-d, or no systemd.
+			create := t.dir == ConfigDir && !o.DryRun
+			var made []string
+			var err error
+			d, made, err = OpenDir(o.Root, t.dir, create)
+			created = append(created, made...)
+			if errors.Is(err, ErrNoDir) && t.dir == ConfigDir && o.DryRun {
+				res.Actions = append(res.Actions, Action{Op: OpCreate, Path: p})
+				continue
+			}
+			if errors.Is(err, ErrNoDir) && t.optional {
+				res.Actions = append(res.Actions, Action{Op: OpSkip, Path: p, Note: where(o.Root, t.dir) + " does not exist (no systemd here): the drop-in alone sets the values at boot"})
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			dirs[t.dir] = d
+		}
+		st, old, err := d.Existing(t.name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pl := &planned{target: t, d: d, state: st, old: old}
+		switch st {
+		case Absent:
+			pl.op = OpCreate
+		case Ours:
+			pl.op = OpUpdate
+			if bytes.Equal(old, t.data) {
+				pl.op = OpUnchanged
+			}
+		case Foreign, Link:
+			if !o.Force && st == Link {
+				errs = append(errs, fmt.Errorf("%s is a symbolic link, %w; tcpka does not follow it: remove it, or pass --force to replace the link itself", where(o.Root, p), ErrForeign))
+				continue
+			}
+			if !o.Force {
+				errs = append(errs, fmt.Errorf("%s exists and was %w (no %q header): move it away, or pass --force to replace it", where(o.Root, p), ErrForeign, Marker))
+				continue
+			}
+			pl.op = OpReplace
+		default:
+			errs = append(errs, fmt.Errorf("%s: exists and is not a regular file", where(o.Root, p)))
+			continue
+		}
+		plan = append(plan, pl)
+		res.Actions = append(res.Actions, Action{Op: pl.op, Path: p})
+	}
+	if len(errs) > 0 {
+		for _, c := range created {
+			if d, _, err := OpenDir(o.Root, path.Dir(c), false); err == nil {
+				d.RemoveDir(path.Base(c))
+				d.Close()
+			}
+		}
+		return res, errors.Join(errs...)
+	}
+
+	// A previous install may have put its drop-in elsewhere (--sysctl-d):
+	// that one goes, so only one tcpka drop-in is ever in place.
+	prev, _ := readManifest(o.Root)
+	var stale []manifestEntry
+	if prev != nil {
+		for _, e := range prev.Files {
+			if _, ok := res.Action(e.Path); !ok {
+				stale = append(stale, e)
+				res.Actions = append(res.Actions, Action{Op: OpRemove, Path: e.Path, Note: "left by the previous install"})
+			}
+		}
+		created = append(created, prev.CreatedDirs...)
+	}
+	if o.DryRun {
+		return res, nil
+	}
+
+	rollback := func() {
+		for _, pl := range plan {
+			if !pl.writen {
+				continue
+			}
+			if pl.state == Absent {
+				pl.d.Remove(pl.name)
+			} else {
+				pl.d.WriteFile(pl.name, pl.old, FileMode)
+			}
+		}
+	}
+	m := manifest{GeneratedBy: Marker, CreatedDirs: dedup(created)}
+	for _, pl := range plan {
+		m.Files = append(m.Files, manifestEntry{Path: path.Join(pl.dir, pl.name), SHA256: sum(pl.data)})
+		if pl.op == OpUnchanged {
+			continue
+		}
+		if err := pl.d.WriteFile(pl.name, pl.data, FileMode); err != nil {
+			rollback()
+			return res, err
+		}
+		pl.writen = true
+	}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	mb = append(mb, '\n')
+	mop := OpCreate
+	if st, old, err := dirs[ConfigDir].Existing(path.Base(ManifestFile)); err == nil && st != Absent {
+		mop = OpUpdate
+		if bytes.Equal(old, mb) {
+			mop = OpUnchanged
+		}
+	}
+	if mop != OpUnchanged {
+		if err := dirs[ConfigDir].WriteFile(path.Base(ManifestFile), mb, FileMode); err != nil {
+			rollback()
+			return res, err
+		}
+	}
+	res.Actions = append(res.Actions, Action{Op: mop, Path: ManifestFile, Note: "what uninstall removes"})
+	for _, e := range stale {
+		removeIfUnchanged(o.Root, e)
+	}
+	return res, nil
+}
+
+func dedup(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// readManifest returns the install record, nil when there is none.
+func readManifest(root string) (*manifest, error) {
+	d, _, err := OpenDir(root, ConfigDir, false)
+	if errors.Is(err, ErrNoDir) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	st, data, err := d.Existing(path.Base(ManifestFile))
+	switch {
+	case err != nil:
+		return nil, err
+	case st == Absent:
+		return nil, nil
+	case st != Ours:
+		return nil, fmt.Errorf("%s: %w", where(root, ManifestFile), ErrForeign)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", where(root, ManifestFile), err)
+	}
+	return &m, nil
+}
+
+// removeIfUnchanged removes e when it still holds what install wrote.
+func removeIfUnchanged(root string, e manifestEntry) (Op, error) {
+	d, _, err := OpenDir(root, path.Dir(e.Path), false)
+	if errors.Is(err, ErrNoDir) {
+		return OpUnchanged, nil
+	}
+	if err != nil {
+		return OpKeep, err
+	}
+	defer d.Close()
+	st, data, err := d.Existing(path.Base(e.Path))
+	if err != nil {
+		return OpKeep, err
+	}
+	if st == Absent {
+		return OpUnchanged, nil
+	}
+	if st != Ours || sum(data) != e.SHA256 {
+		return OpKeep, nil
+	}
+	return OpRemove, d.Remove(path.Base(e.Path))
+}
+
+// Enabled lists the unit's enablement symlinks (*.wants/, *.requires/)
+// under root's /etc/systemd/system.
+func Enabled(root string) []string {
+	var out []string
+	for _, pat := range []string{"*.wants", "*.requires"} {
+		m, _ := filepath.Glob(filepath.Join(root, UnitDir, pat, UnitName))
+		for _, p := range m {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, "/"+filepath.ToSlash(rel))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Uninstall removes exactly what Install recorded: each file only if it
+// still holds what install wrote (force: also if changed but still tcpka's),
+// then the record, then the directories install created if they are empty.
+// It refuses while tcpka.service is enabled, and changes nothing when any
+// file is in doubt.
+func Uninstall(root string, force bool) (*Result, error) {
+	if root == "" {
+		root = "/"
+	}
+	res := &Result{Root: root}
+	if d, _, err := OpenDir(root, "/", false); err != nil {
+		return res, err
+	} else {
+		d.Close()
+	}
+	m, err := readManifest(root)
+	if err != nil {
+		return res, err
+	}
+	if m == nil {
+		return res, nil
+	}
+	if en := Enabled(root); len(en) > 0 {
+		return res, fmt.Errorf("%w (%s): run systemctl disable tcpka.service first", ErrEnabled, where(root, en[0]))
+	}
+	var errs []error
+	for _, e := range m.Files {
+		d, _, err := OpenDir(root, path.Dir(e.Path), false)
+		if errors.Is(err, ErrNoDir) {
+			res.Actions = append(res.Actions, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, data, err := d.Existing(path.Base(e.Path))
+		d.Close()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case st == Absent:
+			res.Actions = append(res.Actions, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
+		case st == Ours && (sum(data) == e.SHA256 || force):
+			res.Actions = append(res.Actions, Action{Op: OpRemove, Path: e.Path})
+		case st == Ours:
+			errs = append(errs, fmt.Errorf("%s: %w: pass --force to remove it anyway", where(root, e.Path), ErrChanged))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %w and no longer tcpka's (replaced by another file): remove it yourself if it should go", where(root, e.Path), ErrChanged))
+		}
+	}
+	if len(errs) > 0 {
+		return res, errors.Join(errs...)
+	}
+	for _, a := range res.Actions {
+		if a.Op != OpRemove {
+			continue
+		}
+		d, _, err := OpenDir(root, path.Dir(a.Path), false)
+		if err != nil {
+			return res, err
+		}
+		err = d.Remove(path.Base(a.Path))
+		d.Close()
+		if err != nil {
+			return res, err
+		}
+	}
+	d, _, err := OpenDir(root, ConfigDir, false)
+	if err != nil {
+		return res, err
+	}
+	err = d.Remove(path.Base(ManifestFile))
+	d.Close()
+	if err != nil {
+		return res, err
+	}
+	res.Actions = append(res.Actions, Action{Op: OpRemove, Path: ManifestFile})
+	dirs := append([]string(nil), m.CreatedDirs...)
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs))) // deepest first
+	for _, c := range dirs {
+		pd, _, err := OpenDir(root, path.Dir(c), false)
+		if err != nil {
+			continue
+		}
+		gone, err := pd.RemoveDir(path.Base(c))
+		pd.Close()
+		switch {
+		case err != nil:
+			return res, err
+		case gone:
+			res.Actions = append(res.Actions, Action{Op: OpRemove, Path: c + "/"})
+		default:
+			res.Actions = append(res.Actions, Action{Op: OpKeep, Path: c + "/", Note: "not empty: holds files tcpka did not write"})
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,455 @@
+package sysctld
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// newRoot makes a root with the directories a Debian system has.
+func newRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"etc/sysctl.d", "etc/systemd/system"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func opts(root string) InstallOptions {
+	return InstallOptions{
+		Root:    root,
+		DropIn:  []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 60\n"),
+		Profile: []byte("# " + Marker + "\ntime: 60s\n"),
+		Unit:    []byte("# " + Marker + "\n[Service]\n"),
+	}
+}
+
+// tree lists every path below root with its mode.
+func tree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel != "." {
+			out = append(out, rel+" "+fi.Mode().String())
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+func ops(r *Result) []string {
+	var out []string
+	for _, a := range r.Actions {
+		out = append(out, string(a.Op)+" "+a.Path)
+	}
+	return out
+}
+
+func TestInstallUninstall(t *testing.T) {
+	root := newRoot(t)
+	old := umask(0o077) // the modes must not depend on the caller's umask
+	defer umask(old)
+	before := tree(t, root)
+	res, err := Install(opts(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{
+		"create /etc/sysctl.d/60-tcpka.conf", "create /etc/tcpka/profile.yaml",
+		"create /etc/systemd/system/tcpka.service", "create /etc/tcpka/install.json",
+	}, ops(res)); diff != "" {
+		t.Errorf("install actions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{
+		"etc drwxr-xr-x",
+		"etc/sysctl.d drwxr-xr-x",
+		"etc/sysctl.d/60-tcpka.conf -rw-r--r--",
+		"etc/systemd drwxr-xr-x",
+		"etc/systemd/system drwxr-xr-x",
+		"etc/systemd/system/tcpka.service -rw-r--r--",
+		"etc/tcpka drwxr-xr-x",
+		"etc/tcpka/install.json -rw-r--r--",
+		"etc/tcpka/profile.yaml -rw-r--r--",
+	}, tree(t, root)); diff != "" {
+		t.Errorf("tree after install (-want +got):\n%s", diff)
+	}
+	got, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
+	if !bytes.Equal(got, opts(root).DropIn) {
+		t.Errorf("drop-in content: %q", got)
+	}
+
+	// Again: nothing changes.
+	res, err = Install(opts(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed() {
+		t.Errorf("second install changed something: %v", ops(res))
+	}
+
+	// Uninstall removes exactly what install wrote, and the dir it made.
+	res, err = Uninstall(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+		t.Errorf("tree after uninstall differs from before install (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{
+		"remove /etc/sysctl.d/60-tcpka.conf", "remove /etc/tcpka/profile.yaml",
+		"remove /etc/systemd/system/tcpka.service", "remove /etc/tcpka/install.json", "remove /etc/tcpka/",
+	}, ops(res)); diff != "" {
+		t.Errorf("uninstall actions (-want +got):\n%s", diff)
+	}
+	// And a second uninstall has nothing to do.
+	if res, err := Uninstall(root, false); err != nil || len(res.Actions) != 0 {
+		t.Errorf("second uninstall: %v %v", ops(res), err)
+	}
+}
+
+func TestInstallRefusesForeignFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, root string) string // returns the path that must survive
+		want  error
+	}{
+		{"foreign drop-in", func(t *testing.T, root string) string {
+			p := filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")
+			os.WriteFile(p, []byte("net.ipv4.tcp_keepalive_time = 30\n"), 0o644)
+			return p
+		}, ErrForeign},
+		{"foreign unit", func(t *testing.T, root string) string {
+			p := filepath.Join(root, "etc/systemd/system/tcpka.service")
+			os.WriteFile(p, []byte("[Service]\nExecStart=/bin/true\n"), 0o644)
+			return p
+		}, ErrForeign},
+		{"symlink as the drop-in", func(t *testing.T, root string) string {
+			target := filepath.Join(root, "elsewhere.conf")
+			os.WriteFile(target, []byte("# "+Marker+"\nmine\n"), 0o644)
+			os.Symlink(target, filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
+			return target
+		}, ErrForeign},
+		{"symlinked sysctl.d", func(t *testing.T, root string) string {
+			os.RemoveAll(filepath.Join(root, "etc/sysctl.d"))
+			os.Mkdir(filepath.Join(root, "outside"), 0o755)
+			os.Symlink(filepath.Join(root, "outside"), filepath.Join(root, "etc/sysctl.d"))
+			return filepath.Join(root, "outside")
+		}, ErrSymlink},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRoot(t)
+			keep := tc.setup(t, root)
+			keptBefore, _ := os.ReadFile(keep)
+			before := tree(t, root)
+			_, err := Install(opts(root))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			t.Log(err)
+			if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+				t.Errorf("a refused install changed the tree (-before +after):\n%s", diff)
+			}
+			if kept, _ := os.ReadFile(keep); !bytes.Equal(kept, keptBefore) {
+				t.Errorf("%s changed", keep)
+			}
+		})
+	}
+}
+
+func TestInstallForceReplacesForeignFile(t *testing.T) {
+	root := newRoot(t)
+	target := filepath.Join(root, "elsewhere.conf")
+	os.WriteFile(target, []byte("theirs\n"), 0o644)
+	link := filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")
+	os.Symlink(target, link)
+	o := opts(root)
+	o.Force = true
+	res, err := Install(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := res.Action("/etc/sysctl.d/60-tcpka.conf"); a.Op != OpReplace {
+		t.Errorf("op %s, want replace", a.Op)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "theirs\n" {
+		t.Errorf("the symlink's target was written through: %q", b)
+	}
+	if fi, _ := os.Lstat(link); !fi.Mode().IsRegular() {
+		t.Errorf("%s is %v, want a regular file replacing the link", link, fi.Mode())
+	}
+}
+
+func TestInstallBadPaths(t *testing.T) {
+	t.Run("missing root", func(t *testing.T) {
+		_, err := Install(opts(filepath.Join(t.TempDir(), "nope")))
+		if !errors.Is(err, ErrNoDir) || !strings.Contains(err.Error(), "nope") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("missing sysctl.d", func(t *testing.T) {
+		root := newRoot(t)
+		o := opts(root)
+		o.SysctlDir = "/etc/nosuch.d"
+		before := tree(t, root)
+		_, err := Install(o)
+		if !errors.Is(err, ErrNoDir) || !strings.Contains(err.Error(), root+"/etc/nosuch.d: no such directory") {
+			t.Fatalf("got %v", err)
+		}
+		if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+			t.Errorf("a failed install changed the tree (-before +after):\n%s", diff)
+		}
+	})
+	t.Run("no systemd", func(t *testing.T) {
+		root := newRoot(t)
+		os.RemoveAll(filepath.Join(root, "etc/systemd"))
+		res, err := Install(opts(root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := res.Action("/etc/systemd/system/tcpka.service"); a.Op != OpSkip {
+			t.Errorf("unit op %s, want skip", a.Op)
+		}
+	})
+	t.Run("read-only sysctl.d", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes into a mode 0555 directory; install.txtar covers a read-only mount as root")
+		}
+		root := newRoot(t)
+		d := filepath.Join(root, "etc/sysctl.d")
+		os.Chmod(d, 0o555)
+		defer os.Chmod(d, 0o755)
+		_, err := Install(opts(root))
+		if !errors.Is(err, ErrPermission) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestWriteFileAtomic rewrites a file many times while readers read it: a
+// reader sees the whole old content or the whole new one, never a part or
+// nothing.
+func TestWriteFileAtomic(t *testing.T) {
+	root := newRoot(t)
+	d, _, err := OpenDir(root, "/etc/sysctl.d", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	a := bytes.Repeat([]byte("# "+Marker+" aaaaaaaaaaaaaaaa\n"), 400)
+	b := bytes.Repeat([]byte("# "+Marker+" bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"), 300)
+	if err := d.WriteFile("x.conf", a, FileMode); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var bad atomic.Value
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				got, err := os.ReadFile(filepath.Join(root, "etc/sysctl.d/x.conf"))
+				if err != nil || (!bytes.Equal(got, a) && !bytes.Equal(got, b)) {
+					bad.Store(len(got))
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		data := a
+		if i%2 == 0 {
+			data = b
+		}
+		if err := d.WriteFile("x.conf", data, FileMode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatalf("a reader saw a partial or missing file (%d bytes)", v)
+	}
+	if len(d.Temps("x.conf")) != 0 {
+		t.Errorf("temporary files left: %v", d.Temps("x.conf"))
+	}
+	t.Logf("%d reads during 100 rewrites, all whole", reads.Load())
+}
+
+// TestCrashLeftovers: a write that dies before its rename leaves the old
+// file whole and at most a temp file, which the loaders do not read and the
+// next write removes.
+func TestCrashLeftovers(t *testing.T) {
+	root := newRoot(t)
+	if _, err := Install(opts(root)); err != nil {
+		t.Fatal(err)
+	}
+	d, _, _ := OpenDir(root, "/etc/sysctl.d", false)
+	defer d.Close()
+	crash := errors.New("simulated crash")
+	testHookBeforeRename = func() error { return crash }
+	o := opts(root)
+	o.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
+	_, err := Install(o)
+	testHookBeforeRename = nil
+	if !errors.Is(err, crash) {
+		t.Fatalf("got %v", err)
+	}
+	got, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
+	if !bytes.Equal(got, opts(root).DropIn) {
+		t.Errorf("the old drop-in did not survive a failed write: %q", got)
+	}
+	// A real crash cannot clean up: leave a half-written temp file.
+	os.WriteFile(filepath.Join(root, "etc/sysctl.d/.60-tcpka.conf"+tempInfix+"123456"), []byte("net.ipv4.tcp_keepalive_time = 9"), 0o600)
+	r, err := Resolve(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Files) != 1 || r.Files[0].Path != "/etc/sysctl.d/60-tcpka.conf" {
+		t.Errorf("the loaders would read %v", r.Files)
+	}
+	if _, err := Install(o); err != nil {
+		t.Fatal(err)
+	}
+	if left := d.Temps(DropInName); len(left) != 0 {
+		t.Errorf("temp files survive the next write: %v", left)
+	}
+}
+
+// TestInstallRollsBack: when the second file cannot be written, the first
+// gets its old content back.
+func TestInstallRollsBack(t *testing.T) {
+	root := newRoot(t)
+	if _, err := Install(opts(root)); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, root)
+	dropBefore, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
+	n := 0
+	testHookBeforeRename = func() error {
+		n++
+		if n == 2 {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	defer func() { testHookBeforeRename = nil }()
+	o := opts(root)
+	o.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
+	o.Profile = []byte("# " + Marker + "\ntime: 90s\n")
+	if _, err := Install(o); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("got %v", err)
+	}
+	testHookBeforeRename = nil
+	if got, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")); !bytes.Equal(got, dropBefore) {
+		t.Errorf("drop-in not rolled back: %q", got)
+	}
+	if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+		t.Errorf("tree (-before +after):\n%s", diff)
+	}
+}
+
+func TestUninstallRefuses(t *testing.T) {
+	t.Run("enabled", func(t *testing.T) {
+		root := newRoot(t)
+		Install(opts(root))
+		wants := filepath.Join(root, "etc/systemd/system/multi-user.target.wants")
+		os.Mkdir(wants, 0o755)
+		os.Symlink("/etc/systemd/system/tcpka.service", filepath.Join(wants, UnitName))
+		before := tree(t, root)
+		if _, err := Uninstall(root, false); !errors.Is(err, ErrEnabled) {
+			t.Fatalf("got %v", err)
+		}
+		if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+			t.Errorf("tree (-before +after):\n%s", diff)
+		}
+	})
+	t.Run("edited file", func(t *testing.T) {
+		root := newRoot(t)
+		Install(opts(root))
+		p := filepath.Join(root, "etc/tcpka/profile.yaml")
+		os.WriteFile(p, []byte("# "+Marker+"\ntime: 45s\n"), 0o644)
+		before := tree(t, root)
+		if _, err := Uninstall(root, false); !errors.Is(err, ErrChanged) {
+			t.Fatalf("got %v", err)
+		}
+		if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+			t.Errorf("tree (-before +after):\n%s", diff)
+		}
+		if _, err := Uninstall(root, true); err != nil {
+			t.Fatalf("--force: %v", err)
+		}
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("--force left %s", p)
+		}
+	})
+	t.Run("replaced by a foreign file", func(t *testing.T) {
+		root := newRoot(t)
+		Install(opts(root))
+		p := filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")
+		os.WriteFile(p, []byte("net.ipv4.tcp_keepalive_time = 5\n"), 0o644)
+		if _, err := Uninstall(root, true); !errors.Is(err, ErrChanged) {
+			t.Fatalf("got %v", err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a foreign file was removed even with --force: %v", err)
+		}
+	})
+	t.Run("foreign file in tcpka's dir survives", func(t *testing.T) {
+		root := newRoot(t)
+		Install(opts(root))
+		os.WriteFile(filepath.Join(root, "etc/tcpka/notes.txt"), []byte("mine"), 0o644)
+		res, err := Uninstall(root, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := res.Action("/etc/tcpka/"); a.Op != OpKeep {
+			t.Errorf("/etc/tcpka/: %s, want keep", a.Op)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc/tcpka/notes.txt")); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestInstallMovesDropIn(t *testing.T) {
+	root := newRoot(t)
+	os.MkdirAll(filepath.Join(root, "run/sysctl.d"), 0o755)
+	Install(opts(root))
+	o := opts(root)
+	o.SysctlDir = "/run/sysctl.d"
+	res, err := Install(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := res.Action("/etc/sysctl.d/60-tcpka.conf"); a.Op != OpRemove {
+		t.Errorf("old drop-in: %s, want remove", a.Op)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old drop-in stayed: %v", err)
+	}
+	if _, err := Uninstall(root, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "run/sysctl.d/60-tcpka.conf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("uninstall left the moved drop-in: %v", err)
+	}
+}
