@@ -99,11 +99,11 @@ func (m Middlebox) Timeout(seconds int) error {
 	case seconds == m.IdleTimeout:
 		return nil
 	case !m.Configurable:
-		return fmt.Errorf("%s: %w: the %s's idle timeout is fixed at %s, not %s",
-			m.Name, ErrTimeoutRange, m.Title, detect.Seconds(m.IdleTimeout), detect.Seconds(seconds))
+		return fmt.Errorf("%w: the %s's idle timeout is fixed at %s, not %s",
+			ErrTimeoutRange, m.Title, detect.Seconds(m.IdleTimeout), detect.Seconds(seconds))
 	case m.Min > 0 && seconds < m.Min, m.Max > 0 && seconds > m.Max:
-		return fmt.Errorf("%s: %w: the %s's idle timeout can be set to %s-%s, not %s",
-			m.Name, ErrTimeoutRange, m.Title, detect.Words(m.Min), detect.Words(m.Max), detect.Seconds(seconds))
+		return fmt.Errorf("%w: the %s's idle timeout can be set to %s-%s, not %s",
+			ErrTimeoutRange, m.Title, detect.Words(m.Min), detect.Words(m.Max), detect.Seconds(seconds))
 	}
 	return nil
 }

@@ -149,7 +149,7 @@ func TestMiddleboxTimeout(t *testing.T) {
 		{"aws-nlb", 350, ""},
 		{"aws-nlb", 600, ""},
 		{"aws-nlb", 6000, ""},
-		{"aws-nlb", 30, "aws-nlb: idle timeout not possible on this path: the AWS Network Load Balancer (TCP listener)'s idle timeout can be set to 1m-1h40m, not 30 s"},
+		{"aws-nlb", 30, "idle timeout not possible on this path: the AWS Network Load Balancer (TCP listener)'s idle timeout can be set to 1m-1h40m, not 30 s"},
 		{"aws-nat", 350, ""},
 		{"aws-nat", 600, "the AWS NAT Gateway's idle timeout is fixed at 350 s (5m50s), not 600 s (10m)"},
 		{"gcp-vpc", 300, "fixed at 600 s (10m)"},
