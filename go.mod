@@ -3,6 +3,7 @@ module github.com/tcpka/tcpka
 go 1.26.8
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/sys v0.50.0
