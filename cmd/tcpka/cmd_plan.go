@@ -63,6 +63,35 @@ func pathList() string {
 	return strings.Join(lines, "\n  ")
 }
 
+// resolvePath applies --path NAME to the idle timeout already parsed from
+// --idle-timeout (idleFlag): the middlebox's published timeout, or the
+// operator's own when it lies in the range the vendor allows.
+func resolvePath(name, idleFlag string, idle *int) (*plan.Middlebox, error) {
+	if name == "" {
+		return nil, nil
+	}
+	m, err := plan.Lookup(name)
+	if err != nil {
+		return nil, usagef("--path %v", err)
+	}
+	if *idle == 0 {
+		*idle = m.IdleTimeout
+	} else if err := m.Timeout(*idle); err != nil {
+		return nil, fmt.Errorf("--path %s --idle-timeout %s: %w", name, idleFlag, err)
+	}
+	return &m, nil
+}
+
+// withCommand prefixes an error with the command's name, except a usage
+// error, which run prints with the name and usage line already.
+func withCommand(name string, err error) error {
+	var u usageError
+	if errors.As(err, &u) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
 // parseSeconds reads a duration flag: a Go duration ("350s", "4m") or bare
 // whole seconds, positive and whole.
 func parseSeconds(flag, s string) (int, error) {
@@ -125,18 +154,9 @@ func runPlan(env *Env, args []string) error {
 			return err
 		}
 	}
-	var box *plan.Middlebox
-	if planPath != "" {
-		m, err := plan.Lookup(planPath)
-		if err != nil {
-			return usagef("--path %v", err)
-		}
-		box = &m
-		if ask.IdleTimeout == 0 {
-			ask.IdleTimeout = m.IdleTimeout
-		} else if err := m.Timeout(ask.IdleTimeout); err != nil {
-			return fmt.Errorf("plan: --path %s --idle-timeout %s: %w", planPath, planIdle, err)
-		}
+	box, err := resolvePath(planPath, planIdle, &ask.IdleTimeout)
+	if err != nil {
+		return withCommand("plan", err)
 	}
 	if ask.IdleTimeout == 0 && ask.DetectWithin == 0 {
 		return usagef("needs --idle-timeout D or --path NAME, and/or --detect-within D")
