@@ -53,33 +53,48 @@ type Judgment struct {
 	Verdict Verdict
 }
 
+// Period is the time between SSH keepalive checks on an idle session: the
+// interval for ssh, twice it for sshd (see Judge). 0 when off.
+func (s Settings) Period() int {
+	if s.Side == Server {
+		return 2 * s.Interval
+	}
+	return s.Interval
+}
+
 // Judge works out when side s notices a dead peer with the kernel values k,
 // and whether an idle session survives a path idle timeout of idle seconds.
 //
-// OpenSSH counts a keepalive at each interval without an answer and gives
-// up when the count exceeds CountMax, so the SSH layer closes the session
-// between CountMax and CountMax+1 intervals after the peer fell silent
-// (measured: ServerAliveInterval 2 CountMax 2 -> 4.6 s; 1 and 4 -> 4.7 s).
-// sshd never gives up with ClientAliveCountMax 0. Once an SSH keepalive is
-// in flight unacknowledged, the kernel's keepalive timer stands down
-// (retransmission governs), so TCP keepalive decides only when it finishes
-// before the first SSH keepalive goes out.
+// OpenSSH counts a keepalive at each check without an answer and gives up
+// when the count exceeds CountMax. The client checks every interval, so it
+// closes the session between CountMax and CountMax+1 intervals after the
+// server fell silent (measured with OpenSSH 9.2p1: ServerAliveInterval 2,
+// CountMax 3 -> 6.3 and 7.5 s). sshd compares whole seconds strictly
+// (now > last + interval) after a poll of exactly one interval, so on an
+// idle session it checks only every other interval: measured
+// ClientAliveInterval 2, CountMax 3 -> 16.0 s, twice the client's. tcpka
+// takes the later bound for both. sshd never gives up with
+// ClientAliveCountMax 0. Once an SSH keepalive is in flight
+// unacknowledged, the kernel's keepalive timer stands down (retransmission
+// governs), so TCP keepalive decides only when it finishes before the
+// first SSH keepalive goes out.
 func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
 	j := Judgment{Settings: s, Kernel: k, IdleTimeout: idle}
+	period := s.Period()
 	switch {
 	case s.Interval == 0:
 		j.SSHOff = s.Side.Keyword("interval") + " 0: no SSH keepalives"
 	case s.Side == Server && s.CountMax == 0:
 		j.SSHOff = "ClientAliveCountMax 0: sshd sends keepalives but never gives up"
 	default:
-		j.SSHDetect = (s.CountMax + 1) * s.Interval
+		j.SSHDetect = (s.CountMax + 1) * period
 		j.SSHDetectMin = s.CountMax * s.Interval
 	}
 	if s.TCPKeepAlive {
 		j.TCPDetect = k.IdleSeconds()
 	}
 	switch {
-	case j.TCPDetect > 0 && (s.Interval == 0 || j.TCPDetect <= s.Interval):
+	case j.TCPDetect > 0 && (s.Interval == 0 || j.TCPDetect <= period):
 		j.First, j.Detect = LayerTCP, j.TCPDetect
 	case j.SSHDetect > 0:
 		j.First, j.Detect = LayerSSH, j.SSHDetect
@@ -91,7 +106,7 @@ func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
 		j.First = LayerNone
 	}
 	if s.Interval > 0 {
-		j.Every, j.By = s.Interval, LayerSSH
+		j.Every, j.By = period, LayerSSH
 	}
 	if s.TCPKeepAlive && (j.Every == 0 || k.Time < j.Every) {
 		j.Every, j.By = k.Time, LayerTCP
@@ -116,21 +131,22 @@ func (j Judgment) Meets(detectWithin int) bool {
 // SSHMeets is Meets for the SSH layer alone: what the ssh/sshd settings
 // achieve whatever the kernel values.
 func (j Judgment) SSHMeets(detectWithin int) bool {
-	return j.Interval > 0 && j.Interval <= j.IdleTimeout-profile.Margin(j.IdleTimeout) &&
+	return j.Interval > 0 && j.Period() <= j.IdleTimeout-profile.Margin(j.IdleTimeout) &&
 		j.SSHDetect > 0 && j.SSHDetect <= detectWithin
 }
 
 // Recommendation is what both layers should be set to for a path.
 type Recommendation struct {
-	// Interval and CountMax for ServerAlive* and ClientAlive*.
-	Interval, CountMax int
+	// ClientInterval (ServerAliveInterval), ServerInterval
+	// (ClientAliveInterval) and CountMax for both.
+	ClientInterval, ServerInterval, CountMax int
 	// Profile is the TCP layer's values, for sessions without SSH
 	// keepalives.
 	Profile plan.Plan
 }
 
 // RecommendCountMax is the count recommended on both sides: the middle of
-// the widely given 3-5, low enough that interval*(count+1) fits the bound.
+// the widely given 3-5, low enough that the checks fit the bound.
 const RecommendCountMax = 3
 
 // ErrImpossible is wrapped when no SSH settings meet the ask.
@@ -138,8 +154,9 @@ var ErrImpossible = errors.New("impossible ask")
 
 // Recommend picks SSH keepalive settings that keep a path with the given
 // idle timeout open and close a dead session within detectWithin seconds
-// (the interval fits (CountMax+1) times in the bound and stays below the
-// idle timeout with its margin), and the tcpka profile for the TCP layer
+// (CountMax+1 checks fit in the bound and a check comes before the idle
+// timeout less its margin; sshd checks every other interval, so its
+// interval is half the client's), and the tcpka profile for the TCP layer
 // (plan.Solve of the same ask).
 func Recommend(idle, detectWithin int) (Recommendation, error) {
 	p, err := plan.Solve(plan.Ask{IdleTimeout: idle, DetectWithin: detectWithin})
@@ -147,17 +164,27 @@ func Recommend(idle, detectWithin int) (Recommendation, error) {
 		return Recommendation{}, err
 	}
 	r := Recommendation{CountMax: RecommendCountMax, Profile: p}
-	r.Interval = min(detectWithin/(r.CountMax+1), p.TimeLimit)
-	if r.Interval < 1 {
-		return r, fmt.Errorf("%w: SSH keepalives %d times within %s need an interval below 1 s", ErrImpossible, r.CountMax+1, detect.Seconds(detectWithin))
+	r.ClientInterval = min(detectWithin/(r.CountMax+1), p.TimeLimit)
+	r.ServerInterval = min(detectWithin/(2*(r.CountMax+1)), p.TimeLimit/2)
+	if r.ServerInterval < 1 {
+		return r, fmt.Errorf("%w: sshd's %d keepalive checks within %s would need a ClientAliveInterval below 1 s",
+			ErrImpossible, r.CountMax+1, detect.Seconds(detectWithin))
 	}
 	return r, nil
+}
+
+// Interval is the recommended interval for side.
+func (r Recommendation) Interval(side Side) int {
+	if side == Server {
+		return r.ServerInterval
+	}
+	return r.ClientInterval
 }
 
 // Full is every line that sets side as r recommends.
 func (r Recommendation) Full(side Side) []string {
 	return []string{
-		fmt.Sprintf("%s %d", side.Keyword("interval"), r.Interval),
+		fmt.Sprintf("%s %d", side.Keyword("interval"), r.Interval(side)),
 		fmt.Sprintf("%s %d", side.Keyword("countmax"), r.CountMax),
 		"TCPKeepAlive yes",
 	}

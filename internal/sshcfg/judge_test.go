@@ -46,7 +46,16 @@ func TestJudge(t *testing.T) {
 			Judgment{SSHOff: "ServerAliveInterval 0: no SSH keepalives", First: LayerNone, Verdict: Dropped}},
 		{"server countmax 0 with TCP off: retransmission decides",
 			Settings{Server, 45, 0, false}, kernelDefault, 240,
-			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 924, Every: 45, By: LayerSSH, Verdict: Survives}},
+			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 924, Every: 90, By: LayerSSH, Verdict: Survives}},
+		{"server checks every other interval: 30 x 3 is 240 s, and 2 x 110 s is inside a 4m margin",
+			Settings{Server, 110, 0, false}, kernelDefault, 240,
+			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 924, Every: 220, By: LayerSSH, Verdict: AtRisk}},
+		{"server 30 x 3",
+			Settings{Server, 30, 3, true}, kernelDefault, 240,
+			Judgment{SSHDetect: 240, SSHDetectMin: 90, TCPDetect: 7875, First: LayerSSH, Detect: 240, Every: 60, By: LayerSSH, Verdict: Survives}},
+		{"server 15 x 3: within 2m",
+			Settings{Server, 15, 3, true}, sshProfile, 240,
+			Judgment{SSHDetect: 120, SSHDetectMin: 45, TCPDetect: 120, First: LayerSSH, Detect: 120, Every: 30, By: LayerSSH, Verdict: Survives}},
 		{"server countmax 0, fast kernel finishes before the first keepalive",
 			Settings{Server, 600, 0, true}, sshProfile, 240,
 			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", TCPDetect: 120, First: LayerTCP, Detect: 120, Every: 60, By: LayerTCP, Verdict: Survives}},
@@ -80,11 +89,11 @@ func TestRecommendMatchesShippedProfile(t *testing.T) {
 	if got, want := r.Profile.Keepalive, p.Keepalive(sysctl.Values{}); got != want {
 		t.Errorf("recommended profile %+v, shipped ssh profile %+v", got, want)
 	}
-	if r.Interval != 30 || r.CountMax != 3 {
-		t.Errorf("recommended SSH keepalive %d x %d, want 30 x 3", r.Interval, r.CountMax)
+	if r.ClientInterval != 30 || r.ServerInterval != 15 || r.CountMax != 3 {
+		t.Errorf("recommended SSH keepalive %+v, want ServerAliveInterval 30, ClientAliveInterval 15, CountMax 3", r)
 	}
 	for _, side := range []Side{Client, Server} {
-		s := Settings{Side: side, Interval: r.Interval, CountMax: r.CountMax, TCPKeepAlive: true}
+		s := Settings{Side: side, Interval: r.Interval(side), CountMax: r.CountMax, TCPKeepAlive: true}
 		j := Judge(s, r.Profile.Keepalive, p.IdleTimeout)
 		if !j.Meets(p.DetectWithin) || !j.SSHMeets(p.DetectWithin) {
 			t.Errorf("%s with the recommendation: %+v does not meet %d s", side, j, p.DetectWithin)
@@ -108,12 +117,13 @@ func TestRecommendAndFix(t *testing.T) {
 		fix          []string
 	}{
 		{240, 120, Settings{Client, 0, 3, true}, 30, []string{"ServerAliveInterval 30", "ServerAliveCountMax 3"}},
-		{240, 120, Settings{Server, 0, 3, false}, 30, []string{"ClientAliveInterval 30", "ClientAliveCountMax 3", "TCPKeepAlive yes"}},
+		{240, 120, Settings{Server, 0, 3, false}, 15, []string{"ClientAliveInterval 15", "ClientAliveCountMax 3", "TCPKeepAlive yes"}},
+		{240, 120, Settings{Server, 30, 3, true}, 15, []string{"ClientAliveInterval 15", "ClientAliveCountMax 3"}},
 		{240, 120, Settings{Client, 15, 5, false}, 30, []string{"TCPKeepAlive yes"}},
 		{240, 120, Settings{Client, 60, 3, true}, 30, []string{"ServerAliveInterval 30", "ServerAliveCountMax 3"}},
 		// A short idle timeout caps the interval below it.
 		{40, 600, Settings{Client, 0, 3, true}, 30, []string{"ServerAliveInterval 30", "ServerAliveCountMax 3"}},
-		{20, 600, Settings{Server, 0, 3, true}, 10, []string{"ClientAliveInterval 10", "ClientAliveCountMax 3"}},
+		{20, 600, Settings{Server, 0, 3, true}, 5, []string{"ClientAliveInterval 5", "ClientAliveCountMax 3"}},
 		{600, 8, Settings{Client, 2, 3, true}, 2, nil},
 	}
 	for _, tt := range tests {
@@ -121,16 +131,16 @@ func TestRecommendAndFix(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Recommend(%d, %d): %v", tt.idle, tt.within, err)
 		}
-		if r.Interval != tt.interval {
-			t.Errorf("Recommend(%d, %d).Interval = %d, want %d", tt.idle, tt.within, r.Interval, tt.interval)
+		if got := r.Interval(tt.s.Side); got != tt.interval {
+			t.Errorf("Recommend(%d, %d).Interval(%s) = %d, want %d", tt.idle, tt.within, tt.s.Side, got, tt.interval)
 		}
 		fix := r.Fix(Judge(tt.s, kernelDefault, tt.idle), tt.within)
 		if diff := cmp.Diff(tt.fix, fix, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("Fix(%+v) (-want +got):\n%s", tt.s, diff)
 		}
 	}
-	if _, err := Recommend(240, 3); err == nil {
-		t.Error("Recommend(240, 3): want an error, 4 keepalives cannot fit in 3 s")
+	if _, err := Recommend(240, 7); err == nil {
+		t.Error("Recommend(240, 7): want an error, sshd's 4 checks 2 s apart cannot fit in 7 s")
 	}
 	if _, err := Recommend(10, 120); err == nil {
 		t.Error("Recommend(10, 120): want an error, no room below a 10 s idle timeout")
