@@ -42,7 +42,7 @@ With --path, --idle-timeout states a timeout you configured on it (checked
 against the range the vendor allows).
 
 Asks no profile can meet are refused with the reason. -o FILE writes the
-plan as a profile for 'tcpka apply', 'check' and 'render'. Nothing else is
+plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing else is
 written; plan needs no privileges.`,
 	Examples: "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
 	Flags: func(fs *pflag.FlagSet) {
