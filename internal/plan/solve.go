@@ -1,0 +1,168 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// Ask is what the user wants from the path, in seconds (0: not asked).
+type Ask struct {
+	// IdleTimeout is the smallest idle timeout on the path: idle flows are
+	// forgotten after it, so time must stay below it.
+	IdleTimeout int
+	// DetectWithin bounds the dead-peer detection time.
+	DetectWithin int
+}
+
+// Plan is a solved Ask.
+type Plan struct {
+	Ask
+	// Margin is the room left below IdleTimeout for timer lateness
+	// (profile.Margin); TimeLimit = IdleTimeout - Margin is the largest
+	// time that keeps the path open. Both 0 without an idle timeout.
+	Margin, TimeLimit int
+	Keepalive         detect.Keepalive
+	// Why says in a sentence or two how the values were chosen.
+	Why string
+}
+
+// ErrImpossible is wrapped when no valid profile meets the ask.
+var ErrImpossible = errors.New("impossible ask")
+
+// ErrNothingAsked is returned when the ask states neither bound.
+var ErrNothingAsked = errors.New("nothing to plan for: give an idle timeout, a path or a detection bound")
+
+// Probe sizes: a keepalive probe is an empty segment, and so is its ACK.
+// With TCP timestamps (on by default) each is 20 (IPv4) + 20 + 12 bytes.
+const (
+	probeBytesIPv4 = 52
+	// MinDetection is the shortest detection any valid profile gives:
+	// time 1 s + interval 1 s * 1 probe.
+	MinDetection = 2
+)
+
+// Solve picks time, interval and probes for the ask.
+//
+// The idle time is the largest "round" value that fits both below the idle
+// timeout (with profile.Margin for timer lateness) and, when a detection
+// bound is asked, in half of it; it never exceeds the kernel default 7200 s
+// (a longer idle time only delays detection). The other half of the bound
+// goes to the probes: 4 probes while that leaves at most 75 s (the kernel
+// default interval) between them, more (up to 9) beyond. Without a bound,
+// 5 probes a tenth of the idle time apart (at most 30 s), and the kernel
+// defaults when they already fit.
+func Solve(a Ask) (Plan, error) {
+	p := Plan{Ask: a}
+	if a.IdleTimeout < 0 || a.DetectWithin < 0 {
+		return p, fmt.Errorf("%w: durations must be positive", ErrImpossible)
+	}
+	if a.IdleTimeout == 0 && a.DetectWithin == 0 {
+		return p, ErrNothingAsked
+	}
+	tcap := sysctl.KernelDefaults.Time
+	if a.IdleTimeout > 0 {
+		p.Margin = profile.Margin(a.IdleTimeout)
+		p.TimeLimit = a.IdleTimeout - p.Margin
+		if p.TimeLimit < 1 {
+			return p, fmt.Errorf("%w: an idle timeout of %s leaves no room: the idle time must stay %d s below it for timer lateness, and at least 1 s",
+				ErrImpossible, detect.Seconds(a.IdleTimeout), p.Margin)
+		}
+		tcap = min(tcap, p.TimeLimit)
+	}
+	if a.DetectWithin > 0 && a.DetectWithin < MinDetection {
+		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe = %d s",
+			ErrImpossible, detect.Seconds(a.DetectWithin), MinDetection)
+	}
+	k := &p.Keepalive
+	switch {
+	case a.DetectWithin == 0 && p.TimeLimit >= sysctl.KernelDefaults.Time:
+		v := sysctl.KernelDefaults
+		*k = detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
+		p.Why = fmt.Sprintf("the kernel defaults already keep the path open: time %d s is below %s with room to spare; a longer time would only delay detection",
+			v.Time, detect.Seconds(a.IdleTimeout))
+	case a.DetectWithin == 0:
+		k.Time = roundDown(tcap)
+		k.Intvl = min(30, max(1, roundDown(k.Time/10)))
+		k.Probes = 5
+		p.Why = fmt.Sprintf("time %d s is the largest round value below the %d s the path allows; 5 probes %d s apart, so one lost probe or ACK does not reset a live connection",
+			k.Time, p.TimeLimit, k.Intvl)
+	default:
+		w := a.DetectWithin
+		k.Time = max(1, roundDown(min(tcap, w/2)))
+		phase := w - k.Time
+		if phase <= 4*sysctl.KernelDefaults.Intvl {
+			k.Probes = min(4, phase)
+			k.Intvl = phase / k.Probes
+		} else {
+			k.Probes = min(9, (phase+sysctl.KernelDefaults.Intvl-1)/sysctl.KernelDefaults.Intvl)
+			k.Intvl = min(sysctl.KernelDefaults.Intvl, phase/k.Probes)
+		}
+		bound := "half of the " + detect.Words(w) + " bound"
+		switch {
+		case tcap >= w/2:
+		case a.IdleTimeout > 0 && tcap == p.TimeLimit:
+			bound = fmt.Sprintf("the largest round value below the %d s the path allows", p.TimeLimit)
+		default:
+			bound = "the kernel default (a longer idle time only delays detection)"
+		}
+		p.Why = fmt.Sprintf("time %d s is %s; the rest goes to %d probes %d s apart", k.Time, bound, k.Probes, k.Intvl)
+		if a.IdleTimeout > 0 && k.Time < roundDown(p.TimeLimit) {
+			p.Why += fmt.Sprintf("; the path alone would allow %d s (%.0f probes an hour instead of %.0f) but then a dead peer is noticed after more than %s",
+				roundDown(p.TimeLimit), ProbesPerHour(roundDown(p.TimeLimit)), ProbesPerHour(k.Time), detect.Words(w))
+		}
+	}
+	if err := p.check(); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// check holds a plan to its own ask; Solve calls it so that a bug in the
+// choice above cannot hand out values that break the promise.
+func (p Plan) check() error {
+	k := p.Keepalive
+	s := sysctl.FromValues(sysctl.Values{Time: k.Time, Intvl: k.Intvl, Probes: k.Probes})
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("plan: internal error: %w", err)
+	}
+	if p.IdleTimeout > 0 && k.Time > p.TimeLimit {
+		return fmt.Errorf("plan: internal error: time %d s above limit %d s", k.Time, p.TimeLimit)
+	}
+	if p.DetectWithin > 0 && k.IdleSeconds() > p.DetectWithin {
+		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", k.IdleSeconds(), p.DetectWithin)
+	}
+	return nil
+}
+
+// roundDown rounds n down to a value people read easily: whole seconds
+// below 20 s, 5 s steps below 2 min, 30 s steps below 20 min, whole
+// minutes beyond.
+func roundDown(n int) int {
+	switch {
+	case n < 20:
+		return n
+	case n < 120:
+		return n - n%5
+	case n < 1200:
+		return n - n%30
+	}
+	return n - n%60
+}
+
+// ProbesPerHour is how many keepalive probes an idle connection with a
+// live peer sends in an hour: one each time idle seconds pass (the ACK
+// restarts the idle clock).
+func ProbesPerHour(time int) float64 { return 3600 / float64(time) }
+
+// BytesPerHour is the IPv4 traffic of those probes and their ACKs.
+func BytesPerHour(time int) int { return 3600 * 2 * probeBytesIPv4 / time }
+
+// Settings is the plan as a profile's settings.
+func (p Plan) Settings() sysctl.Settings {
+	k := p.Keepalive
+	return sysctl.FromValues(sysctl.Values{Time: k.Time, Intvl: k.Intvl, Probes: k.Probes})
+}

@@ -1,0 +1,9 @@
+// Package sshcfg reads the effective keepalive settings of OpenSSH, as
+// `ssh -G HOST` (client: ServerAliveInterval, ServerAliveCountMax,
+// TCPKeepAlive) and `sshd -T` (server: ClientAliveInterval,
+// ClientAliveCountMax, TCPKeepAlive) print them, and judges the two layers
+// a session has: the SSH-level keepalive and the kernel's TCP keepalive
+// (modelled by internal/detect). For each side it says when a dead peer is
+// noticed, which layer fires first, and whether an idle session survives a
+// path's idle timeout; Recommend gives the lines that fix what is missing.
+package sshcfg
