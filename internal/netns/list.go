@@ -83,8 +83,8 @@ func (n Namespace) Processes(max int) []Process {
 
 // Listing is every network namespace List could find.
 type Listing struct {
-	// Namespaces: the host's (pid 1's) first, then by inode; broken names
-	// under the run dir last.
+	// Namespaces: the host's (pid 1's) first, then the named ones by
+	// name, then the unnamed ones by inode; broken names last.
 	Namespaces []Namespace
 	// Unreadable counts processes whose namespace could not be read
 	// (permission: run as root to see them all).
@@ -143,7 +143,6 @@ func List(runDir, procRoot string) (Listing, error) {
 		}
 	}
 	sort.Ints(pids)
-	var hostKey key
 	for _, pid := range pids {
 		var st unix.Stat_t
 		err := unix.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "ns", "net"), &st)
@@ -158,25 +157,29 @@ func List(runDir, procRoot string) (Listing, error) {
 		n := get(k)
 		n.Pids = append(n.Pids, pid)
 		if pid == 1 {
-			hostKey = k
 			n.Host = true
 		}
 	}
 
+	for _, k := range order {
+		sort.Strings(byKey[k].Names)
+	}
 	sort.Slice(order, func(i, j int) bool {
-		a, b := order[i], order[j]
-		if (a == hostKey) != (b == hostKey) {
-			return a == hostKey
+		a, b := byKey[order[i]], byKey[order[j]]
+		switch {
+		case a.Host != b.Host:
+			return a.Host
+		case (len(a.Names) > 0) != (len(b.Names) > 0):
+			return len(a.Names) > 0
+		case len(a.Names) > 0 && a.Names[0] != b.Names[0]:
+			return a.Names[0] < b.Names[0]
+		case a.Ino != b.Ino:
+			return a.Ino < b.Ino
 		}
-		if a.ino != b.ino {
-			return a.ino < b.ino
-		}
-		return a.dev < b.dev
+		return a.Dev < b.Dev
 	})
 	for _, k := range order {
-		n := byKey[k]
-		sort.Strings(n.Names)
-		listing.Namespaces = append(listing.Namespaces, *n)
+		listing.Namespaces = append(listing.Namespaces, *byKey[k])
 	}
 	listing.Namespaces = append(listing.Namespaces, broken...)
 	return listing, nil

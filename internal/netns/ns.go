@@ -60,7 +60,7 @@ func Open(path string) (*NS, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("%s: %w (no such file)", path, ErrNotExist)
+			return nil, fmt.Errorf("%s: %w", path, fmt.Errorf("%w: no such file", ErrNotExist))
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
