@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	vns "github.com/vishvananda/netns"
 	"github.com/tcpka/tcpka/internal/nstest"
+	vns "github.com/vishvananda/netns"
 )
 
 // threadNetns is the namespace of the OS thread running the caller, which
