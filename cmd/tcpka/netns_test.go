@@ -78,7 +78,7 @@ func TestNetnsCLI(t *testing.T) {
 		t.Fatalf("show --all-netns --json: %v\n%s", err, out)
 	}
 	type seen struct {
-		names, vals, pids string
+		names, vals, pids       string
 		host, defaults, differs bool
 	}
 	var got []seen
