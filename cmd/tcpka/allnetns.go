@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -118,7 +119,11 @@ func (e *Env) allNetns(what string, fn func(r *nsRow) error) ([]nsRow, error) {
 		rows[i].err = errs[i]
 	}
 	if l.Unreadable > 0 {
-		fmt.Fprintf(e.Stderr, "tcpka: %s: the network namespace of %d %s could not be read (run as root to see all)\n", what, l.Unreadable, plural(l.Unreadable, "process"))
+		hint := "permission denied"
+		if os.Geteuid() != 0 {
+			hint += ": run as root to see all"
+		}
+		fmt.Fprintf(e.Stderr, "tcpka: %s: the network namespace of %d %s could not be read (%s)\n", what, l.Unreadable, plural(l.Unreadable, "process"), hint)
 	}
 	return rows, nil
 }

@@ -17,7 +17,7 @@ type Namespace struct {
 	Dev, Ino uint64
 	Names    []string // under the run dir, sorted
 	Pids     []int    // processes in it, ascending
-	Host     bool     // the namespace of pid 1
+	Host     bool     // the namespace of pid 1 (tcpka's own if pid 1's is unreadable)
 	Err      error    // a name under the run dir that is not a network namespace
 
 	runDir, procRoot string
@@ -143,6 +143,7 @@ func List(runDir, procRoot string) (Listing, error) {
 		}
 	}
 	sort.Ints(pids)
+	hasHost := false
 	for _, pid := range pids {
 		var st unix.Stat_t
 		err := unix.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "ns", "net"), &st)
@@ -158,9 +159,20 @@ func List(runDir, procRoot string) (Listing, error) {
 		n.Pids = append(n.Pids, pid)
 		if pid == 1 {
 			n.Host = true
+			hasHost = true
 		}
 	}
 
+	if !hasHost {
+		// pid 1's namespace is unreadable (tcpka runs in a container, or
+		// pid 1 is protected): take tcpka's own namespace as the host's.
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(procRoot, "self", "ns", "net"), &st) == nil {
+			if n, ok := byKey[key{st.Dev, st.Ino}]; ok {
+				n.Host = true
+			}
+		}
+	}
 	for _, k := range order {
 		sort.Strings(byKey[k].Names)
 	}
