@@ -34,7 +34,11 @@ func Each(n int, open func(i int) (*NS, error), fn func(i int) error, closeEach 
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		home, err := vns.Get()
+		// Not vns.Get(): it builds /proc/PID/task/TID from getpid and
+		// gettid, which name another process when tcpka runs in a pid
+		// namespace of its own under the host's /proc. thread-self is
+		// resolved by procfs itself.
+		home, err := vns.GetFromPath("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
 			done <- fmt.Errorf("open this thread's network namespace: %w", err)

@@ -124,3 +124,30 @@ func TestDoRestoreFails(t *testing.T) {
 		othersStayHome(t, home)
 	}
 }
+
+// TestDoUnderHostProc: tcpka as pid 1 of its own pid namespace but with the
+// host's /proc (a container that mounts it). Do must find its way home by
+// /proc/thread-self, not by getpid/gettid, which name other processes in
+// that /proc.
+func TestDoUnderHostProc(t *testing.T) {
+	if !nstest.PidNetOnly(t) {
+		return
+	}
+	home, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	var inside string
+	if err := Do(ns, func() error { inside = threadNetns(t); return nil }); err != nil {
+		t.Fatalf("Do under the host's /proc: %v", err)
+	}
+	if inside != home {
+		t.Errorf("fn ran in %s, want %s", inside, home)
+	}
+	othersStayHome(t, home)
+}

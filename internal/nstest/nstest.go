@@ -24,9 +24,26 @@ const envVar = "TCPKA_NSTEST"
 // It skips with a reason when not root or when a needed tool is missing.
 func Private(t *testing.T, tools ...string) bool {
 	t.Helper()
+	return reexec(t, []string{"-m", "-n", "-p", "--fork", "--mount-proc", "--propagation", "private"}, true, tools)
+}
+
+// PidNetOnly is like Private but keeps the host's mount namespace and
+// /proc: the test runs as pid 1 of a new pid namespace, in a new network
+// namespace, looking at the host's /proc, as tcpka does in a container
+// that mounts the host's /proc. The test must not write anything.
+func PidNetOnly(t *testing.T, tools ...string) bool {
+	t.Helper()
+	return reexec(t, []string{"-n", "-p", "--fork", "--kill-child"}, false, tools)
+}
+
+func reexec(t *testing.T, unshareArgs []string, mountRun bool, tools []string) bool {
+	t.Helper()
 	if os.Getenv(envVar) == t.Name() {
 		if os.Getpid() != 1 {
 			t.Fatalf("nstest: %s=%s but not pid 1 of a private pid namespace", envVar, t.Name())
+		}
+		if !mountRun {
+			return true
 		}
 		for _, dir := range []string{"/run", "/run/netns"} {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -47,8 +64,7 @@ func Private(t *testing.T, tools ...string) bool {
 		}
 	}
 	before := hostValues(t)
-	args := []string{"-m", "-n", "-p", "--fork", "--mount-proc", "--propagation", "private",
-		os.Args[0], "-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v", "-test.count=1"}
+	args := append(unshareArgs, os.Args[0], "-test.run", "^"+regexp.QuoteMeta(t.Name())+"$", "-test.v", "-test.count=1")
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envVar+"="+t.Name())
 	var out bytes.Buffer
