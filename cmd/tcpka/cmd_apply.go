@@ -11,11 +11,12 @@ import (
 var (
 	applyDryRun bool
 	applyJSON   bool
+	applyAll    bool
 )
 
 var cmdApply = &Command{
 	Name:      "apply",
-	UsageLine: "apply PROFILE [--dry-run] [--json]",
+	UsageLine: "apply PROFILE [--dry-run] [--json] [--all-netns | --netns TARGET]",
 	Short:     "set the keepalive sysctls from a profile, all keys or none",
 	Long: `Validates PROFILE, prints each key old -> new and the detection time old -> new,
 then writes the keys that differ, under a lock, and reads them back. If a
@@ -25,11 +26,16 @@ kept under /run/tcpka so that 'tcpka revert' can restore them.
 
 PROFILE is a shipped profile's name (see 'tcpka profiles') or a path to a
 YAML file (anything with a '/' or ending in .yaml/.yml). Writing needs root;
---dry-run does not.`,
-	Examples: "tcpka apply ssh --dry-run\nsudo tcpka apply aws-nlb\nsudo tcpka apply ./my-profile.yaml",
+--dry-run does not.
+
+--netns TARGET applies inside one other network namespace; --all-netns in
+every namespace 'tcpka show --all-netns' lists, each a transaction of its
+own, and exits 1 naming the namespaces where it failed.`,
+	Examples: "tcpka apply ssh --dry-run\nsudo tcpka apply aws-nlb\nsudo tcpka apply ./my-profile.yaml\nsudo tcpka apply aws-nlb --all-netns --dry-run",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.BoolVar(&applyDryRun, "dry-run", false, "print the changes, write nothing")
 		fs.BoolVar(&applyJSON, "json", false, "print one JSON object")
+		fs.BoolVar(&applyAll, "all-netns", false, "apply in every network namespace, one transaction each")
 	},
 	Run: runApply,
 }
@@ -67,6 +73,9 @@ func runApply(env *Env, args []string) error {
 	p, err := profile.Load(args[0])
 	if err != nil {
 		return err
+	}
+	if applyAll {
+		return applyAllNetns(env, p)
 	}
 	rec := &sysctl.RevertRecord{Profile: p.Name}
 	res, err := env.transact("apply", p.Settings, applyDryRun, rec)

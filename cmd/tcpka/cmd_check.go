@@ -9,18 +9,20 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var checkJSON bool
+var checkJSON, checkAll bool
 
 var cmdCheck = &Command{
 	Name:      "check",
-	UsageLine: "check PROFILE [--json]",
+	UsageLine: "check PROFILE [--json] [--all-netns | --netns TARGET]",
 	Short:     "exit 0 if the kernel matches a profile, 1 if it drifted",
 	Long: `Compares the keys PROFILE sets with the kernel's values, like tuned-adm verify.
 Prints each key with both values and exits 0 when all match, 1 when any
-differs. Needs no privileges.`,
+differs. Needs no privileges for tcpka's own namespace; --netns TARGET checks
+another one, --all-netns every one (exit 1 if any drifted or could not be read).`,
 	Examples: "tcpka check ssh && echo in place",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.BoolVar(&checkJSON, "json", false, "print one JSON object")
+		fs.BoolVar(&checkAll, "all-netns", false, "check every network namespace")
 	},
 	Run: runCheck,
 }
@@ -48,7 +50,10 @@ func runCheck(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cur, err := env.sysFS().Read()
+	if checkAll {
+		return checkAllNetns(env, p, args[0])
+	}
+	cur, err := env.readValues()
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}

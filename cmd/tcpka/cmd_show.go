@@ -8,22 +8,27 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var showJSON bool
+var showJSON, showAllNetnsFlag bool
 
 var cmdShow = &Command{
 	Name:      "show",
-	UsageLine: "show [--json]",
+	UsageLine: "show [--json] [--all-netns | --netns TARGET]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network
 namespace and the time an idle connection takes to notice a silently dead
 peer: time + intvl * probes. Reading needs no privileges.
 
 The values belong to one network namespace: containers and other namespaces
-start at the kernel defaults 7200/75/9 whatever the host is set to.`,
-	Examples: "tcpka show\ntcpka show --json",
+start at the kernel defaults 7200/75/9 whatever the host is set to.
+--netns shows another namespace; --all-netns shows every namespace found
+under /run/netns and in /proc/*/ns/net, once each, with its name, a few of
+its processes, and a note where it has the kernel defaults or differs from
+the host (pid 1's namespace).`,
+	Examples: "tcpka show\ntcpka show --json\nsudo tcpka show --netns blue\nsudo tcpka show --all-netns",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.BoolVar(&showJSON, "json", false, "print one JSON object")
 		addShowBootFlags(fs)
+		fs.BoolVar(&showAllNetnsFlag, "all-netns", false, "one row per network namespace on the machine (named and of every process)")
 	},
 	Run: runShow,
 }
@@ -40,7 +45,10 @@ func runShow(env *Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	v, err := env.sysFS().Read()
+	if showAllNetnsFlag {
+		return showAllNetns(env)
+	}
+	v, err := env.readValues()
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/netns"
 )
 
 // Command is one tcpka subcommand; help, usage and the man page are all
@@ -51,6 +52,10 @@ type Env struct {
 	ProcRoot string
 	// RunDir holds the apply lock and revert state (hidden --run-dir).
 	RunDir string
+	// Netns is the global --netns TARGET ("" = tcpka's own namespace);
+	// run resolves it into target before the command runs (see netns.go).
+	Netns  string
+	target *netns.NS
 }
 
 // usageError is a mistake on the command line: exit 2.
@@ -77,6 +82,7 @@ func newFlagSet(name string) *pflag.FlagSet {
 func addGlobalFlags(fs *pflag.FlagSet, env *Env) {
 	fs.StringVar(&env.ProcRoot, "proc-root", "/proc", "read procfs below `DIR` (for tests)")
 	fs.StringVar(&env.RunDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
+	fs.StringVar(&env.Netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	_ = fs.MarkHidden("proc-root")
 	_ = fs.MarkHidden("run-dir")
 }
@@ -138,6 +144,10 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 		printHelp(stdout, cmd)
 		return exitOK
 	}
+	if code, ok := env.resolveNetns(cmd, stderr); !ok {
+		return code
+	}
+	defer env.target.Close()
 	err := cmd.Run(env, fs.Args())
 	if f, ok := stdout.(interface{ Flush() error }); ok {
 		f.Flush()

@@ -37,9 +37,12 @@ func newValuesJSON(v sysctl.Values) valuesJSON {
 	return valuesJSON{Values: v, DetectionS: d, Detection: detect.Words(d)}
 }
 
-// netnsID names the network namespace tcpka sees, as ls -l /proc/PID/ns
+// netnsID names the network namespace tcpka acts on (--netns, or its own), as ls -l /proc/PID/ns
 // prints it ("net:[4026531840]"), or "" where the proc tree has none.
 func (e *Env) netnsID() string {
+	if e.target != nil {
+		return e.target.ID()
+	}
 	id, err := os.Readlink(e.ProcRoot + "/self/ns/net")
 	if err != nil {
 		return ""

@@ -20,7 +20,8 @@ import (
 // by the same code without edits here.
 
 // withFakeCommand adds a command with the flag kinds no real command may
-// have yet (--netns, a DIR, a FILE, a shorthand) for the test's duration.
+// have yet (a DIR, a FILE, a shorthand) for the test's duration; --netns is
+// a global flag every command has.
 func withFakeCommand(t *testing.T) {
 	t.Helper()
 	saved := commands
@@ -30,7 +31,6 @@ func withFakeCommand(t *testing.T) {
 		UsageLine: "zz-fake PROFILE [--netns NAME] [--out DIR] [--in FILE] [-q]",
 		Short:     "a test command",
 		Flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&dummy, "netns", "", "run in network namespace `NAME`")
 			fs.StringVar(&dummy, "out", "", "write below `DIR`")
 			fs.StringVar(&dummy, "in", "", "read `FILE`")
 			fs.BoolP("quiet", "q", false, "say less")
@@ -227,7 +227,7 @@ func TestCompletionZsh(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"'1:profile:_tcpka_profiles'", "'--netns=[run in network namespace NAME]:netns:_tcpka_netns'"} {
+	for _, want := range []string{"'1:profile:_tcpka_profiles'", "':netns:_tcpka_netns'", "'--netns=[act inside network namespace TARGET"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("zsh script lacks %s", want)
 		}

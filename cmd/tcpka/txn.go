@@ -50,13 +50,17 @@ func (e *Env) lock() (func(), error) {
 	return sysctl.Lock(filepath.Join(e.RunDir, "tcpka.lock"), lockTimeout)
 }
 
-// revertPath is the revert record of the netns tcpka runs in: one per
-// namespace, named by its inode, so reverting one netns cannot restore
-// another's values.
-func (e *Env) revertPath() string {
+// revertPath is the revert record of the netns tcpka acts on (--netns or
+// its own): one per namespace, named by its inode, so reverting one netns
+// cannot restore another's values.
+func (e *Env) revertPath() string { return e.revertPathFor(e.netnsID()) }
+
+// revertPathFor is the revert record of the namespace with the given ID
+// ("net:[4026531840]").
+func (e *Env) revertPathFor(netnsID string) string {
 	id := "default"
-	if s := e.netnsID(); strings.HasPrefix(s, "net:[") {
-		id = strings.TrimSuffix(strings.TrimPrefix(s, "net:["), "]")
+	if strings.HasPrefix(netnsID, "net:[") {
+		id = strings.TrimSuffix(strings.TrimPrefix(netnsID, "net:["), "]")
 	}
 	return filepath.Join(e.RunDir, "tcpka", "revert-netns-"+id+".json")
 }
@@ -73,37 +77,47 @@ func explainWrite(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// transact applies s under the lock: it records the old values for revert
-// (when record is set and something will change), then writes all changed
-// keys or none.
+// transact applies s under the lock, in the --netns target if one was
+// given: it records the old values for revert (when record is set and
+// something will change), then writes all changed keys or none.
 func (e *Env) transact(what string, s sysctl.Settings, dryRun bool, record *sysctl.RevertRecord) (sysctl.Result, error) {
-	fs := e.sysFS()
-	if dryRun {
-		res, err := sysctl.Apply(fs, s, true)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", what, err)
+	if !dryRun {
+		if err := e.canWrite(what); err != nil {
+			return sysctl.Result{}, err
 		}
-		return res, nil
+		unlock, err := e.lock()
+		if err != nil {
+			return sysctl.Result{}, fmt.Errorf("%s: %w", what, err)
+		}
+		defer unlock()
 	}
-	if err := e.canWrite(what); err != nil {
-		return sysctl.Result{}, err
+	revertPath := e.revertPath() // outside the target: it reads /proc/self
+	var res sysctl.Result
+	var err error
+	if nerr := e.inNetns(func() error {
+		res, err = e.transactHere(what, s, dryRun, record, revertPath)
+		return nil
+	}); nerr != nil {
+		return res, fmt.Errorf("%s: %w", what, nerr)
 	}
-	unlock, err := e.lock()
-	if err != nil {
-		return sysctl.Result{}, fmt.Errorf("%s: %w", what, err)
-	}
-	defer unlock()
+	return res, err
+}
+
+// transactHere is one transaction in the network namespace of the calling
+// thread; the caller holds the lock unless dryRun.
+func (e *Env) transactHere(what string, s sysctl.Settings, dryRun bool, record *sysctl.RevertRecord, revertPath string) (sysctl.Result, error) {
+	fs := e.sysFS()
 	plan, err := sysctl.Apply(fs, s, true)
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", what, err)
 	}
-	if len(plan.Changes) == 0 {
+	if dryRun || len(plan.Changes) == 0 {
 		return plan, nil
 	}
 	if record != nil {
 		record.Before = plan.Before
 		record.At = time.Now().UTC()
-		if err := sysctl.SaveRevert(e.revertPath(), *record); err != nil {
+		if err := sysctl.SaveRevert(revertPath, *record); err != nil {
 			return plan, fmt.Errorf("%s: %w", what, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultProcRoot is where procfs is mounted.
@@ -51,7 +53,7 @@ func (fs FS) Path(k Key) string {
 
 // ReadKey reads one key.
 func (fs FS) ReadKey(k Key) (int, error) {
-	b, err := os.ReadFile(fs.Path(k))
+	b, err := readSmall(fs.Path(k))
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
 	}
@@ -62,13 +64,32 @@ func (fs FS) ReadKey(k Key) (int, error) {
 	return n, nil
 }
 
-// Read reads all three keys.
+// Read reads all three keys. It walks to /proc/sys/net/ipv4 once and opens
+// the keys relative to it: with many network namespaces each walk through
+// /proc/sys/net is slow (the kernel compares the name against one "net"
+// entry per namespace), so one walk instead of three matters for
+// --all-netns.
 func (fs FS) Read() (Values, error) {
+	dir := filepath.Dir(fs.Path(Time))
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// Let ReadKey name the key and classify the error.
+		_, kerr := fs.ReadKey(Time)
+		if kerr == nil {
+			kerr = fmt.Errorf("open %s: %w", dir, err)
+		}
+		return Values{}, kerr
+	}
+	defer unix.Close(dfd)
 	var v Values
 	for _, k := range Keys {
-		n, err := fs.ReadKey(k)
+		b, err := readSmallAt(dfd, k.Name(), fs.Path(k))
 		if err != nil {
-			return Values{}, err
+			return Values{}, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return Values{}, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
 		}
 		v.Set(k, n)
 	}
@@ -106,4 +127,38 @@ func classify(err error) error {
 		return fmt.Errorf("%w (%w)", ErrNotExist, err)
 	}
 	return err
+}
+
+// readSmall reads a short file with plain system calls. os.ReadFile would
+// register a /proc/sys file (which supports poll) with Go's netpoller, which
+// costs several system calls and scheduler wake-ups per read; that adds up
+// when tcpka reads every network namespace on a locked thread.
+func readSmall(path string) ([]byte, error) {
+	return readSmallAt(unix.AT_FDCWD, path, path)
+}
+
+// readSmallAt is readSmall of name relative to the directory dfd; path is
+// for errors.
+func readSmallAt(dfd int, name, path string) ([]byte, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 64)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
 }

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tcpka/tcpka/internal/nstest"
+)
+
+// tcpkaRun runs the CLI in this process, as a user would run it.
+func tcpkaRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func mustMatch(t *testing.T, what, re, s string) {
+	t.Helper()
+	if !regexp.MustCompile(re).MatchString(s) {
+		t.Errorf("%s: no match for %q in:\n%s", what, re, s)
+	}
+}
+
+// TestNetnsCLI drives show/apply/check/revert with --netns and --all-netns
+// over named netns, an unnamed one held by a child, and the test's own
+// (playing the host), all inside private pid+mount+net namespaces.
+func TestNetnsCLI(t *testing.T) {
+	if !nstest.Private(t, "ip", "nsenter") {
+		return
+	}
+	nstest.SetValues(t, "", 600, 60, 6) // the "host": pid 1's netns
+	nstest.Run(t, "ip", "netns", "add", "tcpka-a")
+	nstest.Run(t, "ip", "netns", "add", "tcpka-b")
+	nstest.SetValues(t, "tcpka-a", 100, 10, 1)
+	u := nstest.HoldUnnamed(t, 300, 30, 3)
+	upid := "pid:" + strconv.Itoa(u)
+	all := func() string {
+		return strings.Join([]string{nstest.Values(t, ""), nstest.Values(t, "tcpka-a"), nstest.Values(t, "tcpka-b"), nstest.Values(t, upid)}, " ")
+	}
+	self := filepath.Base(os.Args[0]) // pid 1 here, as /proc/1/comm shows it
+	if len(self) > 15 {
+		self = self[:15]
+	}
+	const start = "600/60/6 100/10/1 7200/75/9 300/30/3"
+	if got := all(); got != start {
+		t.Fatalf("setup: %s, want %s", got, start)
+	}
+
+	// show --all-netns --json: each namespace once, with names, pids, values.
+	out, errOut, code := tcpkaRun(t, "show", "--all-netns", "--json")
+	if code != 0 || errOut != "" {
+		t.Fatalf("show --all-netns --json: exit %d, stderr %q", code, errOut)
+	}
+	var shown struct {
+		HostNetns  string `json:"host_netns"`
+		Namespaces []struct {
+			Netns           string        `json:"netns"`
+			Names           []string      `json:"names"`
+			Processes       []processJSON `json:"processes"`
+			Host            bool          `json:"host"`
+			Time            *int          `json:"time_s"`
+			Intvl           int           `json:"intvl_s"`
+			Probes          int           `json:"probes"`
+			KernelDefaults  bool          `json:"kernel_defaults"`
+			DiffersFromHost bool          `json:"differs_from_host"`
+			Error           string        `json:"error"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("show --all-netns --json: %v\n%s", err, out)
+	}
+	type seen struct {
+		names, vals, pids       string
+		host, defaults, differs bool
+	}
+	var got []seen
+	for _, n := range shown.Namespaces {
+		var pids []string
+		for _, p := range n.Processes {
+			if p.Pid == 1 || p.Pid == u {
+				pids = append(pids, strconv.Itoa(p.Pid)+" "+p.Command)
+			}
+		}
+		if n.Time == nil {
+			t.Fatalf("%s: no values: %s", n.Netns, n.Error)
+		}
+		got = append(got, seen{strings.Join(n.Names, ","), strconv.Itoa(*n.Time) + "/" + strconv.Itoa(n.Intvl) + "/" + strconv.Itoa(n.Probes),
+			strings.Join(pids, ","), n.Host, n.KernelDefaults, n.DiffersFromHost})
+	}
+	want := []seen{
+		{"", "600/60/6", "1 " + self, true, false, false},
+		{"tcpka-a", "100/10/1", "", false, false, true},
+		{"tcpka-b", "7200/75/9", "", false, true, true},
+		{"", "300/30/3", strconv.Itoa(u) + " sleep", false, false, true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("show --all-netns found %d namespaces, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("namespace %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if shown.HostNetns != shown.Namespaces[0].Netns {
+		t.Errorf("host_netns = %s, want %s", shown.HostNetns, shown.Namespaces[0].Netns)
+	}
+
+	// The table a user reads.
+	out, _, code = tcpkaRun(t, "show", "--all-netns")
+	if code != 0 {
+		t.Fatalf("show --all-netns: exit %d", code)
+	}
+	mustMatch(t, "show --all-netns", `(?m)^NETNS +NAME +PROCESSES +TIME +INTVL +PROBES +DETECTION +NOTE$`, out)
+	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +- +1 `+regexp.QuoteMeta(self)+`.* +600 s +60 s +6 +960 s \(16m\) +host$`, out)
+	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +tcpka-a +- +100 s +10 s +1 +110 s \(1m50s\) +differs from host$`, out)
+	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +tcpka-b +- +7200 s +75 s +9 +7875 s \(2h11m15s\) +kernel defaults, differs from host$`, out)
+	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +- +`+strconv.Itoa(u)+` sleep +300 s +30 s +3 +390 s \(6m30s\) +differs from host$`, out)
+	mustMatch(t, "show --all-netns", `(?m)^4 network namespaces: 1 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\), 3 differ from the host$`, out)
+
+	// --netns in its three forms reads the target, not tcpka's own netns.
+	for _, tt := range []struct{ target, want string }{
+		{"tcpka-a", `"time_s": 100,`},
+		{"/run/netns/tcpka-b", `"time_s": 7200,`},
+		{upid, `"time_s": 300,`},
+	} {
+		out, errOut, code := tcpkaRun(t, "show", "--json", "--netns", tt.target)
+		if code != 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("show --netns %s: exit %d, stderr %q, stdout:\n%s\nwant %s", tt.target, code, errOut, out, tt.want)
+		}
+	}
+
+	// check --all-netns: drift everywhere, exit 1, names them.
+	out, _, code = tcpkaRun(t, "check", "fast-failover", "--all-netns")
+	if code != 1 {
+		t.Errorf("check --all-netns before apply: exit %d, want 1", code)
+	}
+	mustMatch(t, "check --all-netns", `(?m)^net:\[\d+\] tcpka-a: DRIFT: tcp_keepalive_time 100 s \(profile 10 s\), tcp_keepalive_intvl 10 s \(profile 3 s\), tcp_keepalive_probes 1 \(profile 5\)$`, out)
+	mustMatch(t, "check --all-netns", `(?m)^drift in 4 of 4 network namespaces: .*tcpka-a.*tcpka-b.*\(fix: sudo tcpka apply fast-failover --all-netns\)$`, out)
+
+	// --dry-run writes nothing.
+	out, _, code = tcpkaRun(t, "apply", "fast-failover", "--all-netns", "--dry-run")
+	if code != 0 {
+		t.Errorf("apply --all-netns --dry-run: exit %d", code)
+	}
+	mustMatch(t, "apply --dry-run", `(?m)^4 of 4 network namespaces would change \(dry run: nothing written\), 0 already matched, 0 failed$`, out)
+	if got := all(); got != start {
+		t.Fatalf("after --dry-run: %s, want %s untouched", got, start)
+	}
+
+	// apply --all-netns changes all, one transaction each.
+	out, errOut, code = tcpkaRun(t, "apply", "fast-failover", "--all-netns")
+	if code != 0 || errOut != "" {
+		t.Fatalf("apply --all-netns: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	mustMatch(t, "apply --all-netns", `(?m)^net:\[\d+\] tcpka-b\n  tcp_keepalive_time     7200 s -> 10 s$`, out)
+	mustMatch(t, "apply --all-netns", `(?m)^4 of 4 network namespaces changed, 0 already matched, 0 failed$`, out)
+	const applied = "10/3/5 10/3/5 10/3/5 10/3/5"
+	if got := all(); got != applied {
+		t.Fatalf("after apply --all-netns: %s, want %s", got, applied)
+	}
+	if _, _, code := tcpkaRun(t, "check", "fast-failover", "--all-netns"); code != 0 {
+		t.Errorf("check --all-netns after apply: exit %d, want 0", code)
+	}
+
+	// revert is keyed by the target: reverting tcpka-a restores tcpka-a only.
+	out, errOut, code = tcpkaRun(t, "revert", "--netns", "tcpka-a")
+	if code != 0 {
+		t.Fatalf("revert --netns tcpka-a: exit %d, %s", code, errOut)
+	}
+	mustMatch(t, "revert --netns", `(?m)^reverted: 3 keys restored$`, out)
+	if got, want := all(), "10/3/5 100/10/1 10/3/5 10/3/5"; got != want {
+		t.Fatalf("after revert --netns tcpka-a: %s, want %s", got, want)
+	}
+	out, _, _ = tcpkaRun(t, "revert", "--netns", "tcpka-a")
+	mustMatch(t, "second revert", `nothing to revert`, out)
+
+	// apply --netns changes the target only.
+	if _, errOut, code := tcpkaRun(t, "apply", "ssh", "--netns", upid); code != 0 {
+		t.Fatalf("apply ssh --netns %s: exit %d, %s", upid, code, errOut)
+	}
+	ssh := nstest.Values(t, upid)
+	if ssh == "10/3/5" {
+		t.Fatalf("apply ssh --netns %s: values still %s", upid, ssh)
+	}
+	if got, want := all(), "10/3/5 100/10/1 10/3/5 "+ssh; got != want {
+		t.Fatalf("after apply --netns %s: %s, want %s", upid, got, want)
+	}
+
+	// One namespace that cannot be entered: the others are applied, exit 1,
+	// and the failure is named.
+	nstest.Run(t, "touch", "/run/netns/tcpka-uts")
+	nstest.Run(t, "mount", "--bind", "/proc/self/ns/uts", "/run/netns/tcpka-uts")
+	out, errOut, code = tcpkaRun(t, "apply", "kernel-default", "--all-netns")
+	if code != 1 {
+		t.Errorf("apply --all-netns with a broken name: exit %d, want 1", code)
+	}
+	mustMatch(t, "apply failure", `(?m)^  FAILED: /run/netns/tcpka-uts: not a network namespace: it is a uts namespace$`, out)
+	mustMatch(t, "apply failure", `(?m)^4 of 5 network namespaces changed, 0 already matched, 1 failed$`, out)
+	mustMatch(t, "apply failure", `^tcpka: apply: failed in 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`, errOut)
+	if got, want := all(), "7200/75/9 7200/75/9 7200/75/9 7200/75/9"; got != want {
+		t.Fatalf("after apply kernel-default --all-netns: %s, want %s", got, want)
+	}
+	nstest.Run(t, "umount", "/run/netns/tcpka-uts")
+	nstest.Run(t, "rm", "/run/netns/tcpka-uts")
+
+	// Bad targets: one clear line, exit 1, nothing written.
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	before := all()
+	for _, tt := range []struct{ target, stderr string }{
+		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`},
+		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`},
+		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`},
+	} {
+		out, errOut, code := tcpkaRun(t, "apply", "fast-failover", "--netns", tt.target)
+		if code != 1 || out != "" {
+			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit 1 and no output", tt.target, code, out)
+		}
+		mustMatch(t, "apply --netns "+tt.target, tt.stderr, errOut)
+	}
+	if got := all(); got != before {
+		t.Errorf("bad targets wrote something: %s -> %s", before, got)
+	}
+	if _, err := os.Stat("/run/netns/tcpka-a"); err != nil {
+		t.Fatal(err)
+	}
+}
