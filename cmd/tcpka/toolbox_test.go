@@ -227,7 +227,7 @@ func TestCompletionZsh(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"'1:profile:_tcpka_profiles'", "':netns:_tcpka_netns'", "'--netns=[act inside network namespace TARGET"} {
+	for _, want := range []string{"'1:profile:_tcpka_profiles'", "]:netns:_tcpka_netns'", "'--netns=[act inside network namespace TARGET"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("zsh script lacks %s", want)
 		}
