@@ -19,10 +19,11 @@
 //     ilog2(rto_max/rto_base) = 9 for rto_max 120 s)
 //     budget = (2^(retries2+1) - 1)*rto_base              if retries2 <= thresh
 //     budget = (2^(thresh+1) - 1)*rto_base + (retries2-thresh)*rto_max  otherwise
-//     (924.6 s at the default 15). The timers run at the connection's RTO
-//     (at least tcp_rto_min plus the RTT, rounded up to a jiffy), doubling
-//     up to rto_max, so the connection dies at the first timer past
-//     first-retransmission + budget: 928.7 s with a 204 ms RTO.
+//     (924.6 s at the default 15). A tail loss probe goes first (after
+//     about one RTO for a single segment), then the timers run at the
+//     connection's RTO (at least tcp_rto_min plus the RTT, rounded up to a
+//     jiffy), doubling up to rto_max, so the connection dies at the first
+//     timer past first-retransmission + budget: 928.9 s with a 204 ms RTO.
 //   - Data in flight with TCP_USER_TIMEOUT U: first retransmission + U (the
 //     kernel clamps the retransmission timer so it fires at U).
 //   - A socket with TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT uses its own

@@ -28,6 +28,9 @@ func ReadRetrans(procRoot string) (Retrans, error) {
 	if n, err := readInt(filepath.Join(dir, "tcp_rto_max_ms")); err == nil && n > 0 {
 		r.RTOMax = time.Duration(n) * time.Millisecond
 	}
+	if n, err := readInt(filepath.Join(dir, "tcp_early_retrans")); err == nil && n < 3 {
+		r.NoTLP = true
+	}
 	return r, nil
 }
 

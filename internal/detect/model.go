@@ -61,6 +61,13 @@ type Retrans struct {
 	RTO      time.Duration // the connection's RTO when the data goes out (0: MinRTO)
 	RTOMin   time.Duration // net.ipv4.tcp_rto_min_us (0: RTOMin)
 	RTOMax   time.Duration // net.ipv4.tcp_rto_max_ms (0: RTOMax)
+	// PTO is the tail loss probe's delay: the first unanswered segment is
+	// re-sent once by TLP before the RTO timer starts (0: the RTO, which is
+	// what tcp_schedule_loss_probe gives one segment on a short path:
+	// min(2*srtt + tcp_rto_min, RTO)).
+	PTO time.Duration
+	// NoTLP: tcp_early_retrans below 3, no tail loss probe.
+	NoTLP bool
 }
 
 func (r Retrans) rtoMax() time.Duration {
@@ -170,10 +177,12 @@ func Predict(c Case) Band {
 	return b
 }
 
-// retransmission simulates tcp_retransmit_timer: a timer at the RTO,
-// doubling up to rto_max, the first expiry retransmits and stamps
+// retransmission simulates tcp_schedule_loss_probe and
+// tcp_retransmit_timer: a tail loss probe after the PTO, then a timer at the
+// RTO, doubling up to rto_max; its first expiry retransmits and stamps
 // retrans_stamp; the connection dies at the first expiry that finds the
-// budget (or the user timeout) elapsed since that stamp.
+// budget (or the user timeout, to which the timer is clamped) elapsed since
+// that stamp.
 func (c Case) retransmission(hz int) Band {
 	r := c.Retrans
 	rto := r.RTO
@@ -184,8 +193,17 @@ func (c Case) retransmission(hz int) Band {
 	if c.UserTimeout > 0 {
 		limit, rule = c.UserTimeout, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", c.UserTimeout)
 	}
-	delays := []time.Duration{rto} // the first expiry retransmits
-	var since time.Duration        // time since the first retransmission
+	var delays []time.Duration
+	if !r.NoTLP {
+		pto := r.PTO
+		if pto <= 0 {
+			pto = rto
+		}
+		delays = append(delays, pto) // the tail loss probe; the RTO timer starts after it
+	}
+	delays = append(delays, rto) // the first RTO expiry retransmits and stamps retrans_stamp
+	first := len(delays)
+	var since time.Duration // time since the first retransmission
 	for since < limit && len(delays) < 1000 {
 		rto = min(2*rto, r.rtoMax())
 		next := rto
@@ -195,7 +213,11 @@ func (c Case) retransmission(hz int) Band {
 		delays = append(delays, next)
 		since += next
 	}
-	b := chain(hz, delays[0]+limit, delays...)
+	var before time.Duration
+	for _, d := range delays[:first] {
+		before += d
+	}
+	b := chain(hz, before+limit, delays...)
 	b.Rule = rule
 	return b
 }

@@ -20,8 +20,9 @@ func TestBandHoldsKernelFacts(t *testing.T) {
 		{"10/5/3", Case{Keepalive: Keepalive{10, 5, 3}}, sec(25), []time.Duration{sec(25.5)}},
 		{"20/1/1", Case{Keepalive: Keepalive{20, 1, 1}}, sec(21), []time.Duration{sec(21.2), sec(22.9)}},
 		// tcp_retries2=15, RTO 204 ms (200 ms + RTT rounded up to a jiffy):
-		// dies at the 16th expiry, 928.7 s; measured 939 s.
-		{"data, retries2 15", Case{Data: true, Retrans: Retrans{Retries2: 15}}, sec(0.204*1023 + 720), []time.Duration{sec(939)}},
+		// tail loss probe at 204 ms, then dies at the 16th RTO expiry,
+		// 928.9 s; measured 939 s.
+		{"data, retries2 15", Case{Data: true, Retrans: Retrans{Retries2: 15}}, sec(0.204*1024 + 720), []time.Duration{sec(939)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,10 +104,12 @@ func TestUserTimeoutRule(t *testing.T) {
 		{"idle, U before probes", Case{Keepalive: k, UserTimeout: sec(3.5)}, sec(4), sec(3.5)},
 		// U below time: one probe must be out, so time + intvl
 		{"idle, U below time", Case{Keepalive: k, UserTimeout: sec(1)}, sec(3), sec(3)},
-		// data: first retransmission (RTO) + U
-		{"data, U", Case{Data: true, UserTimeout: sec(3), Retrans: Retrans{Retries2: 15, RTO: 204 * time.Millisecond}}, sec(3.204), sec(3.204)},
-		// data, retries2 5: budget 12.6 s, expiries at 0.204*(2^k-1): dies at k=6
-		{"data, retries2 5", Case{Data: true, Retrans: Retrans{Retries2: 5, RTO: 204 * time.Millisecond}}, sec(0.204 * 63), sec(0.204 + 12.6)},
+		// data: tail loss probe, first retransmission (RTO) + U
+		{"data, U", Case{Data: true, UserTimeout: sec(3), Retrans: Retrans{Retries2: 15, RTO: 204 * time.Millisecond}}, sec(3.408), sec(3.408)},
+		{"data, U, no TLP", Case{Data: true, UserTimeout: sec(3), Retrans: Retrans{Retries2: 15, RTO: 204 * time.Millisecond, NoTLP: true}}, sec(3.204), sec(3.204)},
+		// data, retries2 5: budget 12.6 s, RTO expiries at 0.204*(2^k-1)
+		// after the TLP: dies at k=6
+		{"data, retries2 5", Case{Data: true, Retrans: Retrans{Retries2: 5, RTO: 204 * time.Millisecond}}, sec(0.204 * 64), sec(0.408 + 12.6)},
 		{"no keepalive", Case{Keepalive: k, KeepaliveOff: true}, 0, 0},
 	}
 	for _, tt := range tests {
