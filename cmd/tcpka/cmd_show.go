@@ -32,6 +32,9 @@ type showJSONOut struct {
 	Netns string `json:"netns,omitempty"`
 	valuesJSON
 	KernelDefaults bool `json:"kernel_defaults"`
+	// DataInFlightS: detection with unacknowledged data (retransmission).
+	DataInFlightS *int `json:"data_in_flight_s,omitempty"`
+	Retries2      *int `json:"retries2,omitempty"`
 }
 
 func runShow(env *Env, args []string) error {
@@ -42,15 +45,20 @@ func runShow(env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
+	cases, dataS, retries2 := env.detectionCases(keepalive(v))
 	if showJSON {
-		return writeJSON(env.Stdout, showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults})
+		out := showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults}
+		if dataS >= 0 {
+			out.DataInFlightS, out.Retries2 = &dataS, &retries2
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
 	for _, k := range sysctl.Keys {
 		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, v.Get(k)), k.Meaning())
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", detect.Seconds(keepalive(v).IdleSeconds()))
-	fmt.Fprintln(w, "not covered: sockets with their own keepalive options or TCP_USER_TIMEOUT, and connections with unacknowledged data (retransmission governs)")
+	fmt.Fprintln(w, cases)
 	if id := env.netnsID(); id != "" {
 		note := "other namespaces and containers have their own values"
 		if v == sysctl.KernelDefaults {
