@@ -47,7 +47,7 @@ and retransmission decides (tcp_retries2, the RTO). --user-timeout sets
 TCP_USER_TIMEOUT on the connection. Scale a profile down (e.g. 2/1/3) to
 measure it in seconds; a profile predicted to take longer than --timeout is
 refused before anything is created.`,
-	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 3\nsudo tcpka measure ./short.yaml --user-timeout 7s --json",
+	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 5\nsudo tcpka measure ./short.yaml --user-timeout 7s --json",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.DurationVar(&measureFlags.timeout, "timeout", 10*time.Minute, "give up waiting after `D`; a longer prediction is refused up front")
 		fs.BoolVar(&measureFlags.withData, "with-data", false, "leave unacknowledged data in flight: retransmission decides")
@@ -75,6 +75,7 @@ type measureJSONOut struct {
 	MeasuredS     *float64 `json:"measured_s"`
 	DifferenceS   *float64 `json:"difference_s"`
 	DifferencePct *float64 `json:"difference_pct"`
+	EarlyPossible bool     `json:"early_possible"`
 	Error         string   `json:"error"`
 	TimedOut      bool     `json:"timed_out"`
 	OK            bool     `json:"ok"`
@@ -152,7 +153,7 @@ func runMeasure(env *Env, args []string) error {
 	if f.json {
 		out := measureJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes, WithData: f.withData,
 			UserTimeoutS: f.userTimeout.Seconds(), Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
-			AcceptMaxS: round3(acceptMax.Seconds()), Error: errName, TimedOut: res.TimedOut, OK: ok}
+			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
 			out.Retries2 = retrans.Retries2
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
@@ -169,7 +170,10 @@ func runMeasure(env *Env, args []string) error {
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
 		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, f.userTimeout, retrans.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
-		fmt.Fprintf(w, "predicted   %s (timers late by at most %s: up to %s)\n", detect.FloatSeconds(pred), fmtSecs(band.Upper-pred), detect.FloatSeconds(band.Upper))
+		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", detect.FloatSeconds(pred), detect.FloatSeconds(band.Upper))
+		if band.Early {
+			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", detect.FloatSeconds(band.Lower))
+		}
 		if res.TimedOut {
 			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
 		} else {

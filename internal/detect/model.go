@@ -123,6 +123,11 @@ type Band struct {
 	Timers int
 	// Rule names the case in a few words.
 	Rule string
+	// Early is set when a late timer can end the connection one timer
+	// sooner than Nominal, at about Lower: the retransmission budget ends
+	// within the timer lateness after a retransmission (so the kernel's
+	// check may or may not find it spent there).
+	Early bool
 }
 
 // Contains says whether a measured time lies in the band.
@@ -219,6 +224,14 @@ func (c Case) retransmission(hz int) Band {
 	}
 	b := chain(hz, before+limit, delays...)
 	b.Rule = rule
+	// The expiry before the last one found `since - last` < limit; if the
+	// timers up to it can be late by the difference, it may be the last.
+	if n := len(delays); n-1 > first {
+		prev := chain(hz, 0, delays[:n-1]...)
+		if prev.Upper >= before+limit && c.UserTimeout == 0 {
+			b.Early = true
+		}
+	}
 	return b
 }
 

@@ -128,6 +128,23 @@ func TestUserTimeoutRule(t *testing.T) {
 	}
 }
 
+// TestEarlyEdge: with a 204 ms RTO the budget of tcp_retries2 3 ends
+// 144 ms after the 4th retransmission (since 2.856 s, budget 3.0 s): a late
+// timer can end it there (measured once on a busy machine: 3.86 s instead
+// of 6.6 s). tcp_retries2 5 ends 48 ms before the 5th: no such edge.
+func TestEarlyEdge(t *testing.T) {
+	rto := 204 * time.Millisecond
+	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 3, RTO: rto}}); !b.Early || !b.Contains(sec(3.86)) {
+		t.Errorf("retries2 3: Early = %v, band [%v, %v]", b.Early, b.Lower, b.Upper)
+	}
+	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 5, RTO: rto}}); b.Early {
+		t.Errorf("retries2 5: Early set, band [%v, %v] nominal %v", b.Lower, b.Upper, b.Nominal)
+	}
+	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 15, RTO: rto}}); b.Early {
+		t.Errorf("retries2 15: Early set")
+	}
+}
+
 func TestSocketEffective(t *testing.T) {
 	sys := Keepalive{7200, 75, 9}
 	goDefault := Socket{Idle: 15, Intvl: 15, Cnt: 9} // Go's net.Dial defaults
