@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -105,7 +106,7 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		return res, fmt.Errorf("netlink in scratch netns: %w", err)
 	}
 	s.closers = append(s.closers, hb.Close)
-	la, lb, err := link(ha, hb, s.handles[1])
+	_, lb, err := link(ha, hb, s.handles[1])
 	if err != nil {
 		return res, err
 	}
@@ -144,7 +145,6 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	if err := hb.AddrDel(lb, &netlink.Addr{IPNet: addrB}); err != nil {
 		return res, fmt.Errorf("silence the peer: %w", err)
 	}
-	_ = la
 
 	raw, err := conn.(*net.TCPConn).SyscallConn()
 	if err != nil {
@@ -224,6 +224,7 @@ func (s *scratch) create() error {
 	dir.users++
 	s.counted = true
 	dir.Unlock()
+	removeStale()
 	return s.onThread(func() error {
 		host, err := netns.Get()
 		if err != nil {
@@ -231,7 +232,15 @@ func (s *scratch) create() error {
 		}
 		s.host = host
 		for i, name := range s.names {
-			h, err := netns.NewNamed(name)
+			var h netns.NsHandle
+			var err error
+			// another tcpka may remove an empty /run/netns between
+			// NewNamed's mkdir and its create: try again
+			for try := 0; try < 3; try++ {
+				if h, err = netns.NewNamed(name); !errors.Is(err, os.ErrNotExist) {
+					break
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("create scratch netns %s: %w", name, err)
 			}
@@ -239,6 +248,28 @@ func (s *scratch) create() error {
 		}
 		return nil
 	})
+}
+
+// removeStale deletes namespaces a killed tcpka measure (SIGKILL, power
+// loss) left behind: names of our pattern whose process is gone.
+func removeStale() {
+	entries, _ := os.ReadDir(netnsDir)
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "tcpka-measure-")
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			if netns.DeleteNamed(e.Name()) != nil {
+				_ = os.Remove(filepath.Join(netnsDir, e.Name()))
+			}
+		}
+	}
 }
 
 // onThread runs fn on a locked OS thread that is thrown away afterwards,

@@ -121,6 +121,30 @@ func TestMeasureCleansUp(t *testing.T) {
 	assertGone(t, res.Namespaces)
 }
 
+// TestMeasureRemovesStale: namespaces of a tcpka measure that was killed
+// (its pid no longer exists) are removed by the next one.
+func TestMeasureRemovesStale(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	// a pid that cannot exist: above pid_max's hard limit (4194304)
+	stale := "tcpka-measure-4194305-1-a"
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(netnsDir, stale), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(netnsDir, stale)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, _ := Measure(ctx, Options{Values: sysctl.Values{Time: 60, Intvl: 10, Probes: 3}, Timeout: time.Minute})
+	assertGone(t, res.Namespaces)
+	if _, err := os.Stat(filepath.Join(netnsDir, stale)); !os.IsNotExist(err) {
+		t.Errorf("stale %s still there (stat: %v)", stale, err)
+	}
+}
+
 func assertGone(t *testing.T, names [2]string) {
 	t.Helper()
 	for _, n := range names {
