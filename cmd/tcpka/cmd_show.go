@@ -37,8 +37,11 @@ the host (pid 1's namespace).`,
 type showJSONOut struct {
 	Netns string `json:"netns,omitempty"`
 	valuesJSON
-	KernelDefaults bool      `json:"kernel_defaults"`
-	Boot           *bootJSON `json:"boot"`
+	KernelDefaults bool `json:"kernel_defaults"`
+	// DataInFlightS: detection with unacknowledged data (retransmission).
+	DataInFlightS *int      `json:"data_in_flight_s,omitempty"`
+	Retries2      *int      `json:"retries2,omitempty"`
+	Boot          *bootJSON `json:"boot"`
 }
 
 func runShow(env *Env, args []string) error {
@@ -56,15 +59,20 @@ func runShow(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cases, dataS, retries2 := env.detectionCases(keepalive(v))
 	if showJSON {
-		return writeJSON(env.Stdout, showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults, Boot: boot.JSON()})
+		out := showJSONOut{Netns: env.netnsID(), valuesJSON: newValuesJSON(v), KernelDefaults: v == sysctl.KernelDefaults, Boot: boot.JSON()}
+		if dataS >= 0 {
+			out.DataInFlightS, out.Retries2 = &dataS, &retries2
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
 	for _, k := range sysctl.Keys {
 		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, v.Get(k)), k.Meaning())
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", detect.Seconds(keepalive(v).IdleSeconds()))
-	fmt.Fprintln(w, "not covered: sockets with their own keepalive options or TCP_USER_TIMEOUT, and connections with unacknowledged data (retransmission governs)")
+	fmt.Fprintln(w, cases)
 	if id := env.netnsID(); id != "" {
 		note := "other namespaces and containers have their own values"
 		if v == sysctl.KernelDefaults {

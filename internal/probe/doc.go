@@ -1,0 +1,16 @@
+// Package probe measures, on the running kernel, how long a TCP connection
+// takes to notice that its peer silently vanished.
+//
+// Measure builds two scratch network namespaces (named
+// tcpka-measure-PID-N-a and -b, under /run/netns) joined by a veth pair,
+// writes the keepalive sysctls inside them only, connects A to B with
+// SO_KEEPALIVE and no per-socket keepalive values, then silences B without
+// a RST: B drops its address (with forwarding off, packets for it are then
+// discarded without an ICMP) and A holds a permanent neighbour entry for
+// B, so no ARP failure turns into a local "host unreachable". It times A
+// until its read fails (ETIMEDOUT for a dead host). Everything it created is
+// removed before it returns, also on error and when its context is
+// cancelled (Ctrl-C). The calling process's own namespace is never
+// written: every write runs on an OS thread that entered a scratch
+// namespace and is discarded afterwards.
+package probe

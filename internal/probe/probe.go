@@ -1,0 +1,392 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Options says what to measure.
+type Options struct {
+	// Values are the keepalive sysctls written in both scratch namespaces.
+	Values sysctl.Values
+	// Retries2 is written as tcp_retries2 in both namespaces (0: leave
+	// the new namespace's default, 15).
+	Retries2 int
+	// WithData sends data after the peer is silenced, so retransmission,
+	// not keepalive, decides.
+	WithData bool
+	// UserTimeout sets TCP_USER_TIMEOUT on the survivor (0: none).
+	UserTimeout time.Duration
+	// Timeout bounds the wait for the failure (0: no bound).
+	Timeout time.Duration
+}
+
+// Result is one measurement.
+type Result struct {
+	// Measured runs from the moment keepalive was switched on over a
+	// silent peer (or the data was sent) to the failing read.
+	Measured time.Duration
+	// Err is what the survivor's read returned; Errno its errno (ETIMEDOUT
+	// for a dead peer), 0 if it was not one.
+	Err   error
+	Errno syscall.Errno
+	// RTO is the survivor's retransmission timeout (TCP_INFO tcpi_rto)
+	// just before the data went out; 0 without WithData.
+	RTO time.Duration
+	// TimedOut: nothing failed within Options.Timeout.
+	TimedOut bool
+	// Namespaces are the names the scratch namespaces had.
+	Namespaces [2]string
+}
+
+// Addresses inside the scratch namespaces (TEST-NET-1, RFC 5737).
+var (
+	addrA = &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(24, 32)}
+	addrB = &net.IPNet{IP: net.IPv4(192, 0, 2, 2), Mask: net.CIDRMask(24, 32)}
+)
+
+const netnsDir = "/run/netns"
+
+var seq atomic.Int64
+
+// /run/netns is removed again if a Measure made it and no other Measure of
+// this process still uses it.
+var dir struct {
+	sync.Mutex
+	users   int
+	created bool
+}
+
+// scratch is a pair of named namespaces and what lives in them.
+type scratch struct {
+	names   [2]string
+	handles [2]netns.NsHandle
+	host    netns.NsHandle
+	counted bool // holds a use of /run/netns
+	closers []func()
+}
+
+// Measure runs one measurement. The scratch namespaces are gone when it
+// returns, whatever happened.
+func Measure(ctx context.Context, o Options) (res Result, err error) {
+	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
+	s := &scratch{names: [2]string{id + "-a", id + "-b"}, handles: [2]netns.NsHandle{-1, -1}}
+	res.Namespaces = s.names
+	defer func() {
+		if cerr := s.cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := s.create(); err != nil {
+		return res, err
+	}
+	ha, err := netlink.NewHandleAt(s.handles[0])
+	if err != nil {
+		return res, fmt.Errorf("netlink in scratch netns: %w", err)
+	}
+	s.closers = append(s.closers, ha.Close)
+	hb, err := netlink.NewHandleAt(s.handles[1])
+	if err != nil {
+		return res, fmt.Errorf("netlink in scratch netns: %w", err)
+	}
+	s.closers = append(s.closers, hb.Close)
+	_, lb, err := link(ha, hb, s.handles[1])
+	if err != nil {
+		return res, err
+	}
+	for i, h := range s.handles {
+		if err := s.inNS(h, func() error { return writeSysctls(o) }); err != nil {
+			return res, fmt.Errorf("scratch netns %s: %w", s.names[i], err)
+		}
+	}
+
+	// B listens, A connects; neither sets any keepalive option.
+	var ln net.Listener
+	if err := s.inNS(s.handles[1], func() (err error) {
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err = lc.Listen(ctx, "tcp4", net.JoinHostPort(addrB.IP.String(), "0"))
+		return err
+	}); err != nil {
+		return res, fmt.Errorf("listen in scratch netns: %w", err)
+	}
+	s.closers = append(s.closers, func() { ln.Close() })
+	var conn net.Conn
+	if err := s.inNS(s.handles[0], func() (err error) {
+		d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
+		conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
+		return err
+	}); err != nil {
+		return res, fmt.Errorf("connect in scratch netns: %w", err)
+	}
+	s.closers = append(s.closers, func() { conn.Close() })
+	peer, err := ln.Accept()
+	if err != nil {
+		return res, fmt.Errorf("accept in scratch netns: %w", err)
+	}
+	s.closers = append(s.closers, func() { peer.Close() })
+
+	// Silence B: its address goes, nothing answers and nothing resets.
+	if err := hb.AddrDel(lb, &netlink.Addr{IPNet: addrB}); err != nil {
+		return res, fmt.Errorf("silence the peer: %w", err)
+	}
+
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return res, err
+	}
+	setopt := func(level, opt, v int) error {
+		var serr error
+		if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, v) }); err != nil {
+			return err
+		}
+		return serr
+	}
+	if o.UserTimeout > 0 {
+		if err := setopt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(o.UserTimeout/time.Millisecond)); err != nil {
+			return res, fmt.Errorf("set TCP_USER_TIMEOUT: %w", err)
+		}
+	}
+	var start time.Time
+	if o.WithData {
+		if err := setopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+			return res, fmt.Errorf("set SO_KEEPALIVE: %w", err)
+		}
+		var info *unix.TCPInfo
+		var ierr error
+		if err := raw.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err == nil && ierr == nil {
+			res.RTO = time.Duration(info.Rto) * time.Microsecond
+		}
+		start = time.Now()
+		if _, err := conn.Write(make([]byte, 1000)); err != nil {
+			return res, fmt.Errorf("send data: %w", err)
+		}
+	} else {
+		start = time.Now()
+		if err := setopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+			return res, fmt.Errorf("set SO_KEEPALIVE: %w", err)
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	var deadline <-chan time.Time
+	if o.Timeout > 0 {
+		t := time.NewTimer(o.Timeout - time.Since(start))
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case rerr := <-done:
+		res.Measured = time.Since(start)
+		res.Err = rerr
+		errors.As(rerr, &res.Errno)
+		return res, nil
+	case <-deadline:
+		res.Measured = time.Since(start)
+		res.TimedOut = true
+		return res, nil
+	case <-ctx.Done():
+		return res, fmt.Errorf("interrupted after %.1f s: %w", time.Since(start).Seconds(), ctx.Err())
+	}
+}
+
+// create makes the two named namespaces.
+func (s *scratch) create() error {
+	dir.Lock()
+	if dir.users == 0 {
+		_, err := os.Stat(netnsDir)
+		dir.created = errors.Is(err, os.ErrNotExist)
+	}
+	dir.users++
+	s.counted = true
+	dir.Unlock()
+	removeStale()
+	return s.onThread(func() error {
+		host, err := netns.Get()
+		if err != nil {
+			return fmt.Errorf("read own netns: %w", err)
+		}
+		s.host = host
+		for i, name := range s.names {
+			var h netns.NsHandle
+			var err error
+			// another tcpka may remove an empty /run/netns between
+			// NewNamed's mkdir and its create: try again
+			for try := 0; try < 3; try++ {
+				if h, err = netns.NewNamed(name); !errors.Is(err, os.ErrNotExist) {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("create scratch netns %s: %w", name, err)
+			}
+			s.handles[i] = h
+		}
+		return nil
+	})
+}
+
+// removeStale deletes namespaces a killed tcpka measure (SIGKILL, power
+// loss) left behind: names of our pattern whose process is gone.
+func removeStale() {
+	entries, _ := os.ReadDir(netnsDir)
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "tcpka-measure-")
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			if netns.DeleteNamed(e.Name()) != nil {
+				_ = os.Remove(filepath.Join(netnsDir, e.Name()))
+			}
+		}
+	}
+}
+
+// onThread runs fn on a locked OS thread that is thrown away afterwards,
+// so whatever namespace fn enters never leaks into other goroutines.
+func (s *scratch) onThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// inNS runs fn inside h, after making sure the thread really is there and
+// not in the namespace tcpka was started in.
+func (s *scratch) inNS(h netns.NsHandle, fn func() error) error {
+	return s.onThread(func() error {
+		if err := netns.Set(h); err != nil {
+			return fmt.Errorf("enter scratch netns: %w", err)
+		}
+		cur, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
+		if !cur.Equal(h) || cur.Equal(s.host) {
+			return errors.New("refusing to write: not inside the scratch netns")
+		}
+		return fn()
+	})
+}
+
+// link joins A and B with a veth pair, addresses and permanent neighbours.
+func link(ha, hb *netlink.Handle, nsB netns.NsHandle) (la, lb netlink.Link, err error) {
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tcpka0"}, PeerName: "tcpka1", PeerNamespace: netlink.NsFd(int(nsB))}
+	if err := ha.LinkAdd(veth); err != nil {
+		return nil, nil, fmt.Errorf("create veth pair: %w", err)
+	}
+	if la, err = ha.LinkByName("tcpka0"); err != nil {
+		return nil, nil, err
+	}
+	if lb, err = hb.LinkByName("tcpka1"); err != nil {
+		return nil, nil, err
+	}
+	for _, x := range []struct {
+		h          *netlink.Handle
+		l, other   netlink.Link
+		addr, peer *net.IPNet
+	}{{ha, la, lb, addrA, addrB}, {hb, lb, la, addrB, addrA}} {
+		if err := x.h.AddrAdd(x.l, &netlink.Addr{IPNet: x.addr}); err != nil {
+			return nil, nil, fmt.Errorf("address %s: %w", x.addr, err)
+		}
+		if err := x.h.LinkSetUp(x.l); err != nil {
+			return nil, nil, fmt.Errorf("link up: %w", err)
+		}
+		n := &netlink.Neigh{LinkIndex: x.l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+			IP: x.peer.IP, HardwareAddr: x.other.Attrs().HardwareAddr}
+		if err := x.h.NeighAdd(n); err != nil {
+			return nil, nil, fmt.Errorf("neighbour %s: %w", x.peer.IP, err)
+		}
+	}
+	return la, lb, nil
+}
+
+// writeSysctls runs inside a scratch namespace.
+func writeSysctls(o Options) error {
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), sysctl.FromValues(o.Values), false); err != nil {
+		return err
+	}
+	// Forwarding off: a packet for the silenced peer's dropped address is
+	// discarded, not routed back as an ICMP error.
+	if err := writeProc("net/ipv4/conf/all/forwarding", 0); err != nil {
+		return err
+	}
+	if o.Retries2 > 0 {
+		return writeProc("net/ipv4/tcp_retries2", o.Retries2)
+	}
+	return nil
+}
+
+func writeProc(rel string, v int) error {
+	return os.WriteFile(filepath.Join(sysctl.DefaultProcRoot, "sys", rel), []byte(strconv.Itoa(v)+"\n"), 0)
+}
+
+// cleanup closes everything and removes the named namespaces; the kernel
+// frees the namespaces, and the veth pair with them, once the last socket
+// and handle are gone.
+func (s *scratch) cleanup() error {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	var errs []error
+	for i, name := range s.names {
+		if s.handles[i] >= 0 {
+			s.handles[i].Close()
+		}
+		path := filepath.Join(netnsDir, name)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		if err := netns.DeleteNamed(name); err != nil {
+			// a file left by a failed bind mount: just remove it
+			if rerr := os.Remove(path); rerr != nil {
+				errs = append(errs, fmt.Errorf("remove scratch netns %s: %w", name, err))
+			}
+		}
+	}
+	if s.host > 0 {
+		s.host.Close()
+	}
+	if s.counted {
+		dir.Lock()
+		dir.users--
+		if dir.users == 0 && dir.created {
+			_ = os.Remove(netnsDir) // only if empty
+		}
+		dir.Unlock()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,158 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// TestMeasureMatchesModel measures real dead-peer detection in scratch
+// namespaces and holds each result to the model's band. The cases run in
+// parallel; together they take about 8 s.
+func TestMeasureMatchesModel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and a veth pair")
+	}
+	hostBefore := hostValues(t)
+	hz, _ := detect.ReadHZ("/proc")
+	tests := []struct {
+		name string
+		o    Options
+	}{
+		{"2/1/3", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}}},
+		{"3/2/2", Options{Values: sysctl.Values{Time: 3, Intvl: 2, Probes: 2}}},
+		{"1/1/5", Options{Values: sysctl.Values{Time: 1, Intvl: 1, Probes: 5}}},
+		// TCP_USER_TIMEOUT 7 s outlives the 3 probes: probes are ignored,
+		// the connection dies at 7 s, not 5 s.
+		{"2/1/3 user-timeout 7s", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, UserTimeout: 7 * time.Second}},
+		// Data in flight: keepalive does nothing, tcp_retries2 5 decides
+		// (13 s; 5 rather than 3, whose budget ends 144 ms after a
+		// retransmission, so a late timer may halve the time).
+		{"2/1/3 with-data retries2 5", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, WithData: true, Retries2: 5}},
+		{"2/1/3 with-data user-timeout 3s", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, WithData: true, UserTimeout: 3 * time.Second, Retries2: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.o.Timeout = 30 * time.Second
+			res, err := Measure(context.Background(), tt.o)
+			if err != nil {
+				t.Fatalf("Measure: %v", err)
+			}
+			for _, n := range res.Namespaces {
+				if _, err := os.Stat(filepath.Join(netnsDir, n)); !os.IsNotExist(err) {
+					t.Errorf("scratch netns %s left behind", n)
+				}
+			}
+			c := detect.Case{
+				Keepalive:   detect.Keepalive{Time: tt.o.Values.Time, Intvl: tt.o.Values.Intvl, Probes: tt.o.Values.Probes},
+				UserTimeout: tt.o.UserTimeout, Data: tt.o.WithData,
+				Retrans: detect.Retrans{Retries2: tt.o.Retries2, RTO: res.RTO}, HZ: hz,
+			}
+			b := detect.Predict(c)
+			t.Logf("%s: predicted %.3f s [%.3f, %.3f], measured %.3f s, %v (rto %v)",
+				tt.name, b.Nominal.Seconds(), b.Lower.Seconds(), b.Upper.Seconds(), res.Measured.Seconds(), res.Err, res.RTO)
+			if res.TimedOut {
+				t.Fatalf("no failure within %v", tt.o.Timeout)
+			}
+			if res.Errno != syscall.ETIMEDOUT {
+				t.Errorf("read failed with %v, want ETIMEDOUT", res.Err)
+			}
+			if b.Early {
+				t.Errorf("case on a knife edge, pick another: %s", b.Rule)
+			}
+			if !b.Contains(res.Measured) {
+				t.Errorf("measured %v outside the model's band [%v, %v] (%s)", res.Measured, b.Lower, b.Upper, b.Rule)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if after := hostValues(t); after != hostBefore {
+			t.Errorf("host keepalive sysctls changed: %v -> %v", hostBefore, after)
+		}
+	})
+}
+
+func hostValues(t *testing.T) sysctl.Values {
+	t.Helper()
+	v, err := sysctl.NewFS("/proc").Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestMeasureCleansUp: an interrupted measurement (Ctrl-C cancels the
+// context) and one that fails half-way both leave no namespace behind.
+func TestMeasureCleansUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and a veth pair")
+	}
+	long := Options{Values: sysctl.Values{Time: 60, Intvl: 10, Probes: 3}, Timeout: time.Minute}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := Measure(ctx, long)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("interrupted Measure: err = %v, want the context's error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("interrupted Measure returned after %v", d)
+	}
+	assertGone(t, res.Namespaces)
+
+	// A context cancelled before the listener exists: Measure fails after
+	// creating the namespaces and the veth pair.
+	done, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	res, err = Measure(done, long)
+	if err == nil {
+		t.Fatal("Measure with a cancelled context succeeded")
+	}
+	t.Logf("failed half-way as expected: %v", err)
+	assertGone(t, res.Namespaces)
+}
+
+// TestMeasureRemovesStale: namespaces of a tcpka measure that was killed
+// (its pid no longer exists) are removed by the next one.
+func TestMeasureRemovesStale(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	// a pid that cannot exist: above pid_max's hard limit (4194304)
+	stale := "tcpka-measure-4194305-1-a"
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(netnsDir, stale), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(netnsDir, stale)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, _ := Measure(ctx, Options{Values: sysctl.Values{Time: 60, Intvl: 10, Probes: 3}, Timeout: time.Minute})
+	assertGone(t, res.Namespaces)
+	if _, err := os.Stat(filepath.Join(netnsDir, stale)); !os.IsNotExist(err) {
+		t.Errorf("stale %s still there (stat: %v)", stale, err)
+	}
+}
+
+func assertGone(t *testing.T, names [2]string) {
+	t.Helper()
+	for _, n := range names {
+		if n == "" {
+			t.Fatal("no namespace names reported")
+		}
+		if _, err := os.Stat(filepath.Join(netnsDir, n)); !os.IsNotExist(err) {
+			t.Errorf("scratch netns %s left behind (stat: %v)", n, err)
+		}
+	}
+}
