@@ -196,3 +196,5 @@ func TestCgroupGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+var sockoptDup = sockopt.Dup

@@ -62,7 +62,9 @@ func must(insns asm.Instructions, err error) asm.Instructions {
 }
 
 func TestInstructionsRefuseBadValues(t *testing.T) {
-	all := func(t, i, p int) sysctl.Settings { return sysctl.FromValues(sysctl.Values{Time: t, Intvl: i, Probes: p}) }
+	all := func(t, i, p int) sysctl.Settings {
+		return sysctl.FromValues(sysctl.Values{Time: t, Intvl: i, Probes: p})
+	}
 	for _, tt := range []struct {
 		s    sysctl.Settings
 		want string

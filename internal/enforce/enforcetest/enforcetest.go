@@ -170,7 +170,20 @@ func (c *Child) Send(t *testing.T, line string) {
 // makes belongs to that cgroup). The child is killed at cleanup.
 func Start(t *testing.T, cgroup string, args ...string) *Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	return start(t, cgroup, exec.Command(os.Args[0], args...))
+}
+
+// StartInNetns runs the helper in a network namespace of its own (unshare
+// -n), after bringing up lo and running the shell commands setup there
+// (e.g. writing that namespace's sysctls).
+func StartInNetns(t *testing.T, setup string, args ...string) *Child {
+	t.Helper()
+	script := `ip link set lo up && ` + setup + ` && exec "$0" "$@"`
+	return start(t, "", exec.Command("unshare", append([]string{"-n", "sh", "-c", script, os.Args[0]}, args...)...))
+}
+
+func start(t *testing.T, cgroup string, cmd *exec.Cmd) *Child {
+	t.Helper()
 	cmd.Env = append(os.Environ(), HelperEnv+"=1")
 	cmd.Stderr = os.Stderr
 	if cgroup != "" {
@@ -203,14 +216,16 @@ func Start(t *testing.T, cgroup string, args ...string) *Child {
 // set. Commands, one per argument:
 //
 //	dial:ADDR      connect without keepalive (the program never sets
-//	               SO_KEEPALIVE); prints "fd N"
+//	               SO_KEEPALIVE); prints "fd N"; ADDR "L" is the last listener
 //	dialka:ADDR    connect and set SO_KEEPALIVE with the sysctls' values
 //	dialown:ADDR   connect with SO_KEEPALIVE and its own 60/10/5
 //	listen:ADDR    listen; prints "listen fd N ADDR"
 //	accept         accept one connection on the last listener; prints "fd N"
+//	udp            open a UDP socket; prints "udp fd N"
 //
-// Then it serves stdin: "ping" writes a byte on every connection and reads
-// the peer's echo, printing "pong N"; "wait" blocks reading the first
+// Then it serves stdin: "ping" writes a byte on every connection, then
+// reads one from each (an echo server or a peer in this process sends it
+// back), printing "pong N" with the number that worked; "wait" blocks reading the first
 // connection and prints "err ERRNO MS" (ms since it connected) when the
 // read fails.
 func RunHelper() {
@@ -239,6 +254,9 @@ func RunHelper() {
 		verb, addr, _ := strings.Cut(arg, ":")
 		if verb == "dial" || verb == "dialka" || verb == "dialown" {
 			addr = arg[len(verb)+1:]
+			if addr == "L" {
+				addr = ln.Addr().String()
+			}
 		}
 		switch verb {
 		case "dial", "dialka", "dialown":
@@ -277,6 +295,13 @@ func RunHelper() {
 			conns = append(conns, c)
 			since = append(since, time.Now())
 			say("fd %d", fdOf(c))
+		case "udp":
+			u, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				fail(err)
+			}
+			defer u.Close()
+			say("udp fd %d", fdOf(u.(*net.UDPConn)))
 		default:
 			fail(fmt.Errorf("unknown helper command %q", arg))
 		}
@@ -288,9 +313,9 @@ func RunHelper() {
 			n := 0
 			buf := make([]byte, 1)
 			for _, c := range conns {
-				if _, err := c.Write([]byte{'x'}); err != nil {
-					continue
-				}
+				_, _ = c.Write([]byte{'x'})
+			}
+			for _, c := range conns {
 				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				if _, err := io.ReadFull(c, buf); err == nil {
 					n++
