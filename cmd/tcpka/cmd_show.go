@@ -58,5 +58,8 @@ func runShow(env *Env, args []string) error {
 		}
 		fmt.Fprintf(w, "network namespace %s: %s\n", id, note)
 	}
+	if n := enforceNote(env); n != "" {
+		fmt.Fprintln(w, n)
+	}
 	return nil
 }
