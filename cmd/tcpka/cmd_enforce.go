@@ -38,9 +38,9 @@ var enforceFlags enforceOpts
 const dropInBin = "/usr/sbin/tcpka"
 
 var cmdEnforce = &Command{
-	Name: "enforce",
+	Name:      "enforce",
 	UsageLine: "enforce PROFILE (--pid N [--port P] [--override] | --cgroup DIR | --unit NAME [--drop-in]) [--dry-run] [--json] | --list | --remove (--cgroup DIR | --unit NAME)",
-	Short: "give live sockets of a process, or new connections of a cgroup, the profile's keepalive",
+	Short:     "give live sockets of a process, or new connections of a cgroup, the profile's keepalive",
 	Long: `Forms:
   tcpka enforce PROFILE --pid N [--port P] [--override] [--dry-run] [--json]
   tcpka enforce PROFILE --cgroup DIR | --unit NAME [--dry-run] [--json]

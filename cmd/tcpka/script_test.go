@@ -5,10 +5,15 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 )
 
 // TestMain lets testscript run this test binary as the tcpka command.
 func TestMain(m *testing.M) {
+	if os.Getenv(enforcetest.HelperEnv) != "" { // enforce tests' child processes
+		enforcetest.RunHelper()
+		os.Exit(0)
+	}
 	testscript.Main(m, map[string]func(){
 		"tcpka": func() { os.Exit(main1()) },
 	})

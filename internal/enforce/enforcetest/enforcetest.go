@@ -33,14 +33,16 @@ func InScratchNetns(t *testing.T) bool {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: scratch network namespace, cgroup and BPF")
 	}
+	for _, tool := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (util-linux, iproute2)", tool)
+		}
+	}
 	if os.Getenv(netnsEnv) == "1" {
 		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 			t.Fatalf("ip link set lo up: %v: %s", err, out)
 		}
 		return true
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("needs unshare (util-linux)")
 	}
 	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), netnsEnv+"=1")
