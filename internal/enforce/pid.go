@@ -105,10 +105,8 @@ func EnforcePID(pid int, s sysctl.Settings, opt PIDOptions) (*PIDResult, error) 
 		if err != nil {
 			continue
 		}
-		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err != nil || !strings.HasPrefix(target, "socket:[") {
-			continue // closed meanwhile, or not a socket
-		}
+		// No readlink: a duplicate of a non-socket fails the first
+		// getsockopt in inspect and is closed at once.
 		dup, err := sockopt.PidfdGetfd(pidfd, fd)
 		if err != nil {
 			if errors.Is(err, sockopt.ErrNoSuchFD) {
@@ -145,10 +143,8 @@ func EnforcePID(pid int, s sysctl.Settings, opt PIDOptions) (*PIDResult, error) 
 					res.Changed--
 					return res, explainPIDMidway(res, fmt.Errorf("fd %d: %w", fd, err))
 				}
-				if sock.After, err = sockopt.Get(dup); err != nil {
-					unix.Close(dup)
-					return res, explainPIDMidway(res, fmt.Errorf("fd %d: read back: %w", fd, err))
-				}
+				sock.After = merge(sock.Before, want) // setsockopt succeeded: no read-back
+
 			}
 		}
 		unix.Close(dup)
@@ -230,25 +226,23 @@ const (
 	kindConnected
 )
 
-// inspect reads what EnforcePID needs of socket fd (a duplicate).
+// inspect reads what EnforcePID needs of socket fd (a duplicate), with as
+// few system calls as it can: this runs once per descriptor.
 func inspect(fd, ownerFD int, ns nsCache) (Socket, sockKind, error) {
 	s := Socket{FD: ownerFD}
-	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	if err != nil || domain != unix.AF_INET && domain != unix.AF_INET6 {
+	// IPPROTO_TCP (6) is only ever the protocol of an AF_INET/AF_INET6
+	// stream socket. Go listens with MPTCP by default (IPPROTO_MPTCP); it
+	// takes the same keepalive options, and accepted connections from plain
+	// TCP clients are plain TCP sockets. Non-sockets fail here (ENOTSOCK).
+	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	if err != nil || proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP {
 		return s, kindOther, nil
-	}
-	typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-	proto, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	// Go listens with MPTCP by default (IPPROTO_MPTCP); it takes the same
-	// keepalive options, and falls back to plain TCP sockets on accept.
-	if typ != unix.SOCK_STREAM || proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP {
-		return s, kindOther, nil
-	}
-	if acc, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); acc == 1 {
-		return s, kindListening, nil
 	}
 	peer, err := unix.Getpeername(fd)
 	if err != nil {
+		if acc, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); acc == 1 {
+			return s, kindListening, nil
+		}
 		return s, kindUnconnected, nil
 	}
 	local, _ := unix.Getsockname(fd)
@@ -256,8 +250,12 @@ func inspect(fd, ownerFD int, ns nsCache) (Socket, sockKind, error) {
 	if s.Before, err = sockopt.Get(fd); err != nil {
 		return s, kindOther, err
 	}
-	if s.Sysctls, err = ns.sysctls(fd); err != nil {
-		return s, kindOther, err
+	// The netns's sysctls matter only to tell "follows the sysctls" from
+	// "own values", i.e. for sockets with keepalive on.
+	if s.Before.Keepalive {
+		if s.Sysctls, err = ns.sysctls(fd); err != nil {
+			return s, kindOther, err
+		}
 	}
 	return s, kindConnected, nil
 }
