@@ -29,6 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
@@ -105,6 +108,10 @@ func hold(addr string, n int) {
 // With appKA both ends set the keepalive options themselves (300/30/5), as
 // the program does: the cost of keepalive without BPF.
 func connrate(n int, appKA bool) {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(runtime.NumCPU() - 1)
+	_ = unix.SchedSetaffinity(0, &set)
 	ls, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	_ = unix.Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
 	_ = unix.Listen(ls, 1024)
@@ -168,10 +175,17 @@ func child(cgroup string, args ...string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
+// lastCPU is the user+sys time of the last command wall ran.
+var lastCPU time.Duration
+
 func wall(name string, args ...string) (time.Duration, string, error) {
 	start := time.Now()
-	out, err := exec.Command(name, args...).CombinedOutput()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
+	if cmd.ProcessState != nil {
+		lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
 		return d, string(out), fmt.Errorf("%s %v: %v: %s", name, args, err, out)
 	}
@@ -222,6 +236,7 @@ func bench(tcpka string, n, rounds int) error {
 	pid := strconv.Itoa(h.Process.Pid)
 	profiles := []string{"aws-nlb", "azure-lb"} // alternate: every run changes all n
 	var change, again, dry, ss []float64
+	var changeCPU, againCPU, dryCPU, ssCPU []float64
 	var changeOut, againOut string
 	// warm up: the first run turns keepalive on
 	if _, out, err := wall(tcpka, "enforce", profiles[1], "--pid", pid); err != nil {
@@ -235,28 +250,32 @@ func bench(tcpka string, n, rounds int) error {
 			return err
 		}
 		change, changeOut = append(change, d.Seconds()), out
+		changeCPU = append(changeCPU, lastCPU.Seconds())
 		d, out, err = wall(tcpka, "enforce", profiles[i%2], "--pid", pid)
 		if err != nil {
 			return err
 		}
 		again, againOut = append(again, d.Seconds()), out
+		againCPU = append(againCPU, lastCPU.Seconds())
 		d, _, err = wall(tcpka, "enforce", profiles[(i+1)%2], "--pid", pid, "--override", "--dry-run")
 		if err != nil {
 			return err
 		}
 		dry = append(dry, d.Seconds())
+		dryCPU = append(dryCPU, lastCPU.Seconds())
 		d, _, err = wall("ss", "-tnpH", "state", "established", "sport", "!=", ":7000")
 		if err != nil {
 			return err
 		}
 		ss = append(ss, d.Seconds())
+		ssCPU = append(ssCPU, lastCPU.Seconds())
 	}
 	fmt.Printf("\n## tcpka enforce --pid on a process holding %d connections (%d rounds, alternating, medians)\n", n, rounds)
-	fmt.Printf("%-58s %10s\n", "command", "wall")
-	fmt.Printf("%-58s %8.3f s\n", "tcpka enforce PROFILE --pid N --override (changes all)", median(change))
-	fmt.Printf("%-58s %8.3f s\n", "tcpka enforce PROFILE --pid N (second run, changes none)", median(again))
-	fmt.Printf("%-58s %8.3f s\n", "tcpka enforce PROFILE --pid N --override --dry-run", median(dry))
-	fmt.Printf("%-58s %8.3f s\n", "ss -tnp (lists the same sockets, for scale)", median(ss))
+	fmt.Printf("%-58s %10s %16s\n", "command", "wall", "CPU (user+sys)")
+	fmt.Printf("%-58s %8.3f s %14.3f s\n", "tcpka enforce PROFILE --pid N --override (changes all)", median(change), median(changeCPU))
+	fmt.Printf("%-58s %8.3f s %14.3f s\n", "tcpka enforce PROFILE --pid N (second run, changes none)", median(again), median(againCPU))
+	fmt.Printf("%-58s %8.3f s %14.3f s\n", "tcpka enforce PROFILE --pid N --override --dry-run", median(dry), median(dryCPU))
+	fmt.Printf("%-58s %8.3f s %14.3f s\n", "ss -tnp (lists the same sockets, for scale)", median(ss), median(ssCPU))
 	fmt.Printf("last outputs: %q, %q\n", lastLine(changeOut), lastLine(againOut))
 	h.Process.Kill()
 	h.Wait()
@@ -270,7 +289,8 @@ func bench(tcpka string, n, rounds int) error {
 	}
 	with := filepath.Join(mp, fmt.Sprintf("tcpka-bench-with-%d", os.Getpid()))
 	without := filepath.Join(mp, fmt.Sprintf("tcpka-bench-without-%d", os.Getpid()))
-	for _, d := range []string{with, without} {
+	empty := filepath.Join(mp, fmt.Sprintf("tcpka-bench-empty-%d", os.Getpid()))
+	for _, d := range []string{with, without, empty} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return err
 		}
@@ -293,6 +313,19 @@ func bench(tcpka string, n, rounds int) error {
 		return fmt.Errorf("attach: %s", out)
 	}
 	defer exec.Command(tcpka, "enforce", "--remove", "--cgroup", with, "--bpf-root", bpf, "--run-dir", run).Run()
+	// An empty sock_ops program (return 1) on a third cgroup separates the
+	// cost of having any program attached from the cost of its setsockopts.
+	ep, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SockOps, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}})
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	el, err := link.AttachCgroup(link.CgroupOptions{Path: empty, Attach: ebpf.AttachCGroupSockOps, Program: ep})
+	if err != nil {
+		return err
+	}
+	defer el.Close() // not pinned: closing detaches
 	// Three cases, rotated each round so none always goes first.
 	type kase struct {
 		name, cgroup string
@@ -303,6 +336,7 @@ func bench(tcpka string, n, rounds int) error {
 	cases := []*kase{
 		{"without the program", without, nil, nil, nil},
 		{"with the sock_ops program (aws-nlb 300/30/5)", with, nil, nil, nil},
+		{"with an empty sock_ops program (return 1)", empty, nil, nil, nil},
 		{"without; the application sets keepalive itself", without, []string{"app-keepalive"}, nil, nil},
 	}
 	for i := 0; i < rounds; i++ {
@@ -332,8 +366,19 @@ func bench(tcpka string, n, rounds int) error {
 		m, c := median(k.rates), median(k.cpu)
 		fmt.Printf("%-48s %9.0f %7.1f%% %13.2f %7.1f%%\n", k.name, m, (m-base)/base*100, c, (c-baseCPU)/baseCPU*100)
 	}
-	fmt.Printf("overhead of the program: %.1f %% fewer connections per second (wall), %.1f %% more CPU per connection\n",
-		(base-median(cases[1].rates))/base*100, (median(cases[1].cpu)-baseCPU)/baseCPU*100)
+	// Paired: each round's ratio to the run without a program next to it.
+	paired := func(k *kase) (rate, cpu float64) {
+		var r, c []float64
+		for i := range k.rates {
+			r = append(r, (cases[0].rates[i]-k.rates[i])/cases[0].rates[i]*100)
+			c = append(c, (k.cpu[i]-cases[0].cpu[i])/cases[0].cpu[i]*100)
+		}
+		return median(r), median(c)
+	}
+	for _, k := range cases[1:] {
+		r, c := paired(k)
+		fmt.Printf("paired per round, median: %-48s %5.1f %% fewer conn/s, %5.1f %% more CPU/conn\n", k.name, r, c)
+	}
 	for _, k := range cases {
 		fmt.Printf("  %s: conn/s %v\n", k.name, ints(k.rates))
 	}
