@@ -80,6 +80,9 @@ func runShow(env *Env, args []string) error {
 		}
 		fmt.Fprintf(w, "network namespace %s: %s\n", id, note)
 	}
+	if n := enforceNote(env); n != "" {
+		fmt.Fprintln(w, n)
+	}
 	printBoot(w, boot)
 	return nil
 }

@@ -22,13 +22,6 @@ func tcpkaRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-func mustMatch(t *testing.T, what, re, s string) {
-	t.Helper()
-	if !regexp.MustCompile(re).MatchString(s) {
-		t.Errorf("%s: no match for %q in:\n%s", what, re, s)
-	}
-}
-
 // TestNetnsCLI drives show/apply/check/revert with --netns and --all-netns
 // over named netns, an unnamed one held by a child, and the test's own
 // (playing the host), all inside private pid+mount+net namespaces.
@@ -118,12 +111,12 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("show --all-netns: exit %d", code)
 	}
-	mustMatch(t, "show --all-netns", `(?m)^NETNS +NAME +PROCESSES +TIME +INTVL +PROBES +DETECTION +NOTE$`, out)
-	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +- +1 `+regexp.QuoteMeta(self)+`.* +600 s +60 s +6 +960 s \(16m\) +host$`, out)
-	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +tcpka-a +- +100 s +10 s +1 +110 s \(1m50s\) +differs from host$`, out)
-	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +tcpka-b +- +7200 s +75 s +9 +7875 s \(2h11m15s\) +kernel defaults, differs from host$`, out)
-	mustMatch(t, "show --all-netns", `(?m)^net:\[\d+\] +- +`+strconv.Itoa(u)+` sleep +300 s +30 s +3 +390 s \(6m30s\) +differs from host$`, out)
-	mustMatch(t, "show --all-netns", `(?m)^4 network namespaces: 1 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\), 3 differ from the host$`, out)
+	mustMatch(t, "show --all-netns", out, `(?m)^NETNS +NAME +PROCESSES +TIME +INTVL +PROBES +DETECTION +NOTE$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +1 `+regexp.QuoteMeta(self)+`.* +600 s +60 s +6 +960 s \(16m\) +host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +tcpka-a +- +100 s +10 s +1 +110 s \(1m50s\) +differs from host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +tcpka-b +- +7200 s +75 s +9 +7875 s \(2h11m15s\) +kernel defaults, differs from host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +`+strconv.Itoa(u)+` sleep +300 s +30 s +3 +390 s \(6m30s\) +differs from host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^4 network namespaces: 1 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\), 3 differ from the host$`)
 
 	// --netns in its three forms reads the target, not tcpka's own netns.
 	for _, tt := range []struct{ target, want string }{
@@ -142,15 +135,15 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 1 {
 		t.Errorf("check --all-netns before apply: exit %d, want 1", code)
 	}
-	mustMatch(t, "check --all-netns", `(?m)^net:\[\d+\] tcpka-a: DRIFT: tcp_keepalive_time 100 s \(profile 10 s\), tcp_keepalive_intvl 10 s \(profile 3 s\), tcp_keepalive_probes 1 \(profile 5\)$`, out)
-	mustMatch(t, "check --all-netns", `(?m)^drift in 4 of 4 network namespaces: .*tcpka-a.*tcpka-b.*\(fix: sudo tcpka apply fast-failover --all-netns\)$`, out)
+	mustMatch(t, "check --all-netns", out, `(?m)^net:\[\d+\] tcpka-a: DRIFT: tcp_keepalive_time 100 s \(profile 10 s\), tcp_keepalive_intvl 10 s \(profile 3 s\), tcp_keepalive_probes 1 \(profile 5\)$`)
+	mustMatch(t, "check --all-netns", out, `(?m)^drift in 4 of 4 network namespaces: .*tcpka-a.*tcpka-b.*\(fix: sudo tcpka apply fast-failover --all-netns\)$`)
 
 	// --dry-run writes nothing.
 	out, _, code = tcpkaRun(t, "apply", "fast-failover", "--all-netns", "--dry-run")
 	if code != 0 {
 		t.Errorf("apply --all-netns --dry-run: exit %d", code)
 	}
-	mustMatch(t, "apply --dry-run", `(?m)^4 of 4 network namespaces would change \(dry run: nothing written\), 0 already matched, 0 failed$`, out)
+	mustMatch(t, "apply --dry-run", out, `(?m)^4 of 4 network namespaces would change \(dry run: nothing written\), 0 already matched, 0 failed$`)
 	if got := all(); got != start {
 		t.Fatalf("after --dry-run: %s, want %s untouched", got, start)
 	}
@@ -160,8 +153,8 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("apply --all-netns: exit %d, stderr %q\n%s", code, errOut, out)
 	}
-	mustMatch(t, "apply --all-netns", `(?m)^net:\[\d+\] tcpka-b\n  tcp_keepalive_time     7200 s -> 10 s$`, out)
-	mustMatch(t, "apply --all-netns", `(?m)^4 of 4 network namespaces changed, 0 already matched, 0 failed$`, out)
+	mustMatch(t, "apply --all-netns", out, `(?m)^net:\[\d+\] tcpka-b\n  tcp_keepalive_time     7200 s -> 10 s$`)
+	mustMatch(t, "apply --all-netns", out, `(?m)^4 of 4 network namespaces changed, 0 already matched, 0 failed$`)
 	const applied = "10/3/5 10/3/5 10/3/5 10/3/5"
 	if got := all(); got != applied {
 		t.Fatalf("after apply --all-netns: %s, want %s", got, applied)
@@ -175,12 +168,12 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("revert --netns tcpka-a: exit %d, %s", code, errOut)
 	}
-	mustMatch(t, "revert --netns", `(?m)^reverted: 3 keys restored$`, out)
+	mustMatch(t, "revert --netns", out, `(?m)^reverted: 3 keys restored$`)
 	if got, want := all(), "10/3/5 100/10/1 10/3/5 10/3/5"; got != want {
 		t.Fatalf("after revert --netns tcpka-a: %s, want %s", got, want)
 	}
 	out, _, _ = tcpkaRun(t, "revert", "--netns", "tcpka-a")
-	mustMatch(t, "second revert", `nothing to revert`, out)
+	mustMatch(t, "second revert", out, `nothing to revert`)
 
 	// apply --netns changes the target only.
 	if _, errOut, code := tcpkaRun(t, "apply", "ssh", "--netns", upid); code != 0 {
@@ -202,9 +195,9 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 1 {
 		t.Errorf("apply --all-netns with a broken name: exit %d, want 1", code)
 	}
-	mustMatch(t, "apply failure", `(?m)^  FAILED: /run/netns/tcpka-uts: not a network namespace: it is a uts namespace$`, out)
-	mustMatch(t, "apply failure", `(?m)^4 of 5 network namespaces changed, 0 already matched, 1 failed$`, out)
-	mustMatch(t, "apply failure", `^tcpka: apply: failed in 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`, errOut)
+	mustMatch(t, "apply failure", out, `(?m)^  FAILED: /run/netns/tcpka-uts: not a network namespace: it is a uts namespace$`)
+	mustMatch(t, "apply failure", out, `(?m)^4 of 5 network namespaces changed, 0 already matched, 1 failed$`)
+	mustMatch(t, "apply failure", errOut, `^tcpka: apply: failed in 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`)
 	if got, want := all(), "7200/75/9 7200/75/9 7200/75/9 7200/75/9"; got != want {
 		t.Fatalf("after apply kernel-default --all-netns: %s, want %s", got, want)
 	}
@@ -226,7 +219,7 @@ func TestNetnsCLI(t *testing.T) {
 		if code != 1 || out != "" {
 			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit 1 and no output", tt.target, code, out)
 		}
-		mustMatch(t, "apply --netns "+tt.target, tt.stderr, errOut)
+		mustMatch(t, "apply --netns "+tt.target, errOut, tt.stderr)
 	}
 	if got := all(); got != before {
 		t.Errorf("bad targets wrote something: %s -> %s", before, got)

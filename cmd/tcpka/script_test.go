@@ -6,11 +6,16 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 )
 
 // TestMain lets testscript run this test binary as the tcpka command.
 // It also removes the binary that tcpkaBinary built, if any.
 func TestMain(m *testing.M) {
+	if os.Getenv(enforcetest.HelperEnv) != "" { // enforce tests' child processes
+		enforcetest.RunHelper()
+		os.Exit(0)
+	}
 	code := testscript.RunMain(m, map[string]func() int{"tcpka": main1})
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))

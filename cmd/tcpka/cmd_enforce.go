@@ -1,0 +1,553 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// enforceOpts are enforce's flags.
+type enforceOpts struct {
+	pid      int
+	port     int
+	cgroup   string
+	unit     string
+	list     bool
+	remove   bool
+	dropIn   bool
+	dryRun   bool
+	override bool
+	json     bool
+	bpfRoot  string
+}
+
+var enforceFlags enforceOpts
+
+// dropInBin is the tcpka path the unit drop-in runs.
+const dropInBin = "/usr/sbin/tcpka"
+
+var cmdEnforce = &Command{
+	Name:      "enforce",
+	UsageLine: "enforce PROFILE (--pid N [--port P] [--override] | --cgroup DIR | --unit NAME [--drop-in]) [--dry-run] [--json] | --list | --remove (--cgroup DIR | --unit NAME)",
+	Short:     "give live sockets of a process, or new connections of a cgroup, the profile's keepalive",
+	Long: `Forms:
+  tcpka enforce PROFILE --pid N [--port P] [--override] [--dry-run] [--json]
+  tcpka enforce PROFILE --cgroup DIR | --unit NAME [--dry-run] [--json]
+  tcpka enforce PROFILE --unit NAME --drop-in
+  tcpka enforce --list [--json]
+  tcpka enforce --remove --cgroup DIR | --unit NAME [--json]
+
+The sysctls reach only sockets that turn SO_KEEPALIVE on without values of
+their own; most clients never turn it on. enforce reaches the others.
+
+--pid N: every connected TCP socket of process N that has keepalive off gets
+SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT from PROFILE, through
+a duplicate taken with pidfd_getfd (Linux 5.6+). The process keeps running and
+notices nothing; a process in another network namespace (a container) works
+too. Listening sockets are left alone, and so are sockets that already have
+keepalive, with the sysctls' values or their own, unless --override. Only the
+sockets open now are changed: run it again for later ones, or use --cgroup.
+
+--cgroup DIR / --unit NAME: attach a BPF sock_ops program (Linux 5.9+, cgroup
+v2) to the cgroup so that every TCP connection made or accepted afterwards
+by a process in it gets the profile's values. The link is pinned under
+/sys/fs/bpf/tcpka (bpffs is mounted there if needed), so it outlives tcpka;
+--list shows the attachments and --remove detaches one. Not covered: sockets
+created before the attach (use --pid), and listeners created outside the
+cgroup (systemd socket activation): the cgroup a socket was created in
+counts. --unit finds a running service's cgroup (unified or hybrid layout).
+systemd makes a new cgroup at every start of a service, so attach from the
+unit itself: --drop-in prints a drop-in that does it (ExecStartPre).
+
+All of it needs root, except --drop-in.`,
+	Examples: `sudo tcpka enforce aws-nlb --pid 1234 --dry-run
+sudo tcpka enforce aws-nlb --pid 1234 --port 5432
+sudo tcpka enforce aws-nlb --unit myapp.service
+sudo tcpka enforce --list
+sudo tcpka enforce --remove --unit myapp.service
+tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
+	Flags: func(fs *pflag.FlagSet) {
+		f := &enforceFlags
+		*f = enforceOpts{}
+		fs.IntVar(&f.pid, "pid", 0, "change the live TCP sockets of process `N`")
+		fs.IntVar(&f.port, "port", 0, "with --pid: only sockets whose local or peer port is `P`")
+		fs.StringVar(&f.cgroup, "cgroup", "", "attach to the cgroup v2 directory `DIR`")
+		fs.StringVar(&f.unit, "unit", "", "attach to the cgroup of the running systemd service `NAME`")
+		fs.BoolVar(&f.list, "list", false, "list the cgroups tcpka enforces on")
+		fs.BoolVar(&f.remove, "remove", false, "detach from --cgroup DIR or --unit NAME and remove the pin")
+		fs.BoolVar(&f.dropIn, "drop-in", false, "with --unit: print a systemd drop-in that enforces at every start")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "say what would change, change nothing")
+		fs.BoolVar(&f.override, "override", false, "with --pid: also change sockets that have keepalive with other values")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		fs.StringVar(&f.bpfRoot, "bpf-root", enforce.DefaultBPFRoot, "bpffs mount point `DIR` (for tests)")
+		_ = fs.MarkHidden("bpf-root")
+	},
+	Run: runEnforce,
+}
+
+func (e *Env) enforceStore() enforce.Store {
+	st := enforce.Store{BPFRoot: enforceFlags.bpfRoot, RunDir: e.RunDir}
+	if st.BPFRoot == "" {
+		st.BPFRoot = enforce.DefaultBPFRoot
+	}
+	if mi, err := os.ReadFile(filepath.Join(e.ProcRoot, "self", "mountinfo")); err == nil {
+		st.Cgroup2, _, _ = enforce.Cgroup2Mount(bytes.NewReader(mi))
+	}
+	return st
+}
+
+func runEnforce(env *Env, args []string) error {
+	f := &enforceFlags
+	targets := 0
+	for _, set := range []bool{f.pid != 0, f.cgroup != "", f.unit != ""} {
+		if set {
+			targets++
+		}
+	}
+	switch {
+	case f.pid < 0:
+		return usagef("--pid %d: not a process id", f.pid)
+	case f.port < 0 || f.port > 65535:
+		return usagef("--port %d: must be 1..65535", f.port)
+	case f.port != 0 && f.pid == 0:
+		return usagef("--port goes with --pid")
+	case f.override && f.pid == 0:
+		return usagef("--override goes with --pid (a cgroup's program sets every new connection)")
+	case f.list && (f.remove || f.dropIn || targets > 0 || len(args) > 0 || f.dryRun):
+		return usagef("--list takes no PROFILE and no other flag but --json")
+	case f.remove && (len(args) > 0 || f.pid != 0 || targets != 1 || f.dropIn):
+		return usagef("--remove takes no PROFILE, and one of --cgroup DIR or --unit NAME")
+	case f.dropIn && (len(args) != 1 || f.unit == "" || targets != 1 || f.dryRun || f.json):
+		return usagef("--drop-in needs PROFILE and --unit NAME, nothing else")
+	case !f.list && !f.remove && len(args) != 1:
+		return usagef("needs exactly one PROFILE (or --list, or --remove)")
+	case !f.list && !f.remove && targets != 1:
+		return usagef("needs exactly one of --pid N, --cgroup DIR or --unit NAME")
+	}
+	if f.list {
+		return enforceList(env)
+	}
+	var p *profile.Profile
+	if !f.remove {
+		var err error
+		if p, err = profile.Load(args[0]); err != nil {
+			return err
+		}
+		if err := p.Settings.Validate(); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+	}
+	if f.dropIn {
+		unit, err := enforce.NormalizeUnit(f.unit)
+		if err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+		arg := args[0]
+		if profile.IsPath(arg) {
+			if abs, err := filepath.Abs(arg); err == nil {
+				arg = abs
+			}
+		}
+		fmt.Fprint(env.Stdout, enforce.DropIn(dropInBin, arg, unit))
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo")
+	}
+	if f.pid != 0 {
+		return enforcePID(env, p)
+	}
+	dir, err := enforceCgroupDir(env)
+	if err != nil {
+		return err
+	}
+	if f.remove {
+		return enforceRemove(env, dir)
+	}
+	return enforceCgroup(env, p, dir)
+}
+
+// enforceCgroupDir is --cgroup DIR, or the cgroup of --unit NAME.
+func enforceCgroupDir(env *Env) (string, error) {
+	if enforceFlags.cgroup != "" {
+		return enforceFlags.cgroup, nil
+	}
+	unit, err := enforce.NormalizeUnit(enforceFlags.unit)
+	if err != nil {
+		return "", fmt.Errorf("enforce: %w", err)
+	}
+	mi, err := os.Open(filepath.Join(env.ProcRoot, "self", "mountinfo"))
+	if err != nil {
+		return "", fmt.Errorf("enforce: %w", err)
+	}
+	defer mi.Close()
+	dir, err := enforce.UnitCgroup(unit, mi)
+	if err != nil {
+		return "", fmt.Errorf("enforce: %w", err)
+	}
+	return dir, nil
+}
+
+// triple prints settings as "time 2 s, intvl 1 s, probes 3"; keys the
+// profile leaves alone read "(sysctl)".
+func triple(s sysctl.Settings) string {
+	var parts []string
+	for _, k := range sysctl.Keys {
+		name := strings.TrimPrefix(k.Name(), "tcp_keepalive_")
+		if v, ok := s.Lookup(k); ok {
+			parts = append(parts, name+" "+sysctl.FormatValue(k, v))
+		} else {
+			parts = append(parts, name+" (sysctl)")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// detectionOf is the detection time of s, unset keys from base.
+func detectionOf(s sysctl.Settings, base sysctl.Values) int {
+	return keepalive(s.Over(base)).IdleSeconds()
+}
+
+// enforceJSONValues is the JSON shape of a profile's values in enforce.
+type enforceJSONValues struct {
+	TimeS      *int   `json:"time_s"`
+	IntvlS     *int   `json:"intvl_s"`
+	Probes     *int   `json:"probes"`
+	DetectionS int    `json:"detection_s"`
+	Detection  string `json:"detection"`
+}
+
+func newEnforceJSONValues(s sysctl.Settings, base sysctl.Values) enforceJSONValues {
+	opt := func(k sysctl.Key) *int {
+		if v, ok := s.Lookup(k); ok {
+			return &v
+		}
+		return nil
+	}
+	d := detectionOf(s, base)
+	return enforceJSONValues{TimeS: opt(sysctl.Time), IntvlS: opt(sysctl.Intvl), Probes: opt(sysctl.Probes), DetectionS: d, Detection: detect.Words(d)}
+}
+
+type enforceCgroupJSON struct {
+	Profile      string             `json:"profile"`
+	Cgroup       string             `json:"cgroup"`
+	CgroupID     uint64             `json:"cgroup_id"`
+	Pin          string             `json:"pin"`
+	Action       string             `json:"action"`
+	DryRun       bool               `json:"dry_run"`
+	Values       enforceJSONValues  `json:"values"`
+	Previous     *enforceJSONValues `json:"previous,omitempty"`
+	Attached     string             `json:"attached,omitempty"`
+	Instructions int                `json:"instructions,omitempty"`
+	StalePins    []string           `json:"stale_pins_removed,omitempty"`
+}
+
+func enforceCgroup(env *Env, p *profile.Profile, dir string) error {
+	cg, err := enforce.OpenCgroup(dir)
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	base, _ := env.sysFS().Read()
+	res, err := env.enforceStore().Attach(cg, p.Name, p.Settings, enforceFlags.dryRun)
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	if enforceFlags.json {
+		out := enforceCgroupJSON{
+			Profile: p.Name, Cgroup: cg.Path, CgroupID: cg.ID, Pin: res.Pin, Action: strings.ReplaceAll(res.Action, " ", "_"),
+			DryRun: enforceFlags.dryRun, Values: newEnforceJSONValues(p.Settings, base), Instructions: res.Insns, StalePins: res.Stale,
+		}
+		if res.Previous != nil {
+			v := newEnforceJSONValues(*res.Previous, base)
+			out.Previous = &v
+		}
+		if !res.Attached.IsZero() {
+			out.Attached = res.Attached.Format(time.RFC3339)
+		}
+		return writeJSON(env.Stdout, out)
+	}
+	w := env.Stdout
+	d := detectionOf(p.Settings, base)
+	fmt.Fprintf(w, "profile %s (%s): %s, dead-peer detection %s\n", p.Name, p.Origin, triple(p.Settings), detect.Seconds(d))
+	prev := ""
+	if res.Previous != nil {
+		prev = " (was " + triple(*res.Previous) + ")"
+	}
+	switch res.Action {
+	case "unchanged":
+		fmt.Fprintf(w, "nothing to change: cgroup %s already has these values (attached %s)\n", cg.Path, res.Attached.Format("2006-01-02 15:04:05 MST"))
+		return nil
+	case "would attach", "would replace":
+		fmt.Fprintf(w, "dry run: would %s the keepalive program on cgroup %s%s; nothing changed\n", strings.TrimPrefix(res.Action, "would "), cg.Path, prev)
+		return nil
+	}
+	fmt.Fprintf(w, "%s: cgroup %s%s\n", res.Action, cg.Path, prev)
+	fmt.Fprintf(w, "  pinned at %s (%d BPF instructions); tcpka enforce --list shows it\n", res.Pin, res.Insns)
+	for _, s := range res.Stale {
+		fmt.Fprintf(w, "  removed %s: it was left on an earlier cgroup at the same path\n", s)
+	}
+	fmt.Fprintln(w, "  every TCP connection made or accepted in this cgroup from now on gets these values")
+	fmt.Fprintln(w, "  not covered: sockets created before now (use --pid), listeners created outside the cgroup (socket activation)")
+	return nil
+}
+
+type enforceListJSON struct {
+	Attachments []enforceAttachmentJSON `json:"attachments"`
+}
+
+type enforceAttachmentJSON struct {
+	Cgroup       string            `json:"cgroup"`
+	CgroupID     uint64            `json:"cgroup_id"`
+	CgroupGone   bool              `json:"cgroup_gone"`
+	Profile      string            `json:"profile"`
+	Values       enforceJSONValues `json:"values"`
+	Attached     string            `json:"attached"`
+	Pin          string            `json:"pin"`
+	ProgramID    uint32            `json:"program_id"`
+	LinkID       uint32            `json:"link_id"`
+	Instructions int               `json:"instructions"`
+}
+
+func enforceList(env *Env) error {
+	if os.Geteuid() != 0 {
+		return errors.New("enforce --list needs root (reading BPF links and programs): run it with sudo")
+	}
+	st := env.enforceStore()
+	list, err := st.List()
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	base, _ := env.sysFS().Read()
+	if enforceFlags.json {
+		out := enforceListJSON{Attachments: []enforceAttachmentJSON{}}
+		for _, a := range list {
+			at := ""
+			if !a.Attached.IsZero() {
+				at = a.Attached.Format(time.RFC3339)
+			}
+			out.Attachments = append(out.Attachments, enforceAttachmentJSON{
+				Cgroup: a.Cgroup, CgroupID: a.CgroupID, CgroupGone: a.Detached, Profile: a.Profile,
+				Values: newEnforceJSONValues(a.Settings, base), Attached: at, Pin: a.Pin,
+				ProgramID: a.ProgID, LinkID: a.LinkID, Instructions: a.Insns,
+			})
+		}
+		return writeJSON(env.Stdout, out)
+	}
+	w := env.Stdout
+	if len(list) == 0 {
+		fmt.Fprintf(w, "no cgroup has a tcpka keepalive program (pins live under %s)\n", filepath.Join(st.BPFRoot, "tcpka"))
+		return nil
+	}
+	width := len("CGROUP")
+	for _, a := range list {
+		width = max(width, len(a.Cgroup))
+	}
+	fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, "CGROUP", "PROFILE", "TIME", "INTVL", "PROBES", "DETECTION", "ATTACHED")
+	col := func(s sysctl.Settings, k sysctl.Key) string {
+		if v, ok := s.Lookup(k); ok {
+			return sysctl.FormatValue(k, v)
+		}
+		return "sysctl"
+	}
+	for _, a := range list {
+		cg := a.Cgroup
+		if cg == "" {
+			cg = fmt.Sprintf("(cgroup id %d)", a.CgroupID)
+		}
+		at := "?"
+		if !a.Attached.IsZero() {
+			at = a.Attached.Local().Format("2006-01-02 15:04:05 MST")
+		}
+		prof := a.Profile
+		if prof == "" {
+			prof = "?"
+		}
+		fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, cg, prof,
+			col(a.Settings, sysctl.Time), col(a.Settings, sysctl.Intvl), col(a.Settings, sysctl.Probes),
+			detect.Seconds(detectionOf(a.Settings, base)), at)
+		if a.Detached {
+			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", a.Cgroup)
+		}
+	}
+	return nil
+}
+
+func enforceRemove(env *Env, dir string) error {
+	removed, err := env.enforceStore().Remove(dir)
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	for _, a := range removed {
+		if enforceFlags.json {
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "removed: cgroup %s (%s) detached, pin %s deleted\n", a.Cgroup, triple(a.Settings), a.Pin)
+	}
+	if enforceFlags.json {
+		type rm struct {
+			Cgroup string `json:"cgroup"`
+			Pin    string `json:"pin"`
+		}
+		out := struct {
+			Removed []rm `json:"removed"`
+		}{}
+		for _, a := range removed {
+			out.Removed = append(out.Removed, rm{a.Cgroup, a.Pin})
+		}
+		return writeJSON(env.Stdout, out)
+	}
+	fmt.Fprintln(env.Stdout, "  new connections in it get no keepalive from tcpka; existing ones keep what they have")
+	return nil
+}
+
+// enforcePIDJSON is --pid's --json shape.
+type enforcePIDJSON struct {
+	PID          int               `json:"pid"`
+	Comm         string            `json:"comm"`
+	Profile      string            `json:"profile"`
+	DryRun       bool              `json:"dry_run"`
+	Override     bool              `json:"override"`
+	Port         int               `json:"port,omitempty"`
+	Changed      int               `json:"changed"`
+	Connected    int               `json:"connected"`
+	Listening    int               `json:"listening"`
+	NotConnected int               `json:"not_connected"`
+	Sockets      []enforceSockJSON `json:"sockets"`
+	Values       enforceJSONValues `json:"values"`
+}
+
+type enforceSockJSON struct {
+	FD      int          `json:"fd"`
+	Local   string       `json:"local"`
+	Peer    string       `json:"peer"`
+	Status  string       `json:"status"`
+	Changed bool         `json:"changed"`
+	Before  sockOptsJSON `json:"before"`
+	After   sockOptsJSON `json:"after"`
+}
+
+type sockOptsJSON struct {
+	Keepalive  bool `json:"keepalive"`
+	TimeS      int  `json:"time_s"`
+	IntvlS     int  `json:"intvl_s"`
+	Probes     int  `json:"probes"`
+	DetectionS *int `json:"detection_s"` // null: keepalive off, never
+}
+
+func newSockOptsJSON(o sockopt.Options) sockOptsJSON {
+	j := sockOptsJSON{Keepalive: o.Keepalive, TimeS: o.Idle, IntvlS: o.Intvl, Probes: o.Count}
+	if d := enforce.Detection(o); d >= 0 {
+		j.DetectionS = &d
+	}
+	return j
+}
+
+func optsWords(o sockopt.Options) string {
+	if !o.Keepalive {
+		return "keepalive off"
+	}
+	return fmt.Sprintf("%d/%d/%d", o.Idle, o.Intvl, o.Count)
+}
+
+func detectionWords(o sockopt.Options) string {
+	if d := enforce.Detection(o); d >= 0 {
+		return detect.Seconds(d)
+	}
+	return "never"
+}
+
+func enforcePID(env *Env, p *profile.Profile) error {
+	f := &enforceFlags
+	res, err := enforce.EnforcePID(f.pid, p.Settings, enforce.PIDOptions{Port: f.port, DryRun: f.dryRun, Override: f.override, ProcRoot: env.ProcRoot})
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	base, _ := env.sysFS().Read()
+	if f.json {
+		out := enforcePIDJSON{PID: res.PID, Comm: res.Comm, Profile: p.Name, DryRun: f.dryRun, Override: f.override, Port: f.port,
+			Changed: res.Changed, Connected: len(res.Sockets), Listening: res.Listening, NotConnected: res.NotConnected,
+			Sockets: []enforceSockJSON{}, Values: newEnforceJSONValues(p.Settings, base)}
+		for _, s := range res.Sockets {
+			out.Sockets = append(out.Sockets, enforceSockJSON{FD: s.FD, Local: s.Local.String(), Peer: s.Peer.String(), Status: s.Status,
+				Changed: s.Changed, Before: newSockOptsJSON(s.Before), After: newSockOptsJSON(s.After)})
+		}
+		return writeJSON(env.Stdout, out)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, res.Comm, p.Name, triple(p.Settings), detect.Seconds(detectionOf(p.Settings, base)))
+	counts := map[string]int{}
+	for _, s := range res.Sockets {
+		counts[s.Status]++
+		conn := fmt.Sprintf("fd %-4d %s -> %s", s.FD, s.Local, s.Peer)
+		switch {
+		case s.Changed:
+			fmt.Fprintf(w, "  %s  %s -> %s, detection %s -> %s\n", conn, optsWords(s.Before), optsWords(s.After), detectionWords(s.Before), detectionWords(s.After))
+		case s.Status == enforce.FollowsSysctls:
+			fmt.Fprintf(w, "  %s  keepalive with the sysctls' %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s.Before))
+		case s.Status == enforce.OwnValues:
+			fmt.Fprintf(w, "  %s  keepalive with its own %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s.Before))
+		}
+	}
+	var notes []string
+	if n := counts[enforce.FollowsProfile]; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d already %s the profile", n, verb(n, "follows", "follow")))
+	}
+	if n := res.Listening; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d listening %s left alone", n, plural(n, "socket")))
+	}
+	if n := res.NotConnected; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d not connected", n))
+	}
+	tail := ""
+	if len(notes) > 0 {
+		tail = "; " + strings.Join(notes, ", ")
+	}
+	n := len(res.Sockets)
+	switch {
+	case res.Changed == 0:
+		fmt.Fprintf(w, "nothing to change: no connected TCP socket of pid %d needs it (%d connected%s)\n", res.PID, n, tail)
+	case f.dryRun:
+		fmt.Fprintf(w, "dry run: would change %d of %d connected TCP %s%s; nothing changed\n", res.Changed, n, plural(n, "socket"), tail)
+	default:
+		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, plural(n, "socket"), tail)
+	}
+	return nil
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// enforceNote is tcpka show's line about active enforcements: "" when there
+// are none or they cannot be read (show needs no privileges; reading BPF
+// links does), and for a fake proc tree.
+func enforceNote(env *Env) string {
+	if filepath.Clean(env.ProcRoot) != sysctl.DefaultProcRoot || os.Geteuid() != 0 {
+		return ""
+	}
+	list, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.RunDir}.List()
+	if err != nil || len(list) == 0 {
+		return ""
+	}
+	live := 0
+	for _, a := range list {
+		if !a.Detached {
+			live++
+		}
+	}
+	return fmt.Sprintf("enforce: new connections in %d %s get a profile's values instead of these (tcpka enforce --list)", live, plural(live, "cgroup"))
+}

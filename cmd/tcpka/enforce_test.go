@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"golang.org/x/sys/unix"
+)
+
+// tcpka runs the CLI in this process and returns what the user sees.
+func tcpka(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func helperFD(t *testing.T, line string) int {
+	t.Helper()
+	f := strings.Fields(line)
+	n, err := strconv.Atoi(f[len(f)-1])
+	if err != nil {
+		t.Fatalf("helper said %q", line)
+	}
+	return n
+}
+
+func childKA(t *testing.T, pid, fd int) sockopt.Options {
+	t.Helper()
+	d, err := sockopt.Dup(pid, fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(d)
+	o, err := sockopt.Get(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func mustMatch(t *testing.T, what, got, re string) {
+	t.Helper()
+	if !regexp.MustCompile(re).MatchString(got) {
+		t.Errorf("%s: output does not match %q:\n%s", what, re, got)
+	}
+}
+
+// TestEnforcePIDCLI: what the user sees from enforce --pid on a child with
+// a connection without keepalive, one following the sysctls, one with its
+// own values and a listener.
+func TestEnforcePIDCLI(t *testing.T) {
+	if !enforcetest.InScratchNetns(t) {
+		return
+	}
+	echo := enforcetest.Echo(t)
+	c := enforcetest.Start(t, "", "dial:"+echo, "dialka:"+echo, "dialown:"+echo, "listen:127.0.0.1:0")
+	off := helperFD(t, c.Next(t))
+	c.Next(t)
+	c.Next(t)
+	c.Next(t)
+	pid := strconv.Itoa(c.Pid())
+
+	out, errs, code := tcpka(t, "enforce", "fast-failover", "--pid", pid, "--dry-run")
+	if code != 0 || errs != "" {
+		t.Fatalf("--dry-run: exit %d, %s", code, errs)
+	}
+	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, dead-peer detection 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5, detection never -> 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)keepalive with the sysctls' 7200/75/9, detection 7875 s \(2h11m15s\): left alone, --override to change$`)
+	mustMatch(t, "--dry-run", out, `(?m)keepalive with its own 60/10/5, detection 110 s \(1m50s\): left alone, --override to change$`)
+	mustMatch(t, "--dry-run", out, `(?m)^dry run: would change 1 of 3 connected TCP sockets; 1 listening socket left alone; nothing changed$`)
+	if o := childKA(t, c.Pid(), off); o.Keepalive {
+		t.Errorf("--dry-run changed the socket: %+v", o)
+	}
+
+	out, _, code = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	mustMatch(t, "enforce", out, `(?m)^changed 1 of 3 connected TCP sockets; 1 listening socket left alone$`)
+	if o := childKA(t, c.Pid(), off); !o.Keepalive || o.Idle != 10 || o.Intvl != 3 || o.Count != 5 || code != 0 {
+		t.Errorf("after enforce: exit %d, %+v", code, o)
+	}
+	out, _, _ = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	mustMatch(t, "second run", out, `(?m)^nothing to change: no connected TCP socket of pid \d+ needs it \(3 connected; 1 already follows the profile, 1 listening socket left alone\)$`)
+
+	out, _, code = tcpka(t, "enforce", "fast-failover", "--pid", pid, "--override", "--json")
+	var j enforcePIDJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
+		t.Fatalf("--json: exit %d, %v: %s", code, err, out)
+	}
+	if j.Changed != 2 || j.Connected != 3 || j.Listening != 1 || !j.Override || len(j.Sockets) != 3 {
+		t.Errorf("--override --json: %+v", j)
+	}
+	for _, s := range j.Sockets {
+		if s.After.TimeS != 10 || s.After.DetectionS == nil || *s.After.DetectionS != 25 {
+			t.Errorf("--json socket %+v", s)
+		}
+	}
+	c.Send(t, "ping")
+	if got := c.Next(t); got != "pong 3" {
+		t.Errorf("child after enforce: %q", got)
+	}
+
+	_ = c.Cmd.Process.Kill()
+	_ = c.Cmd.Wait()
+	out, errs, code = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	if code != 1 || out != "" || errs != "tcpka: enforce: pid "+pid+": process gone: no such process\n" {
+		t.Errorf("gone pid: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// TestEnforceCgroupCLI: attach, list, show, remove on a test cgroup with a
+// private bpffs; a process in the cgroup gets the values, one after
+// --remove does not.
+func TestEnforceCgroupCLI(t *testing.T) {
+	if !enforcetest.InScratchNetns(t) {
+		return
+	}
+	if err := enforce.CheckKernel(); err != nil {
+		t.Skip(err)
+	}
+	cg := enforcetest.Cgroup(t)
+	bpf := enforcetest.BPFFS(t)
+	runDir := t.TempDir()
+	flags := []string{"--bpf-root", bpf, "--run-dir", runDir}
+	echo := enforcetest.Echo(t)
+
+	out, errs, code := tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg, "--dry-run"}, flags...)...)
+	mustMatch(t, "--dry-run", out, `(?m)^dry run: would attach the keepalive program on cgroup `+regexp.QuoteMeta(cg)+`; nothing changed$`)
+	if code != 0 || errs != "" {
+		t.Fatalf("--dry-run: exit %d %s", code, errs)
+	}
+	out, errs, code = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
+	if code != 0 {
+		t.Fatalf("attach: exit %d %s", code, errs)
+	}
+	mustMatch(t, "attach", out, `(?m)^attached: cgroup `+regexp.QuoteMeta(cg)+`$`)
+	mustMatch(t, "attach", out, `(?m)^  pinned at `+regexp.QuoteMeta(bpf)+`/tcpka/cgroup_\d+ \(38 BPF instructions\)`)
+	out, _, _ = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
+	mustMatch(t, "again", out, `(?m)^nothing to change: cgroup `+regexp.QuoteMeta(cg)+` already has these values`)
+
+	in := enforcetest.Start(t, cg, "dial:"+echo)
+	if o := childKA(t, in.Pid(), helperFD(t, in.Next(t))); !o.Keepalive || o.Idle != 10 || o.Intvl != 3 || o.Count != 5 {
+		t.Errorf("in the cgroup: %+v", o)
+	}
+
+	out, _, code = tcpka(t, append([]string{"enforce", "--list"}, flags...)...)
+	mustMatch(t, "--list", out, `^CGROUP +PROFILE +TIME +INTVL +PROBES +DETECTION +ATTACHED\n`)
+	mustMatch(t, "--list", out, `(?m)^`+regexp.QuoteMeta(cg)+` +fast-failover +10 s +3 s +5 +25 s +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+$`)
+	out, _, _ = tcpka(t, append([]string{"enforce", "--list", "--json"}, flags...)...)
+	var l enforceListJSON
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Attachments) != 1 || l.Attachments[0].Cgroup != cg ||
+		*l.Attachments[0].Values.TimeS != 10 || l.Attachments[0].Values.DetectionS != 25 || l.Attachments[0].Instructions != 38 {
+		t.Errorf("--list --json: %v %s", err, out)
+	}
+
+	out, _, code = tcpka(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
+	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5\) detached, pin \S+ deleted$`)
+	out, _, _ = tcpka(t, append([]string{"enforce", "--list"}, flags...)...)
+	mustMatch(t, "--list after remove", out, `^no cgroup has a tcpka keepalive program`)
+	after := enforcetest.Start(t, cg, "dial:"+echo)
+	if o := childKA(t, after.Pid(), helperFD(t, after.Next(t))); o.Keepalive {
+		t.Errorf("after --remove: keepalive on")
+	}
+	_, errs, code = tcpka(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
+	if code != 1 || !strings.HasPrefix(errs, "tcpka: enforce: cgroup "+cg+": not enforced by tcpka") {
+		t.Errorf("second --remove: exit %d %q", code, errs)
+	}
+	_, errs, code = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", t.TempDir()}, flags...)...)
+	if code != 1 || !strings.Contains(errs, ": no cgroup v2: not a directory of a cgroup2 file system") {
+		t.Errorf("--cgroup on a plain dir: exit %d %q", code, errs)
+	}
+}
+
+// TestEnforceWithoutPrivileges: as an unprivileged user, and as root
+// without capabilities (BPF refused), enforce says so and changes nothing.
+func TestEnforceWithoutPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs tcpka as another user and with capabilities dropped")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	bin := filepath.Join(t.TempDir(), "tcpka")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Skipf("go build: %v %s", err, out)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cg := enforcetest.Cgroup(t)
+	bpf := enforcetest.BPFFS(t)
+	for _, tt := range []struct {
+		name   string
+		priv   []string
+		args   []string
+		stderr string
+	}{
+		{"nobody --pid", []string{"--reuid=65534", "--regid=65534", "--clear-groups"}, []string{"enforce", "ssh", "--pid", "1"},
+			"tcpka: enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo\n"},
+		{"nobody --list", []string{"--reuid=65534", "--regid=65534", "--clear-groups"}, []string{"enforce", "--list"},
+			"tcpka: enforce --list needs root (reading BPF links and programs): run it with sudo\n"},
+		{"root without capabilities", []string{"--bounding-set=-all", "--inh-caps=-all"}, []string{"enforce", "ssh", "--cgroup", cg, "--bpf-root", bpf, "--run-dir", t.TempDir()},
+			"tcpka: enforce: load the sock_ops program: no BPF permission: "},
+	} {
+		cmd := exec.Command("setpriv", append(append(tt.priv, bin), tt.args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || out.Len() != 0 || !strings.HasPrefix(errb.String(), tt.stderr) ||
+			strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%s: %v, stdout %q, stderr %q; want exit 1 and %q", tt.name, err, out.String(), errb.String(), tt.stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(bpf, "tcpka")); len(ents) != 0 {
+		t.Errorf("pins made without privileges: %v", ents)
+	}
+}
