@@ -26,7 +26,7 @@ type Command struct {
 	// Flags defines the command's own flags on a fresh set; each run (and
 	// help, completion, man) builds the set anew.
 	Flags func(fs *pflag.FlagSet)
-	Run         func(env *Env, args []string) error
+	Run   func(env *Env, args []string) error
 }
 
 // commands is the command table, in the order help lists it.
