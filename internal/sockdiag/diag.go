@@ -191,37 +191,97 @@ func (r *inetDiagReq) Serialize() []byte {
 
 const sizeofInetDiagMsg = 72
 
-// Each implements Lister over NETLINK_SOCK_DIAG.
+// Each implements Lister over NETLINK_SOCK_DIAG. The request is built
+// with vishvananda/netlink's nl package; the answer is read with blocking
+// recvfrom into one reused buffer and decoded in place, so a dump of any
+// size costs a few KiB of memory and no allocation per socket.
 func (Kernel) Each(states States, fn func(*Socket) error) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return diagError(unix.AF_INET, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("sock_diag: bind: %w", err)
+	}
+	buf := make([]byte, 64<<10) // the kernel fills at most ~32 KiB per dump message batch
 	var s Socket
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
 		req.AddData(&inetDiagReq{family: family, states: states})
-		var cbErr error
-		err := req.ExecuteIter(unix.NETLINK_SOCK_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(m []byte) bool {
-			if err := parse(m, &s); err != nil {
-				cbErr = err
-				return false
-			}
-			if err := fn(&s); err != nil {
-				cbErr = err
-				return false
-			}
-			return true
-		})
-		if cbErr != nil {
-			return cbErr
-		}
-		if err != nil {
-			if errors.Is(err, nl.ErrDumpInterrupted) {
-				// The table changed during the dump; what was sent is
-				// still accurate, like ss.
-				continue
-			}
+		if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return diagError(family, err)
+		}
+		if err := receive(fd, req.Seq, buf, &s, fn); err != nil {
+			var de dumpError
+			if errors.As(err, &de) {
+				return diagError(family, de.errno)
+			}
+			return err
 		}
 	}
 	return nil
+}
+
+// dumpError is an NLMSG_ERROR the kernel answered the dump with.
+type dumpError struct{ errno unix.Errno }
+
+func (e dumpError) Error() string { return e.errno.Error() }
+
+// receive reads one dump to NLMSG_DONE, calling fn per inet_diag_msg. After
+// fn fails it keeps reading to the end so the socket stays usable, then
+// returns fn's error. An interrupted dump (NLM_F_DUMP_INTR: the table
+// changed meanwhile) is accepted, as ss does: what was sent is accurate.
+func receive(fd int, seq uint32, buf []byte, s *Socket, fn func(*Socket) error) error {
+	ne := nl.NativeEndian()
+	var fnErr error
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sock_diag: recv: %w", err)
+		}
+		b := buf[:n]
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(ne.Uint32(b[0:4]))
+			typ := ne.Uint16(b[4:6])
+			mseq := ne.Uint32(b[8:12])
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return fmt.Errorf("sock_diag: malformed netlink message (length %d of %d)", l, len(b))
+			}
+			body := b[unix.NLMSG_HDRLEN:l]
+			if al := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1); al < len(b) {
+				b = b[al:]
+			} else {
+				b = b[len(b):]
+			}
+			if mseq != seq {
+				continue // a stale answer to an earlier request
+			}
+			switch typ {
+			case unix.NLMSG_DONE:
+				return fnErr
+			case unix.NLMSG_ERROR:
+				if len(body) >= 4 {
+					if errno := -int32(ne.Uint32(body[0:4])); errno != 0 {
+						return dumpError{unix.Errno(errno)}
+					}
+				}
+				return fnErr
+			case nl.SOCK_DIAG_BY_FAMILY:
+				if fnErr != nil {
+					continue
+				}
+				if err := parse(body, s); err != nil {
+					fnErr = err
+					continue
+				}
+				fnErr = fn(s)
+			}
+		}
+	}
 }
 
 // diagError explains a failed dump.
