@@ -24,12 +24,17 @@ import (
 
 func main() {
 	n := flag.Int("n", 45000, "connections to hold")
+	goDefaults := flag.Bool("go-defaults", false, "dial and accept like a plain Go program: net's default keepalive (15/15/9 on both sides), nothing else")
 	flag.Parse()
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < uint64(2**n+100) {
 		fail("RLIMIT_NOFILE %d is too low for %d connections (%v)", lim.Cur, *n, err)
 	}
 	lc := net.ListenConfig{KeepAlive: -1}
+	d := net.Dialer{KeepAlive: -1}
+	if *goDefaults {
+		lc, d = net.ListenConfig{}, net.Dialer{}
+	}
 	ln4, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		fail("%v", err)
@@ -53,7 +58,6 @@ func main() {
 	}
 	go accept(ln4)
 	go accept(ln6)
-	d := net.Dialer{KeepAlive: -1}
 	for i := 0; i < *n; i++ {
 		addr := ln4.Addr()
 		if i%10 == 1 {
@@ -62,6 +66,12 @@ func main() {
 		c, err := d.Dial("tcp", addr.String())
 		if err != nil {
 			fail("connection %d: %v", i, err)
+		}
+		if *goDefaults {
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			continue
 		}
 		o := sockopt.Options{Keepalive: true}
 		if i%5 == 0 {
