@@ -284,3 +284,22 @@ func TestOptionReader(t *testing.T) {
 		t.Errorf("Read(no such pid) = %v, want ErrProcessGone", err)
 	}
 }
+
+func TestDiagError(t *testing.T) {
+	tests := []struct {
+		family uint8
+		err    error
+		want   string
+		sent   bool
+	}{
+		{unix.AF_INET, unix.EPROTONOSUPPORT, "sock_diag unavailable: no NETLINK_SOCK_DIAG in this kernel (protocol not supported)", true},
+		{unix.AF_INET6, unix.ENOENT, "sock_diag unavailable: the kernel has no IPv6 TCP diag handler (load tcp_diag and inet_diag: modprobe tcp_diag): no such file or directory", true},
+		{unix.AF_INET, unix.ENOBUFS, "sock_diag IPv4 TCP dump: no buffer space available", false},
+	}
+	for _, tt := range tests {
+		got := diagError(tt.family, tt.err)
+		if got.Error() != tt.want || errors.Is(got, ErrUnavailable) != tt.sent {
+			t.Errorf("diagError(%d, %v) = %q (ErrUnavailable %v), want %q", tt.family, tt.err, got, errors.Is(got, ErrUnavailable), tt.want)
+		}
+	}
+}
