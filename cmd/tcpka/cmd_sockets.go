@@ -1,0 +1,597 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// socketsFlags are the flags of tcpka sockets.
+type socketsFlags struct {
+	summary     bool
+	processes   bool
+	json        bool
+	noKeepalive bool
+	port        int
+	pid         int
+	state       string
+}
+
+var sockFlags socketsFlags
+
+var cmdSockets = &Command{
+	Name:      "sockets",
+	UsageLine: "sockets [--summary] [--processes] [--port N] [--pid N] [--no-keepalive] [--state S] [--json]",
+	Short:     "list live TCP sockets and whether the keepalive sysctls reach them",
+	Long: `Lists the TCP sockets of the current network namespace (IPv4 and IPv6,
+established by default) from the kernel's sock_diag interface, as ss does:
+local and peer address, state, keepalive on or off, the time to the next
+keepalive probe and the probes already sent. Without --processes, keepalive
+is read from the socket's timer: "unknown" when a retransmission timer hides
+it.
+
+The sysctls only reach sockets that turned SO_KEEPALIVE on and did not set
+their own TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT. --processes (root) finds
+each socket's process in /proc/PID/fd and reads its effective options with
+pidfd_getfd + getsockopt: idle/intvl/cnt, TCP_USER_TIMEOUT, "own" where they
+differ from the sysctls, and the socket's own dead-peer detection time.
+A process that exits during the scan is skipped.
+
+--summary counts instead of listing: total, keepalive off, keepalive on, and
+with --processes those following the sysctls and those with their own
+values, the worst detection time, and the same per command.
+
+--json prints one JSON object, {"sysctl": {...}, "sockets": [...]}, with one
+socket per line inside the array. It is written while the kernel's dump
+streams in, so memory stays flat on hosts with many sockets.`,
+	Examples: `tcpka sockets
+tcpka sockets --summary --processes
+tcpka sockets --processes --port 22
+tcpka sockets --no-keepalive --json
+tcpka sockets --state all --pid 1234`,
+	Flags: func(fs *pflag.FlagSet) {
+		sockFlags = socketsFlags{}
+		fs.BoolVar(&sockFlags.summary, "summary", false, "print counts instead of one line per socket")
+		fs.BoolVar(&sockFlags.processes, "processes", false, "find each socket's process and read its keepalive options (root)")
+		fs.IntVar(&sockFlags.port, "port", 0, "only sockets with local or peer port `N`")
+		fs.IntVar(&sockFlags.pid, "pid", 0, "only sockets held by process `N`")
+		fs.BoolVar(&sockFlags.noKeepalive, "no-keepalive", false, "only sockets with keepalive off")
+		fs.StringVar(&sockFlags.state, "state", "established", "TCP state `S`: established, syn-sent, time-wait, listening, ..., connected or all")
+		fs.BoolVar(&sockFlags.json, "json", false, "print one JSON object")
+	},
+	Run: runSockets,
+}
+
+// ownerSource maps inodes to processes; sockdiag.Owners or a test's fake.
+type ownerSource interface {
+	Owner(inode uint32) (sockdiag.Owner, bool)
+	Comm(pid int) string
+}
+
+// optionSource reads a socket's options from its owner; a
+// sockdiag.OptionReader or a test's fake.
+type optionSource interface {
+	Read(o sockdiag.Owner, inode uint32) (sockopt.Options, error)
+}
+
+// sockSource is where sockets, owners and options come from.
+type sockSource struct {
+	lister  sockdiag.Lister
+	owners  ownerSource  // nil unless --processes or --pid
+	options optionSource // nil unless --processes
+}
+
+// geteuid is os.Geteuid; tests replace it to see the non-root error.
+var geteuid = os.Geteuid
+
+func runSockets(env *Env, args []string) error {
+	f := sockFlags
+	if len(args) > 0 {
+		return usagef("takes no arguments, got %q", args[0])
+	}
+	states, err := sockdiag.ParseStates(f.state)
+	if err != nil {
+		return usagef("--state: %v", err)
+	}
+	if f.port < 0 || f.port > 65535 {
+		return usagef("--port %d: want 1..65535", f.port)
+	}
+	if f.pid < 0 {
+		return usagef("--pid %d: want a process id", f.pid)
+	}
+	if f.processes && geteuid() != 0 {
+		return errors.New("sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo")
+	}
+	if f.pid > 0 {
+		if _, err := os.Stat(env.ProcRoot + "/" + strconv.Itoa(f.pid)); err != nil {
+			return fmt.Errorf("sockets: --pid %d: no such process", f.pid)
+		}
+	}
+	sysv, err := env.sysFS().Read()
+	if err != nil {
+		return fmt.Errorf("sockets: %w", err)
+	}
+	src := &sockSource{lister: sockdiag.Kernel{}}
+	if f.processes || f.pid > 0 {
+		owners, err := sockdiag.ReadOwners(env.ProcRoot)
+		if err != nil {
+			return fmt.Errorf("sockets: %w", err)
+		}
+		src.owners = owners
+	}
+	if f.processes {
+		r := sockdiag.NewOptionReader()
+		defer r.Close()
+		src.options = r
+	}
+	return listSockets(env, src, sysv, states, f)
+}
+
+// sockRow is one socket with everything tcpka knows about it.
+type sockRow struct {
+	s       *sockdiag.Socket
+	v       sockdiag.Verdict
+	owner   sockdiag.Owner
+	hasOwn  bool
+	command string
+}
+
+// listSockets streams src through the filters into the chosen output.
+func listSockets(env *Env, src *sockSource, sysv sysctl.Values, states sockdiag.States, f socketsFlags) error {
+	w := bufio.NewWriterSize(env.Stdout, 64<<10)
+	defer w.Flush()
+	sys := keepalive(sysv)
+	var out sockOutput
+	switch {
+	case f.summary:
+		out = newSummaryOut(f)
+	case f.json:
+		out = &jsonOut{processes: f.processes}
+	default:
+		out = &textOut{processes: f.processes}
+	}
+	if err := out.begin(w, env, sysv); err != nil {
+		return err
+	}
+	var notPermitted int
+	var row sockRow
+	err := src.lister.Each(states, func(s *sockdiag.Socket) error {
+		if f.port != 0 && int(s.Local.Port()) != f.port && int(s.Peer.Port()) != f.port {
+			return nil
+		}
+		row = sockRow{s: s}
+		if src.owners != nil {
+			row.owner, row.hasOwn = src.owners.Owner(s.Inode)
+			if f.pid > 0 && (!row.hasOwn || row.owner.PID != f.pid) {
+				return nil
+			}
+		}
+		var opts *sockopt.Options
+		if row.hasOwn && f.processes {
+			row.command = src.owners.Comm(row.owner.PID)
+			if src.options != nil {
+				o, err := src.options.Read(row.owner, s.Inode)
+				switch {
+				case err == nil:
+					opts = &o
+				case errors.Is(err, sockopt.ErrNotPermitted):
+					notPermitted++
+				}
+				// ErrProcessGone, ErrNoSuchFD: the owner exited or closed
+				// the socket mid-scan; list it without options.
+			}
+		}
+		row.v = sockdiag.Judge(s, opts, sys)
+		if f.noKeepalive && row.v.Keepalive != sockdiag.KeepaliveOff {
+			return nil
+		}
+		return out.add(w, &row)
+	})
+	if err != nil {
+		return fmt.Errorf("sockets: %w", err)
+	}
+	if err := out.end(w, sys); err != nil {
+		return err
+	}
+	if notPermitted > 0 {
+		w.Flush()
+		fmt.Fprintf(env.Stderr, "tcpka: sockets: options of %d sockets not read: not permitted (another user namespace or an LSM)\n", notPermitted)
+	}
+	return w.Flush()
+}
+
+// sockOutput is one of the three outputs.
+type sockOutput interface {
+	begin(w *bufio.Writer, env *Env, sysv sysctl.Values) error
+	add(w *bufio.Writer, r *sockRow) error
+	end(w *bufio.Writer, sys detect.Keepalive) error
+}
+
+// ---- text: one aligned line per socket, built without allocations.
+
+type textOut struct {
+	processes bool
+	buf       []byte
+}
+
+const (
+	colState = 11
+	colAddr  = 23
+	colKA    = 10
+	colNext  = 11
+	colProbe = 7
+	colPID   = 8
+	colComm  = 16
+	colOpts  = 18
+	colUT    = 9
+)
+
+func pad(b []byte, start, width int) []byte {
+	for n := len(b) - start; n < width; n++ {
+		b = append(b, ' ')
+	}
+	if len(b)-start >= width { // always leave one space between columns
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func (t *textOut) begin(w *bufio.Writer, _ *Env, _ sysctl.Values) error {
+	b := t.buf[:0]
+	b = appendCol(b, "STATE", colState)
+	b = appendCol(b, "LOCAL", colAddr)
+	b = appendCol(b, "PEER", colAddr)
+	b = appendCol(b, "KEEPALIVE", colKA)
+	b = appendCol(b, "NEXT-PROBE", colNext)
+	if t.processes {
+		b = appendCol(b, "PROBES", colProbe)
+		b = appendCol(b, "PID", colPID)
+		b = appendCol(b, "COMMAND", colComm)
+		b = appendCol(b, "IDLE/INTVL/CNT", colOpts)
+		b = appendCol(b, "USER-TMO", colUT)
+		b = append(b, "DETECTION"...)
+	} else {
+		b = append(b, "PROBES"...)
+	}
+	b = append(b, '\n')
+	t.buf = b
+	_, err := w.Write(b)
+	return err
+}
+
+func appendCol(b []byte, s string, width int) []byte {
+	start := len(b)
+	b = append(b, s...)
+	return pad(b, start, width)
+}
+
+// appendMs prints a timer the way ss -o does it, in tcpka's units:
+// "952ms", "45s", "1h59m58s".
+func appendMs(b []byte, ms uint32) []byte {
+	if ms < 1000 {
+		b = strconv.AppendUint(b, uint64(ms), 10)
+		return append(b, "ms"...)
+	}
+	return append(b, detect.Words(int(ms/1000))...)
+}
+
+func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
+	s := r.s
+	b := t.buf[:0]
+	b = appendCol(b, s.State.String(), colState)
+	start := len(b)
+	b = s.Local.AppendTo(b)
+	b = pad(b, start, colAddr)
+	start = len(b)
+	b = s.Peer.AppendTo(b)
+	b = pad(b, start, colAddr)
+	b = appendCol(b, r.v.Keepalive.String(), colKA)
+	start = len(b)
+	if s.Timer == sockdiag.TimerKeepalive {
+		b = appendMs(b, s.Expires)
+	} else if s.Timer != sockdiag.TimerNone {
+		b = append(b, s.Timer.String()...) // "on" = retransmitting
+	} else {
+		b = append(b, '-')
+	}
+	b = pad(b, start, colNext)
+	start = len(b)
+	if s.Timer == sockdiag.TimerKeepalive {
+		b = strconv.AppendUint(b, uint64(s.Retrans), 10)
+	} else {
+		b = append(b, '-')
+	}
+	if t.processes {
+		b = pad(b, start, colProbe)
+		start = len(b)
+		if r.hasOwn {
+			b = strconv.AppendInt(b, int64(r.owner.PID), 10)
+			b = pad(b, start, colPID)
+			b = appendCol(b, r.command, colComm)
+		} else {
+			b = appendCol(b, "-", colPID)
+			b = appendCol(b, "-", colComm)
+		}
+		start = len(b)
+		v := r.v
+		switch {
+		case !v.HasOptions:
+			b = append(b, '-')
+		case v.Keepalive != sockdiag.KeepaliveOn:
+			b = append(b, "off"...)
+		default:
+			o := v.Options
+			b = strconv.AppendInt(b, int64(o.Idle), 10)
+			b = append(b, '/')
+			b = strconv.AppendInt(b, int64(o.Intvl), 10)
+			b = append(b, '/')
+			b = strconv.AppendInt(b, int64(o.Count), 10)
+			if v.Own {
+				b = append(b, " own"...)
+			} else {
+				b = append(b, " sysctl"...)
+			}
+		}
+		b = pad(b, start, colOpts)
+		start = len(b)
+		if v.HasOptions && v.Options.UserTimeoutMs > 0 {
+			b = strconv.AppendInt(b, int64(v.Options.UserTimeoutMs), 10)
+			b = append(b, "ms"...)
+		} else {
+			b = append(b, '-')
+		}
+		b = pad(b, start, colUT)
+		switch {
+		case v.DetectionS >= 0:
+			b = append(b, detect.Seconds(v.DetectionS)...)
+		case v.Keepalive == sockdiag.KeepaliveOff:
+			b = append(b, "never while idle"...)
+		default:
+			b = append(b, '-')
+		}
+	}
+	b = append(b, '\n')
+	t.buf = b
+	_, err := w.Write(b)
+	return err
+}
+
+func (t *textOut) end(*bufio.Writer, detect.Keepalive) error { return nil }
+
+// ---- JSON: one object; the sockets array is streamed, one per line.
+
+type jsonOut struct {
+	processes bool
+	n         int
+	buf       []byte
+}
+
+// socketJSON is one socket in --json; field names are stable.
+type socketJSON struct {
+	State      string `json:"state"`
+	Local      string `json:"local"`
+	Peer       string `json:"peer"`
+	Keepalive  string `json:"keepalive"` // on, off, unknown
+	Timer      string `json:"timer"`     // off, keepalive, on (retransmit), timewait, persist
+	TimerMs    uint32 `json:"timer_ms"`
+	ProbesSent *uint8 `json:"probes_sent,omitempty"` // keepalive timer only
+	RecvQ      uint32 `json:"recv_q"`
+	SendQ      uint32 `json:"send_q"`
+	UID        uint32 `json:"uid"`
+	Inode      uint32 `json:"inode"`
+	// with --processes
+	PID           *int    `json:"pid,omitempty"`
+	Command       *string `json:"command,omitempty"`
+	IdleS         *int    `json:"idle_s,omitempty"`
+	IntvlS        *int    `json:"intvl_s,omitempty"`
+	Probes        *int    `json:"probes,omitempty"`
+	UserTimeoutMs *int    `json:"user_timeout_ms,omitempty"`
+	FollowsSysctl *bool   `json:"follows_sysctl,omitempty"` // keepalive on only
+	DetectionS    *int    `json:"detection_s,omitempty"`    // keepalive on with options read
+}
+
+func (j *jsonOut) begin(w *bufio.Writer, env *Env, sysv sysctl.Values) error {
+	head, err := json.Marshal(struct {
+		Netns  string     `json:"netns,omitempty"`
+		Sysctl valuesJSON `json:"sysctl"`
+	}{env.netnsID(), newValuesJSON(sysv)})
+	if err != nil {
+		return err
+	}
+	w.Write(head[:len(head)-1])
+	_, err = w.WriteString(`,"sockets":[`)
+	return err
+}
+
+func (j *jsonOut) add(w *bufio.Writer, r *sockRow) error {
+	s := r.s
+	o := socketJSON{
+		State: s.State.String(), Local: s.Local.String(), Peer: s.Peer.String(),
+		Keepalive: r.v.Keepalive.String(), Timer: s.Timer.String(), TimerMs: s.Expires,
+		RecvQ: s.RecvQ, SendQ: s.SendQ, UID: s.UID, Inode: s.Inode,
+	}
+	if s.Timer == sockdiag.TimerKeepalive {
+		p := s.Retrans
+		o.ProbesSent = &p
+	}
+	if j.processes && r.hasOwn {
+		pid, comm := r.owner.PID, r.command
+		o.PID, o.Command = &pid, &comm
+	}
+	if v := r.v; v.HasOptions {
+		opt := v.Options
+		o.IdleS, o.IntvlS, o.Probes, o.UserTimeoutMs = &opt.Idle, &opt.Intvl, &opt.Count, &opt.UserTimeoutMs
+		if v.Keepalive == sockdiag.KeepaliveOn {
+			follows, d := !v.Own, v.DetectionS
+			o.FollowsSysctl, o.DetectionS = &follows, &d
+		}
+	}
+	b, err := json.Marshal(&o)
+	if err != nil {
+		return err
+	}
+	if j.n > 0 {
+		w.WriteByte(',')
+	}
+	j.n++
+	w.WriteByte('\n')
+	_, err = w.Write(b)
+	return err
+}
+
+func (j *jsonOut) end(w *bufio.Writer, _ detect.Keepalive) error {
+	_, err := w.WriteString("\n]}\n")
+	return err
+}
+
+// ---- summary: counts, and per command with --processes.
+
+type summaryOut struct {
+	processes bool
+	json      bool
+	state     string
+	sysv      sysctl.Values
+	netns     string
+	all       *sockdiag.Summary
+	byComm    map[string]*sockdiag.Summary
+}
+
+func newSummaryOut(f socketsFlags) *summaryOut {
+	return &summaryOut{processes: f.processes, json: f.json, state: f.state, all: sockdiag.NewSummary(), byComm: map[string]*sockdiag.Summary{}}
+}
+
+func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sysv sysctl.Values) error {
+	s.sysv, s.netns = sysv, env.netnsID()
+	return nil
+}
+
+func (s *summaryOut) add(_ *bufio.Writer, r *sockRow) error {
+	s.all.Add(r.v)
+	if s.processes {
+		c := "-"
+		if r.hasOwn {
+			c = r.command
+		}
+		g := s.byComm[c]
+		if g == nil {
+			g = sockdiag.NewSummary()
+			s.byComm[c] = g
+		}
+		g.Add(r.v)
+	}
+	return nil
+}
+
+// summaryJSON is --summary --json; field names are stable. The
+// sysctl/own split needs --processes and is absent without it.
+type summaryJSON struct {
+	Command          string `json:"command,omitempty"`
+	Total            int    `json:"total"`
+	KeepaliveOn      int    `json:"keepalive_on"`
+	KeepaliveOff     int    `json:"keepalive_off"`
+	KeepaliveUnknown int    `json:"keepalive_unknown"`
+	KeepaliveSysctl  *int   `json:"keepalive_sysctl,omitempty"`
+	KeepaliveOwn     *int   `json:"keepalive_own,omitempty"`
+	UserTimeout      *int   `json:"user_timeout,omitempty"`
+	OptionsUnread    *int   `json:"options_unread,omitempty"`
+	WorstDetectionS  *int   `json:"worst_detection_s,omitempty"`
+}
+
+func newSummaryJSON(command string, s *sockdiag.Summary, processes bool) summaryJSON {
+	j := summaryJSON{Command: command, Total: s.Total, KeepaliveOn: s.KeepaliveOn, KeepaliveOff: s.KeepaliveOff, KeepaliveUnknown: s.KeepaliveUnknown}
+	if processes {
+		c := *s
+		j.KeepaliveSysctl, j.KeepaliveOwn, j.UserTimeout, j.OptionsUnread = &c.Sysctl, &c.Own, &c.UserTimeout, &c.NoOptions
+		if c.WorstS >= 0 {
+			j.WorstDetectionS = &c.WorstS
+		}
+	}
+	return j
+}
+
+func (s *summaryOut) commands() []string {
+	names := make([]string, 0, len(s.byComm))
+	for c := range s.byComm {
+		names = append(names, c)
+	}
+	sort.Slice(names, func(i, k int) bool {
+		a, b := s.byComm[names[i]], s.byComm[names[k]]
+		if a.Total != b.Total {
+			return a.Total > b.Total
+		}
+		return names[i] < names[k]
+	})
+	return names
+}
+
+func (s *summaryOut) end(w *bufio.Writer, sys detect.Keepalive) error {
+	if s.json {
+		out := struct {
+			Netns  string     `json:"netns,omitempty"`
+			Sysctl valuesJSON `json:"sysctl"`
+			summaryJSON
+			Commands []summaryJSON `json:"commands,omitempty"`
+		}{Netns: s.netns, Sysctl: newValuesJSON(s.sysv), summaryJSON: newSummaryJSON("", s.all, s.processes)}
+		if s.processes {
+			out.Commands = []summaryJSON{}
+			for _, c := range s.commands() {
+				out.Commands = append(out.Commands, newSummaryJSON(c, s.byComm[c], true))
+			}
+		}
+		return writeJSON(w, out)
+	}
+	a := s.all
+	fmt.Fprintf(w, "sysctls %d/%d/%d: an idle connection following them notices a dead peer after %s\n",
+		sys.Time, sys.Intvl, sys.Probes, detect.Seconds(sys.IdleSeconds()))
+	fmt.Fprintf(w, "%-34s%7d\n", "TCP sockets ("+s.state+")", a.Total)
+	fmt.Fprintf(w, "%-34s%7d%s\n", "  keepalive off", a.KeepaliveOff, "  never probe: the sysctls do nothing for them")
+	fmt.Fprintf(w, "%-34s%7d\n", "  keepalive on", a.KeepaliveOn)
+	if s.processes {
+		fmt.Fprintf(w, "%-34s%7d\n", "    following the sysctls", a.Sysctl)
+		fmt.Fprintf(w, "%-34s%7d\n", "    with their own values", a.Own)
+		if a.UserTimeout > 0 {
+			fmt.Fprintf(w, "%-34s%7d\n", "    with TCP_USER_TIMEOUT", a.UserTimeout)
+		}
+		if a.NoOptions > 0 {
+			fmt.Fprintf(w, "%-34s%7d%s\n", "    options not read", a.NoOptions, "  (no process found, or it exited)")
+		}
+	}
+	if a.KeepaliveUnknown > 0 {
+		fmt.Fprintf(w, "%-34s%7d%s\n", "  keepalive unknown", a.KeepaliveUnknown, "  (retransmitting: use --processes)")
+	}
+	if !s.processes {
+		fmt.Fprintln(w, "which keepalive sockets follow the sysctls and their detection times: run with --processes (root)")
+		return nil
+	}
+	if a.WorstS >= 0 {
+		fmt.Fprintf(w, "worst detection among keepalive sockets: %s\n", detect.Seconds(a.WorstS))
+	}
+	fmt.Fprintf(w, "the sysctls reach %d of %d sockets\n\n", a.Sysctl, a.Total)
+	fmt.Fprintf(w, "%-16s %7s %7s %7s %7s %7s  %s\n", "COMMAND", "TOTAL", "KA-OFF", "SYSCTL", "OWN", "UNREAD", "WORST-DETECTION")
+	for _, c := range s.commands() {
+		g := s.byComm[c]
+		worst := "-"
+		if g.WorstS >= 0 {
+			worst = detect.Seconds(g.WorstS)
+		}
+		fmt.Fprintf(w, "%-16s %7d %7d %7d %7d %7d  %s\n", trunc(c, 16), g.Total, g.KeepaliveOff, g.Sysctl, g.Own, g.NoOptions+g.KeepaliveUnknown, worst)
+	}
+	return nil
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/sysctl"
+	"golang.org/x/sys/unix"
+)
+
+// fakeLister serves fixed sockets, honouring the state filter.
+type fakeLister []sockdiag.Socket
+
+func (f fakeLister) Each(states sockdiag.States, fn func(*sockdiag.Socket) error) error {
+	var s sockdiag.Socket // reused, like the kernel lister
+	for _, x := range f {
+		if !states.Has(x.State) {
+			continue
+		}
+		s = x
+		if err := fn(&s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type fakeOwners map[uint32]sockdiag.Owner
+
+func (f fakeOwners) Owner(ino uint32) (sockdiag.Owner, bool) { o, ok := f[ino]; return o, ok }
+func (f fakeOwners) Comm(pid int) string {
+	return map[int]string{10: "sshd", 20: "redis-server", 30: "app"}[pid]
+}
+
+type fakeOptions map[uint32]sockopt.Options
+
+func (f fakeOptions) Read(o sockdiag.Owner, ino uint32) (sockopt.Options, error) {
+	if x, ok := f[ino]; ok {
+		return x, nil
+	}
+	return sockopt.Options{}, sockopt.ErrProcessGone // exited mid-scan
+}
+
+func sock(state sockdiag.State, local, peer string, timer sockdiag.Timer, expires uint32, probes uint8, ino uint32) sockdiag.Socket {
+	l, p := netip.MustParseAddrPort(local), netip.MustParseAddrPort(peer)
+	fam := uint8(unix.AF_INET)
+	if l.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	return sockdiag.Socket{Family: fam, State: state, Local: l, Peer: p, Timer: timer, Expires: expires, Retrans: probes, Inode: ino}
+}
+
+var (
+	fakeSockets = fakeLister{
+		sock(sockdiag.Established, "10.0.0.1:22", "10.0.0.9:51234", sockdiag.TimerKeepalive, 7199500, 0, 1),  // sshd, sysctl values
+		sock(sockdiag.Established, "10.0.0.1:6379", "10.0.0.7:40000", sockdiag.TimerKeepalive, 250, 2, 2),    // redis, own 300/10/3, probing
+		sock(sockdiag.Established, "[2001:db8::1]:8080", "[2001:db8::2]:50000", sockdiag.TimerNone, 0, 0, 3), // app, keepalive off
+		sock(sockdiag.Established, "10.0.0.1:8080", "10.0.0.3:50001", sockdiag.TimerRetransmit, 200, 1, 4),   // app, own + user timeout, retransmitting
+		sock(sockdiag.Established, "10.0.0.1:8080", "10.0.0.4:50002", sockdiag.TimerKeepalive, 5000, 0, 5),   // app gone mid-scan
+		sock(sockdiag.Established, "10.0.0.1:9000", "10.0.0.5:50003", sockdiag.TimerKeepalive, 5000, 0, 6),   // no owner found
+		sock(sockdiag.Listen, "0.0.0.0:22", "0.0.0.0:0", sockdiag.TimerNone, 0, 0, 7),
+	}
+	fakeOwn = fakeOwners{1: {PID: 10, FD: 4}, 2: {PID: 20, FD: 9}, 3: {PID: 30, FD: 5}, 4: {PID: 30, FD: 6}, 5: {PID: 30, FD: 7}, 7: {PID: 10, FD: 3}}
+	fakeOpt = fakeOptions{
+		1: {Keepalive: true, Idle: 600, Intvl: 30, Count: 4},
+		2: {Keepalive: true, Idle: 300, Intvl: 10, Count: 3},
+		3: {Idle: 600, Intvl: 30, Count: 4},
+		4: {Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000},
+	}
+	fakeSys = sysctl.Values{Time: 600, Intvl: 30, Probes: 4}
+)
+
+func runFake(t *testing.T, f socketsFlags) string {
+	t.Helper()
+	if f.state == "" {
+		f.state = "established"
+	}
+	states, err := sockdiag.ParseStates(f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &sockSource{lister: fakeSockets}
+	if f.processes || f.pid > 0 {
+		src.owners = fakeOwn
+	}
+	if f.processes {
+		src.options = fakeOpt
+	}
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, ProcRoot: t.TempDir()}
+	if err := listSockets(env, src, fakeSys, states, f); err != nil {
+		t.Fatal(err)
+	}
+	if errb.Len() > 0 {
+		t.Errorf("stderr: %s", errb.String())
+	}
+	return out.String()
+}
+
+func TestSocketsText(t *testing.T) {
+	got := runFake(t, socketsFlags{})
+	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
+ESTAB       10.0.0.1:22             10.0.0.9:51234          on         1h59m59s    0
+ESTAB       10.0.0.1:6379           10.0.0.7:40000          on         250ms       2
+ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -
+ESTAB       10.0.0.1:8080           10.0.0.3:50001          unknown    on          -
+ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0
+ESTAB       10.0.0.1:9000           10.0.0.5:50003          on         5s          0
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets (-want +got):\n%s", diff)
+	}
+}
+
+func TestSocketsTextProcesses(t *testing.T) {
+	got := runFake(t, socketsFlags{processes: true, port: 8080})
+	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES  PID      COMMAND          IDLE/INTVL/CNT     USER-TMO  DETECTION
+ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -       30       app              off                -         never while idle
+ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -       30       app              11/7/5 own         30000ms   32 s
+ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0       30       app              -                  -         -
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets --processes --port 8080 (-want +got):\n%s", diff)
+	}
+}
+
+func TestSocketsFilters(t *testing.T) {
+	count := func(out string) int { return strings.Count(out, "\n") - 1 } // minus the header
+	tests := []struct {
+		name string
+		f    socketsFlags
+		want int
+	}{
+		{"all established", socketsFlags{}, 6},
+		{"all states", socketsFlags{state: "all"}, 7},
+		{"listening", socketsFlags{state: "listening"}, 1},
+		{"port 22 local or peer", socketsFlags{port: 22}, 1},
+		{"port 50001 is a peer port", socketsFlags{port: 50001}, 1},
+		{"pid 30", socketsFlags{pid: 30}, 3},
+		{"pid 10 all states", socketsFlags{pid: 10, state: "all"}, 2},
+		{"no keepalive (timer)", socketsFlags{noKeepalive: true}, 1},
+		{"no keepalive (options)", socketsFlags{noKeepalive: true, processes: true}, 1},
+	}
+	for _, tt := range tests {
+		if got := count(runFake(t, tt.f)); got != tt.want {
+			t.Errorf("%s: %d sockets, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSocketsSummary(t *testing.T) {
+	got := runFake(t, socketsFlags{summary: true, processes: true})
+	want := `sysctls 600/30/4: an idle connection following them notices a dead peer after 720 s (12m)
+TCP sockets (established)               6
+  keepalive off                         1  never probe: the sysctls do nothing for them
+  keepalive on                          5
+    following the sysctls               1
+    with their own values               2
+    with TCP_USER_TIMEOUT               1
+    options not read                    2  (no process found, or it exited)
+worst detection among keepalive sockets: 720 s (12m)
+the sysctls reach 1 of 6 sockets
+
+COMMAND            TOTAL  KA-OFF  SYSCTL     OWN  UNREAD  WORST-DETECTION
+app                    3       1       0       1       1  32 s
+-                      1       0       0       0       1  -
+redis-server           1       0       0       1       0  330 s (5m30s)
+sshd                   1       0       1       0       0  720 s (12m)
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets --summary --processes (-want +got):\n%s", diff)
+	}
+	got = runFake(t, socketsFlags{summary: true})
+	if !strings.Contains(got, "  keepalive on                          4\n") || !strings.Contains(got, "  keepalive unknown                     1") ||
+		strings.Contains(got, "following the sysctls") || !strings.Contains(got, "run with --processes") {
+		t.Errorf("sockets --summary without --processes:\n%s", got)
+	}
+}
+
+func TestSocketsSummaryJSON(t *testing.T) {
+	var got map[string]any
+	if err := json.Unmarshal([]byte(runFake(t, socketsFlags{summary: true, json: true, processes: true})), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]float64{"total": 6, "keepalive_on": 5, "keepalive_off": 1, "keepalive_sysctl": 1, "keepalive_own": 2, "worst_detection_s": 720} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	if cs, _ := got["commands"].([]any); len(cs) != 4 || cs[0].(map[string]any)["command"] != "app" {
+		t.Errorf("commands = %v", got["commands"])
+	}
+	got = nil
+	if err := json.Unmarshal([]byte(runFake(t, socketsFlags{summary: true, json: true})), &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["keepalive_sysctl"]; ok || got["total"] != 6.0 || got["keepalive_off"] != 1.0 {
+		t.Errorf("summary --json without --processes = %v: want no sysctl/own split", got)
+	}
+}
+
+func TestSocketsJSON(t *testing.T) {
+	out := runFake(t, socketsFlags{json: true, processes: true, pid: 30})
+	var got struct {
+		Sysctl  map[string]any   `json:"sysctl"`
+		Sockets []map[string]any `json:"sockets"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(got.Sockets) != 3 || got.Sysctl["detection_s"] != 720.0 {
+		t.Fatalf("got %d sockets, sysctl %v:\n%s", len(got.Sockets), got.Sysctl, out)
+	}
+	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
+		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "idle_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
+		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0}
+	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
+		t.Errorf("socket (-want +got):\n%s", diff)
+	}
+	if got.Sockets[0]["keepalive"] != "off" || got.Sockets[0]["detection_s"] != nil || got.Sockets[2]["idle_s"] != nil {
+		t.Errorf("off socket or unread socket wrong: %v / %v", got.Sockets[0], got.Sockets[2])
+	}
+	// One socket per line inside the array.
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("--json has %d lines, want head + 3 sockets + end:\n%s", n, out)
+	}
+	// No sockets: still valid JSON with an empty array.
+	var empty struct{ Sockets []any }
+	if err := json.Unmarshal([]byte(runFake(t, socketsFlags{json: true, port: 1})), &empty); err != nil || empty.Sockets == nil {
+		t.Errorf("empty --json: %v %v", err, empty.Sockets)
+	}
+}
+
+func TestSocketsProcessesNeedsRoot(t *testing.T) {
+	defer func(f func() int) { geteuid = f }(geteuid)
+	geteuid = func() int { return 1000 }
+	var out, errb bytes.Buffer
+	code := run([]string{"sockets", "--processes"}, &out, &errb)
+	if code != exitFailure || out.Len() != 0 ||
+		errb.String() != "tcpka: sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo\n" {
+		t.Errorf("non-root --processes: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}

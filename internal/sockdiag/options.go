@@ -1,0 +1,127 @@
+package sockdiag
+
+import (
+	"fmt"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"golang.org/x/sys/unix"
+)
+
+// OptionReader reads sockets' keepalive options from their owners with
+// pidfd_getfd + getsockopt, keeping one pidfd per process. Needs root (or
+// ptrace rights over every owner). Close it when done.
+type OptionReader struct {
+	pidfds map[int]int
+	gone   map[int]error
+}
+
+// NewOptionReader returns an empty reader.
+func NewOptionReader() *OptionReader {
+	return &OptionReader{pidfds: make(map[int]int), gone: make(map[int]error)}
+}
+
+// Read duplicates the owner's descriptor, checks it is still the socket
+// with this inode, and reads its options. Errors wrap sockopt's sentinels:
+// ErrProcessGone and ErrNoSuchFD when the owner exited or closed the socket
+// mid-scan (skip the socket), ErrNotPermitted without rights.
+func (r *OptionReader) Read(o Owner, inode uint32) (sockopt.Options, error) {
+	if err, ok := r.gone[o.PID]; ok {
+		return sockopt.Options{}, err
+	}
+	pidfd, ok := r.pidfds[o.PID]
+	if !ok {
+		var err error
+		pidfd, err = sockopt.PidfdOpen(o.PID)
+		if err != nil {
+			r.gone[o.PID] = err
+			return sockopt.Options{}, err
+		}
+		r.pidfds[o.PID] = pidfd
+	}
+	fd, err := sockopt.PidfdGetfd(pidfd, o.FD)
+	if err != nil {
+		return sockopt.Options{}, fmt.Errorf("pid %d: %w", o.PID, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return sockopt.Options{}, fmt.Errorf("pid %d fd %d: %w", o.PID, o.FD, err)
+	}
+	if st.Ino != uint64(inode) {
+		return sockopt.Options{}, fmt.Errorf("pid %d fd %d now holds another file: %w", o.PID, o.FD, sockopt.ErrNoSuchFD)
+	}
+	return sockopt.Get(fd)
+}
+
+// Close closes the cached pidfds.
+func (r *OptionReader) Close() {
+	for pid, fd := range r.pidfds {
+		unix.Close(fd)
+		delete(r.pidfds, pid)
+	}
+}
+
+// Keepalive says whether a socket's keepalive is on.
+type Keepalive uint8
+
+// Keepalive values.
+const (
+	KeepaliveUnknown Keepalive = iota // hidden by another timer and no options read
+	KeepaliveOff
+	KeepaliveOn
+)
+
+// String is "on", "off" or "unknown".
+func (k Keepalive) String() string {
+	switch k {
+	case KeepaliveOn:
+		return "on"
+	case KeepaliveOff:
+		return "off"
+	}
+	return "unknown"
+}
+
+// Verdict is what one socket's keepalive amounts to, given the sysctls.
+type Verdict struct {
+	Keepalive Keepalive
+	// HasOptions: Options were read from the owner.
+	HasOptions bool
+	Options    sockopt.Options
+	// Own: keepalive on with TCP_KEEPIDLE/INTVL/CNT differing from the
+	// sysctls (the kernel reports effective values, so a socket that set
+	// the sysctls' own numbers counts as following them).
+	Own bool
+	// DetectionS: seconds until an idle connection notices a silent peer;
+	// -1 when keepalive is off (never while idle) or unknown.
+	DetectionS int
+}
+
+// Judge combines what the dump says with the options read from the owner
+// (nil when not read) against the netns sysctls.
+func Judge(s *Socket, opts *sockopt.Options, sys detect.Keepalive) Verdict {
+	v := Verdict{DetectionS: -1}
+	if opts != nil {
+		v.HasOptions = true
+		v.Options = *opts
+		if !opts.Keepalive {
+			v.Keepalive = KeepaliveOff
+			return v
+		}
+		v.Keepalive = KeepaliveOn
+		k := detect.Keepalive{Time: opts.Idle, Intvl: opts.Intvl, Probes: opts.Count}
+		v.Own = k != sys
+		v.DetectionS = k.WithUserTimeout(opts.UserTimeoutMs)
+		return v
+	}
+	switch on, known := s.Keepalive(); {
+	case !known:
+		v.Keepalive = KeepaliveUnknown
+	case on:
+		v.Keepalive = KeepaliveOn
+	default:
+		v.Keepalive = KeepaliveOff
+	}
+	return v
+}

@@ -1,0 +1,305 @@
+package sockdiag
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/sockopt"
+	"golang.org/x/sys/unix"
+)
+
+// msg builds an inet_diag_msg the way the kernel lays it out.
+func msg(family, state, timer, retrans uint8, src, dst netip.AddrPort, expires, inode uint32) []byte {
+	b := make([]byte, sizeofInetDiagMsg)
+	b[0], b[1], b[2], b[3] = family, state, timer, retrans
+	binary.BigEndian.PutUint16(b[4:], src.Port())
+	binary.BigEndian.PutUint16(b[6:], dst.Port())
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	if family == unix.AF_INET {
+		s4, d4 := src.Addr().As4(), dst.Addr().As4()
+		copy(b[8:], s4[:])
+		copy(b[24:], d4[:])
+	} else {
+		copy(b[8:], s[:])
+		copy(b[24:], d[:])
+	}
+	binary.NativeEndian.PutUint32(b[52:], expires)
+	binary.NativeEndian.PutUint32(b[56:], 3)
+	binary.NativeEndian.PutUint32(b[60:], 4)
+	binary.NativeEndian.PutUint32(b[64:], 1000)
+	binary.NativeEndian.PutUint32(b[68:], inode)
+	return b
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want Socket
+	}{
+		{"ipv4", msg(unix.AF_INET, 1, 2, 1, netip.MustParseAddrPort("10.0.0.1:22"), netip.MustParseAddrPort("10.0.0.9:51234"), 952, 777),
+			Socket{Family: unix.AF_INET, State: Established, Local: netip.MustParseAddrPort("10.0.0.1:22"), Peer: netip.MustParseAddrPort("10.0.0.9:51234"),
+				Timer: TimerKeepalive, Retrans: 1, Expires: 952, RecvQ: 3, SendQ: 4, UID: 1000, Inode: 777}},
+		{"ipv6", msg(unix.AF_INET6, 10, 0, 0, netip.MustParseAddrPort("[2001:db8::1]:443"), netip.MustParseAddrPort("[::]:0"), 0, 9),
+			Socket{Family: unix.AF_INET6, State: Listen, Local: netip.MustParseAddrPort("[2001:db8::1]:443"), Peer: netip.MustParseAddrPort("[::]:0"),
+				RecvQ: 3, SendQ: 4, UID: 1000, Inode: 9}},
+	}
+	for _, tt := range tests {
+		var got Socket
+		if err := parse(tt.in, &got); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("%s: parse (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	if err := parse(make([]byte, 40), new(Socket)); err == nil {
+		t.Error("parse(short message) = nil, want an error")
+	}
+}
+
+func TestParseStates(t *testing.T) {
+	tests := map[string]States{
+		"established": 1 << Established, "time-wait": 1 << TimeWait, "listening": 1 << Listen,
+		"syn-recv": 1<<SynRecv | 1<<NewSynRecv, "all": 0x1ffe,
+	}
+	for in, want := range tests {
+		if got, err := ParseStates(in); err != nil || got != want {
+			t.Errorf("ParseStates(%q) = %#x, %v; want %#x", in, got, err, want)
+		}
+	}
+	if c, _ := ParseStates("connected"); c.Has(Listen) || c.Has(TimeWait) || !c.Has(Established) || !c.Has(CloseWait) {
+		t.Errorf("connected = %#x: want ss's default set", c)
+	}
+	if _, err := ParseStates("estabilshed"); err == nil {
+		t.Error("ParseStates(typo) = nil error")
+	}
+}
+
+func TestSocketInode(t *testing.T) {
+	tests := map[string]uint32{"socket:[12345]": 12345, "socket:[4294967295]": 4294967295}
+	for in, want := range tests {
+		if got, ok := socketInode([]byte(in)); !ok || got != want {
+			t.Errorf("socketInode(%q) = %d, %v", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"pipe:[123]", "socket:[12a]", "socket:[4294967296]", "anon_inode:[eventfd]", "/dev/null"} {
+		if _, ok := socketInode([]byte(bad)); ok {
+			t.Errorf("socketInode(%q) ok, want not a socket", bad)
+		}
+	}
+}
+
+// TestReadOwners reads a fake proc tree: symlinks like the kernel's.
+func TestReadOwners(t *testing.T) {
+	root := t.TempDir()
+	links := map[string]string{
+		"100/fd/0": "/dev/null", "100/fd/3": "socket:[5001]", "100/fd/4": "pipe:[7]",
+		"200/fd/7": "socket:[5002]", "200/fd/8": "socket:[5001]", // shared with 100
+		"self/fd/1": "socket:[9999]", // not a pid: skipped
+	}
+	for p, target := range links {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		if err := os.Symlink(target, filepath.Join(root, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "100/comm"), []byte("sshd\n"), 0o644)
+	os.MkdirAll(filepath.Join(root, "300"), 0o755) // no fd dir: exited
+	o, err := ReadOwners(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]Owner{5001: {100, 3}, 5002: {200, 7}}
+	if o.Len() != len(want) {
+		t.Errorf("Len = %d, want %d", o.Len(), len(want))
+	}
+	for ino, w := range want {
+		if got, ok := o.Owner(ino); !ok || got != w {
+			t.Errorf("Owner(%d) = %+v, %v; want %+v", ino, got, ok, w)
+		}
+	}
+	if _, ok := o.Owner(9999); ok {
+		t.Error("Owner(9999) found under a non-pid directory")
+	}
+	if c := o.Comm(100); c != "sshd" {
+		t.Errorf("Comm(100) = %q", c)
+	}
+	if c := o.Comm(200); c != "?" {
+		t.Errorf("Comm(200) without comm = %q, want ?", c)
+	}
+	if _, err := ReadOwners(filepath.Join(root, "nope")); err == nil {
+		t.Error("ReadOwners(missing root) = nil error")
+	}
+}
+
+func TestJudgeAndSummary(t *testing.T) {
+	sys := detect.Keepalive{Time: 600, Intvl: 30, Probes: 4}
+	est := func(timer Timer) *Socket { return &Socket{State: Established, Timer: timer} }
+	tests := []struct {
+		name string
+		s    *Socket
+		opts *sockopt.Options
+		want Verdict
+	}{
+		{"timer says on", est(TimerKeepalive), nil, Verdict{Keepalive: KeepaliveOn, DetectionS: -1}},
+		{"timer says off", est(TimerNone), nil, Verdict{Keepalive: KeepaliveOff, DetectionS: -1}},
+		{"retransmitting", est(TimerRetransmit), nil, Verdict{Keepalive: KeepaliveUnknown, DetectionS: -1}},
+		{"listener", &Socket{State: Listen}, nil, Verdict{Keepalive: KeepaliveUnknown, DetectionS: -1}},
+		{"sysctl", est(TimerKeepalive), &sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4},
+			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4}, DetectionS: 720}},
+		{"own", est(TimerKeepalive), &sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5},
+			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}, Own: true, DetectionS: 46}},
+		{"own+user timeout", est(TimerRetransmit), &sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000},
+			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000}, Own: true, DetectionS: 32}},
+		{"options say off", est(TimerNone), &sockopt.Options{Idle: 600, Intvl: 30, Count: 4},
+			Verdict{Keepalive: KeepaliveOff, HasOptions: true, Options: sockopt.Options{Idle: 600, Intvl: 30, Count: 4}, DetectionS: -1}},
+	}
+	sum := NewSummary()
+	for _, tt := range tests {
+		got := Judge(tt.s, tt.opts, sys)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: Judge (-want +got):\n%s", tt.name, diff)
+		}
+		sum.Add(got)
+	}
+	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720}
+	if diff := cmp.Diff(want, sum); diff != "" {
+		t.Errorf("Summary (-want +got):\n%s", diff)
+	}
+}
+
+// TestKernelEach finds this test's own loopback connections, IPv4 and
+// IPv6, in the real dump (reading only: no namespace needed).
+func TestKernelEach(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		addr := "127.0.0.1:0"
+		if network == "tcp6" {
+			addr = "[::1]:0"
+		}
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			t.Skipf("%s: %v", network, err)
+		}
+		defer ln.Close()
+		d := net.Dialer{KeepAlive: -1}
+		c, err := d.Dial(network, ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		srv, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		rc, _ := c.(*net.TCPConn).SyscallConn()
+		rc.Control(func(fd uintptr) {
+			if err := sockopt.Set(int(fd), sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		local := netip.MustParseAddrPort(c.LocalAddr().String())
+		lnAddr := netip.MustParseAddrPort(ln.Addr().String())
+		var found, listener int
+		err = Kernel{}.Each(StatesAll, func(s *Socket) error {
+			if s.Local == local {
+				found++
+				if s.State != Established || s.Timer != TimerKeepalive || s.Expires > 11000 || s.Expires < 9000 || s.Retrans != 0 || s.Inode == 0 {
+					t.Errorf("%s client socket: %+v, want ESTAB with a keepalive timer ~11 s away", network, *s)
+				}
+			}
+			if s.Local == lnAddr && s.State == Listen {
+				listener++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found != 1 || listener != 1 {
+			t.Errorf("%s: found client %d times, listener %d times; want 1, 1", network, found, listener)
+		}
+		// Established only: the listener is filtered by the kernel.
+		stop := errors.New("stop")
+		err = Kernel{}.Each(1<<Established, func(s *Socket) error {
+			if s.State != Established {
+				t.Errorf("state filter let %v through", s.State)
+			}
+			return stop
+		})
+		if !errors.Is(err, stop) {
+			t.Errorf("Each did not return the callback's error: %v", err)
+		}
+	}
+}
+
+func TestOptionReader(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: pidfd_getfd")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{KeepAlive: -1}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := c.(*net.TCPConn).File() // a second fd on the same socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	want := sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 4000}
+	if err := sockopt.Set(fd, want); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	unix.Fstat(fd, &st)
+	r := NewOptionReader()
+	defer r.Close()
+	me := Owner{PID: os.Getpid(), FD: fd}
+	if got, err := r.Read(me, uint32(st.Ino)); err != nil || got != want {
+		t.Errorf("Read(self) = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := r.Read(me, uint32(st.Ino)+1); !errors.Is(err, sockopt.ErrNoSuchFD) {
+		t.Errorf("Read(wrong inode) = %v, want ErrNoSuchFD (fd reused)", err)
+	}
+	if _, err := r.Read(Owner{PID: os.Getpid(), FD: 9999}, 1); !errors.Is(err, sockopt.ErrNoSuchFD) {
+		t.Errorf("Read(closed fd) = %v, want ErrNoSuchFD", err)
+	}
+	if _, err := r.Read(Owner{PID: 1 << 22, FD: 3}, 1); !errors.Is(err, sockopt.ErrProcessGone) {
+		t.Errorf("Read(no such pid) = %v, want ErrProcessGone", err)
+	}
+}
+
+func TestDiagError(t *testing.T) {
+	tests := []struct {
+		family uint8
+		err    error
+		want   string
+		sent   bool
+	}{
+		{unix.AF_INET, unix.EPROTONOSUPPORT, "sock_diag unavailable: no NETLINK_SOCK_DIAG in this kernel (protocol not supported)", true},
+		{unix.AF_INET6, unix.ENOENT, "sock_diag unavailable: the kernel has no IPv6 TCP diag handler (load tcp_diag and inet_diag: modprobe tcp_diag): no such file or directory", true},
+		{unix.AF_INET, unix.ENOBUFS, "sock_diag IPv4 TCP dump: no buffer space available", false},
+	}
+	for _, tt := range tests {
+		got := diagError(tt.family, tt.err)
+		if got.Error() != tt.want || errors.Is(got, ErrUnavailable) != tt.sent {
+			t.Errorf("diagError(%d, %v) = %q (ErrUnavailable %v), want %q", tt.family, tt.err, got, errors.Is(got, ErrUnavailable), tt.want)
+		}
+	}
+}

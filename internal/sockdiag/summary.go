@@ -1,0 +1,54 @@
+package sockdiag
+
+// Summary counts verdicts: the one-screen answer to "does my tuning reach
+// my connections?".
+type Summary struct {
+	Total        int
+	KeepaliveOn  int
+	KeepaliveOff int
+	// KeepaliveUnknown: another timer (retransmission) hides keepalive and
+	// no options were read.
+	KeepaliveUnknown int
+	// Of KeepaliveOn, when options were read:
+	Sysctl      int // idle/intvl/cnt equal to the sysctls
+	Own         int // their own idle/intvl/cnt
+	UserTimeout int // TCP_USER_TIMEOUT set (counted in Sysctl or Own too)
+	// NoOptions: keepalive on, but the options could not be read (no
+	// owner found, owner gone mid-scan, not permitted).
+	NoOptions int
+	// WorstS is the longest detection time among keepalive sockets whose
+	// options were read, -1 when there is none.
+	WorstS int
+}
+
+// NewSummary returns an empty summary.
+func NewSummary() *Summary { return &Summary{WorstS: -1} }
+
+// Add counts one socket.
+func (s *Summary) Add(v Verdict) {
+	s.Total++
+	switch v.Keepalive {
+	case KeepaliveOff:
+		s.KeepaliveOff++
+		return
+	case KeepaliveUnknown:
+		s.KeepaliveUnknown++
+		return
+	}
+	s.KeepaliveOn++
+	if !v.HasOptions {
+		s.NoOptions++
+		return
+	}
+	if v.Own {
+		s.Own++
+	} else {
+		s.Sysctl++
+	}
+	if v.Options.UserTimeoutMs > 0 {
+		s.UserTimeout++
+	}
+	if v.DetectionS > s.WorstS {
+		s.WorstS = v.DetectionS
+	}
+}
