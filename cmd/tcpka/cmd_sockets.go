@@ -31,7 +31,7 @@ var sockFlags socketsFlags
 
 var cmdSockets = &Command{
 	Name:      "sockets",
-	UsageLine: "sockets [--summary] [--processes] [--port N] [--pid N] [--no-keepalive] [--state S] [--json]",
+	UsageLine: "sockets [--summary] [--processes] [--port N] [--pid N] [--no-keepalive] [--state S] [--json] [--netns TARGET]",
 	Short:     "list live TCP sockets and whether the keepalive sysctls reach them",
 	Long: `Lists the TCP sockets of the current network namespace (IPv4 and IPv6,
 established by default) from the kernel's sock_diag interface, as ss does:
@@ -117,7 +117,7 @@ func runSockets(env *Env, args []string) error {
 			return fmt.Errorf("sockets: --pid %d: no such process", f.pid)
 		}
 	}
-	sysv, err := env.sysFS().Read()
+	sysv, err := env.readValues()
 	if err != nil {
 		return fmt.Errorf("sockets: %w", err)
 	}
@@ -134,7 +134,10 @@ func runSockets(env *Env, args []string) error {
 		defer r.Close()
 		src.options = r
 	}
-	return listSockets(env, src, sysv, states, f)
+	// The sock_diag netlink socket answers for the netns it is opened in,
+	// so the dump runs inside the --netns target (owners and options come
+	// from /proc and pidfds, which see every namespace).
+	return env.inNetns(func() error { return listSockets(env, src, sysv, states, f) })
 }
 
 // sockRow is one socket with everything tcpka knows about it.

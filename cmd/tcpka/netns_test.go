@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/nstest"
 )
 
@@ -226,5 +228,46 @@ func TestNetnsCLI(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/tcpka-a"); err != nil {
 		t.Fatal(err)
+	}
+
+	// sockets --netns dumps the target's sockets: the dump's netlink socket
+	// must be opened inside it. Two ends of one loopback connection in
+	// tcpka-a, none of them visible from here.
+	nstest.Run(t, "ip", "-n", "tcpka-a", "link", "set", "lo", "up")
+	target, err := netns.Resolve("tcpka-a", netns.DefaultRunDir, "/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	var client, server net.Conn
+	err = netns.Do(target, func() error {
+		var err error
+		if ln, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		if client, err = net.Dial("tcp4", ln.Addr().String()); err != nil {
+			return err
+		}
+		server, err = ln.Accept()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer client.Close()
+	defer server.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sockets", "--netns", "tcpka-a", "--port", port, "--summary", "--json"}, `"total": 2,`},
+		{[]string{"sockets", "--port", port, "--summary", "--json"}, `"total": 0,`},
+	} {
+		out, errOut, code := tcpkaRun(t, tt.args...)
+		if code != 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("tcpka %s: exit %d, stderr %q, stdout lacks %s:\n%s", strings.Join(tt.args, " "), code, errOut, tt.want, out)
+		}
 	}
 }
