@@ -16,6 +16,7 @@ var (
 
 var cmdApply = &Command{
 	Name:      "apply",
+	Netns:     true,
 	UsageLine: "apply PROFILE [--dry-run] [--json] [--all-netns | --netns TARGET]",
 	Short:     "set the keepalive sysctls from a profile, all keys or none",
 	Long: `Validates PROFILE, prints each key old -> new and the detection time old -> new,

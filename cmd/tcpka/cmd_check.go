@@ -13,6 +13,7 @@ var checkJSON, checkAll bool
 
 var cmdCheck = &Command{
 	Name:      "check",
+	Netns:     true,
 	UsageLine: "check PROFILE [--json] [--all-netns | --netns TARGET]",
 	Short:     "exit 0 if the kernel matches a profile, 1 if it drifted",
 	Long: `Compares the keys PROFILE sets with the kernel's values, like tuned-adm verify.

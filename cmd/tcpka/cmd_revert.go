@@ -16,6 +16,7 @@ var (
 
 var cmdRevert = &Command{
 	Name:      "revert",
+	Netns:     true,
 	UsageLine: "revert [--dry-run] [--json]",
 	Short:     "restore the values from before the first tcpka apply",
 	Long: `Restores the three keys to what they were before tcpka first changed them in

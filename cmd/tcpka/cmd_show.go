@@ -12,6 +12,7 @@ var showJSON, showAllNetnsFlag bool
 
 var cmdShow = &Command{
 	Name:      "show",
+	Netns:     true,
 	UsageLine: "show [--json] [--all-netns | --netns TARGET]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network

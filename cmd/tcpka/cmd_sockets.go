@@ -31,6 +31,7 @@ var sockFlags socketsFlags
 
 var cmdSockets = &Command{
 	Name:      "sockets",
+	Netns:     true,
 	UsageLine: "sockets [--summary] [--processes] [--port N] [--pid N] [--no-keepalive] [--state S] [--json] [--netns TARGET]",
 	Short:     "list live TCP sockets and whether the keepalive sysctls reach them",
 	Long: `Lists the TCP sockets of the current network namespace (IPv4 and IPv6,

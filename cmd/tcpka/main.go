@@ -27,6 +27,8 @@ type Command struct {
 	// Flags defines the command's own flags on a fresh set; each run (and
 	// help, completion, man) builds the set anew.
 	Flags func(fs *pflag.FlagSet)
+	// Netns: the command takes the global --netns TARGET.
+	Netns bool
 	Run   func(env *Env, args []string) error
 }
 
@@ -78,11 +80,15 @@ func newFlagSet(name string) *pflag.FlagSet {
 	return fs
 }
 
-// addGlobalFlags puts the flags every command takes on fs.
-func addGlobalFlags(fs *pflag.FlagSet, env *Env) {
+// addGlobalFlags puts the flags every command takes on fs, and --netns on
+// the commands that act on one namespace's sysctls or sockets (elsewhere it
+// would be accepted and silently mean nothing).
+func addGlobalFlags(fs *pflag.FlagSet, env *Env, netns bool) {
 	fs.StringVar(&env.ProcRoot, "proc-root", "/proc", "read procfs below `DIR` (for tests)")
 	fs.StringVar(&env.RunDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
-	fs.StringVar(&env.Netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
+	if netns {
+		fs.StringVar(&env.Netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
+	}
 	_ = fs.MarkHidden("proc-root")
 	_ = fs.MarkHidden("run-dir")
 }
@@ -93,7 +99,7 @@ func (c *Command) flagSet(env *Env) *pflag.FlagSet {
 	if c.Flags != nil {
 		c.Flags(fs)
 	}
-	addGlobalFlags(fs, env)
+	addGlobalFlags(fs, env, c.Netns)
 	return fs
 }
 

@@ -20,8 +20,8 @@ import (
 // by the same code without edits here.
 
 // withFakeCommand adds a command with the flag kinds no real command may
-// have yet (a DIR, a FILE, a shorthand) for the test's duration; --netns is
-// a global flag every command has.
+// have yet (a DIR, a FILE, a shorthand) and the global --netns, for the
+// test's duration.
 func withFakeCommand(t *testing.T) {
 	t.Helper()
 	saved := commands
@@ -30,6 +30,7 @@ func withFakeCommand(t *testing.T) {
 		Name:      "zz-fake",
 		UsageLine: "zz-fake PROFILE [--netns NAME] [--out DIR] [--in FILE] [-q]",
 		Short:     "a test command",
+		Netns:     true,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&dummy, "out", "", "write below `DIR`")
 			fs.StringVar(&dummy, "in", "", "read `FILE`")
