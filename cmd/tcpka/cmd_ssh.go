@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
@@ -385,7 +386,9 @@ func printSide(w io.Writer, name, peer string, r sideResult, idle, within int) {
 	}
 }
 
-var includeRE = regexp.MustCompile(`(?i)^\s*include\s+(.+)$`)
+// includeRE is compiled on first use, not at init, which every command
+// (show included) would pay for.
+var includeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^\s*include\s+(.+)$`) })
 
 // includesDropIns says whether the sshd config file includes dir/*.conf.
 func includesDropIns(file, dir string) bool {
@@ -396,7 +399,7 @@ func includesDropIns(file, dir string) bool {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if m := includeRE.FindStringSubmatch(sc.Text()); m != nil {
+		if m := includeRE().FindStringSubmatch(sc.Text()); m != nil {
 			for _, pat := range strings.Fields(m[1]) {
 				if filepath.Clean(filepath.Dir(pat)) == filepath.Clean(dir) {
 					return true

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
 )
@@ -82,6 +81,17 @@ type Result struct {
 	Stale    []string         // pins of removed cgroups with the same path, cleaned up
 }
 
+// raiseMemlock lifts RLIMIT_MEMLOCK for this process: kernels before 5.11
+// charge BPF programs and maps against it (later ones charge the memory
+// cgroup and ignore it, so raising it there changes nothing). This is what
+// cilium/ebpf's rlimit.RemoveMemlock does on old kernels; that package is
+// not imported because its init probes by lowering the limit and creating
+// a BPF map, a bpf(2) call plus a mountinfo parse at every tcpka start,
+// show included, which never loads a program.
+func raiseMemlock() error {
+	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
+}
+
 // Load assembles and loads the program for s without attaching it. The
 // caller closes it.
 func Load(s sysctl.Settings) (*ebpf.Program, error) {
@@ -89,7 +99,7 @@ func Load(s sysctl.Settings) (*ebpf.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rlimit.RemoveMemlock(); err != nil && !errors.Is(err, unix.EPERM) {
+	if err := raiseMemlock(); err != nil && !errors.Is(err, unix.EPERM) {
 		return nil, fmt.Errorf("raise the memlock limit for BPF: %w", err)
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{

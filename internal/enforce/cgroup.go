@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -112,7 +113,11 @@ func cgroupByID(mountPoint string, id uint64) string {
 // ErrUnit is wrapped when a systemd unit's cgroup cannot be found.
 var ErrUnit = errors.New("unit")
 
-var unitName = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|scope)$`)
+// unitName is compiled on first use, not at init: every tcpka command
+// (show included) would pay for it at start-up.
+var unitName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|scope)$`)
+})
 
 // NormalizeUnit adds ".service" to a bare name and refuses names that are
 // not a service or scope (a slice covers many services: use --cgroup).
@@ -120,7 +125,7 @@ func NormalizeUnit(name string) (string, error) {
 	if !strings.Contains(name, ".") {
 		name += ".service"
 	}
-	if !unitName.MatchString(name) {
+	if !unitName().MatchString(name) {
 		return "", fmt.Errorf("%w %q: not a service or scope name (NAME.service); for a slice or any other cgroup use --cgroup DIR", ErrUnit, name)
 	}
 	return name, nil

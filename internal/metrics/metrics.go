@@ -5,8 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
@@ -58,88 +58,138 @@ type Snapshot struct {
 	GoVersion string
 }
 
-// Registry builds a fresh registry holding the snapshot's metrics.
-func Registry(s Snapshot) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	var labels []string
-	for _, smp := range s.Samples {
-		if smp.Netns != "" {
-			labels = []string{"netns"}
+// family collects the samples of one gauge family; labels are kept in
+// the order they are given and sorted by name when the family is built.
+type family struct {
+	name, help string
+	metrics    map[string]*dto.Metric // by label values: setting twice overwrites
+}
+
+func (f *family) set(v float64, labels ...string) {
+	pairs := make([]*dto.LabelPair, 0, len(labels)/2)
+	for i := 0; i+1 < len(labels); i += 2 {
+		pairs = append(pairs, &dto.LabelPair{Name: ptr(labels[i]), Value: ptr(labels[i+1])})
+	}
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].GetName() < pairs[j].GetName() })
+	key := ""
+	for _, p := range pairs {
+		key += p.GetName() + "\xff" + p.GetValue() + "\xff"
+	}
+	if f.metrics == nil {
+		f.metrics = map[string]*dto.Metric{}
+	}
+	f.metrics[key] = &dto.Metric{Label: pairs, Gauge: &dto.Gauge{Value: ptr(v)}}
+}
+
+// build returns the family with its metrics sorted by label values, as a
+// Prometheus registry gathers them; nil when it has no metric.
+func (f *family) build() *dto.MetricFamily {
+	if len(f.metrics) == 0 {
+		return nil
+	}
+	ms := make([]*dto.Metric, 0, len(f.metrics))
+	for _, m := range f.metrics {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		a, b := ms[i].GetLabel(), ms[j].GetLabel()
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k].GetValue() != b[k].GetValue() {
+				return a[k].GetValue() < b[k].GetValue()
+			}
 		}
-	}
-	gauge := func(name, help string, extra ...string) *prometheus.GaugeVec {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append(append([]string{}, labels...), extra...))
-		reg.MustRegister(g)
-		return g
-	}
+		return len(a) < len(b)
+	})
+	return &dto.MetricFamily{Name: ptr(f.name), Help: ptr(f.help), Type: dto.MetricType_GAUGE.Enum(), Metric: ms}
+}
+
+// ptr returns a pointer to v, as the dto structs want.
+func ptr[T any](v T) *T { return &v }
+
+// Gather returns the snapshot's metric families, sorted by name. Families
+// without a sample (no namespace given, no socket source, no installed
+// profile) are left out.
+func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
+	gauge := func(name, help string) *family { return &family{name: name, help: help} }
 	kaTime := gauge("tcpka_keepalive_time_seconds", "net.ipv4.tcp_keepalive_time: idle time before the first keepalive probe.")
 	kaIntvl := gauge("tcpka_keepalive_interval_seconds", "net.ipv4.tcp_keepalive_intvl: time between unanswered keepalive probes.")
 	kaProbes := gauge("tcpka_keepalive_probes", "net.ipv4.tcp_keepalive_probes: unanswered probes before the connection is reset.")
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
-	var sockets *prometheus.GaugeVec
+	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
+	// One netns label on every sample as soon as any sample names its
+	// namespace: a family's metrics all carry the same label names.
+	withNetns := false
 	for _, smp := range s.Samples {
-		if smp.Sockets != nil && sockets == nil {
-			sockets = gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).", "keepalive")
+		if smp.Netns != "" {
+			withNetns = true
 		}
 	}
 	for _, smp := range s.Samples {
 		var lv []string
-		if labels != nil {
-			lv = []string{smp.Netns}
+		if withNetns {
+			lv = []string{"netns", smp.Netns}
 		}
 		v := smp.Values
-		kaTime.WithLabelValues(lv...).Set(float64(v.Time))
-		kaIntvl.WithLabelValues(lv...).Set(float64(v.Intvl))
-		kaProbes.WithLabelValues(lv...).Set(float64(v.Probes))
-		kaDetect.WithLabelValues(lv...).Set(float64(detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}.IdleSeconds()))
+		kaTime.set(float64(v.Time), lv...)
+		kaIntvl.set(float64(v.Intvl), lv...)
+		kaProbes.set(float64(v.Probes), lv...)
+		kaDetect.set(float64(detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}.IdleSeconds()), lv...)
 		if smp.Sockets != nil {
 			c := *smp.Sockets
-			sockets.WithLabelValues(append(lv, "off")...).Set(float64(c.Off))
-			sockets.WithLabelValues(append(lv, "sysctl")...).Set(float64(c.Sysctl))
-			sockets.WithLabelValues(append(lv, "own")...).Set(float64(c.Own))
+			sockets.set(float64(c.Off), append(lv, "keepalive", "off")...)
+			sockets.set(float64(c.Sysctl), append(lv, "keepalive", "sysctl")...)
+			sockets.set(float64(c.Own), append(lv, "keepalive", "own")...)
 		}
 	}
 
-	installed := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tcpka_profile_installed", Help: "1 if an installed profile (/etc/tcpka/profile.yaml) was found, 0 if not."})
-	reg.MustRegister(installed)
+	installed := gauge("tcpka_profile_installed", "1 if an installed profile (/etc/tcpka/profile.yaml) was found, 0 if not.")
+	drift := gauge("tcpka_profile_drift", "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches.")
+	keys := gauge("tcpka_profile_drifted_keys", "Keys of the installed profile whose kernel value differs.")
 	if s.Installed != nil {
-		installed.Set(1)
-		drift := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tcpka_profile_drift", Help: "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches."}, []string{"profile"})
-		keys := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tcpka_profile_drifted_keys", Help: "Keys of the installed profile whose kernel value differs."}, []string{"profile"})
-		reg.MustRegister(drift, keys)
+		installed.set(1)
 		d := 0.0
 		if s.Installed.Drifted > 0 {
 			d = 1
 		}
-		drift.WithLabelValues(s.Installed.Name).Set(d)
-		keys.WithLabelValues(s.Installed.Name).Set(float64(s.Installed.Drifted))
+		drift.set(d, "profile", s.Installed.Name)
+		keys.set(float64(s.Installed.Drifted), "profile", s.Installed.Name)
+	} else {
+		installed.set(0)
 	}
 
-	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tcpka_build_info", Help: "Always 1; labels say which tcpka build wrote the metrics."}, []string{"version", "revision", "goversion"})
-	reg.MustRegister(info)
-	info.WithLabelValues(s.Version, s.Revision, s.GoVersion).Set(1)
-	return reg, nil
-}
+	info := gauge("tcpka_build_info", "Always 1; labels say which tcpka build wrote the metrics.")
+	info.set(1, "version", s.Version, "revision", s.Revision, "goversion", s.GoVersion)
 
-// Gather returns the snapshot's metric families, sorted by name.
-func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
-	reg, err := Registry(s)
-	if err != nil {
-		return nil, err
+	var mfs []*dto.MetricFamily
+	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, installed, drift, keys, info} {
+		if mf := f.build(); mf != nil {
+			mfs = append(mfs, mf)
+		}
 	}
-	return reg.Gather()
+	sort.Slice(mfs, func(i, j int) bool { return mfs[i].GetName() < mfs[j].GetName() })
+	return mfs, nil
 }
 
 // Write encodes the snapshot in the Prometheus text exposition format.
 func Write(w io.Writer, s Snapshot) error {
+	return encode(w, expfmt.NewFormat(expfmt.TypeTextPlain), s)
+}
+
+// encode writes the snapshot's families to w in format f.
+func encode(w io.Writer, f expfmt.Format, s Snapshot) error {
 	mfs, err := Gather(s)
 	if err != nil {
 		return err
 	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	enc := expfmt.NewEncoder(w, f)
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
 			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("encode: %w", err)
 		}
 	}
 	return nil

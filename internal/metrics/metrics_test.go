@@ -248,3 +248,26 @@ func TestWriteTextfileFailure(t *testing.T) {
 		t.Errorf("WriteTextfile(file) = %v, want not a directory", err)
 	}
 }
+
+// TestWriteExact compares byte for byte with testdata/all_netns.prom, the
+// text client_golang's registry wrote for the same snapshot before tcpka
+// built the families itself: same order, escaping and number format.
+func TestWriteExact(t *testing.T) {
+	ssh := sysctl.Values{Time: 60, Intvl: 15, Probes: 4}
+	snap := Snapshot{Samples: []Sample{
+		{Netns: "host", Values: ssh, Sockets: &SocketCounts{Off: 3, Sysctl: 2, Own: 1}},
+		{Netns: "blue", Values: sysctl.KernelDefaults, Sockets: &SocketCounts{}},
+		{Netns: "a\"b\\c\nd", Values: ssh},
+	}}
+	want, err := os.ReadFile("testdata/all_netns.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, snap); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("exposition (-want +got):\n%s", diff)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // Where install puts things, inside the root.
@@ -339,15 +341,29 @@ func removeIfUnchanged(root string, e manifestEntry) (Op, error) {
 }
 
 // Enabled lists the unit's enablement symlinks (*.wants/, *.requires/)
-// under root's /etc/systemd/system.
+// under root's /etc/systemd/system. It reads that directory once and looks
+// for the unit in each *.wants and *.requires entry (what filepath.Glob
+// of the two patterns finds, without listing every .wants directory
+// twice: tcpka show calls this at every run).
 func Enabled(root string) []string {
+	dir := filepath.Join(root, UnitDir)
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
 	var out []string
-	for _, pat := range []string{"*.wants", "*.requires"} {
-		m, _ := filepath.Glob(filepath.Join(root, UnitDir, pat, UnitName))
-		for _, p := range m {
-			rel, _ := filepath.Rel(root, p)
-			out = append(out, "/"+filepath.ToSlash(rel))
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".wants") && !strings.HasSuffix(n, ".requires") {
+			continue
 		}
+		p := filepath.Join(dir, n, UnitName)
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		rel, _ := filepath.Rel(root, p)
+		out = append(out, "/"+filepath.ToSlash(rel))
 	}
 	sort.Strings(out)
 	return out
