@@ -19,14 +19,15 @@ var (
 	metricsProfile     string
 )
 
-// socketSource, when set (by the sockets command's file, from
-// internal/sockdiag), feeds the tcpka_sockets gauges; while it is nil
-// tcpka metrics emits no socket gauges rather than made-up ones.
+// socketSource feeds the tcpka_sockets gauges (metrics_sockets.go); when it
+// returns no source (not root), tcpka metrics emits no socket gauges rather
+// than made-up ones.
 var socketSource func(env *Env) (metrics.SocketSource, error)
 
 var cmdMetrics = &Command{
 	Name:      "metrics",
-	UsageLine: "metrics [--textfile-dir DIR] [--profile FILE]",
+	UsageLine: "metrics [--textfile-dir DIR] [--profile FILE] [--netns TARGET]",
+	Netns:     true,
 	Short:     "print the keepalive state as Prometheus metrics",
 	Long: `Prints the keepalive sysctls, the dead-peer detection time, whether the kernel
 matches the installed profile, and build info in the Prometheus text format.
@@ -35,7 +36,9 @@ With --textfile-dir, writes DIR/tcpka.prom for node_exporter's textfile
 collector instead, atomically (temp file in DIR, fsync, rename): the
 collector never reads half a file. tcpka-metrics.timer runs this every
 minute. No installed profile is not an error: tcpka_profile_installed is 0.
-Needs no privileges beyond writing DIR.`,
+Needs no privileges beyond writing DIR; as root it also counts the live TCP
+sockets by keepalive state (tcpka_sockets{keepalive="off|sysctl|own"}, the
+numbers of tcpka sockets --summary --processes).`,
 	Examples: "tcpka metrics\ntcpka metrics --textfile-dir /var/lib/prometheus/node-exporter",
 	Flags: func(fs *pflag.FlagSet) {
 		fs.StringVar(&metricsTextfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
@@ -55,7 +58,7 @@ func runMetrics(env *Env, args []string) error {
 			return fmt.Errorf("metrics: --textfile-dir %s: not a directory", metricsTextfileDir)
 		}
 	}
-	v, err := env.sysFS().Read()
+	v, err := env.readValues()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -81,11 +84,13 @@ func runMetrics(env *Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("metrics: sockets: %w", err)
 		}
-		c, err := src.SocketCounts()
-		if err != nil {
-			return fmt.Errorf("metrics: sockets: %w", err)
+		if src != nil {
+			c, err := src.SocketCounts()
+			if err != nil {
+				return fmt.Errorf("metrics: sockets: %w", err)
+			}
+			snap.Samples[0].Sockets = &c
 		}
-		snap.Samples[0].Sockets = &c
 	}
 	if metricsTextfileDir != "" {
 		if err := metrics.WriteTextfile(metricsTextfileDir, snap); err != nil {
