@@ -17,14 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tcpka runs the CLI in this process and returns what the user sees.
-func tcpka(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
-	return out.String(), errb.String(), code
-}
-
 func helperFD(t *testing.T, line string) int {
 	t.Helper()
 	f := strings.Fields(line)
@@ -71,7 +63,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 	c.Next(t)
 	pid := strconv.Itoa(c.Pid())
 
-	out, errs, code := tcpka(t, "enforce", "fast-failover", "--pid", pid, "--dry-run")
+	out, errs, code := tcpkaRun(t, "enforce", "fast-failover", "--pid", pid, "--dry-run")
 	if code != 0 || errs != "" {
 		t.Fatalf("--dry-run: exit %d, %s", code, errs)
 	}
@@ -84,15 +76,15 @@ func TestEnforcePIDCLI(t *testing.T) {
 		t.Errorf("--dry-run changed the socket: %+v", o)
 	}
 
-	out, _, code = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	out, _, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	mustMatch(t, "enforce", out, `(?m)^changed 1 of 3 connected TCP sockets; 1 listening socket left alone$`)
 	if o := childKA(t, c.Pid(), off); !o.Keepalive || o.Idle != 10 || o.Intvl != 3 || o.Count != 5 || code != 0 {
 		t.Errorf("after enforce: exit %d, %+v", code, o)
 	}
-	out, _, _ = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	out, _, _ = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	mustMatch(t, "second run", out, `(?m)^nothing to change: no connected TCP socket of pid \d+ needs it \(3 connected; 1 already follows the profile, 1 listening socket left alone\)$`)
 
-	out, _, code = tcpka(t, "enforce", "fast-failover", "--pid", pid, "--override", "--json")
+	out, _, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid, "--override", "--json")
 	var j enforcePIDJSON
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
 		t.Fatalf("--json: exit %d, %v: %s", code, err, out)
@@ -112,7 +104,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 
 	_ = c.Cmd.Process.Kill()
 	_ = c.Cmd.Wait()
-	out, errs, code = tcpka(t, "enforce", "fast-failover", "--pid", pid)
+	out, errs, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	if code != 1 || out != "" || errs != "tcpka: enforce: pid "+pid+": process gone: no such process\n" {
 		t.Errorf("gone pid: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
@@ -134,18 +126,18 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	flags := []string{"--bpf-root", bpf, "--run-dir", runDir}
 	echo := enforcetest.Echo(t)
 
-	out, errs, code := tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg, "--dry-run"}, flags...)...)
+	out, errs, code := tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", cg, "--dry-run"}, flags...)...)
 	mustMatch(t, "--dry-run", out, `(?m)^dry run: would attach the keepalive program on cgroup `+regexp.QuoteMeta(cg)+`; nothing changed$`)
 	if code != 0 || errs != "" {
 		t.Fatalf("--dry-run: exit %d %s", code, errs)
 	}
-	out, errs, code = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
+	out, errs, code = tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
 	if code != 0 {
 		t.Fatalf("attach: exit %d %s", code, errs)
 	}
 	mustMatch(t, "attach", out, `(?m)^attached: cgroup `+regexp.QuoteMeta(cg)+`$`)
 	mustMatch(t, "attach", out, `(?m)^  pinned at `+regexp.QuoteMeta(bpf)+`/tcpka/cgroup_\d+ \(38 BPF instructions\)`)
-	out, _, _ = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
+	out, _, _ = tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
 	mustMatch(t, "again", out, `(?m)^nothing to change: cgroup `+regexp.QuoteMeta(cg)+` already has these values`)
 
 	in := enforcetest.Start(t, cg, "dial:"+echo)
@@ -153,29 +145,29 @@ func TestEnforceCgroupCLI(t *testing.T) {
 		t.Errorf("in the cgroup: %+v", o)
 	}
 
-	out, _, code = tcpka(t, append([]string{"enforce", "--list"}, flags...)...)
+	out, _, code = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
 	mustMatch(t, "--list", out, `^CGROUP +PROFILE +TIME +INTVL +PROBES +DETECTION +ATTACHED\n`)
 	mustMatch(t, "--list", out, `(?m)^`+regexp.QuoteMeta(cg)+` +fast-failover +10 s +3 s +5 +25 s +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+$`)
-	out, _, _ = tcpka(t, append([]string{"enforce", "--list", "--json"}, flags...)...)
+	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list", "--json"}, flags...)...)
 	var l enforceListJSON
 	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Attachments) != 1 || l.Attachments[0].Cgroup != cg ||
 		*l.Attachments[0].Values.TimeS != 10 || l.Attachments[0].Values.DetectionS != 25 || l.Attachments[0].Instructions != 38 {
 		t.Errorf("--list --json: %v %s", err, out)
 	}
 
-	out, _, code = tcpka(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
+	out, _, code = tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
 	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5\) detached, pin \S+ deleted$`)
-	out, _, _ = tcpka(t, append([]string{"enforce", "--list"}, flags...)...)
+	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
 	mustMatch(t, "--list after remove", out, `^no cgroup has a tcpka keepalive program`)
 	after := enforcetest.Start(t, cg, "dial:"+echo)
 	if o := childKA(t, after.Pid(), helperFD(t, after.Next(t))); o.Keepalive {
 		t.Errorf("after --remove: keepalive on")
 	}
-	_, errs, code = tcpka(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
+	_, errs, code = tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
 	if code != 1 || !strings.HasPrefix(errs, "tcpka: enforce: cgroup "+cg+": not enforced by tcpka") {
 		t.Errorf("second --remove: exit %d %q", code, errs)
 	}
-	_, errs, code = tcpka(t, append([]string{"enforce", "fast-failover", "--cgroup", t.TempDir()}, flags...)...)
+	_, errs, code = tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", t.TempDir()}, flags...)...)
 	if code != 1 || !strings.Contains(errs, ": no cgroup v2: not a directory of a cgroup2 file system") {
 		t.Errorf("--cgroup on a plain dir: exit %d %q", code, errs)
 	}
