@@ -33,7 +33,7 @@ type Command struct {
 var commands []*Command
 
 func init() {
-	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdHelp}
+	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdWatch, cmdHelp}
 }
 
 // Exit codes.
