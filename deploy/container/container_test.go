@@ -241,16 +241,7 @@ func TestImage(t *testing.T) {
 		}
 		defer func() { holder.Process.Kill(); holder.Wait() }()
 		nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-		// Wait until unshare has made the netns (its link differs from ours).
-		self, _ := os.Readlink("/proc/self/ns/net")
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if l, err := os.Readlink(nsPath); err == nil && l != self {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("unshare -n did not make a network namespace")
-			}
-		}
+		waitNetns(t, nsPath)
 		prof := filepath.Join(t.TempDir(), "fleet.yaml")
 		if err := os.WriteFile(prof, []byte("name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -282,6 +273,114 @@ func TestImage(t *testing.T) {
 			t.Errorf("scratch netns after apply in the container: %s, want 123 45 6", got)
 		}
 	})
+
+	t.Run("watch as the DaemonSet runs it", func(t *testing.T) { testDaemonSetLike(t, p, tag) })
+}
+
+// TestImage's last part runs the image the way deploy/kubernetes's
+// DaemonSet does (read-only root, caps drop ALL add NET_ADMIN, uid 0, the
+// profile mounted at /etc/tcpka, /proc/sys/net bind-mounted at
+// /host/proc/sys/net, a tmpfs /run), in a scratch netns standing in for
+// the node's: watch applies, corrects a drift, and stops with exit 0.
+func testDaemonSetLike(t *testing.T, p *podman, tag string) {
+	holder := exec.Command("unshare", "-n", "sleep", "120")
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare -n: %v", err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	waitNetns(t, nsPath)
+	prof := filepath.Join(t.TempDir(), "profile.yaml")
+	if err := os.WriteFile(prof, []byte("name: fleet\ntime: 300s\ninterval: 30s\nprobes: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("tcpka-test-watch-%d", os.Getpid())
+	args := append(append([]string{}, p.globalOpts...), "run", "--rm", "--name", name,
+		"--cgroup-parent", p.cgroupParent,
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		"--network", "ns:"+nsPath,
+		"--read-only", "--read-only-tmpfs=false", "--tmpfs", "/run",
+		"--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--user", "0",
+		"-v", prof+":/etc/tcpka/profile.yaml:ro",
+		"-v", "/proc/sys/net:/host/proc/sys/net",
+		tag, "watch", "/etc/tcpka/profile.yaml", "--interval", "1s", "--log-format", "json", "--proc-root", "/host/proc")
+	c := exec.Command("podman", args...)
+	// The log goes to a file: conmon may hold a pipe open after podman
+	// exits, and Wait would wait for it.
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "watch.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	c.Stdout, c.Stderr = logFile, logFile
+	c.WaitDelay = 2 * time.Second
+	logs := fileString(logFile.Name())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			c.Process.Kill()
+			<-exited
+		}
+	}()
+	waitValues := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); readNetns(t, nsPath) != want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("netns holds %s, want %s; container log:\n%s", readNetns(t, nsPath), want, logs.String())
+			}
+		}
+	}
+	waitValues("300 30 5")
+	if out, err := exec.Command("nsenter", "--net="+nsPath, "sh", "-c", "echo 7200 > /proc/sys/net/ipv4/tcp_keepalive_time").CombinedOutput(); err != nil {
+		t.Fatalf("drift: %v: %s", err, out)
+	}
+	waitValues("300 30 5")
+	if !strings.Contains(logs.String(), `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":300`) {
+		t.Errorf("no correction in the container's log:\n%s", logs.String())
+	}
+	t0 := time.Now()
+	if out, err := p.cmd("stop", "-t", "5", name).CombinedOutput(); err != nil {
+		t.Errorf("podman stop: %v: %s", err, out)
+	}
+	t.Logf("podman stop returned after %v", time.Since(t0).Round(time.Millisecond))
+
+	select {
+	case err := <-exited:
+		exited <- err // for the deferred check
+		if err != nil {
+			t.Errorf("the container exited with %v after SIGTERM, want 0\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the container still runs 10 s after podman stop")
+	}
+}
+
+// fileString reads a file each time String is called.
+type fileString string
+
+func (f fileString) String() string {
+	b, _ := os.ReadFile(string(f))
+	return string(b)
+}
+
+// waitNetns waits until the holder process has its own netns.
+func waitNetns(t *testing.T, nsPath string) {
+	t.Helper()
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, err := os.Readlink(nsPath); err == nil && l != self {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unshare -n did not make a network namespace")
+		}
+	}
 }
 
 // readNetns reads the three keepalive sysctls of the netns at nsPath.
