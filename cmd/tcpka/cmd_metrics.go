@@ -62,13 +62,11 @@ func runMetrics(env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	b := readBuildInfo()
-	snap := metrics.Snapshot{
-		Samples:   []metrics.Sample{{Values: v}},
-		Version:   b.Version,
-		Revision:  b.Revision,
-		GoVersion: b.GoVersion,
+	snap, err := metricsBase(env)
+	if err != nil {
+		return err
 	}
+	snap.Samples[0].Values = v
 	if _, err := os.Stat(metricsProfile); err == nil {
 		p, err := profile.LoadFile(metricsProfile)
 		if err != nil {
@@ -79,19 +77,6 @@ func runMetrics(env *Env, args []string) error {
 		return fmt.Errorf("metrics: installed profile: %w", err)
 	}
 	// else no installed profile: tcpka_profile_installed 0, not an error
-	if socketSource != nil {
-		src, err := socketSource(env)
-		if err != nil {
-			return fmt.Errorf("metrics: sockets: %w", err)
-		}
-		if src != nil {
-			c, err := src.SocketCounts()
-			if err != nil {
-				return fmt.Errorf("metrics: sockets: %w", err)
-			}
-			snap.Samples[0].Sockets = &c
-		}
-	}
 	if metricsTextfileDir != "" {
 		if err := metrics.WriteTextfile(metricsTextfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -99,4 +84,33 @@ func runMetrics(env *Env, args []string) error {
 		return nil
 	}
 	return metrics.Write(env.Stdout, snap)
+}
+
+// metricsBase is what tcpka metrics and tcpka watch report besides the
+// values and the profile: build info and, as root, the live socket counts
+// of the namespace.
+func metricsBase(env *Env) (metrics.Snapshot, error) {
+	b := readBuildInfo()
+	snap := metrics.Snapshot{
+		Samples:   []metrics.Sample{{}},
+		Version:   b.Version,
+		Revision:  b.Revision,
+		GoVersion: b.GoVersion,
+	}
+	if socketSource == nil {
+		return snap, nil
+	}
+	src, err := socketSource(env)
+	if err != nil {
+		return snap, fmt.Errorf("metrics: sockets: %w", err)
+	}
+	if src == nil { // not root: no socket counts rather than guessed ones
+		return snap, nil
+	}
+	c, err := src.SocketCounts()
+	if err != nil {
+		return snap, fmt.Errorf("metrics: sockets: %w", err)
+	}
+	snap.Samples[0].Sockets = &c
+	return snap, nil
 }

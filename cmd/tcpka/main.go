@@ -36,7 +36,7 @@ type Command struct {
 var commands []*Command
 
 func init() {
-	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdSockets, cmdMeasure, cmdEnforce, cmdRender, cmdInstall, cmdUninstall, cmdPlan, cmdSSH, cmdMetrics, cmdCompletion, cmdVersion, cmdHelp}
+	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdSockets, cmdMeasure, cmdEnforce, cmdRender, cmdInstall, cmdUninstall, cmdPlan, cmdSSH, cmdMetrics, cmdWatch, cmdCompletion, cmdVersion, cmdHelp}
 }
 
 // Exit codes.

@@ -56,12 +56,23 @@ type Snapshot struct {
 	Version   string
 	Revision  string
 	GoVersion string
+	Watch     *Watch // nil: not tcpka watch
+}
+
+// Watch is what tcpka watch adds: its counters since it started.
+type Watch struct {
+	// Corrections counts keys found drifted and written back, by sysctl
+	// name (net.ipv4.tcp_keepalive_time); every key the profile sets is
+	// present from the start, at 0.
+	Corrections map[string]int
+	Errors      int // checks that failed to read or correct the sysctls
 }
 
 // family collects the samples of one gauge family; labels are kept in
 // the order they are given and sorted by name when the family is built.
 type family struct {
 	name, help string
+	counter    bool                   // a counter family; a gauge otherwise
 	metrics    map[string]*dto.Metric // by label values: setting twice overwrites
 }
 
@@ -78,7 +89,13 @@ func (f *family) set(v float64, labels ...string) {
 	if f.metrics == nil {
 		f.metrics = map[string]*dto.Metric{}
 	}
-	f.metrics[key] = &dto.Metric{Label: pairs, Gauge: &dto.Gauge{Value: ptr(v)}}
+	m := &dto.Metric{Label: pairs}
+	if f.counter {
+		m.Counter = &dto.Counter{Value: ptr(v)}
+	} else {
+		m.Gauge = &dto.Gauge{Value: ptr(v)}
+	}
+	f.metrics[key] = m
 }
 
 // build returns the family with its metrics sorted by label values, as a
@@ -100,7 +117,11 @@ func (f *family) build() *dto.MetricFamily {
 		}
 		return len(a) < len(b)
 	})
-	return &dto.MetricFamily{Name: ptr(f.name), Help: ptr(f.help), Type: dto.MetricType_GAUGE.Enum(), Metric: ms}
+	typ := dto.MetricType_GAUGE
+	if f.counter {
+		typ = dto.MetricType_COUNTER
+	}
+	return &dto.MetricFamily{Name: ptr(f.name), Help: ptr(f.help), Type: typ.Enum(), Metric: ms}
 }
 
 // ptr returns a pointer to v, as the dto structs want.
@@ -160,8 +181,17 @@ func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
 	info := gauge("tcpka_build_info", "Always 1; labels say which tcpka build wrote the metrics.")
 	info.set(1, "version", s.Version, "revision", s.Revision, "goversion", s.GoVersion)
 
+	corrections := &family{name: "tcpka_watch_corrections_total", help: "Keys tcpka watch found drifted from the profile and wrote back.", counter: true}
+	errs := &family{name: "tcpka_watch_errors_total", help: "Checks that failed to read or correct the sysctls.", counter: true}
+	if s.Watch != nil {
+		for k, n := range s.Watch.Corrections {
+			corrections.set(float64(n), "key", k)
+		}
+		errs.set(float64(s.Watch.Errors))
+	}
+
 	var mfs []*dto.MetricFamily
-	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, installed, drift, keys, info} {
+	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, installed, drift, keys, info, corrections, errs} {
 		if mf := f.build(); mf != nil {
 			mfs = append(mfs, mf)
 		}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
+)
+
+// TestWatchBadInput: every mistake exits before anything is served, with
+// one line on stderr and nothing written.
+func TestWatchBadInput(t *testing.T) {
+	tree := t.TempDir()
+	for name, val := range map[string]string{"time": "60", "intvl": "15", "probes": "4"} {
+		p := filepath.Join(tree, "sys/net/ipv4/tcp_keepalive_"+name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(val+"\n"), 0o644)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
+	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"watch"}, 2, "tcpka: watch: needs exactly one PROFILE (usage: tcpka watch PROFILE"},
+		{[]string{"watch", bad}, 1, "bad.yaml:1: probes: 0 is out of range: must be 1..127"},
+		{[]string{"watch", "nope"}, 1, `tcpka: `},
+		{[]string{"watch", "ssh", "--interval", "100ms"}, 2, "tcpka: watch: --interval 100ms: must be at least 1s"},
+		{[]string{"watch", "ssh", "--interval", "often"}, 2, `tcpka: watch: invalid argument "often" for "--interval" flag`},
+		{[]string{"watch", "ssh", "--log-format", "xml"}, 2, `tcpka: watch: --log-format "xml": must be text or json`},
+		{[]string{"watch", "ssh", "--listen", "no-port"}, 1, "tcpka: watch: --listen: listen tcp: address no-port: missing port in address"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append(append([]string{}, tt.args...), g...), &out, &errb)
+		if code != tt.code || !strings.HasPrefix(errb.String(), "tcpka: ") || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), tt.want) {
+			t.Errorf("tcpka %s: exit %d, stderr %q; want exit %d and one line containing %q", strings.Join(tt.args, " "), code, errb.String(), tt.code, tt.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("tcpka %s: stdout %q, want nothing", strings.Join(tt.args, " "), out.String())
+		}
+	}
+	// Nothing was written to the tree.
+	b, _ := os.ReadFile(filepath.Join(tree, "sys/net/ipv4/tcp_keepalive_probes"))
+	if string(b) != "4\n" {
+		t.Errorf("a refused watch wrote the tree: probes %q", b)
+	}
+}
+
+// syncBuffer collects a child's stderr while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// netnsValues reads (or with write, first writes) the sysctls of the netns
+// at nsPath through nsenter.
+func netnsValues(t *testing.T, nsPath, write string) string {
+	t.Helper()
+	script := readBack
+	if write != "" {
+		script = write + "; " + readBack
+	}
+	out, err := exec.Command("nsenter", "--net="+nsPath, "sh", "-ec", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nsenter: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// waitFor polls until read returns want, and says how long it took.
+func waitFor(t *testing.T, limit time.Duration, want string, read func() string) (time.Duration, bool) {
+	t.Helper()
+	start := time.Now()
+	for {
+		if read() == want {
+			return time.Since(start), true
+		}
+		if time.Since(start) > limit {
+			return time.Since(start), false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// netnsClient is an HTTP client whose connections are made inside the
+// netns at nsPath: the socket is created on a locked thread that joined
+// it; that thread is discarded afterwards (the goroutine exits locked).
+func netnsClient(nsPath string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+}
+
+func TestWatchInScratchNetns(t *testing.T) {
+	needRoot(t)
+	hostGuard(t)
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		t.Skip("needs nsenter(1) from util-linux")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) from iproute2 to bring up lo in the scratch netns")
+	}
+	prof := filepath.Join(t.TempDir(), "fleet.yaml")
+	os.WriteFile(prof, []byte("name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n"), 0o644)
+	const addr = "127.0.0.1:9977" // inside the scratch netns: always free
+
+	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --run-dir "$RUN"`)
+	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+t.TempDir(), "PROFILE="+prof)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for {
+		if l, err := os.Readlink(nsPath); err == nil && l != self {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("unshare -n made no network namespace")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Applied within 2 s of the start.
+	read := func() string { return netnsValues(t, nsPath, "") }
+	if _, ok := waitFor(t, 2*time.Second, "123 45 6", read); !ok {
+		t.Fatalf("not applied within 2 s: netns holds %s\n%s", read(), stderr.String())
+	}
+	t.Logf("applied within %v of the start", time.Since(start))
+
+	// A value written behind its back is restored within 2 s, and logged.
+	netnsValues(t, nsPath, "echo 7200 > /proc/sys/net/ipv4/tcp_keepalive_time")
+	d, ok := waitFor(t, 2*time.Second, "123 45 6", read)
+	if !ok {
+		t.Fatalf("drift not corrected within 2 s: netns holds %s\n%s", read(), stderr.String())
+	}
+	t.Logf("drift corrected after %v", d)
+	logged := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="drift corrected" key=net.ipv4.tcp_keepalive_time from=7200 to=123 profile=fleet$`)
+	for deadline := time.Now().Add(time.Second); !logged.MatchString(stderr.String()); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the correction was not logged:\n%s", stderr.String())
+		}
+	}
+
+	// /metrics parses and counts the correction; /healthz is ok.
+	client := netnsClient(nsPath)
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	corrections := -1.0
+	if f := fams["tcpka_watch_corrections_total"]; f != nil && f.GetType() == dto.MetricType_COUNTER {
+		for _, m := range f.Metric {
+			if len(m.Label) == 1 && m.Label[0].GetValue() == "net.ipv4.tcp_keepalive_time" {
+				corrections = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if corrections != 1 {
+		t.Errorf("tcpka_watch_corrections_total{key=time} = %v, want 1", corrections)
+	}
+	if f := fams["tcpka_keepalive_time_seconds"]; f == nil || f.Metric[0].GetGauge().GetValue() != 123 {
+		t.Errorf("tcpka_keepalive_time_seconds missing or not 123: %v", f)
+	}
+	resp, err = client.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	body := new(bytes.Buffer)
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || body.String() != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok", resp.StatusCode, body.String())
+	}
+
+	// SIGTERM: exit 0 in under a second.
+	t0 := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err // for the deferred Kill/wait
+		took := time.Since(t0)
+		t.Logf("exited %v after SIGTERM", took)
+		if err != nil {
+			t.Errorf("after SIGTERM: %v, want exit 0\n%s", err, stderr.String())
+		}
+		if took >= time.Second {
+			t.Errorf("took %v to exit after SIGTERM, want < 1 s", took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("still running 3 s after SIGTERM\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `msg=stopping reason=signal`) {
+		t.Errorf("no stopping line in the log:\n%s", stderr.String())
+	}
+}

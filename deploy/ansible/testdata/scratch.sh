@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the Ansible scenario inside `unshare -m -n --propagation private`:
+# throwaway overlays over /etc and /usr/local/bin and a tmpfs over /run,
+# so every write the role makes lands in SCRATCH (a tmpfs), and the network
+# namespace is a new one. Usage: scratch.sh SCRATCH OUT -- ansible-playbook ARGS
+#   OUT/{check0,run1,run2,check}.txt   the four runs' output
+#   OUT/values-{check0,run1,run2,check} the netns's three sysctls after each
+#   OUT/files-{check0,before-check,after-check}  the overlays' files, hashed
+set -euo pipefail
+scratch=$1 out=$2
+shift 3
+mount -t tmpfs tcpka-ansible-test "$scratch"
+for d in /etc /usr/local/bin; do
+	n=$(printf '%s' "$d" | tr / _)
+	mkdir -p "$scratch/upper$n" "$scratch/work$n"
+	mount -t overlay tcpka-ansible-test -o "lowerdir=$d,upperdir=$scratch/upper$n,workdir=$scratch/work$n" "$d"
+done
+mount -t tmpfs tcpka-ansible-test /run
+mkdir -p "$scratch/home" "$scratch/tmp"
+export HOME=$scratch/home TMPDIR=$scratch/tmp ANSIBLE_LOCAL_TEMP=$scratch/tmp ANSIBLE_REMOTE_TEMP=$scratch/tmp
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0
+
+values() { cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} | tr '\n' ' '; }
+files() { (cd "$scratch" && find upper_etc upper_usr_local_bin -type f -print0 | sort -z | xargs -0 -r sha256sum); }
+
+# --check before anything is installed: nothing may be written.
+"$@" --check > "$out/check0.txt" 2>&1 || { echo "check run 0 failed"; cat "$out/check0.txt"; exit 1; }
+values > "$out/values-check0"
+files > "$out/files-check0"
+"$@" > "$out/run1.txt" 2>&1 || { echo "run 1 failed"; cat "$out/run1.txt"; exit 1; }
+values > "$out/values-run1"
+"$@" > "$out/run2.txt" 2>&1 || { echo "run 2 failed"; cat "$out/run2.txt"; exit 1; }
+values > "$out/values-run2"
+files > "$out/files-before-check"
+# --check --diff in a fresh network namespace (kernel defaults: it drifted).
+export OUT=$out
+unshare -n bash -c '"$@" --check --diff > "$OUT/check.txt" 2>&1; rc=$?; cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} | tr "\n" " " > "$OUT/values-check"; exit $rc' check "$@" \
+	|| { echo "check run failed"; cat "$out/check.txt"; exit 1; }
+files > "$out/files-after-check"

@@ -1,0 +1,67 @@
+package watch
+
+import (
+	"net/http"
+
+	"github.com/tcpka/tcpka/internal/metrics"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// What /metrics serves is a metrics.Snapshot, encoded by internal/metrics
+// like `tcpka metrics` output: the same gauge names, plus watch's
+// corrections and errors counters.
+
+// Snapshot returns the base snapshot (build info and, as root, socket
+// counts; from the caller) with the values of the last check, their drift
+// from the watched profile and the counters.
+func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
+	var s metrics.Snapshot
+	if w.base != nil {
+		var err error
+		if s, err = w.base(); err != nil {
+			return s, err
+		}
+	}
+	v, _, checked := w.state()
+	w.mu.Lock()
+	counters := &metrics.Watch{Corrections: map[string]int{}, Errors: w.errors}
+	for k, n := range w.corrections {
+		counters.Corrections[k] = n
+	}
+	w.mu.Unlock()
+	s.Watch = counters
+	if !checked {
+		s.Samples = nil
+		return s, nil
+	}
+	if len(s.Samples) == 0 {
+		s.Samples = []metrics.Sample{{}}
+	}
+	s.Samples[0].Values = v
+	s.Installed = &metrics.Installed{Name: w.profile.Name, Drifted: len(w.profile.Settings.Diff(v))}
+	return s, nil
+}
+
+// initCounters gives every key the profile sets a corrections series at 0.
+func (w *Watcher) initCounters() {
+	w.corrections = map[string]int{}
+	for _, k := range sysctl.Keys {
+		if _, ok := w.profile.Settings.Lookup(k); ok {
+			w.corrections[k.Dotted()] = 0
+		}
+	}
+}
+
+func (w *Watcher) corrected(k sysctl.Key) {
+	w.mu.Lock()
+	w.corrections[k.Dotted()]++
+	w.mu.Unlock()
+}
+
+func (w *Watcher) failed() {
+	w.mu.Lock()
+	w.errors++
+	w.mu.Unlock()
+}
+
+func (w *Watcher) metricsHandler() http.Handler { return metrics.Handler(w.Snapshot) }

@@ -1,0 +1,157 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/metrics"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// Kernel is the keepalive sysctls of one network namespace.
+type Kernel interface {
+	Read() (sysctl.Values, error)
+	// Apply writes the keys of s that differ, all or none (under the apply
+	// lock), and returns what it changed; Result.Before is what it found.
+	Apply(s sysctl.Settings) (sysctl.Result, error)
+}
+
+// Watcher keeps one profile applied to one Kernel.
+type Watcher struct {
+	profile  *profile.Profile
+	interval time.Duration
+	kernel   Kernel
+	log      *slog.Logger
+	base     func() (metrics.Snapshot, error)
+
+	mu      sync.Mutex
+	current sysctl.Values // last values read or written
+	problem error         // why the last check failed; nil: healthy
+	checked bool          // a check (or the first apply) has succeeded
+	// counters for /metrics
+	corrections map[string]int // by sysctl name
+	errors      int
+}
+
+// New makes a Watcher; Start applies the profile, Run keeps it applied.
+// base, if not nil, gives the part of every /metrics snapshot that is not
+// watch's own (build info, socket counts).
+func New(p *profile.Profile, interval time.Duration, k Kernel, log *slog.Logger, base func() (metrics.Snapshot, error)) *Watcher {
+	w := &Watcher{profile: p, interval: interval, kernel: k, log: log, base: base}
+	w.initCounters()
+	return w
+}
+
+// ErrDrift is wrapped when the kernel still differs after a correction.
+var ErrDrift = errors.New("kernel still differs from the profile")
+
+// Start applies the profile once. An error here is fatal: the caller exits
+// before serving anything.
+func (w *Watcher) Start() error {
+	res, err := w.kernel.Apply(w.profile.Settings)
+	if err != nil {
+		return err
+	}
+	after := w.profile.Settings.Over(res.Before)
+	w.setState(after, nil)
+	k := keepalive(after)
+	w.log.Info("profile applied", "profile", w.profile.Name, "changed", len(res.Changes),
+		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes,
+		"detection_s", k.IdleSeconds(), "detection", detect.Words(k.IdleSeconds()))
+	for _, c := range res.Changes {
+		w.log.Info("set", "key", c.Key.Dotted(), "from", c.Old, "to", c.New)
+	}
+	return nil
+}
+
+// Run checks every interval until ctx is done.
+func (w *Watcher) Run(ctx context.Context) {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.Check()
+		}
+	}
+}
+
+// Check reads the kernel once and corrects every key that drifted,
+// logging one line per corrected key. It returns the problem, if any.
+func (w *Watcher) Check() error {
+	cur, err := w.kernel.Read()
+	if err != nil {
+		return w.fail("read", err)
+	}
+	if len(w.profile.Settings.Diff(cur)) == 0 {
+		w.setState(cur, nil)
+		return nil
+	}
+	res, err := w.kernel.Apply(w.profile.Settings)
+	if err != nil {
+		return w.fail("correct", err)
+	}
+	for _, c := range res.Changes {
+		w.corrected(c.Key)
+		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", w.profile.Name)
+	}
+	w.setState(w.profile.Settings.Over(res.Before), nil)
+	return nil
+}
+
+func (w *Watcher) fail(what string, err error) error {
+	err = fmt.Errorf("%s: %w", what, err)
+	w.failed()
+	w.log.Error("check failed", "err", err.Error(), "profile", w.profile.Name)
+	w.mu.Lock()
+	w.problem = err
+	w.mu.Unlock()
+	return err
+}
+
+func (w *Watcher) setState(v sysctl.Values, problem error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.current, w.problem, w.checked = v, problem, true
+}
+
+func (w *Watcher) state() (v sysctl.Values, problem error, checked bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.current, w.problem, w.checked
+}
+
+// Handler serves /metrics and /healthz. /healthz answers 200 "ok" while
+// the last check succeeded, 503 with the reason when it failed.
+func (w *Watcher) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", w.metricsHandler())
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, problem, checked := w.state()
+		switch {
+		case !checked:
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "not applied yet")
+		case problem != nil:
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, problem.Error())
+		default:
+			fmt.Fprintln(rw, "ok")
+		}
+	})
+	return mux
+}
+
+func keepalive(v sysctl.Values) detect.Keepalive {
+	return detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
+}

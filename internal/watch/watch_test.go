@@ -1,0 +1,206 @@
+package watch
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// treeKernel is a Kernel over a fake proc tree, written by sysctl.Apply
+// like the real one.
+type treeKernel struct{ fs sysctl.FS }
+
+func (k treeKernel) Read() (sysctl.Values, error) { return k.fs.Read() }
+func (k treeKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
+	return sysctl.Apply(k.fs, s, false)
+}
+
+func fakeTree(t *testing.T, v sysctl.Values) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, k := range sysctl.Keys {
+		writeKey(t, root, k, v.Get(k))
+	}
+	return root
+}
+
+func writeKey(t *testing.T, root string, k sysctl.Key, v int) {
+	t.Helper()
+	p := filepath.Join(root, "sys", k.RelPath())
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(strconv.Itoa(v)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logLines decodes the JSON log lines written so far.
+func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		delete(m, "time")
+		out = append(out, m)
+	}
+	buf.Reset()
+	return out
+}
+
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+func healthz(t *testing.T, h http.Handler) (int, string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, strings.TrimSpace(string(b))
+}
+
+// counter returns the counter name{key="KEY"} (key "": the unlabelled one),
+// -1 when there is none.
+func counter(fams map[string]*dto.MetricFamily, name, key string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+	for _, m := range f.Metric {
+		if key == "" && len(m.Label) == 0 {
+			return m.GetCounter().GetValue()
+		}
+		for _, l := range m.Label {
+			if l.GetName() == "key" && l.GetValue() == key {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+func gauge(fams map[string]*dto.MetricFamily, name string) float64 {
+	f := fams[name]
+	if f == nil || len(f.Metric) != 1 {
+		return -1
+	}
+	return f.Metric[0].GetGauge().GetValue()
+}
+
+func TestWatcher(t *testing.T) {
+	p, err := profile.Decode("test.yaml", "test", []byte("time: 123s\ninterval: 45s\nprobes: 6\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := fakeTree(t, sysctl.KernelDefaults)
+	var logs bytes.Buffer
+	w := New(p, time.Second, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	h := w.Handler()
+
+	if code, body := healthz(t, h); code != 503 || body != "not applied yet" {
+		t.Errorf("/healthz before Start: %d %q, want 503 not applied yet", code, body)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := logLines(t, &logs)
+	want := []map[string]any{
+		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s"},
+		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_time", "from": 7200.0, "to": 123.0},
+		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_intvl", "from": 75.0, "to": 45.0},
+		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_probes", "from": 9.0, "to": 6.0},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Start logs (-want +got):\n%s", d)
+	}
+	if v, _ := sysctl.NewFS(root).Read(); v != (sysctl.Values{Time: 123, Intvl: 45, Probes: 6}) {
+		t.Errorf("after Start the tree holds %+v", v)
+	}
+
+	// No drift: nothing logged, nothing counted.
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := logLines(t, &logs); len(got) != 0 {
+		t.Errorf("a check without drift logged %v", got)
+	}
+	fams := scrape(t, h)
+	if c := counter(fams, "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time"); c != 0 {
+		t.Errorf("corrections before any drift = %v, want 0", c)
+	}
+
+	// Drift on one key: one line, one count, the value restored.
+	writeKey(t, root, sysctl.Time, 7200)
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got = logLines(t, &logs)
+	want = []map[string]any{{"level": "WARN", "msg": "drift corrected", "key": "net.ipv4.tcp_keepalive_time", "from": 7200.0, "to": 123.0, "profile": "test"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("drift logs (-want +got):\n%s", d)
+	}
+	if v, _ := sysctl.NewFS(root).Read(); v.Time != 123 {
+		t.Errorf("time after the correction: %d, want 123", v.Time)
+	}
+	fams = scrape(t, h)
+	for name, want := range map[string]float64{"tcpka_keepalive_time_seconds": 123, "tcpka_keepalive_interval_seconds": 45, "tcpka_keepalive_probes": 6, "tcpka_dead_peer_detection_seconds": 393} {
+		if g := gauge(fams, name); g != want {
+			t.Errorf("%s = %v, want %v", name, g, want)
+		}
+	}
+	if c := counter(fams, "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time"); c != 1 {
+		t.Errorf("corrections{time} = %v, want 1", c)
+	}
+	if code, body := healthz(t, h); code != 200 || body != "ok" {
+		t.Errorf("/healthz: %d %q, want 200 ok", code, body)
+	}
+
+	// A key that cannot be read: logged, counted, /healthz says why.
+	os.Remove(filepath.Join(root, "sys", sysctl.Probes.RelPath()))
+	if err := w.Check(); err == nil {
+		t.Fatal("Check with a missing key succeeded")
+	}
+	got = logLines(t, &logs)
+	if len(got) != 1 || got[0]["msg"] != "check failed" || !strings.Contains(got[0]["err"].(string), "tcp_keepalive_probes") {
+		t.Errorf("failed check logged %v", got)
+	}
+	if code, body := healthz(t, h); code != 503 || !strings.Contains(body, "tcp_keepalive_probes") {
+		t.Errorf("/healthz after a failed check: %d %q, want 503 naming the key", code, body)
+	}
+	if c := counter(scrape(t, h), "tcpka_watch_errors_total", ""); c != 1 {
+		t.Errorf("errors = %v, want 1", c)
+	}
+}
