@@ -341,7 +341,12 @@ func testDaemonSetLike(t *testing.T, p *podman, tag string) {
 		t.Fatalf("drift: %v: %s", err, out)
 	}
 	waitValues("300 30 5")
-	if !strings.Contains(logs.String(), `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":300`) {
+	// The log line follows the write back: give it a moment to land.
+	const corrected = `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":300`
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), corrected) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), corrected) {
 		t.Errorf("no correction in the container's log:\n%s", logs.String())
 	}
 	t0 := time.Now()
