@@ -84,11 +84,13 @@ func newFlagSet(name string) *pflag.FlagSet {
 // the commands that act on one namespace's sysctls or sockets (elsewhere it
 // would be accepted and silently mean nothing).
 func addGlobalFlags(fs *pflag.FlagSet, env *Env, netns bool) {
-	fs.StringVar(&env.ProcRoot, "proc-root", "/proc", "read procfs below `DIR` (for tests)")
+	fs.StringVar(&env.ProcRoot, "proc-root", "/proc", "use procfs mounted at `DIR` (e.g. the host's /proc/sys/net bind-mounted in a container)")
 	fs.StringVar(&env.RunDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
 	if netns {
 		fs.StringVar(&env.Netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	}
+	// Hidden from every command's help, where it is noise for most users;
+	// documented in the README for containers (the DaemonSet uses it).
 	_ = fs.MarkHidden("proc-root")
 	_ = fs.MarkHidden("run-dir")
 }
