@@ -96,8 +96,12 @@ tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/sys
 	Run: runEnforce,
 }
 
-func (e *Env) enforceStore() enforce.Store {
-	st := enforce.Store{BPFRoot: enforceFlags.bpfRoot, RunDir: e.RunDir}
+func (e *Env) enforceStore() enforce.Store { return e.enforceStoreAt(enforceFlags.bpfRoot) }
+
+// enforceStoreAt is the pin and record store with bpffs at bpfRoot ("" is
+// the default /sys/fs/bpf).
+func (e *Env) enforceStoreAt(bpfRoot string) enforce.Store {
+	st := enforce.Store{BPFRoot: bpfRoot, RunDir: e.RunDir}
 	if st.BPFRoot == "" {
 		st.BPFRoot = enforce.DefaultBPFRoot
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -19,9 +20,11 @@ import (
 )
 
 var (
-	watchInterval  time.Duration
-	watchListen    string
-	watchLogFormat string
+	watchInterval      time.Duration
+	watchListen        string
+	watchLogFormat     string
+	watchEnforceCgroup string
+	watchBPFRoot       string
 )
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
@@ -30,7 +33,7 @@ const watchShutdown = 500 * time.Millisecond
 
 var cmdWatch = &Command{
 	Name:      "watch",
-	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--log-format text|json]",
+	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--log-format text|json] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the three sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
@@ -42,6 +45,11 @@ keepalive values under the names 'tcpka metrics' uses, and
 tcpka_watch_corrections_total per key) and /healthz: 200 "ok" while the
 last check succeeded, 503 with the reason when it failed.
 
+With --enforce-cgroup DIR it also keeps the profile's BPF sock_ops program
+attached to the cgroup v2 directory DIR (as 'tcpka enforce --cgroup' does),
+checking at every interval: a cgroup that was removed and made again (a
+service restart, a kubelet pods cgroup) gets it again, logged.
+
 A bad profile, an address it cannot listen on, or a first apply that fails
 (no root, read-only /proc/sys) exit 1 before anything is served. SIGTERM or
 SIGINT stop it with exit 0 within a second. systemd/tcpka-watch.service
@@ -51,6 +59,9 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.DurationVar(&watchInterval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
 		fs.StringVar(&watchListen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
 		fs.StringVar(&watchLogFormat, "log-format", "text", "log as `text` or json")
+		fs.StringVar(&watchEnforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
+		fs.StringVar(&watchBPFRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
+		_ = fs.MarkHidden("bpf-root")
 	},
 	Run: runWatch,
 }
@@ -109,7 +120,11 @@ func runWatch(env *Env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
-	w := watch.New(p, watchInterval, &watchKernel{env: env, profile: p.Name}, log, base)
+	var kernel watch.Kernel = &watchKernel{env: env, profile: p.Name}
+	if watchEnforceCgroup != "" {
+		kernel = &enforcingKernel{Kernel: kernel, dir: watchEnforceCgroup, store: env.enforceStoreAt(watchBPFRoot), profile: p, log: log}
+	}
+	w := watch.New(p, watchInterval, kernel, log, base)
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -146,4 +161,46 @@ func runWatch(env *Env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// enforcingKernel keeps the profile's BPF program attached to a cgroup
+// ahead of every read and apply of the sysctls. Attach is idempotent
+// ("unchanged" when the pinned program already has the values); a cgroup
+// made again has a new id, so it gets a new attachment and the stale pin
+// is removed. A failure fails the check: /healthz says why.
+type enforcingKernel struct {
+	watch.Kernel
+	dir     string
+	store   enforce.Store
+	profile *profile.Profile
+	log     *slog.Logger
+}
+
+func (k *enforcingKernel) ensure() error {
+	cg, err := enforce.OpenCgroup(k.dir)
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	res, err := k.store.Attach(cg, k.profile.Name, k.profile.Settings, false)
+	if err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	if res.Action != "unchanged" {
+		k.log.Info("enforcement attached", "cgroup", k.dir, "action", res.Action, "pin", res.Pin, "profile", k.profile.Name)
+	}
+	return nil
+}
+
+func (k *enforcingKernel) Read() (sysctl.Values, error) {
+	if err := k.ensure(); err != nil {
+		return sysctl.Values{}, err
+	}
+	return k.Kernel.Read()
+}
+
+func (k *enforcingKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
+	if err := k.ensure(); err != nil {
+		return sysctl.Result{}, err
+	}
+	return k.Kernel.Apply(s)
 }
