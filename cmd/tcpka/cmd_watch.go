@@ -25,6 +25,7 @@ var (
 	watchLogFormat     string
 	watchEnforceCgroup string
 	watchBPFRoot       string
+	watchAllNetns      bool
 )
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
@@ -33,7 +34,7 @@ const watchShutdown = 500 * time.Millisecond
 
 var cmdWatch = &Command{
 	Name:      "watch",
-	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--log-format text|json] [--enforce-cgroup DIR]",
+	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the three sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
@@ -44,6 +45,10 @@ With --listen it serves Prometheus metrics at http://ADDR/metrics (the
 keepalive values under the names 'tcpka metrics' uses, and
 tcpka_watch_corrections_total per key) and /healthz: 200 "ok" while the
 last check succeeded, 503 with the reason when it failed.
+
+With --all-netns every check covers every network namespace on the machine
+(found again each time, so new containers are included), one transaction
+each; log lines name the namespace. /metrics reports tcpka's own namespace.
 
 With --enforce-cgroup DIR it also keeps the profile's BPF sock_ops program
 attached to the cgroup v2 directory DIR (as 'tcpka enforce --cgroup' does),
@@ -59,6 +64,7 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.DurationVar(&watchInterval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
 		fs.StringVar(&watchListen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
 		fs.StringVar(&watchLogFormat, "log-format", "text", "log as `text` or json")
+		fs.BoolVar(&watchAllNetns, "all-netns", false, "keep the profile applied in every network namespace")
 		fs.StringVar(&watchEnforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
 		fs.StringVar(&watchBPFRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
@@ -121,8 +127,15 @@ func runWatch(env *Env, args []string) error {
 	defer stop()
 	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
 	var kernel watch.Kernel = &watchKernel{env: env, profile: p.Name}
+	if watchAllNetns {
+		kernel = &allNetnsKernel{watchKernel{env: env, profile: p.Name}}
+	}
 	if watchEnforceCgroup != "" {
-		kernel = &enforcingKernel{Kernel: kernel, dir: watchEnforceCgroup, store: env.enforceStoreAt(watchBPFRoot), profile: p, log: log}
+		ek := &enforcingKernel{Kernel: kernel, dir: watchEnforceCgroup, store: env.enforceStoreAt(watchBPFRoot), profile: p, log: log}
+		kernel = ek
+		if sw, ok := ek.Kernel.(watch.Sweeper); ok {
+			kernel = &enforcingSweeper{ek, sw}
+		}
 	}
 	w := watch.New(p, watchInterval, kernel, log, base)
 	if err := w.Start(); err != nil {
@@ -203,4 +216,52 @@ func (k *enforcingKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
 		return sysctl.Result{}, err
 	}
 	return k.Kernel.Apply(s)
+}
+
+// enforcingSweeper is enforcingKernel over watch --all-netns.
+type enforcingSweeper struct {
+	*enforcingKernel
+	sw watch.Sweeper
+}
+
+func (k *enforcingSweeper) Sweep(s sysctl.Settings, first bool) ([]watch.Correction, error) {
+	if err := k.ensure(); err != nil {
+		return nil, err
+	}
+	return k.sw.Sweep(s, first)
+}
+
+// allNetnsKernel is watch --all-netns: Sweep visits every network
+// namespace under one lock and runs a transaction in each, as apply
+// --all-netns does; Read and Apply are tcpka's own namespace's.
+type allNetnsKernel struct{ watchKernel }
+
+func (k *allNetnsKernel) Sweep(s sysctl.Settings, first bool) ([]watch.Correction, error) {
+	unlock, err := k.env.lock()
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	defer unlock()
+	var out []watch.Correction
+	rows, err := k.env.allNetns("watch", func(r *nsRow) error {
+		var rec *sysctl.RevertRecord
+		if first { // as for one namespace: only the first apply is recorded
+			rec = &sysctl.RevertRecord{Profile: k.profile}
+		}
+		res, err := k.env.transactHere("watch", s, false, rec, k.env.revertPathFor(r.ID()))
+		if err != nil {
+			return err
+		}
+		for _, c := range res.Changes {
+			out = append(out, watch.Correction{Netns: r.label(), Change: c})
+		}
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	if n, failed := failedLabels(rows, func(r nsRow) bool { return r.err != nil }); n > 0 {
+		return out, fmt.Errorf("watch: failed in %d of %d network namespaces: %s", n, len(rows), failed)
+	}
+	return out, nil
 }

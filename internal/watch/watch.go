@@ -23,6 +23,21 @@ type Kernel interface {
 	Apply(s sysctl.Settings) (sysctl.Result, error)
 }
 
+// Sweeper is a Kernel over many network namespaces (watch --all-netns):
+// Sweep brings every namespace to the profile and returns the keys it wrote
+// in each, with an error naming the namespaces that failed; Read gives the
+// values /metrics reports (tcpka's own namespace).
+type Sweeper interface {
+	Kernel
+	Sweep(s sysctl.Settings, first bool) ([]Correction, error)
+}
+
+// Correction is one key written in one namespace.
+type Correction struct {
+	Netns  string
+	Change sysctl.Change
+}
+
 // Watcher keeps one profile applied to one Kernel.
 type Watcher struct {
 	profile  *profile.Profile
@@ -55,6 +70,9 @@ var ErrDrift = errors.New("kernel still differs from the profile")
 // Start applies the profile once. An error here is fatal: the caller exits
 // before serving anything.
 func (w *Watcher) Start() error {
+	if sw, ok := w.kernel.(Sweeper); ok {
+		return w.startSweep(sw)
+	}
 	res, err := w.kernel.Apply(w.profile.Settings)
 	if err != nil {
 		return err
@@ -88,6 +106,9 @@ func (w *Watcher) Run(ctx context.Context) {
 // Check reads the kernel once and corrects every key that drifted,
 // logging one line per corrected key. It returns the problem, if any.
 func (w *Watcher) Check() error {
+	if sw, ok := w.kernel.(Sweeper); ok {
+		return w.checkSweep(sw)
+	}
 	cur, err := w.kernel.Read()
 	if err != nil {
 		return w.fail("read", err)
@@ -105,6 +126,46 @@ func (w *Watcher) Check() error {
 		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", w.profile.Name)
 	}
 	w.setState(w.profile.Settings.Over(res.Before), nil)
+	return nil
+}
+
+// startSweep applies the profile in every namespace; any failure is fatal.
+func (w *Watcher) startSweep(sw Sweeper) error {
+	cs, err := sw.Sweep(w.profile.Settings, true)
+	if err != nil {
+		return err
+	}
+	cur, err := sw.Read()
+	if err != nil {
+		return err
+	}
+	w.setState(cur, nil)
+	k := w.profile.Keepalive(cur)
+	w.log.Info("profile applied in every network namespace", "profile", w.profile.Name, "changed", len(cs),
+		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes, "detection_s", k.IdleSeconds(), "detection", detect.Words(k.IdleSeconds()))
+	for _, c := range cs {
+		w.log.Info("set", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New)
+	}
+	return nil
+}
+
+// checkSweep corrects every namespace, logging and counting each key
+// written; namespaces that failed make the check fail after the others
+// were corrected.
+func (w *Watcher) checkSweep(sw Sweeper) error {
+	cs, serr := sw.Sweep(w.profile.Settings, false)
+	for _, c := range cs {
+		w.corrected(c.Change.Key)
+		w.log.Warn("drift corrected", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", w.profile.Name)
+	}
+	if serr != nil {
+		return w.fail("correct", serr)
+	}
+	cur, err := sw.Read()
+	if err != nil {
+		return w.fail("read", err)
+	}
+	w.setState(cur, nil)
 	return nil
 }
 
