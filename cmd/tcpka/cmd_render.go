@@ -1,17 +1,24 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
+
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
-var renderFormat string
+var (
+	renderFormat string
+	renderUnit   string
+)
 
 var cmdRender = &Command{
 	Name:      "render",
-	UsageLine: "render PROFILE [--format sysctl|k8s]",
-	Short:     "print a profile as a sysctl.d drop-in or a Kubernetes pod snippet",
+	UsageLine: "render PROFILE [--format sysctl|k8s|unit --unit NAME]",
+	Short:     "print a profile as a sysctl.d drop-in, a Kubernetes pod snippet or a unit drop-in",
 	Long: `Prints PROFILE as a sysctl.d drop-in on stdout: a header comment (profile,
 where it comes from, its dead-peer detection time), then one
 "net.ipv4.tcp_keepalive_time = N" line per key the profile sets. Both
@@ -21,10 +28,17 @@ same text to /etc/sysctl.d/60-tcpka.conf.
 --format k8s prints the pod securityContext.sysctls snippet instead: every
 pod has its own network namespace, which starts at the kernel defaults
 7200/75/9 whatever the node is set to, so pods need the setting themselves.
-The three keys are in Kubernetes' safe set (1.29+), so no kubelet flag is needed.`,
-	Examples: "tcpka render ssh\ntcpka render ssh > /etc/sysctl.d/60-tcpka.conf\ntcpka render aws-nlb --format k8s",
+The three keys are in Kubernetes' safe set (1.29+), so no kubelet flag is needed.
+
+--format unit --unit NAME prints a systemd drop-in for service NAME that runs
+'tcpka enforce PROFILE --unit %n' before every start (systemd makes a new
+cgroup at each start, so the BPF program must be attached again), and
+removes it after the service stops. Put it in
+/etc/systemd/system/NAME.d/tcpka-enforce.conf.`,
+	Examples: "tcpka render ssh\ntcpka render ssh > /etc/sysctl.d/60-tcpka.conf\ntcpka render aws-nlb --format k8s\ntcpka render aws-nlb --format unit --unit myapp.service",
 	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&renderFormat, "format", "sysctl", "output `FORMAT`: sysctl (a sysctl.d drop-in) or k8s (pod securityContext.sysctls)")
+		fs.StringVar(&renderFormat, "format", "sysctl", "output `FORMAT`: sysctl (a sysctl.d drop-in), k8s (pod securityContext.sysctls) or unit (a service drop-in that enforces the profile)")
+		fs.StringVar(&renderUnit, "unit", "", "with --format unit: the systemd service `NAME`")
 	},
 	Run: runRender,
 }
@@ -33,16 +47,36 @@ func runRender(env *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
-	if renderFormat != "sysctl" && renderFormat != "k8s" {
-		return usagef("--format %q: must be sysctl or k8s", renderFormat)
+	switch {
+	case renderFormat != "sysctl" && renderFormat != "k8s" && renderFormat != "unit":
+		return usagef("--format %q: must be sysctl, k8s or unit", renderFormat)
+	case renderFormat == "unit" && renderUnit == "":
+		return usagef("--format unit needs --unit NAME")
+	case renderFormat != "unit" && renderUnit != "":
+		return usagef("--unit goes with --format unit")
 	}
 	p, err := profile.Load(args[0])
 	if err != nil {
 		return err
 	}
-	out := sysctld.Render(p)
-	if renderFormat == "k8s" {
+	var out []byte
+	switch renderFormat {
+	case "k8s":
 		out = sysctld.RenderK8s(p)
+	case "unit":
+		unit, err := enforce.NormalizeUnit(renderUnit)
+		if err != nil {
+			return fmt.Errorf("render: --unit %s: %w", renderUnit, err)
+		}
+		arg := args[0]
+		if profile.IsPath(arg) { // the unit runs from /, so a path must be absolute
+			if arg, err = filepath.Abs(arg); err != nil {
+				return err
+			}
+		}
+		out = []byte(enforce.DropIn(dropInBin, arg, unit))
+	default:
+		out = sysctld.Render(p)
 	}
 	_, err = env.Stdout.Write(out)
 	return err
