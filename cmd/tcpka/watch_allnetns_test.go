@@ -22,18 +22,8 @@ func TestWatchAllNetns(t *testing.T) {
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w1")
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w2")
 
-	var stderr syncBuffer
-	cmd := exec.Command(tcpkaBinary(t), "watch", "fast-failover", "--interval", "1s", "--all-netns", "--run-dir", t.TempDir())
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
+	w := startWatch(t, "fast-failover", "--interval", "1s", "--all-netns", "--run-dir", t.TempDir())
+	stderr := w.stderr
 	waitValues := func(ns, what string) {
 		t.Helper()
 		if _, ok := waitFor(t, 3*time.Second, "10/3/5", func() string { return nstest.Values(t, ns) }); !ok {
@@ -56,12 +46,43 @@ func TestWatchAllNetns(t *testing.T) {
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w3")
 	waitValues("tcpka-w3", "a namespace made after the start")
 
-	cmd.Process.Signal(syscall.SIGTERM)
+	w.stop(t)
+}
+
+// watchProcess is a tcpka watch run as a user runs it: the built binary.
+type watchProcess struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+}
+
+// startWatch starts tcpka watch ARGS; it is killed at cleanup if still running.
+func startWatch(t *testing.T, args ...string) *watchProcess {
+	t.Helper()
+	w := &watchProcess{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	w.cmd = exec.Command(tcpkaBinary(t), append([]string{"watch"}, args...)...)
+	w.cmd.Stderr = w.stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.exited <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		w.cmd.Process.Kill()
+		err := <-w.exited
+		w.exited <- err
+	})
+	return w
+}
+
+// stop sends SIGTERM and expects exit 0 within 2 s.
+func (w *watchProcess) stop(t *testing.T) {
+	t.Helper()
+	w.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		exited <- err
+	case err := <-w.exited:
+		w.exited <- err
 		if err != nil {
-			t.Errorf("SIGTERM: %v\n%s", err, stderr.String())
+			t.Errorf("SIGTERM: %v\n%s", err, w.stderr.String())
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("watch did not exit after SIGTERM")

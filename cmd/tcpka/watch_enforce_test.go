@@ -1,10 +1,8 @@
 package main
 
 import (
-	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,19 +38,11 @@ func TestWatchEnforceCgroup(t *testing.T) {
 		}
 	}
 
-	var stderr syncBuffer
-	cmd := exec.Command(tcpkaBinary(t), append([]string{"watch", "fast-failover", "--interval", "1s", "--enforce-cgroup", cg}, flags...)...)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-		tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
-	}()
+	// Cleanups run last-in first-out: watch is killed, then the pin is
+	// removed, then the private bpffs checks that no pin is left.
+	t.Cleanup(func() { tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...) })
+	w := startWatch(t, append([]string{"fast-failover", "--interval", "1s", "--enforce-cgroup", cg}, flags...)...)
+	stderr := w.stderr
 	waitListed("at start")
 
 	// Removed behind its back: attached again at the next check, and logged.
@@ -64,16 +54,7 @@ func TestWatchEnforceCgroup(t *testing.T) {
 		t.Errorf("want two 'enforcement attached' lines (start, re-attach), got %d:\n%s", n, stderr.String())
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("watch did not exit after SIGTERM")
-	}
+	w.stop(t)
 
 	// Not a cgroup: exit 1 before anything is served, one line.
 	_, errs, code := tcpkaRun(t, append([]string{"watch", "fast-failover", "--enforce-cgroup", t.TempDir()}, flags...)...)
