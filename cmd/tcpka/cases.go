@@ -14,7 +14,13 @@ import (
 func (e *Env) detectionCases(k detect.Keepalive) (line string, dataS, retries2 int) {
 	data := "unknown (tcp_retries2 not readable)"
 	dataS, retries2 = -1, -1
-	if r, err := detect.ReadRetrans(e.ProcRoot); err == nil {
+	// tcp_retries2 and the RTO bounds are per netns too: read the target's.
+	var r detect.Retrans
+	var err error
+	if nerr := e.inNetns(func() error { r, err = detect.ReadRetrans(e.ProcRoot); return nil }); nerr != nil {
+		err = nerr
+	}
+	if err == nil {
 		hz, _ := detect.ReadHZ(e.ProcRoot)
 		b := detect.Predict(detect.Case{Data: true, Retrans: r, HZ: hz})
 		dataS, retries2 = int(math.Round(b.Nominal.Seconds())), r.Retries2
