@@ -230,6 +230,13 @@ func TestNetnsCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// show --netns reads tcp_retries2 (data-in-flight detection) in the
+	// target too, not in tcpka's own namespace.
+	nstest.Run(t, "ip", "netns", "exec", "tcpka-a", "sh", "-c", "echo 5 > /proc/sys/net/ipv4/tcp_retries2")
+	if out, errOut, code := tcpkaRun(t, "show", "--netns", "tcpka-a", "--json"); code != 0 || !strings.Contains(out, `"retries2": 5,`) {
+		t.Errorf("show --netns tcpka-a --json: exit %d, stderr %q, want \"retries2\": 5 in:\n%s", code, errOut, out)
+	}
+
 	// sockets --netns dumps the target's sockets: the dump's netlink socket
 	// must be opened inside it. Two ends of one loopback connection in
 	// tcpka-a, none of them visible from here.
