@@ -16,11 +16,20 @@ func TestMain(m *testing.M) {
 		enforcetest.RunHelper()
 		os.Exit(0)
 	}
-	code := testscript.RunMain(m, map[string]func() int{"tcpka": main1})
+	testscript.Main(removeBuiltBin{m}, map[string]func(){"tcpka": func() { os.Exit(main1()) }})
+}
+
+// removeBuiltBin runs the tests, then removes the binary tcpkaBinary built:
+// testscript.Main ends the process with os.Exit, so the removal must happen
+// inside Run.
+type removeBuiltBin struct{ *testing.M }
+
+func (m removeBuiltBin) Run() int {
+	code := m.M.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
-	os.Exit(code)
+	return code
 }
 
 // TestScript runs testdata/script/*.txtar: one file per command, each with
