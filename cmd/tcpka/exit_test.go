@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // TestExitCodes runs the CLI in-process: 0 ok, 1 failure or drift, 2 usage;
 // and every failure is exactly one line on stderr.
 func TestExitCodes(t *testing.T) {
-	tree := t.TempDir()
-	for name, val := range map[string]string{"time": "60", "intvl": "15", "probes": "4"} {
-		p := filepath.Join(tree, "sys/net/ipv4/tcp_keepalive_"+name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(val+"\n"), 0o644)
-	}
+	tree := fakeProc(t, sysctl.Values{Time: 60, Intvl: 15, Probes: 4})
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
 	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
@@ -51,4 +49,20 @@ func TestExitCodes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fakeProc writes a proc tree holding v under t.TempDir() for --proc-root.
+func fakeProc(t *testing.T, v sysctl.Values) string {
+	t.Helper()
+	tree := t.TempDir()
+	fs := sysctl.NewFS(tree)
+	for _, k := range sysctl.Keys {
+		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(fs.Path(k), []byte(strconv.Itoa(v.Get(k))+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tree
 }

@@ -20,18 +20,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
 )
 
 // TestWatchBadInput: every mistake exits before anything is served, with
 // one line on stderr and nothing written.
 func TestWatchBadInput(t *testing.T) {
-	tree := t.TempDir()
-	for name, val := range map[string]string{"time": "60", "intvl": "15", "probes": "4"} {
-		p := filepath.Join(tree, "sys/net/ipv4/tcp_keepalive_"+name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(val+"\n"), 0o644)
-	}
+	tree := fakeProc(t, sysctl.Values{Time: 60, Intvl: 15, Probes: 4})
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
 	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
