@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // recap reads "changed=N" from the PLAY RECAP line for localhost.
@@ -57,17 +59,14 @@ func tcpkaBinary(t *testing.T) string {
 	return bin
 }
 
-func hostValues(t *testing.T) string {
+// hostValues reads the three keepalive sysctls of the test's own netns.
+func hostValues(t *testing.T) sysctl.Values {
 	t.Helper()
-	var vals []string
-	for _, k := range []string{"time", "intvl", "probes"} {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_keepalive_" + k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = append(vals, strings.TrimSpace(string(b)))
+	v, err := sysctl.NewFS("").Read()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(vals, " ")
+	return v
 }
 
 func TestSitePlaybook(t *testing.T) {
@@ -111,7 +110,7 @@ func TestSitePlaybook(t *testing.T) {
 		t.Fatalf("scratch.sh: %v\n%s", err, b)
 	}
 	if after := hostValues(t); after != hostBefore {
-		t.Errorf("host keepalive sysctls changed: %s -> %s", hostBefore, after)
+		t.Errorf("host keepalive sysctls changed: %+v -> %+v", hostBefore, after)
 	}
 
 	// --check on a host where nothing is installed: changes reported,

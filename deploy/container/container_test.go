@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // maxImageBytes is the size goal for the image.
@@ -162,17 +164,14 @@ func (p *podman) build(version string) string {
 	return strings.TrimSpace(stdout.String())
 }
 
-func hostValues(t *testing.T) string {
+// hostValues reads the three keepalive sysctls of the test's own netns.
+func hostValues(t *testing.T) sysctl.Values {
 	t.Helper()
-	var vals []string
-	for _, k := range []string{"time", "intvl", "probes"} {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_keepalive_" + k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = append(vals, strings.TrimSpace(string(b)))
+	v, err := sysctl.NewFS("").Read()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(vals, " ")
+	return v
 }
 
 func TestImage(t *testing.T) {
@@ -180,7 +179,7 @@ func TestImage(t *testing.T) {
 	hostBefore := hostValues(t)
 	defer func() {
 		if after := hostValues(t); after != hostBefore {
-			t.Errorf("host keepalive sysctls changed: %s -> %s", hostBefore, after)
+			t.Errorf("host keepalive sysctls changed: %+v -> %+v", hostBefore, after)
 		}
 	}()
 
