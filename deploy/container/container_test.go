@@ -234,17 +234,8 @@ func TestImage(t *testing.T) {
 	})
 
 	t.Run("apply in a scratch netns", func(t *testing.T) {
-		holder := exec.Command("unshare", "-n", "sleep", "120")
-		if err := holder.Start(); err != nil {
-			t.Fatalf("unshare -n: %v", err)
-		}
-		defer func() { holder.Process.Kill(); holder.Wait() }()
-		nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-		waitNetns(t, nsPath)
-		prof := filepath.Join(t.TempDir(), "fleet.yaml")
-		if err := os.WriteFile(prof, []byte("name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		nsPath := scratchNetns(t)
+		prof := writeProfile(t, "name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n")
 		opts := []string{"--network", "ns:" + nsPath, "--cap-add", "NET_ADMIN", "-v", prof + ":/etc/tcpka/profile.yaml:ro"}
 
 		// With /proc/sys read-only (every runtime's default) apply says
@@ -282,17 +273,8 @@ func TestImage(t *testing.T) {
 // /host/proc/sys/net, a tmpfs /run), in a scratch netns standing in for
 // the node's: watch applies, corrects a drift, and stops with exit 0.
 func testDaemonSetLike(t *testing.T, p *podman, tag string) {
-	holder := exec.Command("unshare", "-n", "sleep", "120")
-	if err := holder.Start(); err != nil {
-		t.Fatalf("unshare -n: %v", err)
-	}
-	defer func() { holder.Process.Kill(); holder.Wait() }()
-	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-	waitNetns(t, nsPath)
-	prof := filepath.Join(t.TempDir(), "profile.yaml")
-	if err := os.WriteFile(prof, []byte("name: fleet\ntime: 300s\ninterval: 30s\nprobes: 5\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	nsPath := scratchNetns(t)
+	prof := writeProfile(t, "name: fleet\ntime: 300s\ninterval: 30s\nprobes: 5\n")
 	name := fmt.Sprintf("tcpka-test-watch-%d", os.Getpid())
 	args := append(append([]string{}, p.globalOpts...), "run", "--rm", "--name", name,
 		"--cgroup-parent", p.cgroupParent,
@@ -374,6 +356,30 @@ func (f fileString) String() string {
 }
 
 // waitNetns waits until the holder process has its own netns.
+// scratchNetns starts a process in a new network namespace, killed at
+// cleanup, and returns the path of that namespace once it exists.
+func scratchNetns(t *testing.T) string {
+	t.Helper()
+	holder := exec.Command("unshare", "-n", "sleep", "120")
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare -n: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	waitNetns(t, nsPath)
+	return nsPath
+}
+
+// writeProfile writes a profile file for the container to mount.
+func writeProfile(t *testing.T, text string) string {
+	t.Helper()
+	prof := filepath.Join(t.TempDir(), "profile.yaml")
+	if err := os.WriteFile(prof, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return prof
+}
+
 func waitNetns(t *testing.T, nsPath string) {
 	t.Helper()
 	self, _ := os.Readlink("/proc/self/ns/net")
