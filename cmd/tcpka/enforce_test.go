@@ -113,17 +113,25 @@ func TestEnforcePIDCLI(t *testing.T) {
 // TestEnforceCgroupCLI: attach, list, show, remove on a test cgroup with a
 // private bpffs; a process in the cgroup gets the values, one after
 // --remove does not.
+// cgroupFixture, inside a scratch netns, skips on kernels without the BPF
+// keepalive helpers, then makes a test cgroup and a private bpffs (both
+// removed at cleanup) and returns them with the flags that point tcpka at
+// them and at a scratch run dir.
+func cgroupFixture(t *testing.T) (cg, bpf string, flags []string) {
+	t.Helper()
+	if err := enforce.CheckKernel(); err != nil {
+		t.Skip(err)
+	}
+	cg = enforcetest.Cgroup(t)
+	bpf = enforcetest.BPFFS(t)
+	return cg, bpf, []string{"--bpf-root", bpf, "--run-dir", t.TempDir()}
+}
+
 func TestEnforceCgroupCLI(t *testing.T) {
 	if !enforcetest.InScratchNetns(t) {
 		return
 	}
-	if err := enforce.CheckKernel(); err != nil {
-		t.Skip(err)
-	}
-	cg := enforcetest.Cgroup(t)
-	bpf := enforcetest.BPFFS(t)
-	runDir := t.TempDir()
-	flags := []string{"--bpf-root", bpf, "--run-dir", runDir}
+	cg, bpf, flags := cgroupFixture(t)
 	echo := enforcetest.Echo(t)
 
 	out, errs, code := tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", cg, "--dry-run"}, flags...)...)

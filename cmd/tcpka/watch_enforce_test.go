@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 )
 
@@ -17,13 +16,7 @@ func TestWatchEnforceCgroup(t *testing.T) {
 	if !enforcetest.InScratchNetns(t) {
 		return
 	}
-	if err := enforce.CheckKernel(); err != nil {
-		t.Skip(err)
-	}
-	cg := enforcetest.Cgroup(t)
-	bpf := enforcetest.BPFFS(t)
-	runDir := t.TempDir()
-	flags := []string{"--bpf-root", bpf, "--run-dir", runDir}
+	cg, _, flags := cgroupFixture(t)
 	listed := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(cg) + ` +fast-failover +10 s +3 s +5 +25 s `)
 	waitListed := func(what string) {
 		t.Helper()
