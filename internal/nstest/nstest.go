@@ -115,8 +115,7 @@ func Run(t *testing.T, name string, args ...string) string {
 // (under /run/netns) with ip netns exec; "" means the test's own netns.
 func SetValues(t *testing.T, name string, time, intvl, probes int) {
 	t.Helper()
-	script := "echo " + strconv.Itoa(time) + " > /proc/sys/net/ipv4/tcp_keepalive_time && echo " + strconv.Itoa(intvl) +
-		" > /proc/sys/net/ipv4/tcp_keepalive_intvl && echo " + strconv.Itoa(probes) + " > /proc/sys/net/ipv4/tcp_keepalive_probes"
+	script := setScript(time, intvl, probes)
 	if name == "" {
 		Run(t, "sh", "-c", script)
 		return
@@ -128,22 +127,7 @@ func SetValues(t *testing.T, name string, time, intvl, probes int) {
 // given values and returns its pid; the child is killed at cleanup.
 func HoldUnnamed(t *testing.T, time, intvl, probes int) int {
 	t.Helper()
-	script := "echo " + strconv.Itoa(time) + " > /proc/sys/net/ipv4/tcp_keepalive_time && echo " + strconv.Itoa(intvl) +
-		" > /proc/sys/net/ipv4/tcp_keepalive_intvl && echo " + strconv.Itoa(probes) + " > /proc/sys/net/ipv4/tcp_keepalive_probes && echo ready && exec sleep 1000"
-	cmd := exec.Command("unshare", "-n", "sh", "-c", script)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("unnamed netns holder: %q %v", buf, err)
-	}
-	return cmd.Process.Pid
+	return hold(t, "unnamed netns holder", exec.Command("unshare", "-n", "sh", "-c", setScript(time, intvl, probes)+" && echo ready && exec sleep 1000"))
 }
 
 // Values reads the three values in the netns of a name under /run/netns,
@@ -168,7 +152,19 @@ func Values(t *testing.T, target string) string {
 // sleep) and returns its pid; the child is killed at cleanup.
 func HoldNamed(t *testing.T, name string) int {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", name, "sh", "-c", "echo ready && exec sleep 1000")
+	return hold(t, "holder in "+name, exec.Command("ip", "netns", "exec", name, "sh", "-c", "echo ready && exec sleep 1000"))
+}
+
+// setScript is the shell that writes the three values of its netns.
+func setScript(time, intvl, probes int) string {
+	return "echo " + strconv.Itoa(time) + " > /proc/sys/net/ipv4/tcp_keepalive_time && echo " + strconv.Itoa(intvl) +
+		" > /proc/sys/net/ipv4/tcp_keepalive_intvl && echo " + strconv.Itoa(probes) + " > /proc/sys/net/ipv4/tcp_keepalive_probes"
+}
+
+// hold starts cmd, which prints "ready" once it sits in its namespace,
+// waits for that line and returns its pid; cmd is killed at cleanup.
+func hold(t *testing.T, what string, cmd *exec.Cmd) int {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +175,7 @@ func HoldNamed(t *testing.T, name string) int {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	buf := make([]byte, 6)
 	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("holder in %s: %q %v", name, buf, err)
+		t.Fatalf("%s: %q %v", what, buf, err)
 	}
 	return cmd.Process.Pid
 }
