@@ -33,7 +33,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/tcpka/tcpka/internal/enforce"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,6 +69,9 @@ func atoi(s string) int {
 	return n
 }
 
+// served keeps the accepted connections referenced, so none is closed.
+var served []net.Conn
+
 // serve accepts and holds connections forever.
 func serve(addr string) {
 	l, err := net.Listen("tcp4", addr)
@@ -76,13 +79,12 @@ func serve(addr string) {
 		panic(err)
 	}
 	fmt.Println("ready")
-	var held []net.Conn
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			panic(err)
 		}
-		held = append(held, c)
+		served = append(served, c)
 	}
 }
 
@@ -384,10 +386,7 @@ func bench(tcpka string, n, rounds int) error {
 	}
 
 	// Instruction count.
-	var s sysctl.Settings
-	s.Set(sysctl.Time, 300)
-	s.Set(sysctl.Intvl, 30)
-	s.Set(sysctl.Probes, 5)
+	s := keepalive.Settings{Time: 300, Intvl: 30, Probes: 5}
 	insns, _ := enforce.Instructions(s)
 	prog, err := enforce.Load(s)
 	if err != nil {

@@ -1,66 +1,22 @@
 package main
 
-// --all-netns for show, apply and check: find every network namespace, then
-// visit them one by one on a locked OS thread (internal/netns.Each).
+// --all-netns for show, apply and check: kernel.Every finds every network
+// namespace and visits them one by one on a locked OS thread; this file
+// renders what each visit found.
 
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
-
-// shownProcesses is how many processes a row names.
-const shownProcesses = 3
-
-// nsRow is one namespace found by --all-netns and what tcpka did there.
-type nsRow struct {
-	netns.Namespace
-	procs []netns.Process
-	vals  sysctl.Values
-	err   error
-}
-
-// label names the namespace in per-namespace output:
-// "net:[4026532247] blue", "net:[4026532301] (pid 88 sleep)".
-func (r nsRow) label() string {
-	var b strings.Builder
-	b.WriteString(r.ID())
-	if r.Ino == 0 { // a broken name: ID is its path
-		return b.String()
-	}
-	if len(r.Names) > 0 {
-		b.WriteString(" " + strings.Join(r.Names, ","))
-	} else if len(r.procs) > 0 {
-		b.WriteString(" (" + r.procsCell() + ")")
-	}
-	if r.Host {
-		b.WriteString(" [host]")
-	}
-	return b.String()
-}
-
-// procsCell is "1 systemd, 312 sshd +40 more", or "-".
-func (r nsRow) procsCell() string {
-	if len(r.procs) == 0 {
-		return "-"
-	}
-	var parts []string
-	for _, p := range r.procs {
-		parts = append(parts, strconv.Itoa(p.Pid)+" "+p.Command)
-	}
-	s := strings.Join(parts, ", ")
-	if more := len(r.Pids) - len(r.procs); more > 0 {
-		s += fmt.Sprintf(" +%d more", more)
-	}
-	return s
-}
 
 // processJSON is one process of a namespace in --json output.
 type processJSON struct {
@@ -79,44 +35,26 @@ type nsJSON struct {
 	Error        string        `json:"error,omitempty"`
 }
 
-func (r nsRow) json() nsJSON {
-	j := nsJSON{Netns: r.ID(), Inode: r.Ino, Names: r.Names, Processes: []processJSON{}, ProcessCount: len(r.Pids), Host: r.Host}
-	if j.Names == nil {
-		j.Names = []string{}
-	}
-	for _, p := range r.procs {
+func visitJSON(v *kernel.Visit) nsJSON {
+	j := nsJSON{Netns: v.ID(), Inode: v.Ino, Names: nonNil(v.Names), Processes: []processJSON{}, ProcessCount: len(v.Pids), Host: v.Host}
+	for _, p := range v.Procs {
 		j.Processes = append(j.Processes, processJSON{Pid: p.Pid, Command: p.Command})
 	}
-	if r.err != nil {
-		j.Error = oneLine(r.err.Error())
+	if v.Err != nil {
+		j.Error = oneLine(v.Err.Error())
 	}
 	return j
 }
 
-// allNetns lists every network namespace and runs fn in each, one after the
-// other on one locked OS thread; a namespace that cannot be entered gets its
-// error in err and fn is not called.
-func (e *Env) allNetns(what string, fn func(r *nsRow) error) ([]nsRow, error) {
-	if e.target != nil {
+// every runs fn in every network namespace (kernel.Every); --all-netns and
+// --netns exclude each other. It warns about namespaces it could not read.
+func (e *Env) every(what string, fn func(v *kernel.Visit, fs sysctl.FS) error) ([]kernel.Visit, error) {
+	if e.Kernel.Target() != nil {
 		return nil, usagef("--all-netns and --netns exclude each other")
 	}
-	l, err := netns.List(netns.DefaultRunDir, e.ProcRoot)
+	visits, l, err := kernel.Every(e.ProcRoot(), netns.DefaultRunDir, fn)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	rows := make([]nsRow, len(l.Namespaces))
-	for i, n := range l.Namespaces {
-		rows[i] = nsRow{Namespace: n, procs: n.Processes(shownProcesses)}
-	}
-	errs, err := netns.Each(len(rows),
-		func(i int) (*netns.NS, error) { return rows[i].Open() },
-		func(i int) error { return fn(&rows[i]) },
-		true)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	for i := range rows {
-		rows[i].err = errs[i]
 	}
 	if l.Unreadable > 0 {
 		hint := "permission denied"
@@ -125,15 +63,15 @@ func (e *Env) allNetns(what string, fn func(r *nsRow) error) ([]nsRow, error) {
 		}
 		fmt.Fprintf(e.Stderr, "tcpka: %s: the network namespace of %d %s could not be read (%s)\n", what, l.Unreadable, plural(l.Unreadable, "process"), hint)
 	}
-	return rows, nil
+	return visits, nil
 }
 
-// failedLabels names the rows that failed, for the closing line.
-func failedLabels(rows []nsRow, failed func(nsRow) bool) (n int, labels string) {
+// failedLabels names the visits that failed, for the closing line.
+func failedLabels(visits []kernel.Visit, failed func(*kernel.Visit) bool) (n int, labels string) {
 	var ls []string
-	for _, r := range rows {
-		if failed(r) {
-			ls = append(ls, r.label())
+	for i := range visits {
+		if failed(&visits[i]) {
+			ls = append(ls, visits[i].Label())
 		}
 	}
 	return len(ls), strings.Join(ls, "; ")
@@ -143,7 +81,7 @@ func failedLabels(rows []nsRow, failed func(nsRow) bool) (n int, labels string) 
 
 type showAllRowJSON struct {
 	nsJSON
-	*valuesJSON
+	*settingsJSON
 	KernelDefaults  bool `json:"kernel_defaults"`
 	DiffersFromHost bool `json:"differs_from_host"`
 }
@@ -153,35 +91,36 @@ type showAllJSONOut struct {
 	Namespaces []showAllRowJSON `json:"namespaces"`
 }
 
-func showAllNetns(env *Env) error {
-	fs := env.sysFS()
-	rows, err := env.allNetns("show", func(r *nsRow) error {
-		var err error
-		r.vals, err = fs.Read()
+func showAllNetns(env *Env, asJSON bool) error {
+	vals := map[*kernel.Visit]keepalive.Settings{}
+	visits, err := env.every("show", func(v *kernel.Visit, fs sysctl.FS) error {
+		s, err := fs.Read()
+		vals[v] = s
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	var host *nsRow
-	for i := range rows {
-		if rows[i].Host && rows[i].err == nil {
-			host = &rows[i]
+	var host *kernel.Visit
+	for i := range visits {
+		if visits[i].Host && visits[i].Err == nil {
+			host = &visits[i]
 		}
 	}
-	differs := func(r nsRow) bool { return host != nil && !r.Host && r.vals != host.vals }
-	if showJSON {
+	differs := func(v *kernel.Visit) bool { return host != nil && !v.Host && vals[v] != vals[host] }
+	if asJSON {
 		out := showAllJSONOut{Namespaces: []showAllRowJSON{}}
 		if host != nil {
 			out.HostNetns = host.ID()
 		}
-		for _, r := range rows {
-			j := showAllRowJSON{nsJSON: r.json()}
-			if r.err == nil {
-				v := newValuesJSON(r.vals)
-				j.valuesJSON = &v
-				j.KernelDefaults = r.vals == sysctl.KernelDefaults
-				j.DiffersFromHost = differs(r)
+		for i := range visits {
+			v := &visits[i]
+			j := showAllRowJSON{nsJSON: visitJSON(v)}
+			if v.Err == nil {
+				s := newSettingsJSON(vals[v])
+				j.settingsJSON = &s
+				j.KernelDefaults = isKernelDefault(vals[v])
+				j.DiffersFromHost = differs(v)
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
@@ -190,25 +129,27 @@ func showAllNetns(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
 	defaults, differing, failed := 0, 0, 0
-	for _, r := range rows {
+	for i := range visits {
+		v := &visits[i]
 		name := "-"
-		if len(r.Names) > 0 {
-			name = strings.Join(r.Names, ",")
+		if len(v.Names) > 0 {
+			name = strings.Join(v.Names, ",")
 		}
-		if r.err != nil {
+		if v.Err != nil {
 			failed++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tcannot read: %s\n", r.ID(), name, r.procsCell(), oneLine(r.err.Error()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tcannot read: %s\n", v.ID(), name, v.ProcsCell(), oneLine(v.Err.Error()))
 			continue
 		}
+		s := vals[v]
 		var notes []string
-		if r.Host {
+		if v.Host {
 			notes = append(notes, "host")
 		}
-		if r.vals == sysctl.KernelDefaults {
+		if isKernelDefault(s) {
 			defaults++
 			notes = append(notes, "kernel defaults")
 		}
-		if differs(r) {
+		if differs(v) {
 			differing++
 			notes = append(notes, "differs from host")
 		}
@@ -216,16 +157,16 @@ func showAllNetns(env *Env) error {
 		if note == "" {
 			note = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), name, r.procsCell(),
-			sysctl.FormatValue(sysctl.Time, r.vals.Time), sysctl.FormatValue(sysctl.Intvl, r.vals.Intvl),
-			sysctl.FormatValue(sysctl.Probes, r.vals.Probes), detect.Seconds(keepalive(r.vals).IdleSeconds()), note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID(), name, v.ProcsCell(),
+			sysctl.FormatValue(sysctl.Time, s.Time), sysctl.FormatValue(sysctl.Intvl, s.Intvl),
+			sysctl.FormatValue(sysctl.Probes, s.Probes), detect.Seconds(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%d network %s: %d with the kernel defaults (dead peer noticed after %s), %d %s from the host\n",
-		len(rows), plural(len(rows), "namespace"), defaults, detect.Seconds(keepalive(sysctl.KernelDefaults).IdleSeconds()),
-		differing, map[bool]string{true: "differs", false: "differ"}[differing == 1])
+		len(visits), plural(len(visits), "namespace"), defaults, detect.Seconds(detect.Idle(keepalive.KernelDefaults)),
+		differing, verb(differing, "differs", "differ"))
 	if failed > 0 {
 		fmt.Fprintf(env.Stderr, "tcpka: show: %d network %s could not be read (see NOTE)\n", failed, plural(failed, "namespace"))
 	}
@@ -236,10 +177,10 @@ func showAllNetns(env *Env) error {
 
 type applyAllRowJSON struct {
 	nsJSON
-	Applied bool         `json:"applied"`
-	Changes []changeJSON `json:"changes"`
-	Before  *valuesJSON  `json:"before,omitempty"`
-	After   *valuesJSON  `json:"after,omitempty"`
+	Applied bool          `json:"applied"`
+	Changes []changeJSON  `json:"changes"`
+	Before  *settingsJSON `json:"before,omitempty"`
+	After   *settingsJSON `json:"after,omitempty"`
 }
 
 type applyAllJSONOut struct {
@@ -250,40 +191,39 @@ type applyAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func applyAllNetns(env *Env, p *profile.Profile) error {
-	if !applyDryRun {
+func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
+	if !f.dryRun {
 		if err := env.canWrite("apply"); err != nil {
 			return err
 		}
-		unlock, err := env.lock()
+		unlock, err := env.State.Lock()
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
 		defer unlock()
 	}
-	results := map[*nsRow]sysctl.Result{}
-	rows, err := env.allNetns("apply", func(r *nsRow) error {
-		rec := &sysctl.RevertRecord{Profile: p.Name}
-		res, err := env.transactHere("apply", p.Settings, applyDryRun, rec, env.revertPathFor(r.ID()))
-		results[r] = res
+	results := map[*kernel.Visit]sysctl.Result{}
+	visits, err := env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
+		res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NSKey: v.Key()})
+		results[v] = res
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	nfailed, failed := failedLabels(rows, func(r nsRow) bool { return r.err != nil })
-	if applyJSON {
-		out := applyAllJSONOut{Profile: p.Name, Origin: p.Origin, DryRun: applyDryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
-		for i := range rows {
-			r := &rows[i]
-			res := results[r]
-			j := applyAllRowJSON{nsJSON: r.json(), Applied: res.Written, Changes: changesJSON(res.Changes)}
-			if _, ok := results[r]; ok && r.err == nil {
-				b, a := newValuesJSON(res.Before), newValuesJSON(p.Settings.Over(res.Before))
+	nfailed, failed := failedLabels(visits, func(v *kernel.Visit) bool { return v.Err != nil })
+	if f.json {
+		out := applyAllJSONOut{Profile: p.Name, Origin: p.Origin, DryRun: f.dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
+		for i := range visits {
+			v := &visits[i]
+			res, ok := results[v]
+			j := applyAllRowJSON{nsJSON: visitJSON(v), Applied: res.Written, Changes: changesJSON(res.Changes)}
+			if ok && v.Err == nil {
+				b, a := newSettingsJSON(res.Before), newSettingsJSON(p.Over(res.Before))
 				j.Before, j.After = &b, &a
 			}
-			if r.err != nil {
-				out.Failed = append(out.Failed, r.ID())
+			if v.Err != nil {
+				out.Failed = append(out.Failed, v.ID())
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
@@ -291,37 +231,39 @@ func applyAllNetns(env *Env, p *profile.Profile) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(env.Stdout, "profile %s (%s) in %d network %s\n", p.Name, p.Origin, len(rows), plural(len(rows), "namespace"))
+		w := env.Stdout
+		fmt.Fprintf(w, "profile %s (%s) in %d network %s\n", p.Name, p.Origin, len(visits), plural(len(visits), "namespace"))
 		changed := 0
-		for i := range rows {
-			r := &rows[i]
-			res, ok := results[r]
-			fmt.Fprintln(env.Stdout, r.label())
-			if ok && res.Before != (sysctl.Values{}) {
-				printChanges(env, p.Settings, res, p.Settings.Over(res.Before))
+		for i := range visits {
+			v := &visits[i]
+			res, ok := results[v]
+			fmt.Fprintln(w, v.Label())
+			if ok && res.Before != (keepalive.Settings{}) {
+				printChanges(w, p.Settings, sysctl.SetKeys(p.Settings), res, p.Over(res.Before))
 			}
+			n := len(res.Changes)
 			switch {
-			case r.err != nil:
-				fmt.Fprintf(env.Stdout, "  FAILED: %s\n", oneLine(r.err.Error()))
-			case len(res.Changes) == 0:
-				fmt.Fprintln(env.Stdout, "  already matches")
-			case applyDryRun:
+			case v.Err != nil:
+				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(v.Err.Error()))
+			case n == 0:
+				fmt.Fprintln(w, "  already matches")
+			case f.dryRun:
 				changed++
-				fmt.Fprintf(env.Stdout, "  would change %d %s\n", len(res.Changes), plural(len(res.Changes), "key"))
+				fmt.Fprintf(w, "  would change %d %s\n", n, plural(n, "key"))
 			default:
 				changed++
-				fmt.Fprintf(env.Stdout, "  applied: %d %s written and read back\n", len(res.Changes), plural(len(res.Changes), "key"))
+				fmt.Fprintf(w, "  applied: %d %s written and read back\n", n, plural(n, "key"))
 			}
 		}
-		verb := "changed"
-		if applyDryRun {
-			verb = "would change (dry run: nothing written)"
+		did := "changed"
+		if f.dryRun {
+			did = "would change (dry run: nothing written)"
 		}
-		fmt.Fprintf(env.Stdout, "%d of %d network %s %s, %d already matched, %d failed\n",
-			changed, len(rows), plural(len(rows), "namespace"), verb, len(rows)-changed-nfailed, nfailed)
+		fmt.Fprintf(w, "%d of %d network %s %s, %d already matched, %d failed\n",
+			changed, len(visits), plural(len(visits), "namespace"), did, len(visits)-changed-nfailed, nfailed)
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(rows), plural(len(rows), "namespace"), failed)
+		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
 		return exitCode(exitFailure)
 	}
 	return nil
@@ -333,7 +275,7 @@ type checkAllRowJSON struct {
 	nsJSON
 	Match  bool           `json:"match"`
 	Keys   []checkKeyJSON `json:"keys"`
-	Kernel *valuesJSON    `json:"kernel,omitempty"`
+	Kernel *settingsJSON  `json:"kernel,omitempty"`
 }
 
 type checkAllJSONOut struct {
@@ -344,36 +286,33 @@ type checkAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func checkAllNetns(env *Env, p *profile.Profile, arg string) error {
-	fs := env.sysFS()
-	rows, err := env.allNetns("check", func(r *nsRow) error {
-		var err error
-		r.vals, err = fs.Read()
+func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error {
+	vals := map[*kernel.Visit]keepalive.Settings{}
+	visits, err := env.every("check", func(v *kernel.Visit, fs sysctl.FS) error {
+		s, err := fs.Read()
+		vals[v] = s
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	drifted := func(r nsRow) bool { return r.err == nil && len(p.Settings.Diff(r.vals)) > 0 }
-	nfailed, failed := failedLabels(rows, func(r nsRow) bool { return r.err != nil })
-	ndrift, drift := failedLabels(rows, drifted)
-	if checkJSON {
+	drifted := func(v *kernel.Visit) bool { return v.Err == nil && len(sysctl.Drift(p.Settings, vals[v])) > 0 }
+	nfailed, failed := failedLabels(visits, func(v *kernel.Visit) bool { return v.Err != nil })
+	ndrift, drift := failedLabels(visits, drifted)
+	if asJSON {
 		out := checkAllJSONOut{Profile: p.Name, Match: nfailed == 0 && ndrift == 0, Namespaces: []checkAllRowJSON{}, Drift: []string{}, Failed: []string{}}
-		for _, r := range rows {
-			j := checkAllRowJSON{nsJSON: r.json(), Keys: []checkKeyJSON{}}
-			if r.err != nil {
-				out.Failed = append(out.Failed, r.ID())
+		for i := range visits {
+			v := &visits[i]
+			j := checkAllRowJSON{nsJSON: visitJSON(v), Keys: []checkKeyJSON{}}
+			if v.Err != nil {
+				out.Failed = append(out.Failed, v.ID())
 			} else {
-				v := newValuesJSON(r.vals)
-				j.Kernel = &v
-				j.Match = !drifted(r)
-				for _, k := range sysctl.Keys {
-					if n, ok := p.Settings.Lookup(k); ok {
-						j.Keys = append(j.Keys, checkKeyJSON{Key: k.Dotted(), Kernel: r.vals.Get(k), Profile: n, Match: n == r.vals.Get(k)})
-					}
-				}
+				s := newSettingsJSON(vals[v])
+				j.Kernel = &s
+				j.Match = !drifted(v)
+				j.Keys = checkKeys(p, vals[v])
 				if !j.Match {
-					out.Drift = append(out.Drift, r.ID())
+					out.Drift = append(out.Drift, v.ID())
 				}
 			}
 			out.Namespaces = append(out.Namespaces, j)
@@ -382,28 +321,30 @@ func checkAllNetns(env *Env, p *profile.Profile, arg string) error {
 			return err
 		}
 	} else {
-		for _, r := range rows {
+		w := env.Stdout
+		for i := range visits {
+			v := &visits[i]
 			switch {
-			case r.err != nil:
-				fmt.Fprintf(env.Stdout, "%s: cannot read: %s\n", r.label(), oneLine(r.err.Error()))
-			case drifted(r):
+			case v.Err != nil:
+				fmt.Fprintf(w, "%s: cannot read: %s\n", v.Label(), oneLine(v.Err.Error()))
+			case drifted(v):
 				var ds []string
-				for _, c := range p.Settings.Diff(r.vals) {
+				for _, c := range sysctl.Drift(p.Settings, vals[v]) {
 					ds = append(ds, fmt.Sprintf("%s %s (profile %s)", c.Key.Name(), sysctl.FormatValue(c.Key, c.Old), sysctl.FormatValue(c.Key, c.New)))
 				}
-				fmt.Fprintf(env.Stdout, "%s: DRIFT: %s\n", r.label(), strings.Join(ds, ", "))
+				fmt.Fprintf(w, "%s: DRIFT: %s\n", v.Label(), strings.Join(ds, ", "))
 			default:
-				fmt.Fprintf(env.Stdout, "%s: ok, dead peer detected after %s\n", r.label(), detect.Seconds(keepalive(r.vals).IdleSeconds()))
+				fmt.Fprintf(w, "%s: ok, dead peer detected after %s\n", v.Label(), detect.Seconds(detect.Idle(vals[v])))
 			}
 		}
 		if ndrift == 0 && nfailed == 0 {
-			fmt.Fprintf(env.Stdout, "all %d network %s match profile %s\n", len(rows), plural(len(rows), "namespace"), p.Name)
+			fmt.Fprintf(w, "all %d network %s match profile %s\n", len(visits), plural(len(visits), "namespace"), p.Name)
 		} else if ndrift > 0 {
-			fmt.Fprintf(env.Stdout, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(rows), plural(len(rows), "namespace"), drift, arg)
+			fmt.Fprintf(w, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(visits), plural(len(visits), "namespace"), drift, arg)
 		}
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(rows), plural(len(rows), "namespace"), failed)
+		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
 	}
 	if nfailed > 0 || ndrift > 0 {
 		return exitCode(exitFailure)

@@ -8,11 +8,9 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var (
-	applyDryRun bool
-	applyJSON   bool
-	applyAll    bool
-)
+type applyFlags struct {
+	dryRun, json, allNetns bool
+}
 
 var cmdApply = &Command{
 	Name:      "apply",
@@ -33,19 +31,13 @@ YAML file (anything with a '/' or ending in .yaml/.yml). Writing needs root;
 every namespace 'tcpka show --all-netns' lists, each a transaction of its
 own, and exits 1 naming the namespaces where it failed.`,
 	Examples: "tcpka apply ssh --dry-run\nsudo tcpka apply aws-nlb\nsudo tcpka apply ./my-profile.yaml\nsudo tcpka apply aws-nlb --all-netns --dry-run",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&applyDryRun, "dry-run", false, "print the changes, write nothing")
-		fs.BoolVar(&applyJSON, "json", false, "print one JSON object")
-		fs.BoolVar(&applyAll, "all-netns", false, "apply in every network namespace, one transaction each")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &applyFlags{}
+		fs.BoolVar(&f.dryRun, "dry-run", false, "print the changes, write nothing")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		fs.BoolVar(&f.allNetns, "all-netns", false, "apply in every network namespace, one transaction each")
+		return func(env *Env, args []string) error { return runApply(env, f, args) }
 	},
-	Run: runApply,
-}
-
-// changeJSON is one key's change in --json output.
-type changeJSON struct {
-	Key string `json:"key"`
-	Old int    `json:"old"`
-	New int    `json:"new"`
 }
 
 type applyJSONOut struct {
@@ -55,19 +47,11 @@ type applyJSONOut struct {
 	DryRun  bool         `json:"dry_run"`
 	Applied bool         `json:"applied"`
 	Changes []changeJSON `json:"changes"`
-	Before  valuesJSON   `json:"before"`
-	After   valuesJSON   `json:"after"`
+	Before  settingsJSON `json:"before"`
+	After   settingsJSON `json:"after"`
 }
 
-func changesJSON(cs []sysctl.Change) []changeJSON {
-	out := []changeJSON{}
-	for _, c := range cs {
-		out = append(out, changeJSON{Key: c.Key.Dotted(), Old: c.Old, New: c.New})
-	}
-	return out
-}
-
-func runApply(env *Env, args []string) error {
+func runApply(env *Env, f *applyFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
@@ -75,39 +59,32 @@ func runApply(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if applyAll {
-		return applyAllNetns(env, p)
+	if f.allNetns {
+		return applyAllNetns(env, f, p)
 	}
-	rec := &sysctl.RevertRecord{Profile: p.Name}
-	res, err := env.transact("apply", p.Settings, applyDryRun, rec)
+	res, err := env.transact(sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name})
 	if err != nil {
 		return err
 	}
-	after := p.Settings.Over(res.Before)
-	if applyJSON {
+	after := p.Over(res.Before)
+	if f.json {
 		return writeJSON(env.Stdout, applyJSONOut{
-			Profile: p.Name, Origin: p.Origin, Netns: env.netnsID(),
-			DryRun: applyDryRun, Applied: res.Written,
+			Profile: p.Name, Origin: p.Origin, Netns: env.Kernel.ID(),
+			DryRun: f.dryRun, Applied: res.Written,
 			Changes: changesJSON(res.Changes),
-			Before:  newValuesJSON(res.Before), After: newValuesJSON(after),
+			Before:  newSettingsJSON(res.Before), After: newSettingsJSON(after),
 		})
 	}
 	fmt.Fprintf(env.Stdout, "profile %s (%s)\n", p.Name, p.Origin)
-	printChanges(env, p.Settings, res, after)
+	printChanges(env.Stdout, p.Settings, sysctl.SetKeys(p.Settings), res, after)
+	n := len(res.Changes)
 	switch {
-	case len(res.Changes) == 0:
+	case n == 0:
 		fmt.Fprintf(env.Stdout, "nothing to change: the kernel already matches %s\n", p.Name)
-	case applyDryRun:
-		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", len(res.Changes), plural(len(res.Changes), "key"))
+	case f.dryRun:
+		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", n, plural(n, "key"))
 	default:
-		fmt.Fprintf(env.Stdout, "applied: %d %s written and read back\n", len(res.Changes), plural(len(res.Changes), "key"))
+		fmt.Fprintf(env.Stdout, "applied: %d %s written and read back\n", n, plural(n, "key"))
 	}
 	return nil
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

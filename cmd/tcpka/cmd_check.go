@@ -5,11 +5,14 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var checkJSON, checkAll bool
+type checkFlags struct {
+	json, allNetns bool
+}
 
 var cmdCheck = &Command{
 	Name:      "check",
@@ -21,11 +24,12 @@ Prints each key with both values and exits 0 when all match, 1 when any
 differs. Needs no privileges for tcpka's own namespace; --netns TARGET checks
 another one, --all-netns every one (exit 1 if any drifted or could not be read).`,
 	Examples: "tcpka check ssh && echo in place",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&checkJSON, "json", false, "print one JSON object")
-		fs.BoolVar(&checkAll, "all-netns", false, "check every network namespace")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &checkFlags{}
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		fs.BoolVar(&f.allNetns, "all-netns", false, "check every network namespace")
+		return func(env *Env, args []string) error { return runCheck(env, f, args) }
 	},
-	Run: runCheck,
 }
 
 type checkKeyJSON struct {
@@ -40,10 +44,20 @@ type checkJSONOut struct {
 	Netns   string         `json:"netns,omitempty"`
 	Match   bool           `json:"match"`
 	Keys    []checkKeyJSON `json:"keys"`
-	Kernel  valuesJSON     `json:"kernel"`
+	Kernel  settingsJSON   `json:"kernel"`
 }
 
-func runCheck(env *Env, args []string) error {
+// checkKeys is the per-key comparison of --json.
+func checkKeys(p *profile.Profile, cur keepalive.Settings) []checkKeyJSON {
+	out := []checkKeyJSON{}
+	for _, k := range sysctl.SetKeys(p.Settings) {
+		n := k.Get(p.Settings)
+		out = append(out, checkKeyJSON{Key: k.Dotted(), Kernel: k.Get(cur), Profile: n, Match: n == k.Get(cur)})
+	}
+	return out
+}
+
+func runCheck(env *Env, f *checkFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
@@ -51,42 +65,35 @@ func runCheck(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if checkAll {
-		return checkAllNetns(env, p, args[0])
+	if f.allNetns {
+		return checkAllNetns(env, f.json, p, args[0])
 	}
-	cur, err := env.readValues()
+	cur, err := env.Kernel.Read()
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	drift := p.Settings.Diff(cur)
-	if checkJSON {
-		out := checkJSONOut{Profile: p.Name, Netns: env.netnsID(), Match: len(drift) == 0, Kernel: newValuesJSON(cur), Keys: []checkKeyJSON{}}
-		for _, k := range sysctl.Keys {
-			if n, ok := p.Settings.Lookup(k); ok {
-				out.Keys = append(out.Keys, checkKeyJSON{Key: k.Dotted(), Kernel: cur.Get(k), Profile: n, Match: n == cur.Get(k)})
-			}
-		}
+	drift := sysctl.Drift(p.Settings, cur)
+	if f.json {
+		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSON(cur), Keys: checkKeys(p, cur)}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
 	} else {
 		w := env.Stdout
-		for _, k := range sysctl.Keys {
-			n, ok := p.Settings.Lookup(k)
-			if !ok {
-				continue
-			}
+		keys := sysctl.SetKeys(p.Settings)
+		for _, k := range keys {
+			n := k.Get(p.Settings)
 			mark := "ok"
-			if n != cur.Get(k) {
+			if n != k.Get(cur) {
 				mark = "DRIFT: profile " + sysctl.FormatValue(k, n)
 			}
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, cur.Get(k)), mark)
+			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(cur)), mark)
 		}
 		if len(drift) == 0 {
-			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, detect.Seconds(keepalive(cur).IdleSeconds()))
+			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, detect.Seconds(detect.Idle(cur)))
 		} else {
 			fmt.Fprintf(w, "drift: %d of %d %s differ from profile %s (fix: sudo tcpka apply %s)\n",
-				len(drift), p.Settings.Len(), plural(p.Settings.Len(), "key"), p.Name, args[0])
+				len(drift), len(keys), plural(len(keys), "key"), p.Name, args[0])
 		}
 	}
 	if len(drift) > 0 {

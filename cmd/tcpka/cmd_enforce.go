@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -31,8 +31,6 @@ type enforceOpts struct {
 	json     bool
 	bpfRoot  string
 }
-
-var enforceFlags enforceOpts
 
 // dropInBin is the tcpka path the unit drop-in runs.
 const dropInBin = "/usr/sbin/tcpka"
@@ -77,9 +75,8 @@ sudo tcpka enforce aws-nlb --unit myapp.service
 sudo tcpka enforce --list
 sudo tcpka enforce --remove --unit myapp.service
 tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
-	Flags: func(fs *pflag.FlagSet) {
-		f := &enforceFlags
-		*f = enforceOpts{}
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &enforceOpts{}
 		fs.IntVar(&f.pid, "pid", 0, "change the live TCP sockets of process `N`")
 		fs.IntVar(&f.port, "port", 0, "with --pid: only sockets whose local or peer port is `P`")
 		fs.StringVar(&f.cgroup, "cgroup", "", "attach to the cgroup v2 directory `DIR`")
@@ -92,27 +89,16 @@ tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/sys
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.bpfRoot, "bpf-root", enforce.DefaultBPFRoot, "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
+		return func(env *Env, args []string) error { return runEnforce(env, f, args) }
 	},
-	Run: runEnforce,
 }
 
-func (e *Env) enforceStore() enforce.Store { return e.enforceStoreAt(enforceFlags.bpfRoot) }
-
-// enforceStoreAt is the pin and record store with bpffs at bpfRoot ("" is
-// the default /sys/fs/bpf).
-func (e *Env) enforceStoreAt(bpfRoot string) enforce.Store {
-	st := enforce.Store{BPFRoot: bpfRoot, RunDir: e.RunDir}
-	if st.BPFRoot == "" {
-		st.BPFRoot = enforce.DefaultBPFRoot
-	}
-	if mi, err := os.ReadFile(filepath.Join(e.ProcRoot, "self", "mountinfo")); err == nil {
-		st.Cgroup2, _, _ = enforce.Cgroup2Mount(bytes.NewReader(mi))
-	}
-	return st
+// store is the pin and record store of this run.
+func (f *enforceOpts) store(env *Env) enforce.Store {
+	return enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot)
 }
 
-func runEnforce(env *Env, args []string) error {
-	f := &enforceFlags
+func runEnforce(env *Env, f *enforceOpts, args []string) error {
 	targets := 0
 	for _, set := range []bool{f.pid != 0, f.cgroup != "", f.unit != ""} {
 		if set {
@@ -140,7 +126,7 @@ func runEnforce(env *Env, args []string) error {
 		return usagef("needs exactly one of --pid N, --cgroup DIR or --unit NAME")
 	}
 	if f.list {
-		return enforceList(env)
+		return enforceList(env, f)
 	}
 	var p *profile.Profile
 	if !f.remove {
@@ -148,7 +134,7 @@ func runEnforce(env *Env, args []string) error {
 		if p, err = profile.Load(args[0]); err != nil {
 			return err
 		}
-		if err := p.Settings.Validate(); err != nil {
+		if _, err := enforce.Instructions(p.Settings); err != nil {
 			return fmt.Errorf("enforce: %w", err)
 		}
 	}
@@ -170,77 +156,55 @@ func runEnforce(env *Env, args []string) error {
 		return errors.New("enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo")
 	}
 	if f.pid != 0 {
-		return enforcePID(env, p)
+		return enforcePID(env, f, p)
 	}
-	dir, err := enforceCgroupDir(env)
+	dir, err := enforce.CgroupDir(env.ProcRoot(), f.cgroup, f.unit)
 	if err != nil {
-		return err
+		return fmt.Errorf("enforce: %w", err)
 	}
 	if f.remove {
-		return enforceRemove(env, dir)
+		return enforceRemove(env, f, dir)
 	}
-	return enforceCgroup(env, p, dir)
-}
-
-// enforceCgroupDir is --cgroup DIR, or the cgroup of --unit NAME.
-func enforceCgroupDir(env *Env) (string, error) {
-	if enforceFlags.cgroup != "" {
-		return enforceFlags.cgroup, nil
-	}
-	unit, err := enforce.NormalizeUnit(enforceFlags.unit)
-	if err != nil {
-		return "", fmt.Errorf("enforce: %w", err)
-	}
-	mi, err := os.Open(filepath.Join(env.ProcRoot, "self", "mountinfo"))
-	if err != nil {
-		return "", fmt.Errorf("enforce: %w", err)
-	}
-	defer mi.Close()
-	dir, err := enforce.UnitCgroup(unit, mi)
-	if err != nil {
-		return "", fmt.Errorf("enforce: %w", err)
-	}
-	return dir, nil
+	return enforceCgroup(env, f, p, dir)
 }
 
 // triple prints settings as "time 2 s, intvl 1 s, probes 3"; keys the
 // profile leaves alone read "(sysctl)".
-func triple(s sysctl.Settings) string {
+func triple(s keepalive.Settings) string {
 	var parts []string
 	for _, k := range sysctl.Keys {
 		name := strings.TrimPrefix(k.Name(), "tcp_keepalive_")
-		if v, ok := s.Lookup(k); ok {
+		if v := k.Get(s); v != 0 {
 			parts = append(parts, name+" "+sysctl.FormatValue(k, v))
 		} else {
 			parts = append(parts, name+" (sysctl)")
 		}
 	}
+	if s.UserTimeout > 0 {
+		parts = append(parts, "TCP_USER_TIMEOUT "+s.UserTimeout.String())
+	}
 	return strings.Join(parts, ", ")
 }
 
-// detectionOf is the detection time of s, unset keys from base.
-func detectionOf(s sysctl.Settings, base sysctl.Values) int {
-	return keepalive(s.Over(base)).IdleSeconds()
-}
+// detectionOf is the idle detection time of a socket given s, the keys s
+// leaves alone from the namespace's sysctls base.
+func detectionOf(s, base keepalive.Settings) int { return detect.Idle(s.Over(base.Keepalive())) }
 
-// enforceJSONValues is the JSON shape of a profile's values in enforce.
+// enforceJSONValues is the JSON shape of a profile's values in enforce:
+// settingsJSON's names, null where the profile leaves a key to the sysctls.
 type enforceJSONValues struct {
-	TimeS      *int   `json:"time_s"`
-	IntvlS     *int   `json:"intvl_s"`
-	Probes     *int   `json:"probes"`
-	DetectionS int    `json:"detection_s"`
-	Detection  string `json:"detection"`
+	TimeS         *int   `json:"time_s"`
+	IntvlS        *int   `json:"intvl_s"`
+	Probes        *int   `json:"probes"`
+	UserTimeoutMs int    `json:"user_timeout_ms,omitempty"`
+	DetectionS    int    `json:"detection_s"`
+	Detection     string `json:"detection"`
 }
 
-func newEnforceJSONValues(s sysctl.Settings, base sysctl.Values) enforceJSONValues {
-	opt := func(k sysctl.Key) *int {
-		if v, ok := s.Lookup(k); ok {
-			return &v
-		}
-		return nil
-	}
+func newEnforceJSONValues(s, base keepalive.Settings) enforceJSONValues {
 	d := detectionOf(s, base)
-	return enforceJSONValues{TimeS: opt(sysctl.Time), IntvlS: opt(sysctl.Intvl), Probes: opt(sysctl.Probes), DetectionS: d, Detection: detect.Words(d)}
+	return enforceJSONValues{TimeS: setPtr(s, sysctl.Time), IntvlS: setPtr(s, sysctl.Intvl), Probes: setPtr(s, sysctl.Probes),
+		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: detect.Words(d)}
 }
 
 type enforceCgroupJSON struct {
@@ -257,20 +221,20 @@ type enforceCgroupJSON struct {
 	StalePins    []string           `json:"stale_pins_removed,omitempty"`
 }
 
-func enforceCgroup(env *Env, p *profile.Profile, dir string) error {
+func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) error {
 	cg, err := enforce.OpenCgroup(dir)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.sysFS().Read()
-	res, err := env.enforceStore().Attach(cg, p.Name, p.Settings, enforceFlags.dryRun)
+	base, _ := env.Kernel.Read()
+	res, err := f.store(env).Attach(cg, p.Name, p.Settings, f.dryRun)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	if enforceFlags.json {
+	if f.json {
 		out := enforceCgroupJSON{
 			Profile: p.Name, Cgroup: cg.Path, CgroupID: cg.ID, Pin: res.Pin, Action: strings.ReplaceAll(res.Action, " ", "_"),
-			DryRun: enforceFlags.dryRun, Values: newEnforceJSONValues(p.Settings, base), Instructions: res.Insns, StalePins: res.Stale,
+			DryRun: f.dryRun, Values: newEnforceJSONValues(p.Settings, base), Instructions: res.Insns, StalePins: res.Stale,
 		}
 		if res.Previous != nil {
 			v := newEnforceJSONValues(*res.Previous, base)
@@ -323,17 +287,17 @@ type enforceAttachmentJSON struct {
 	Instructions int               `json:"instructions"`
 }
 
-func enforceList(env *Env) error {
+func enforceList(env *Env, f *enforceOpts) error {
 	if os.Geteuid() != 0 {
 		return errors.New("enforce --list needs root (reading BPF links and programs): run it with sudo")
 	}
-	st := env.enforceStore()
+	st := f.store(env)
 	list, err := st.List()
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.sysFS().Read()
-	if enforceFlags.json {
+	base, _ := env.Kernel.Read()
+	if f.json {
 		out := enforceListJSON{Attachments: []enforceAttachmentJSON{}}
 		for _, a := range list {
 			at := ""
@@ -358,8 +322,8 @@ func enforceList(env *Env) error {
 		width = max(width, len(a.Cgroup))
 	}
 	fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, "CGROUP", "PROFILE", "TIME", "INTVL", "PROBES", "DETECTION", "ATTACHED")
-	col := func(s sysctl.Settings, k sysctl.Key) string {
-		if v, ok := s.Lookup(k); ok {
+	col := func(s keepalive.Settings, k sysctl.Key) string {
+		if v := k.Get(s); v != 0 {
 			return sysctl.FormatValue(k, v)
 		}
 		return "sysctl"
@@ -387,18 +351,18 @@ func enforceList(env *Env) error {
 	return nil
 }
 
-func enforceRemove(env *Env, dir string) error {
-	removed, err := env.enforceStore().Remove(dir)
+func enforceRemove(env *Env, f *enforceOpts, dir string) error {
+	removed, err := f.store(env).Remove(dir)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
 	for _, a := range removed {
-		if enforceFlags.json {
+		if f.json {
 			continue
 		}
 		fmt.Fprintf(env.Stdout, "removed: cgroup %s (%s) detached, pin %s deleted\n", a.Cgroup, triple(a.Settings), a.Pin)
 	}
-	if enforceFlags.json {
+	if f.json {
 		type rm struct {
 			Cgroup string `json:"cgroup"`
 			Pin    string `json:"pin"`
@@ -418,7 +382,7 @@ func enforceRemove(env *Env, dir string) error {
 // enforcePIDJSON is --pid's --json shape.
 type enforcePIDJSON struct {
 	PID          int               `json:"pid"`
-	Comm         string            `json:"comm"`
+	Comm         string            `json:"command"`
 	Profile      string            `json:"profile"`
 	DryRun       bool              `json:"dry_run"`
 	Override     bool              `json:"override"`
@@ -441,50 +405,58 @@ type enforceSockJSON struct {
 	After   sockOptsJSON `json:"after"`
 }
 
+// sockOptsJSON is one socket's options in enforce --pid --json, under
+// settingsJSON's names; detection_s is the kernel's figure for the socket
+// (TCP_USER_TIMEOUT included), null when keepalive is off (never).
 type sockOptsJSON struct {
-	Keepalive  bool `json:"keepalive"`
-	TimeS      int  `json:"time_s"`
-	IntvlS     int  `json:"intvl_s"`
-	Probes     int  `json:"probes"`
-	DetectionS *int `json:"detection_s"` // null: keepalive off, never
+	Keepalive     bool `json:"keepalive"`
+	TimeS         int  `json:"time_s"`
+	IntvlS        int  `json:"intvl_s"`
+	Probes        int  `json:"probes"`
+	UserTimeoutMs int  `json:"user_timeout_ms,omitempty"`
+	DetectionS    *int `json:"detection_s"`
 }
 
-func newSockOptsJSON(o sockopt.Options) sockOptsJSON {
-	j := sockOptsJSON{Keepalive: o.Keepalive, TimeS: o.Idle, IntvlS: o.Intvl, Probes: o.Count}
-	if d := enforce.Detection(o); d >= 0 {
+func newSockOptsJSON(s enforce.Socket, o sockopt.Options) sockOptsJSON {
+	k := o.Settings
+	j := sockOptsJSON{Keepalive: o.On, TimeS: k.Time, IntvlS: k.Intvl, Probes: k.Probes, UserTimeoutMs: o.UserTimeoutMs()}
+	if d := s.Bounds(o).Idle; d >= 0 {
 		j.DetectionS = &d
 	}
 	return j
 }
 
 func optsWords(o sockopt.Options) string {
-	if !o.Keepalive {
+	if !o.On {
 		return "keepalive off"
 	}
-	return fmt.Sprintf("%d/%d/%d", o.Idle, o.Intvl, o.Count)
+	w := o.Settings.Triple()
+	if o.Settings.UserTimeout > 0 {
+		w += fmt.Sprintf(" + TCP_USER_TIMEOUT %dms", o.UserTimeoutMs())
+	}
+	return w
 }
 
-func detectionWords(o sockopt.Options) string {
-	if d := enforce.Detection(o); d >= 0 {
+func detectionWords(s enforce.Socket, o sockopt.Options) string {
+	if d := s.Bounds(o).Idle; d >= 0 {
 		return detect.Seconds(d)
 	}
 	return "never"
 }
 
-func enforcePID(env *Env, p *profile.Profile) error {
-	f := &enforceFlags
-	res, err := enforce.EnforcePID(f.pid, p.Settings, enforce.PIDOptions{Port: f.port, DryRun: f.dryRun, Override: f.override, ProcRoot: env.ProcRoot})
+func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
+	res, err := enforce.EnforcePID(f.pid, p.Settings, enforce.PIDOptions{Port: f.port, DryRun: f.dryRun, Override: f.override, ProcRoot: env.ProcRoot()})
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.sysFS().Read()
+	base, _ := env.Kernel.Read()
 	if f.json {
 		out := enforcePIDJSON{PID: res.PID, Comm: res.Comm, Profile: p.Name, DryRun: f.dryRun, Override: f.override, Port: f.port,
 			Changed: res.Changed, Connected: len(res.Sockets), Listening: res.Listening, NotConnected: res.NotConnected,
 			Sockets: []enforceSockJSON{}, Values: newEnforceJSONValues(p.Settings, base)}
 		for _, s := range res.Sockets {
 			out.Sockets = append(out.Sockets, enforceSockJSON{FD: s.FD, Local: s.Local.String(), Peer: s.Peer.String(), Status: s.Status,
-				Changed: s.Changed, Before: newSockOptsJSON(s.Before), After: newSockOptsJSON(s.After)})
+				Changed: s.Changed, Before: newSockOptsJSON(s, s.Before), After: newSockOptsJSON(s, s.After)})
 		}
 		return writeJSON(env.Stdout, out)
 	}
@@ -496,11 +468,11 @@ func enforcePID(env *Env, p *profile.Profile) error {
 		conn := fmt.Sprintf("fd %-4d %s -> %s", s.FD, s.Local, s.Peer)
 		switch {
 		case s.Changed:
-			fmt.Fprintf(w, "  %s  %s -> %s, detection %s -> %s\n", conn, optsWords(s.Before), optsWords(s.After), detectionWords(s.Before), detectionWords(s.After))
+			fmt.Fprintf(w, "  %s  %s -> %s, detection %s -> %s\n", conn, optsWords(s.Before), optsWords(s.After), detectionWords(s, s.Before), detectionWords(s, s.After))
 		case s.Status == enforce.FollowsSysctls:
-			fmt.Fprintf(w, "  %s  keepalive with the sysctls' %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s.Before))
+			fmt.Fprintf(w, "  %s  keepalive with the sysctls' %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s, s.Before))
 		case s.Status == enforce.OwnValues:
-			fmt.Fprintf(w, "  %s  keepalive with its own %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s.Before))
+			fmt.Fprintf(w, "  %s  keepalive with its own %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s, s.Before))
 		}
 	}
 	var notes []string
@@ -527,31 +499,4 @@ func enforcePID(env *Env, p *profile.Profile) error {
 		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, plural(n, "socket"), tail)
 	}
 	return nil
-}
-
-func verb(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// enforceNote is tcpka show's line about active enforcements: "" when there
-// are none or they cannot be read (show needs no privileges; reading BPF
-// links does), and for a fake proc tree.
-func enforceNote(env *Env) string {
-	if filepath.Clean(env.ProcRoot) != sysctl.DefaultProcRoot || os.Geteuid() != 0 {
-		return ""
-	}
-	list, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.RunDir}.List()
-	if err != nil || len(list) == 0 {
-		return ""
-	}
-	live := 0
-	for _, a := range list {
-		if !a.Detached {
-			live++
-		}
-	}
-	return fmt.Sprintf("enforce: new connections in %d %s get a profile's values instead of these (tcpka enforce --list)", live, plural(live, "cgroup"))
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-var helpMan bool
-
 var cmdHelp = &Command{
 	Name:      "help",
 	UsageLine: "help [COMMAND] [--man]",
@@ -18,31 +16,33 @@ var cmdHelp = &Command{
 flags and examples (as 'tcpka COMMAND --help' does). With --man, writes the
 tcpka(8) man page in roff, made from the same command table.`,
 	Examples: "tcpka help apply\ntcpka help --man > tcpka.8 && man -l tcpka.8",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&helpMan, "man", false, "write the tcpka(8) man page (roff) to stdout")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		man := fs.Bool("man", false, "write the tcpka(8) man page (roff) to stdout")
+		return func(env *Env, args []string) error { return runHelp(env, *man, args) }
 	},
-	Run: func(env *Env, args []string) error {
-		if helpMan {
-			if len(args) > 0 {
-				return usagef("--man takes no COMMAND")
-			}
-			writeMan(env.Stdout)
-			return nil
+}
+
+func runHelp(env *Env, helpMan bool, args []string) error {
+	if helpMan {
+		if len(args) > 0 {
+			return usagef("--man takes no COMMAND")
 		}
-		switch len(args) {
-		case 0:
-			printCommandList(env.Stdout)
-			return nil
-		case 1:
-			cmd := lookup(args[0])
-			if cmd == nil {
-				return fmt.Errorf("help: unknown command %q: commands are %s", args[0], commandNames())
-			}
-			printHelp(env.Stdout, cmd)
-			return nil
+		writeMan(env.Stdout)
+		return nil
+	}
+	switch len(args) {
+	case 0:
+		printCommandList(env.Stdout)
+		return nil
+	case 1:
+		cmd := lookup(args[0])
+		if cmd == nil {
+			return fmt.Errorf("help: unknown command %q: commands are %s", args[0], commandNames())
 		}
-		return usagef("takes at most one COMMAND")
-	},
+		printHelp(env.Stdout, cmd)
+		return nil
+	}
+	return usagef("takes at most one COMMAND")
 }
 
 func printCommandList(w io.Writer) {
@@ -68,7 +68,7 @@ func printHelp(w io.Writer, c *Command) {
 	if c.Long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
 	}
-	if fs := c.flagSet(&Env{}); fs.HasAvailableFlags() {
+	if fs := c.flagSet(); fs.HasAvailableFlags() {
 		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
 	}
 	if c.Examples != "" {

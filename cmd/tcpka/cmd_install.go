@@ -11,21 +11,16 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 	"github.com/tcpka/tcpka/internal/sysctld"
-	"github.com/tcpka/tcpka/profiles"
 	"github.com/tcpka/tcpka/systemd"
 )
 
-var (
-	installSysctlDir string
-	installRoot      string
-	installForce     bool
-	installDryRun    bool
-	uninstallRoot    string
-	uninstallForce   bool
-)
+type installFlags struct {
+	sysctlDir, root string
+	force, dryRun   bool
+}
 
 var cmdInstall = &Command{
 	Name:      "install",
@@ -50,13 +45,14 @@ apply PROFILE' for that.
 --root DIR prefixes every path (image builds, tests). --sysctl-d DIR
 replaces /etc/sysctl.d. 'tcpka uninstall' removes exactly what install wrote.`,
 	Examples: "sudo tcpka install ssh\ntcpka install aws-nlb --dry-run\ntcpka install ./edge.yaml --root /mnt/image",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&installSysctlDir, "sysctl-d", sysctld.DefaultSysctlDir, "write the drop-in into `DIR` (inside --root)")
-		fs.StringVar(&installRoot, "root", "/", "prefix every path with `DIR`")
-		fs.BoolVar(&installForce, "force", false, "replace files tcpka did not generate")
-		fs.BoolVar(&installDryRun, "dry-run", false, "print what would be written, write nothing")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &installFlags{}
+		fs.StringVar(&f.sysctlDir, "sysctl-d", sysctld.DefaultSysctlDir, "write the drop-in into `DIR` (inside --root)")
+		fs.StringVar(&f.root, "root", "/", "prefix every path with `DIR`")
+		fs.BoolVar(&f.force, "force", false, "replace files tcpka did not generate")
+		fs.BoolVar(&f.dryRun, "dry-run", false, "print what would be written, write nothing")
+		return func(env *Env, args []string) error { return runInstall(env, *f, args) }
 	},
-	Run: runInstall,
 }
 
 var cmdUninstall = &Command{
@@ -70,45 +66,15 @@ left alone and nothing is removed (--force removes files tcpka generated even
 if edited). Refuses while tcpka.service is enabled. The runtime values stay
 as they are: 'tcpka revert' restores the ones from before tcpka.`,
 	Examples: "sudo systemctl disable tcpka.service && sudo tcpka uninstall\ntcpka uninstall --root /mnt/image",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&uninstallRoot, "root", "/", "prefix every path with `DIR`")
-		fs.BoolVar(&uninstallForce, "force", false, "also remove files tcpka generated that were edited since")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		root := fs.String("root", "/", "prefix every path with `DIR`")
+		force := fs.Bool("force", false, "also remove files tcpka generated that were edited since")
+		return func(env *Env, args []string) error { return runUninstall(env, *root, *force, args) }
 	},
-	Run: runUninstall,
 }
 
-// profileCopy is what install writes to /etc/tcpka/profile.yaml: the
-// profile's own text under a header, with its name added when the file did
-// not state one (the copy's file name would otherwise name it "profile").
-func profileCopy(arg string, p *profile.Profile) ([]byte, error) {
-	var raw []byte
-	var err error
-	if profile.IsPath(arg) {
-		raw, err = os.ReadFile(arg)
-	} else {
-		raw, err = profiles.FS.ReadFile(p.Name + ".yaml")
-	}
-	if err != nil {
-		return nil, err
-	}
-	from := p.Origin
-	if from == "shipped" {
-		from = "the shipped profile " + p.Name
-	}
-	head := fmt.Sprintf("# %s: %s (tcpka install rewrites it).\n# Copied from %s; tcpka.service applies it at boot.\n", sysctld.ProfileFile, sysctld.Marker, from)
-	out := []byte(head + string(raw))
-	q, err := profile.Decode(sysctld.ProfileFile, "profile", out)
-	if err == nil && q.Name != p.Name {
-		out = []byte(head + "name: " + p.Name + "\n" + string(raw))
-		q, err = profile.Decode(sysctld.ProfileFile, "profile", out)
-	}
-	if err != nil || q.Settings != p.Settings || q.Name != p.Name {
-		return nil, fmt.Errorf("%s changed while tcpka read it: run install again", p.Origin)
-	}
-	return out, nil
-}
-
-func runInstall(env *Env, args []string) error {
+func runInstall(env *Env, f installFlags, args []string) error {
+	installSysctlDir, installRoot, installForce, installDryRun := f.sysctlDir, f.root, f.force, f.dryRun
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
@@ -119,7 +85,7 @@ func runInstall(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	copyData, err := profileCopy(args[0], p)
+	copyData, err := sysctld.ProfileCopy(p)
 	if err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
@@ -133,8 +99,8 @@ func runInstall(env *Env, args []string) error {
 		return explainInstall(err)
 	}
 	w := env.Stdout
-	k := p.Keepalive(sysctl.KernelDefaults)
-	fmt.Fprintf(w, "profile %s (%s): %d/%d/%d, dead peer detected after %s\n", p.Name, p.Origin, k.Time, k.Intvl, k.Probes, detect.Seconds(k.IdleSeconds()))
+	k := p.Over(keepalive.KernelDefaults)
+	fmt.Fprintf(w, "profile %s (%s): %s, dead peer detected after %s\n", p.Name, p.Origin, k.Triple(), detect.Seconds(detect.Idle(k)))
 	if installRoot != "/" {
 		fmt.Fprintf(w, "under root %s\n", installRoot)
 	}
@@ -161,32 +127,11 @@ func runInstall(env *Env, args []string) error {
 	if installDryRun {
 		r = r.With(dropInPath, dropIn)
 	}
-	warned := false
-	warn := func(format string, args ...any) {
-		fmt.Fprintf(w, "warning: "+format+"\n", args...)
-		warned = true
+	warnings := sysctld.BootWarnings(r, p.Settings, installSysctlDir, dropInPath)
+	for _, warn := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
-	if !sysctld.InDirs(installSysctlDir) {
-		warn("%s is not read at boot: systemd-sysctl and sysctl --system read %s", installSysctlDir, strings.Join(sysctld.Dirs, ", "))
-	}
-	for _, m := range r.Masked {
-		if m.Path == dropInPath {
-			warn("%s is masked by %s (same name, earlier directory): the loaders never read it", m.Path, m.By)
-		}
-	}
-	for _, key := range sysctl.Keys {
-		if _, set := p.Settings.Lookup(key); !set {
-			continue
-		}
-		v := r.Lookup(key)
-		if v.Overridden() {
-			warn("%s: %s overrides %s with %s = %s; fix: %s", key.Name(), v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd))
-		}
-		if v.ProcpsDiffers() && v.Procps != nil {
-			warn("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Name(), v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps))
-		}
-	}
-	if warned {
+	if len(warnings) > 0 {
 		fmt.Fprintln(w, "  (tcpka.service, once enabled, applies the profile after systemd-sysctl and wins at boot anyway; the fix stops sysctl --system runs from undoing it)")
 	}
 	if installDryRun {
@@ -233,7 +178,7 @@ func explainInstall(err error) error {
 	return fmt.Errorf("install: %w", err)
 }
 
-func runUninstall(env *Env, args []string) error {
+func runUninstall(env *Env, uninstallRoot string, uninstallForce bool, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}

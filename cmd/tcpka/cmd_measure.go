@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
 	"golang.org/x/sys/unix"
 )
 
-var measureFlags struct {
+type measureFlags struct {
 	timeout     time.Duration
 	withData    bool
 	userTimeout time.Duration
@@ -48,14 +49,15 @@ TCP_USER_TIMEOUT on the connection. Scale a profile down (e.g. 2/1/3) to
 measure it in seconds; a profile predicted to take longer than --timeout is
 refused before anything is created.`,
 	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 5\nsudo tcpka measure ./short.yaml --user-timeout 7s --json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.DurationVar(&measureFlags.timeout, "timeout", 10*time.Minute, "give up waiting after `D`; a longer prediction is refused up front")
-		fs.BoolVar(&measureFlags.withData, "with-data", false, "leave unacknowledged data in flight: retransmission decides")
-		fs.DurationVar(&measureFlags.userTimeout, "user-timeout", 0, "set TCP_USER_TIMEOUT to `D` on the connection")
-		fs.IntVar(&measureFlags.retries2, "retries2", 0, "tcp_retries2 `N` in the scratch namespaces (default: this namespace's)")
-		fs.BoolVar(&measureFlags.json, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &measureFlags{}
+		fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up waiting after `D`; a longer prediction is refused up front")
+		fs.BoolVar(&f.withData, "with-data", false, "leave unacknowledged data in flight: retransmission decides")
+		fs.DurationVar(&f.userTimeout, "user-timeout", 0, "set TCP_USER_TIMEOUT to `D` on the connection")
+		fs.IntVar(&f.retries2, "retries2", 0, "tcp_retries2 `N` in the scratch namespaces (default: this namespace's)")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runMeasure(env, *f, args) }
 	},
-	Run: runMeasure,
 }
 
 // measureJSONOut is measure's --json shape; times are fractional seconds.
@@ -65,7 +67,7 @@ type measureJSONOut struct {
 	IntvlS        int      `json:"intvl_s"`
 	Probes        int      `json:"probes"`
 	WithData      bool     `json:"with_data"`
-	UserTimeoutS  float64  `json:"user_timeout_s,omitempty"`
+	UserTimeoutMs int      `json:"user_timeout_ms,omitempty"`
 	Retries2      int      `json:"retries2,omitempty"`
 	RTOMs         float64  `json:"rto_ms,omitempty"`
 	Rule          string   `json:"rule"`
@@ -81,8 +83,7 @@ type measureJSONOut struct {
 	OK            bool     `json:"ok"`
 }
 
-func runMeasure(env *Env, args []string) error {
-	f := measureFlags
+func runMeasure(env *Env, f measureFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
@@ -99,38 +100,39 @@ func runMeasure(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.sysFS().Read()
+	base, err := env.Kernel.Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
-	vals := p.Settings.Over(base)
-	if err := p.Settings.Validate(); err != nil {
-		return fmt.Errorf("measure: %w", err)
-	}
-	retrans, err := detect.ReadRetrans(env.ProcRoot)
-	if err != nil {
+	// The values written in the scratch namespaces: the profile's, the
+	// keys it leaves alone and tcp_retries2 from this namespace.
+	vals := p.Over(base)
+	if vals.Retries2 == 0 {
 		if f.withData && f.retries2 == 0 {
-			return fmt.Errorf("measure: read tcp_retries2: %w (set it with --retries2)", err)
+			return fmt.Errorf("measure: read tcp_retries2: not readable under %s (set it with --retries2)", env.ProcRoot())
 		}
-		retrans.Retries2 = detect.DefaultRetries2
+		vals.Retries2 = detect.DefaultRetries2
 	}
 	if f.retries2 > 0 {
-		retrans.Retries2 = f.retries2
+		vals.Retries2 = f.retries2
 	}
-	hz, _ := detect.ReadHZ(env.ProcRoot)
-	c := detect.Case{Keepalive: keepalive(vals), UserTimeout: f.userTimeout, Data: f.withData, Retrans: retrans, HZ: hz}
+	if f.userTimeout > 0 {
+		vals.UserTimeout = f.userTimeout
+	}
+	net := env.Kernel.ReadNet()
+	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
 	if band.Nominal > f.timeout {
 		return fmt.Errorf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
 			p.Name, detect.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
 	}
-	if !hasCaps(capSysAdmin, capNetAdmin) {
+	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
 		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	res, err := probe.Measure(ctx, probe.Options{Values: vals, Retries2: retrans.Retries2, WithData: f.withData, UserTimeout: f.userTimeout, Timeout: f.timeout})
+	res, err := probe.Measure(ctx, probe.Options{Settings: vals, WithData: f.withData, Timeout: f.timeout})
 	if err != nil {
 		return fmt.Errorf("measure: %w (scratch namespaces removed)", err)
 	}
@@ -139,23 +141,23 @@ func runMeasure(env *Env, args []string) error {
 		band = detect.Predict(c)
 	}
 	pred := band.Nominal
-	acceptMax := time.Duration(float64(pred)*1.15) + time.Second
+	acceptMax := probe.AcceptMax(pred)
 	errName := ""
 	if res.Errno != 0 {
 		errName = unix.ErrnoName(res.Errno)
 	} else if res.Err != nil {
 		errName = res.Err.Error()
 	}
-	ok := !res.TimedOut && res.Errno == syscall.ETIMEDOUT && res.Measured >= pred && res.Measured <= acceptMax
+	ok := res.Matches(pred)
 	diff := res.Measured - pred
 	pct := 100 * diff.Seconds() / pred.Seconds()
 
 	if f.json {
 		out := measureJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes, WithData: f.withData,
-			UserTimeoutS: f.userTimeout.Seconds(), Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
+			UserTimeoutMs: int(f.userTimeout / time.Millisecond), Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
 			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
-			out.Retries2 = retrans.Retries2
+			out.Retries2 = vals.Retries2
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
 		}
 		if !res.TimedOut {
@@ -168,7 +170,7 @@ func runMeasure(env *Env, args []string) error {
 	} else {
 		w := env.Stdout
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
-		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, f.userTimeout, retrans.Retries2, res.RTO))
+		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, f.userTimeout, vals.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
 		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", detect.FloatSeconds(pred), detect.FloatSeconds(band.Upper))
 		if band.Early {
@@ -219,32 +221,3 @@ func describeFailure(res probe.Result) string {
 func fmtSecs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
-// Capability numbers from linux/capability.h.
-const (
-	capNetAdmin = 12
-	capSysAdmin = 21
-)
-
-// hasCaps says whether all the capabilities are in the effective set.
-func hasCaps(caps ...int) bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			eff, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			if err != nil {
-				return false
-			}
-			for _, c := range caps {
-				if eff&(1<<c) == 0 {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	return false
-}

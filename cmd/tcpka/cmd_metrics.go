@@ -7,22 +7,18 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
-// installedProfile is where tcpka.service reads the profile applied at boot.
-const installedProfile = "/etc/tcpka/profile.yaml"
-
-var (
-	metricsTextfileDir string
-	metricsProfile     string
-)
-
-// socketSource feeds the tcpka_sockets gauges (metrics_sockets.go); when it
-// returns no source (not root), tcpka metrics emits no socket gauges rather
-// than made-up ones.
-var socketSource func(env *Env) (metrics.SocketSource, error)
+type metricsFlags struct {
+	textfileDir string
+	profile     string
+}
 
 var cmdMetrics = &Command{
 	Name:      "metrics",
@@ -40,25 +36,26 @@ Needs no privileges beyond writing DIR; as root it also counts the live TCP
 sockets by keepalive state (tcpka_sockets{keepalive="off|sysctl|own"}, the
 numbers of tcpka sockets --summary --processes).`,
 	Examples: "tcpka metrics\ntcpka metrics --textfile-dir /var/lib/prometheus/node-exporter",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&metricsTextfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
-		fs.StringVar(&metricsProfile, "profile", installedProfile, "compare with the installed profile `FILE`")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &metricsFlags{}
+		fs.StringVar(&f.textfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
+		fs.StringVar(&f.profile, "profile", sysctld.ProfileFile, "compare with the installed profile `FILE`")
+		return func(env *Env, args []string) error { return runMetrics(env, *f, args) }
 	},
-	Run: runMetrics,
 }
 
-func runMetrics(env *Env, args []string) error {
+func runMetrics(env *Env, f metricsFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	if metricsTextfileDir != "" {
-		if st, err := os.Stat(metricsTextfileDir); err != nil {
-			return fmt.Errorf("metrics: --textfile-dir %s: %w", metricsTextfileDir, errors.Unwrap(err))
+	if f.textfileDir != "" {
+		if st, err := os.Stat(f.textfileDir); err != nil {
+			return fmt.Errorf("metrics: --textfile-dir %s: %w", f.textfileDir, errors.Unwrap(err))
 		} else if !st.IsDir() {
-			return fmt.Errorf("metrics: --textfile-dir %s: not a directory", metricsTextfileDir)
+			return fmt.Errorf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
 		}
 	}
-	v, err := env.readValues()
+	v, err := env.Kernel.Read()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -67,18 +64,18 @@ func runMetrics(env *Env, args []string) error {
 		return err
 	}
 	snap.Samples[0].Values = v
-	if _, err := os.Stat(metricsProfile); err == nil {
-		p, err := profile.LoadFile(metricsProfile)
+	if _, err := os.Stat(f.profile); err == nil {
+		p, err := profile.LoadFile(f.profile)
 		if err != nil {
 			return fmt.Errorf("metrics: installed profile: %w", err)
 		}
-		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(p.Settings.Diff(v))}
+		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("metrics: installed profile: %w", err)
 	}
 	// else no installed profile: tcpka_profile_installed 0, not an error
-	if metricsTextfileDir != "" {
-		if err := metrics.WriteTextfile(metricsTextfileDir, snap); err != nil {
+	if f.textfileDir != "" {
+		if err := metrics.WriteTextfile(f.textfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		return nil
@@ -87,8 +84,11 @@ func runMetrics(env *Env, args []string) error {
 }
 
 // metricsBase is what tcpka metrics and tcpka watch report besides the
-// values and the profile: build info and, as root, the live socket counts
-// of the namespace.
+// values and the profile: build info and, as root on the real /proc, the
+// live socket counts of the namespace from the same scan as tcpka sockets
+// --summary --processes. Telling sockets that follow the sysctls from those
+// with their own values needs each socket's options through pidfd_getfd;
+// without root the counts are left out, never estimated.
 func metricsBase(env *Env) (metrics.Snapshot, error) {
 	b := readBuildInfo()
 	snap := metrics.Snapshot{
@@ -97,20 +97,35 @@ func metricsBase(env *Env) (metrics.Snapshot, error) {
 		Revision:  b.Revision,
 		GoVersion: b.GoVersion,
 	}
-	if socketSource == nil {
+	if !env.Kernel.RealProc() || !caps.Has(caps.SysPtrace, caps.NetAdmin) {
 		return snap, nil
 	}
-	src, err := socketSource(env)
-	if err != nil {
-		return snap, fmt.Errorf("metrics: sockets: %w", err)
-	}
-	if src == nil { // not root: no socket counts rather than guessed ones
-		return snap, nil
-	}
-	c, err := src.SocketCounts()
+	c, err := socketCounts(env)
 	if err != nil {
 		return snap, fmt.Errorf("metrics: sockets: %w", err)
 	}
 	snap.Samples[0].Sockets = &c
 	return snap, nil
+}
+
+// socketCounts counts the namespace's established sockets by keepalive state.
+func socketCounts(env *Env) (sockdiag.Counts, error) {
+	sys, err := env.Kernel.Read()
+	if err != nil {
+		return sockdiag.Counts{}, err
+	}
+	owners, err := sockdiag.ReadOwners(env.ProcRoot())
+	if err != nil {
+		return sockdiag.Counts{}, err
+	}
+	opts := sockdiag.NewOptionReader()
+	defer opts.Close()
+	net := env.Kernel.ReadNet()
+	var c sockdiag.Counts
+	err = env.Kernel.In(func(sysctl.FS) error {
+		var err error
+		c, err = sockdiag.Count(sockdiag.Kernel{}, owners, opts, sys, net)
+		return err
+	})
+	return c, err
 }

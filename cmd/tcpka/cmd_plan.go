@@ -5,25 +5,21 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var (
-	planIdle   string
-	planWithin string
-	planPath   string
-	planOut    string
-	planJSON   bool
-)
+type planFlags struct {
+	idle, within, path, out string
+	json                    bool
+}
 
 var cmdPlan = &Command{
 	Name:      "plan",
@@ -45,14 +41,15 @@ Asks no profile can meet are refused with the reason. -o FILE writes the
 plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing else is
 written; plan needs no privileges.`,
 	Examples: "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&planIdle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
-		fs.StringVar(&planWithin, "detect-within", "", "notice a dead peer within `D`")
-		fs.StringVar(&planPath, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
-		fs.StringVarP(&planOut, "output", "o", "", "write the plan as a profile to `FILE`")
-		fs.BoolVar(&planJSON, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &planFlags{}
+		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
+		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`")
+		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
+		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runPlan(env, *f, args) }
 	},
-	Run: runPlan,
 }
 
 func pathList() string {
@@ -70,15 +67,14 @@ func resolvePath(name, idleFlag string, idle *int) (*plan.Middlebox, error) {
 	if name == "" {
 		return nil, nil
 	}
-	m, err := plan.Lookup(name)
-	if err != nil {
+	m, t, err := plan.ForPath(name, *idle)
+	switch {
+	case errors.Is(err, plan.ErrUnknownPath):
 		return nil, usagef("--path %v", err)
-	}
-	if *idle == 0 {
-		*idle = m.IdleTimeout
-	} else if err := m.Timeout(*idle); err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("--path %s --idle-timeout %s: %w", name, idleFlag, err)
 	}
+	*idle = t
 	return &m, nil
 }
 
@@ -92,29 +88,14 @@ func withCommand(name string, err error) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-// parseSeconds reads a duration flag: a Go duration ("350s", "4m") or bare
-// whole seconds, positive and whole.
+// parseSeconds reads a duration flag (plan.ParseSeconds); a bad one is a
+// usage error.
 func parseSeconds(flag, s string) (int, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 1 {
-			return 0, usagef("--%s %s: must be at least 1s", flag, s)
-		}
-		return n, nil
-	}
-	d, err := time.ParseDuration(s)
+	n, err := plan.ParseSeconds(s)
 	if err != nil {
-		return 0, usagef("--%s %q: not a duration (like 350s, 4m, 1h) nor whole seconds", flag, s)
+		return 0, usagef("--%s %v", flag, err)
 	}
-	if d%time.Second != 0 {
-		return 0, usagef("--%s %s: must be whole seconds", flag, s)
-	}
-	if d < time.Second {
-		return 0, usagef("--%s %s: must be at least 1s", flag, s)
-	}
-	if d > math.MaxInt32*time.Second {
-		return 0, usagef("--%s %s: too long", flag, s)
-	}
-	return int(d / time.Second), nil
+	return n, nil
 }
 
 type pathJSON struct {
@@ -131,14 +112,15 @@ type planJSONOut struct {
 	MarginS       int       `json:"margin_s,omitempty"`
 	TimeLimitS    int       `json:"time_limit_s,omitempty"`
 	DetectWithinS int       `json:"detect_within_s,omitempty"`
-	valuesJSON
+	settingsJSON
 	ProbesPerHour float64 `json:"probes_per_hour"`
 	BytesPerHour  int     `json:"bytes_per_hour"`
 	Why           string  `json:"why"`
 	ProfileFile   string  `json:"profile_file,omitempty"`
 }
 
-func runPlan(env *Env, args []string) error {
+func runPlan(env *Env, f planFlags, args []string) error {
+	planIdle, planWithin, planPath, planOut, planJSON := f.idle, f.within, f.path, f.out, f.json
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
@@ -166,16 +148,15 @@ func runPlan(env *Env, args []string) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	if planOut != "" {
-		if err := writePlanProfile(planOut, p, box); err != nil {
+		if err := writePlanProfile(planOut, p, box, planCommandLine(box, f)); err != nil {
 			return fmt.Errorf("plan: -o %s: %w", planOut, err)
 		}
 	}
-	k := p.Keepalive
-	v := sysctl.Values{Time: k.Time, Intvl: k.Intvl, Probes: k.Probes}
+	k := p.Settings
 	if planJSON {
 		out := planJSONOut{
 			IdleTimeoutS: p.IdleTimeout, MarginS: p.Margin, TimeLimitS: p.TimeLimit, DetectWithinS: p.DetectWithin,
-			valuesJSON:    newValuesJSON(v),
+			settingsJSON:  newSettingsJSON(k),
 			ProbesPerHour: math.Round(plan.ProbesPerHour(k.Time)*10) / 10, BytesPerHour: plan.BytesPerHour(k.Time),
 			Why: p.Why, ProfileFile: planOut,
 		}
@@ -201,9 +182,9 @@ func runPlan(env *Env, args []string) error {
 	}
 	fmt.Fprintln(w)
 	for _, key := range sysctl.Keys {
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v.Get(key)), key.Meaning())
+		fmt.Fprintf(w, "%s  %s\n", keyColumn(key, key.Get(k)), key.Meaning())
 	}
-	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", detect.Seconds(k.IdleSeconds()))
+	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", detect.Seconds(detect.Idle(k)))
 	fmt.Fprintf(w, "why: %s\n", p.Why)
 	fmt.Fprintf(w, "cost: each idle connection sends %s probes an hour (one every %s) and gets as many ACKs, about %s per hour over IPv4; a dead peer is given %d probes %d s apart\n",
 		fmtRate(plan.ProbesPerHour(k.Time)), detect.Words(k.Time), fmtBytes(plan.BytesPerHour(k.Time)), k.Probes, k.Intvl)
@@ -238,37 +219,20 @@ func shellPath(file string) string {
 	return "./" + file
 }
 
-// writePlanProfile renders p, checks that the profile decoder accepts it
-// exactly as planned, then writes it atomically.
-func writePlanProfile(file string, p plan.Plan, box *plan.Middlebox) error {
+// writePlanProfile writes the plan as a profile with the one atomic writer.
+func writePlanProfile(file string, p plan.Plan, box *plan.Middlebox, cmdline string) error {
 	if st, err := os.Stat(file); err == nil && st.IsDir() {
 		return errors.New("is a directory")
 	}
-	var sources []string
-	desc := "Planned by tcpka"
-	if box != nil {
-		desc += " for " + box.Title + ","
-		sources = append(sources, box.Source)
-	}
-	if p.IdleTimeout > 0 {
-		desc += fmt.Sprintf(" keeping flows open through a %s idle timeout", detect.Words(p.IdleTimeout))
-	}
-	if p.DetectWithin > 0 {
-		desc += fmt.Sprintf(", noticing a dead peer within %s", detect.Words(p.DetectWithin))
-	}
-	desc += "."
-	data := p.ProfileYAML("written by: tcpka "+planCommandLine(box), desc, sources)
-	got, err := profile.Decode(file, profile.NameFromFile(file), data)
+	data, err := p.Profile(file, box, cmdline)
 	if err != nil {
-		return fmt.Errorf("internal error: the plan does not decode as a profile: %w", err)
+		return err
 	}
-	if got.Keepalive(sysctl.Values{}) != p.Keepalive {
-		return errors.New("internal error: the profile does not round-trip")
-	}
-	return writeFileAtomic(file, data, 0o644)
+	return atomicfile.WriteFile(file, data, 0o644)
 }
 
-func planCommandLine(box *plan.Middlebox) string {
+func planCommandLine(box *plan.Middlebox, f planFlags) string {
+	planIdle, planWithin := f.idle, f.within
 	var parts []string
 	if box != nil {
 		parts = append(parts, "--path "+box.Name)
@@ -280,32 +244,4 @@ func planCommandLine(box *plan.Middlebox) string {
 		parts = append(parts, "--detect-within "+planWithin)
 	}
 	return "plan " + strings.Join(parts, " ")
-}
-
-// writeFileAtomic writes data to a temporary file in file's directory,
-// syncs it and renames it over file: readers see the old file or the new
-// one, never a part.
-func writeFileAtomic(file string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
 }

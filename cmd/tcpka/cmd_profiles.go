@@ -6,11 +6,10 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
-
-var profilesJSON bool
 
 var cmdProfiles = &Command{
 	Name:      "profiles",
@@ -20,12 +19,13 @@ var cmdProfiles = &Command{
 time, the path idle timeout each is built for, and where its numbers come from
 (--json has the sources).`,
 	Examples: "tcpka profiles\ntcpka profiles --json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&profilesJSON, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		asJSON := fs.Bool("json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runProfiles(env, *asJSON, args) }
 	},
-	Run: runProfiles,
 }
 
+// profileJSON is one profile; values a profile leaves unset are null.
 type profileJSON struct {
 	Name          string   `json:"name"`
 	Description   string   `json:"description"`
@@ -38,14 +38,15 @@ type profileJSON struct {
 	Sources       []string `json:"sources"`
 }
 
-func lookupPtr(s sysctl.Settings, k sysctl.Key) *int {
-	if n, ok := s.Lookup(k); ok {
+// setPtr is k's value in s, nil when s leaves it unset.
+func setPtr(s keepalive.Settings, k sysctl.Key) *int {
+	if n := k.Get(s); n != 0 {
 		return &n
 	}
 	return nil
 }
 
-func runProfiles(env *Env, args []string) error {
+func runProfiles(env *Env, asJSON bool, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
@@ -53,18 +54,18 @@ func runProfiles(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if profilesJSON {
+	if asJSON {
 		out := struct {
 			Profiles []profileJSON `json:"profiles"`
 		}{}
 		for _, p := range all {
 			j := profileJSON{
 				Name: p.Name, Description: p.Description, Sources: p.Sources,
-				TimeS: lookupPtr(p.Settings, sysctl.Time), IntvlS: lookupPtr(p.Settings, sysctl.Intvl), Probes: lookupPtr(p.Settings, sysctl.Probes),
+				TimeS: setPtr(p.Settings, sysctl.Time), IntvlS: setPtr(p.Settings, sysctl.Intvl), Probes: setPtr(p.Settings, sysctl.Probes),
 				IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
 			}
-			if p.Settings.Len() == len(sysctl.Keys) {
-				d := p.Keepalive(sysctl.Values{}).IdleSeconds()
+			if p.Complete() {
+				d := detect.Idle(p.Settings)
 				j.DetectionS = &d
 			}
 			out.Profiles = append(out.Profiles, j)
@@ -75,14 +76,14 @@ func runProfiles(env *Env, args []string) error {
 	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tPATH IDLE\tDESCRIPTION")
 	for _, p := range all {
 		cell := func(k sysctl.Key) string {
-			if n, ok := p.Settings.Lookup(k); ok {
+			if n := k.Get(p.Settings); n != 0 {
 				return sysctl.FormatValue(k, n)
 			}
 			return "-"
 		}
 		det := "-"
-		if p.Settings.Len() == len(sysctl.Keys) {
-			det = detect.Words(p.Keepalive(sysctl.Values{}).IdleSeconds())
+		if p.Complete() {
+			det = detect.Words(detect.Idle(p.Settings))
 		}
 		idle := "-"
 		if p.IdleTimeout > 0 {

@@ -10,11 +10,6 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
-var (
-	renderFormat string
-	renderUnit   string
-)
-
 var cmdRender = &Command{
 	Name:      "render",
 	UsageLine: "render PROFILE [--format sysctl|k8s|unit --unit NAME]",
@@ -36,14 +31,14 @@ cgroup at each start, so the BPF program must be attached again), and
 removes it after the service stops. Put it in
 /etc/systemd/system/NAME.d/tcpka-enforce.conf.`,
 	Examples: "tcpka render ssh\ntcpka render ssh > /etc/sysctl.d/60-tcpka.conf\ntcpka render aws-nlb --format k8s\ntcpka render aws-nlb --format unit --unit myapp.service",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&renderFormat, "format", "sysctl", "output `FORMAT`: sysctl (a sysctl.d drop-in), k8s (pod securityContext.sysctls) or unit (a service drop-in that enforces the profile)")
-		fs.StringVar(&renderUnit, "unit", "", "with --format unit: the systemd service `NAME`")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		format := fs.String("format", "sysctl", "output `FORMAT`: sysctl (a sysctl.d drop-in), k8s (pod securityContext.sysctls) or unit (a service drop-in that enforces the profile)")
+		unit := fs.String("unit", "", "with --format unit: the systemd service `NAME`")
+		return func(env *Env, args []string) error { return runRender(env, *format, *unit, args) }
 	},
-	Run: runRender,
 }
 
-func runRender(env *Env, args []string) error {
+func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}

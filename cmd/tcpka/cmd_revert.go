@@ -9,10 +9,9 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var (
-	revertDryRun bool
-	revertJSON   bool
-)
+type revertFlags struct {
+	dryRun, json bool
+}
 
 var cmdRevert = &Command{
 	Name:      "revert",
@@ -23,11 +22,12 @@ var cmdRevert = &Command{
 this network namespace (since boot, or since the last revert), as one
 transaction, and forgets the record. Says so when there is nothing to revert.`,
 	Examples: "sudo tcpka revert",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&revertDryRun, "dry-run", false, "print the changes, write nothing")
-		fs.BoolVar(&revertJSON, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &revertFlags{}
+		fs.BoolVar(&f.dryRun, "dry-run", false, "print the changes, write nothing")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runRevert(env, f, args) }
 	},
-	Run: runRevert,
 }
 
 type revertJSONOut struct {
@@ -37,19 +37,28 @@ type revertJSONOut struct {
 	Changes  []changeJSON `json:"changes"`
 }
 
-func runRevert(env *Env, args []string) error {
+func runRevert(env *Env, f *revertFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	if !revertDryRun {
+	if !f.dryRun {
 		if err := env.canWrite("revert"); err != nil {
 			return err
 		}
 	}
-	rec, err := sysctl.LoadRevert(env.revertPath())
+	name := sysctl.RevertName(env.Kernel.Key())
+	d, err := env.State.OpenDir()
+	var rec sysctl.RevertRecord
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		err = sysctl.ErrNothingToRevert
+	case err == nil:
+		defer d.Close()
+		rec, err = sysctl.LoadRevert(d, name)
+	}
 	if errors.Is(err, sysctl.ErrNothingToRevert) {
-		if revertJSON {
-			return writeJSON(env.Stdout, revertJSONOut{Changes: []changeJSON{}, DryRun: revertDryRun})
+		if f.json {
+			return writeJSON(env.Stdout, revertJSONOut{Changes: []changeJSON{}, DryRun: f.dryRun})
 		}
 		fmt.Fprintln(env.Stdout, "nothing to revert: tcpka has changed nothing in this network namespace since boot or the last revert")
 		return nil
@@ -57,28 +66,29 @@ func runRevert(env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("revert: %w", err)
 	}
-	s := sysctl.FromValues(rec.Before)
-	res, err := env.transact("revert", s, revertDryRun, nil)
+	// Restore exactly what the kernel held, valid for a profile or not.
+	res, err := env.transact(sysctl.Request{What: "revert", Want: rec.Before, Keys: sysctl.Keys, Exact: true, DryRun: f.dryRun})
 	if err != nil {
 		return err
 	}
-	if !revertDryRun {
-		if err := os.Remove(env.revertPath()); err != nil {
+	if !f.dryRun {
+		if err := d.Remove(name); err != nil {
 			return fmt.Errorf("revert: values restored, but the record stays: %w", err)
 		}
 	}
-	if revertJSON {
-		return writeJSON(env.Stdout, revertJSONOut{Reverted: !revertDryRun, DryRun: revertDryRun, Profile: rec.Profile, Changes: changesJSON(res.Changes)})
+	if f.json {
+		return writeJSON(env.Stdout, revertJSONOut{Reverted: !f.dryRun, DryRun: f.dryRun, Profile: rec.Profile, Changes: changesJSON(res.Changes)})
 	}
 	fmt.Fprintf(env.Stdout, "values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
-	printChanges(env, s, res, rec.Before)
+	printChanges(env.Stdout, rec.Before, sysctl.Keys, res, rec.Before)
+	n := len(res.Changes)
 	switch {
-	case revertDryRun:
-		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", len(res.Changes), plural(len(res.Changes), "key"))
-	case len(res.Changes) == 0:
+	case f.dryRun:
+		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", n, plural(n, "key"))
+	case n == 0:
 		fmt.Fprintln(env.Stdout, "reverted: the kernel already held these values")
 	default:
-		fmt.Fprintf(env.Stdout, "reverted: %d %s restored\n", len(res.Changes), plural(len(res.Changes), "key"))
+		fmt.Fprintf(env.Stdout, "reverted: %d %s restored\n", n, plural(n, "key"))
 	}
 	return nil
 }

@@ -10,9 +10,10 @@ import (
 	"strconv"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockdiag"
-	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -26,8 +27,6 @@ type socketsFlags struct {
 	pid         int
 	state       string
 }
-
-var sockFlags socketsFlags
 
 var cmdSockets = &Command{
 	Name:      "sockets",
@@ -60,43 +59,20 @@ tcpka sockets --summary --processes
 tcpka sockets --processes --port 22
 tcpka sockets --no-keepalive --json
 tcpka sockets --state all --pid 1234`,
-	Flags: func(fs *pflag.FlagSet) {
-		sockFlags = socketsFlags{}
-		fs.BoolVar(&sockFlags.summary, "summary", false, "print counts instead of one line per socket")
-		fs.BoolVar(&sockFlags.processes, "processes", false, "find each socket's process and read its keepalive options (root)")
-		fs.IntVar(&sockFlags.port, "port", 0, "only sockets with local or peer port `N`")
-		fs.IntVar(&sockFlags.pid, "pid", 0, "only sockets held by process `N`")
-		fs.BoolVar(&sockFlags.noKeepalive, "no-keepalive", false, "only sockets with keepalive off")
-		fs.StringVar(&sockFlags.state, "state", "established", "TCP state `S`: established, syn-sent, time-wait, listening, ..., connected or all")
-		fs.BoolVar(&sockFlags.json, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &socketsFlags{}
+		fs.BoolVar(&f.summary, "summary", false, "print counts instead of one line per socket")
+		fs.BoolVar(&f.processes, "processes", false, "find each socket's process and read its keepalive options (root)")
+		fs.IntVar(&f.port, "port", 0, "only sockets with local or peer port `N`")
+		fs.IntVar(&f.pid, "pid", 0, "only sockets held by process `N`")
+		fs.BoolVar(&f.noKeepalive, "no-keepalive", false, "only sockets with keepalive off")
+		fs.StringVar(&f.state, "state", "established", "TCP state `S`: established, syn-sent, time-wait, listening, ..., connected or all")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runSockets(env, *f, args) }
 	},
-	Run: runSockets,
 }
 
-// ownerSource maps inodes to processes; sockdiag.Owners or a test's fake.
-type ownerSource interface {
-	Owner(inode uint32) (sockdiag.Owner, bool)
-	Comm(pid int) string
-}
-
-// optionSource reads a socket's options from its owner; a
-// sockdiag.OptionReader or a test's fake.
-type optionSource interface {
-	Read(o sockdiag.Owner, inode uint32) (sockopt.Options, error)
-}
-
-// sockSource is where sockets, owners and options come from.
-type sockSource struct {
-	lister  sockdiag.Lister
-	owners  ownerSource  // nil unless --processes or --pid
-	options optionSource // nil unless --processes
-}
-
-// geteuid is os.Geteuid; tests replace it to see the non-root error.
-var geteuid = os.Geteuid
-
-func runSockets(env *Env, args []string) error {
-	f := sockFlags
+func runSockets(env *Env, f socketsFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
@@ -110,51 +86,42 @@ func runSockets(env *Env, args []string) error {
 	if f.pid < 0 {
 		return usagef("--pid %d: want a process id", f.pid)
 	}
-	if f.processes && geteuid() != 0 {
+	if f.processes && !caps.Has(caps.SysPtrace) {
 		return errors.New("sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo")
 	}
 	if f.pid > 0 {
-		if _, err := os.Stat(env.ProcRoot + "/" + strconv.Itoa(f.pid)); err != nil {
+		if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); err != nil {
 			return fmt.Errorf("sockets: --pid %d: no such process", f.pid)
 		}
 	}
-	sysv, err := env.readValues()
+	sys, err := env.Kernel.Read()
 	if err != nil {
 		return fmt.Errorf("sockets: %w", err)
 	}
-	src := &sockSource{lister: sockdiag.Kernel{}}
+	sc := &sockdiag.Scan{Lister: sockdiag.Kernel{}, Sysctls: sys, Net: env.Kernel.ReadNet(),
+		Filter: sockdiag.Filter{States: states, Port: f.port, PID: f.pid, NoKeepalive: f.noKeepalive}}
 	if f.processes || f.pid > 0 {
-		owners, err := sockdiag.ReadOwners(env.ProcRoot)
+		owners, err := sockdiag.ReadOwners(env.ProcRoot())
 		if err != nil {
 			return fmt.Errorf("sockets: %w", err)
 		}
-		src.owners = owners
+		sc.Owners = owners
 	}
 	if f.processes {
 		r := sockdiag.NewOptionReader()
 		defer r.Close()
-		src.options = r
+		sc.Options = r
 	}
 	// The sock_diag netlink socket answers for the netns it is opened in,
-	// so the dump runs inside the --netns target (owners and options come
-	// from /proc and pidfds, which see every namespace).
-	return env.inNetns(func() error { return listSockets(env, src, sysv, states, f) })
+	// so the dump runs inside the handle's namespace (owners and options
+	// come from /proc and pidfds, which see every namespace).
+	return env.Kernel.In(func(sysctl.FS) error { return listSockets(env, f, sc) })
 }
 
-// sockRow is one socket with everything tcpka knows about it.
-type sockRow struct {
-	s       *sockdiag.Socket
-	v       sockdiag.Verdict
-	owner   sockdiag.Owner
-	hasOwn  bool
-	command string
-}
-
-// listSockets streams src through the filters into the chosen output.
-func listSockets(env *Env, src *sockSource, sysv sysctl.Values, states sockdiag.States, f socketsFlags) error {
+// listSockets streams the scan into the chosen output.
+func listSockets(env *Env, f socketsFlags, sc *sockdiag.Scan) error {
 	w := bufio.NewWriterSize(env.Stdout, 64<<10)
 	defer w.Flush()
-	sys := keepalive(sysv)
 	var out sockOutput
 	switch {
 	case f.summary:
@@ -164,61 +131,27 @@ func listSockets(env *Env, src *sockSource, sysv sysctl.Values, states sockdiag.
 	default:
 		out = &textOut{processes: f.processes}
 	}
-	if err := out.begin(w, env, sysv); err != nil {
+	if err := out.begin(w, env, sc.Sysctls); err != nil {
 		return err
 	}
-	var notPermitted int
-	var row sockRow
-	err := src.lister.Each(states, func(s *sockdiag.Socket) error {
-		if f.port != 0 && int(s.Local.Port()) != f.port && int(s.Peer.Port()) != f.port {
-			return nil
-		}
-		row = sockRow{s: s}
-		if src.owners != nil {
-			row.owner, row.hasOwn = src.owners.Owner(s.Inode)
-			if f.pid > 0 && (!row.hasOwn || row.owner.PID != f.pid) {
-				return nil
-			}
-		}
-		var opts *sockopt.Options
-		if row.hasOwn && f.processes {
-			row.command = src.owners.Comm(row.owner.PID)
-			if src.options != nil {
-				o, err := src.options.Read(row.owner, s.Inode)
-				switch {
-				case err == nil:
-					opts = &o
-				case errors.Is(err, sockopt.ErrNotPermitted):
-					notPermitted++
-				}
-				// ErrProcessGone, ErrNoSuchFD: the owner exited or closed
-				// the socket mid-scan; list it without options.
-			}
-		}
-		row.v = sockdiag.Judge(s, opts, sys)
-		if f.noKeepalive && row.v.Keepalive != sockdiag.KeepaliveOff {
-			return nil
-		}
-		return out.add(w, &row)
-	})
-	if err != nil {
+	if err := sc.Run(func(r *sockdiag.Row) error { return out.add(w, r) }); err != nil {
 		return fmt.Errorf("sockets: %w", err)
 	}
-	if err := out.end(w, sys); err != nil {
+	if err := out.end(w, sc.Sysctls); err != nil {
 		return err
 	}
-	if notPermitted > 0 {
+	if sc.NotPermitted > 0 {
 		w.Flush()
-		fmt.Fprintf(env.Stderr, "tcpka: sockets: options of %d sockets not read: not permitted (another user namespace or an LSM)\n", notPermitted)
+		fmt.Fprintf(env.Stderr, "tcpka: sockets: options of %d sockets not read: not permitted (another user namespace or an LSM)\n", sc.NotPermitted)
 	}
 	return w.Flush()
 }
 
 // sockOutput is one of the three outputs.
 type sockOutput interface {
-	begin(w *bufio.Writer, env *Env, sysv sysctl.Values) error
-	add(w *bufio.Writer, r *sockRow) error
-	end(w *bufio.Writer, sys detect.Keepalive) error
+	begin(w *bufio.Writer, env *Env, sys keepalive.Settings) error
+	add(w *bufio.Writer, r *sockdiag.Row) error
+	end(w *bufio.Writer, sys keepalive.Settings) error
 }
 
 // ---- text: one aligned line per socket, built without allocations.
@@ -250,7 +183,7 @@ func pad(b []byte, start, width int) []byte {
 	return b
 }
 
-func (t *textOut) begin(w *bufio.Writer, _ *Env, _ sysctl.Values) error {
+func (t *textOut) begin(w *bufio.Writer, _ *Env, _ keepalive.Settings) error {
 	b := t.buf[:0]
 	b = appendCol(b, "STATE", colState)
 	b = appendCol(b, "LOCAL", colAddr)
@@ -289,8 +222,8 @@ func appendMs(b []byte, ms uint32) []byte {
 	return append(b, detect.Words(int(ms/1000))...)
 }
 
-func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
-	s := r.s
+func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
+	s := r.Socket
 	b := t.buf[:0]
 	b = appendCol(b, s.State.String(), colState)
 	start := len(b)
@@ -299,7 +232,7 @@ func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
 	start = len(b)
 	b = s.Peer.AppendTo(b)
 	b = pad(b, start, colAddr)
-	b = appendCol(b, r.v.Keepalive.String(), colKA)
+	b = appendCol(b, r.Verdict.Keepalive.String(), colKA)
 	start = len(b)
 	if s.Timer == sockdiag.TimerKeepalive {
 		b = appendMs(b, s.Expires)
@@ -318,28 +251,28 @@ func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
 	if t.processes {
 		b = pad(b, start, colProbe)
 		start = len(b)
-		if r.hasOwn {
-			b = strconv.AppendInt(b, int64(r.owner.PID), 10)
+		if r.HasOwner {
+			b = strconv.AppendInt(b, int64(r.Owner.PID), 10)
 			b = pad(b, start, colPID)
-			b = appendCol(b, r.command, colComm)
+			b = appendCol(b, r.Command, colComm)
 		} else {
 			b = appendCol(b, "-", colPID)
 			b = appendCol(b, "-", colComm)
 		}
 		start = len(b)
-		v := r.v
+		v := r.Verdict
 		switch {
 		case !v.HasOptions:
 			b = append(b, '-')
 		case v.Keepalive != sockdiag.KeepaliveOn:
 			b = append(b, "off"...)
 		default:
-			o := v.Options
-			b = strconv.AppendInt(b, int64(o.Idle), 10)
+			o := v.Options.Settings
+			b = strconv.AppendInt(b, int64(o.Time), 10)
 			b = append(b, '/')
 			b = strconv.AppendInt(b, int64(o.Intvl), 10)
 			b = append(b, '/')
-			b = strconv.AppendInt(b, int64(o.Count), 10)
+			b = strconv.AppendInt(b, int64(o.Probes), 10)
 			if v.Own {
 				b = append(b, " own"...)
 			} else {
@@ -348,16 +281,16 @@ func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
 		}
 		b = pad(b, start, colOpts)
 		start = len(b)
-		if v.HasOptions && v.Options.UserTimeoutMs > 0 {
-			b = strconv.AppendInt(b, int64(v.Options.UserTimeoutMs), 10)
+		if v.HasOptions && v.Options.UserTimeoutMs() > 0 {
+			b = strconv.AppendInt(b, int64(v.Options.UserTimeoutMs()), 10)
 			b = append(b, "ms"...)
 		} else {
 			b = append(b, '-')
 		}
 		b = pad(b, start, colUT)
 		switch {
-		case v.DetectionS >= 0:
-			b = append(b, detect.Seconds(v.DetectionS)...)
+		case v.DetectionS() >= 0:
+			b = append(b, detect.Seconds(v.DetectionS())...)
 		case v.Keepalive == sockdiag.KeepaliveOff:
 			b = append(b, "never while idle"...)
 		default:
@@ -370,14 +303,13 @@ func (t *textOut) add(w *bufio.Writer, r *sockRow) error {
 	return err
 }
 
-func (t *textOut) end(*bufio.Writer, detect.Keepalive) error { return nil }
+func (t *textOut) end(*bufio.Writer, keepalive.Settings) error { return nil }
 
 // ---- JSON: one object; the sockets array is streamed, one per line.
 
 type jsonOut struct {
 	processes bool
 	n         int
-	buf       []byte
 }
 
 // socketJSON is one socket in --json; field names are stable.
@@ -396,7 +328,7 @@ type socketJSON struct {
 	// with --processes
 	PID           *int    `json:"pid,omitempty"`
 	Command       *string `json:"command,omitempty"`
-	IdleS         *int    `json:"idle_s,omitempty"`
+	TimeS         *int    `json:"time_s,omitempty"`
 	IntvlS        *int    `json:"intvl_s,omitempty"`
 	Probes        *int    `json:"probes,omitempty"`
 	UserTimeoutMs *int    `json:"user_timeout_ms,omitempty"`
@@ -404,11 +336,11 @@ type socketJSON struct {
 	DetectionS    *int    `json:"detection_s,omitempty"`    // keepalive on with options read
 }
 
-func (j *jsonOut) begin(w *bufio.Writer, env *Env, sysv sysctl.Values) error {
+func (j *jsonOut) begin(w *bufio.Writer, env *Env, sys keepalive.Settings) error {
 	head, err := json.Marshal(struct {
-		Netns  string     `json:"netns,omitempty"`
-		Sysctl valuesJSON `json:"sysctl"`
-	}{env.netnsID(), newValuesJSON(sysv)})
+		Netns  string       `json:"netns,omitempty"`
+		Sysctl settingsJSON `json:"sysctl"`
+	}{env.Kernel.ID(), newSettingsJSON(sys)})
 	if err != nil {
 		return err
 	}
@@ -417,26 +349,27 @@ func (j *jsonOut) begin(w *bufio.Writer, env *Env, sysv sysctl.Values) error {
 	return err
 }
 
-func (j *jsonOut) add(w *bufio.Writer, r *sockRow) error {
-	s := r.s
+func (j *jsonOut) add(w *bufio.Writer, r *sockdiag.Row) error {
+	s := r.Socket
 	o := socketJSON{
 		State: s.State.String(), Local: s.Local.String(), Peer: s.Peer.String(),
-		Keepalive: r.v.Keepalive.String(), Timer: s.Timer.String(), TimerMs: s.Expires,
+		Keepalive: r.Verdict.Keepalive.String(), Timer: s.Timer.String(), TimerMs: s.Expires,
 		RecvQ: s.RecvQ, SendQ: s.SendQ, UID: s.UID, Inode: s.Inode,
 	}
 	if s.Timer == sockdiag.TimerKeepalive {
 		p := s.Retrans
 		o.ProbesSent = &p
 	}
-	if j.processes && r.hasOwn {
-		pid, comm := r.owner.PID, r.command
+	if j.processes && r.HasOwner {
+		pid, comm := r.Owner.PID, r.Command
 		o.PID, o.Command = &pid, &comm
 	}
-	if v := r.v; v.HasOptions {
-		opt := v.Options
-		o.IdleS, o.IntvlS, o.Probes, o.UserTimeoutMs = &opt.Idle, &opt.Intvl, &opt.Count, &opt.UserTimeoutMs
+	if v := r.Verdict; v.HasOptions {
+		opt := v.Options.Settings
+		ut := v.Options.UserTimeoutMs()
+		o.TimeS, o.IntvlS, o.Probes, o.UserTimeoutMs = &opt.Time, &opt.Intvl, &opt.Probes, &ut
 		if v.Keepalive == sockdiag.KeepaliveOn {
-			follows, d := !v.Own, v.DetectionS
+			follows, d := !v.Own, v.DetectionS()
 			o.FollowsSysctl, o.DetectionS = &follows, &d
 		}
 	}
@@ -453,7 +386,7 @@ func (j *jsonOut) add(w *bufio.Writer, r *sockRow) error {
 	return err
 }
 
-func (j *jsonOut) end(w *bufio.Writer, _ detect.Keepalive) error {
+func (j *jsonOut) end(w *bufio.Writer, _ keepalive.Settings) error {
 	_, err := w.WriteString("\n]}\n")
 	return err
 }
@@ -464,7 +397,7 @@ type summaryOut struct {
 	processes bool
 	json      bool
 	state     string
-	sysv      sysctl.Values
+	sys       keepalive.Settings
 	netns     string
 	all       *sockdiag.Summary
 	byComm    map[string]*sockdiag.Summary
@@ -474,24 +407,24 @@ func newSummaryOut(f socketsFlags) *summaryOut {
 	return &summaryOut{processes: f.processes, json: f.json, state: f.state, all: sockdiag.NewSummary(), byComm: map[string]*sockdiag.Summary{}}
 }
 
-func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sysv sysctl.Values) error {
-	s.sysv, s.netns = sysv, env.netnsID()
+func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sys keepalive.Settings) error {
+	s.sys, s.netns = sys, env.Kernel.ID()
 	return nil
 }
 
-func (s *summaryOut) add(_ *bufio.Writer, r *sockRow) error {
-	s.all.Add(r.v)
+func (s *summaryOut) add(_ *bufio.Writer, r *sockdiag.Row) error {
+	s.all.Add(r.Verdict)
 	if s.processes {
 		c := "-"
-		if r.hasOwn {
-			c = r.command
+		if r.HasOwner {
+			c = r.Command
 		}
 		g := s.byComm[c]
 		if g == nil {
 			g = sockdiag.NewSummary()
 			s.byComm[c] = g
 		}
-		g.Add(r.v)
+		g.Add(r.Verdict)
 	}
 	return nil
 }
@@ -506,7 +439,7 @@ type summaryJSON struct {
 	KeepaliveUnknown int    `json:"keepalive_unknown"`
 	KeepaliveSysctl  *int   `json:"keepalive_sysctl,omitempty"`
 	KeepaliveOwn     *int   `json:"keepalive_own,omitempty"`
-	UserTimeout      *int   `json:"user_timeout,omitempty"`
+	UserTimeout      *int   `json:"keepalive_user_timeout,omitempty"`
 	OptionsUnread    *int   `json:"options_unread,omitempty"`
 	WorstDetectionS  *int   `json:"worst_detection_s,omitempty"`
 }
@@ -538,14 +471,14 @@ func (s *summaryOut) commands() []string {
 	return names
 }
 
-func (s *summaryOut) end(w *bufio.Writer, sys detect.Keepalive) error {
+func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 	if s.json {
 		out := struct {
-			Netns  string     `json:"netns,omitempty"`
-			Sysctl valuesJSON `json:"sysctl"`
+			Netns  string       `json:"netns,omitempty"`
+			Sysctl settingsJSON `json:"sysctl"`
 			summaryJSON
 			Commands []summaryJSON `json:"commands,omitempty"`
-		}{Netns: s.netns, Sysctl: newValuesJSON(s.sysv), summaryJSON: newSummaryJSON("", s.all, s.processes)}
+		}{Netns: s.netns, Sysctl: newSettingsJSON(s.sys), summaryJSON: newSummaryJSON("", s.all, s.processes)}
 		if s.processes {
 			out.Commands = []summaryJSON{}
 			for _, c := range s.commands() {
@@ -555,8 +488,8 @@ func (s *summaryOut) end(w *bufio.Writer, sys detect.Keepalive) error {
 		return writeJSON(w, out)
 	}
 	a := s.all
-	fmt.Fprintf(w, "sysctls %d/%d/%d: an idle connection following them notices a dead peer after %s\n",
-		sys.Time, sys.Intvl, sys.Probes, detect.Seconds(sys.IdleSeconds()))
+	fmt.Fprintf(w, "sysctls %s: an idle connection following them notices a dead peer after %s\n",
+		sys.Triple(), detect.Seconds(detect.Idle(sys)))
 	fmt.Fprintf(w, "%-34s%7d\n", "TCP sockets ("+s.state+")", a.Total)
 	fmt.Fprintf(w, "%-34s%7d%s\n", "  keepalive off", a.KeepaliveOff, "  never probe: the sysctls do nothing for them")
 	fmt.Fprintf(w, "%-34s%7d\n", "  keepalive on", a.KeepaliveOn)

@@ -1,35 +1,24 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sshcfg"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-var (
-	sshIdle       string
-	sshPath       string
-	sshWithin     string
-	sshJSON       bool
-	sshConfig     string
-	sshdConfig    string
-	sshBin        string
-	sshdBin       string
-	sshDropInName = "10-tcpka-keepalive.conf"
-)
+type sshFlags struct {
+	idle, path, within    string
+	json                  bool
+	sshConfig, sshdConfig string
+	sshBin, sshdBin       string
+}
 
 var cmdSSH = &Command{
 	Name:      "ssh",
@@ -57,19 +46,20 @@ only every other ClientAliveInterval, so it takes up to twice as long; tcpka
 reports the later bounds and recommends a ClientAliveInterval half the
 ServerAliveInterval.`,
 	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.StringVar(&sshIdle, "idle-timeout", "", "the path forgets idle flows after `D`")
-		fs.StringVar(&sshPath, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
-		fs.StringVar(&sshWithin, "detect-within", "", "notice a dead peer within `D` (default: the ssh profile's 2m)")
-		fs.BoolVar(&sshJSON, "json", false, "print one JSON object")
-		fs.StringVar(&sshConfig, "ssh-config", "", "read the client config from `FILE` (ssh -F)")
-		fs.StringVar(&sshdConfig, "sshd-config", "", "read the server config from `FILE` (sshd -f)")
-		fs.StringVar(&sshBin, "ssh-bin", "ssh", "the ssh `PROGRAM` (for tests)")
-		fs.StringVar(&sshdBin, "sshd-bin", "sshd", "the sshd `PROGRAM` (for tests)")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &sshFlags{}
+		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D`")
+		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
+		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D` (default: the ssh profile's 2m)")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		fs.StringVar(&f.sshConfig, "ssh-config", "", "read the client config from `FILE` (ssh -F)")
+		fs.StringVar(&f.sshdConfig, "sshd-config", "", "read the server config from `FILE` (sshd -f)")
+		fs.StringVar(&f.sshBin, "ssh-bin", "ssh", "the ssh `PROGRAM` (for tests)")
+		fs.StringVar(&f.sshdBin, "sshd-bin", "sshd", "the sshd `PROGRAM` (for tests)")
 		_ = fs.MarkHidden("ssh-bin")
 		_ = fs.MarkHidden("sshd-bin")
+		return func(env *Env, args []string) error { return runSSH(env, *f, args) }
 	},
-	Run: runSSH,
 }
 
 // sideJSON is one side in --json; *_s fields are null for "never".
@@ -90,39 +80,28 @@ type sideJSON struct {
 }
 
 type sshJSONOut struct {
-	Host          string     `json:"host"`
-	IdleTimeoutS  int        `json:"idle_timeout_s"`
-	Path          string     `json:"path,omitempty"`
-	DetectWithinS int        `json:"detect_within_s"`
-	Kernel        valuesJSON `json:"kernel"`
-	Client        sideJSON   `json:"client"`
-	Server        sideJSON   `json:"server"`
-	SSHConfig     []string   `json:"ssh_config"`
-	SSHDDropIn    string     `json:"sshd_dropin_file"`
-	SSHDLines     []string   `json:"sshd_dropin"`
+	Host          string       `json:"host"`
+	IdleTimeoutS  int          `json:"idle_timeout_s"`
+	Path          string       `json:"path,omitempty"`
+	DetectWithinS int          `json:"detect_within_s"`
+	Kernel        settingsJSON `json:"kernel"`
+	Client        sideJSON     `json:"client"`
+	Server        sideJSON     `json:"server"`
+	SSHConfig     []string     `json:"ssh_config"`
+	SSHDDropIn    string       `json:"sshd_dropin_file"`
+	SSHDLines     []string     `json:"sshd_dropin"`
 	Profile       *struct {
 		Name    string `json:"name,omitempty"`
 		Command string `json:"command"`
-		valuesJSON
+		settingsJSON
 	} `json:"profile"`
-}
-
-// sideResult is a side read and judged, or why it was not.
-type sideResult struct {
-	source string
-	note   string // why not judged
-	j      *sshcfg.Judgment
-	fix    []string
 }
 
 func ptr[T any](v T) *T { return &v }
 
-func (r sideResult) json() sideJSON {
-	out := sideJSON{Judged: r.j != nil, Source: r.source, Note: r.note, Fix: r.fix}
-	if out.Fix == nil {
-		out.Fix = []string{}
-	}
-	if j := r.j; j != nil {
+func sideReportJSON(r sshcfg.SideReport) sideJSON {
+	out := sideJSON{Judged: r.J != nil, Source: r.Source, Note: r.Note, Fix: nonNil(r.Fix)}
+	if j := r.J; j != nil {
 		out.AliveIntervalS, out.AliveCountMax, out.TCPKeepAlive = ptr(j.Interval), ptr(j.CountMax), ptr(j.TCPKeepAlive)
 		if j.SSHDetect > 0 {
 			out.SSHDetectionS = ptr(j.SSHDetect)
@@ -142,7 +121,7 @@ func (r sideResult) json() sideJSON {
 	return out
 }
 
-func runSSH(env *Env, args []string) error {
+func runSSH(env *Env, f sshFlags, args []string) error {
 	if len(args) > 1 {
 		return usagef("takes at most one HOST, got %q", strings.Join(args, " "))
 	}
@@ -158,17 +137,17 @@ func runSSH(env *Env, args []string) error {
 		return err
 	}
 	idle, within := 0, def.DetectWithin
-	if sshIdle != "" {
-		if idle, err = parseSeconds("idle-timeout", sshIdle); err != nil {
+	if f.idle != "" {
+		if idle, err = parseSeconds("idle-timeout", f.idle); err != nil {
 			return err
 		}
 	}
-	if sshWithin != "" {
-		if within, err = parseSeconds("detect-within", sshWithin); err != nil {
+	if f.within != "" {
+		if within, err = parseSeconds("detect-within", f.within); err != nil {
 			return err
 		}
 	}
-	box, err := resolvePath(sshPath, sshIdle, &idle)
+	box, err := resolvePath(f.path, f.idle, &idle)
 	if err != nil {
 		return withCommand("ssh", err)
 	}
@@ -183,80 +162,24 @@ func runSSH(env *Env, args []string) error {
 		s := plan.Smallest()
 		pathWhy = fmt.Sprintf("the shortest tcpka knows (%s); give yours with --path or --idle-timeout", s.Name)
 	}
-	rec, err := sshcfg.Recommend(idle, within)
+	k, err := env.Kernel.Read()
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
-	kv, err := env.sysFS().Read()
+	r, err := sshcfg.Evaluate(sshcfg.Ask{
+		Host: host, IdleTimeout: idle, DetectWithin: within,
+		ClientConfig: f.sshConfig, ServerConfig: f.sshdConfig, SSHBin: f.sshBin, SSHDBin: f.sshdBin,
+		MayRunSSHD: os.Geteuid() == 0, DefaultName: def.Name, DefaultSettings: def.Settings,
+	}, k)
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
-	k := keepalive(kv)
-
-	client := sideResult{source: "ssh -G " + host}
-	if sshConfig != "" {
-		client.source = "ssh -F " + sshConfig + " -G " + host
-	}
-	if s, err := sshcfg.ReadClient(sshBin, sshConfig, host); err != nil {
-		if !errors.Is(err, sshcfg.ErrNotInstalled) {
-			return fmt.Errorf("ssh: %w", err)
-		}
-		client.note = "ssh is not installed here: the client side is not judged"
-	} else {
-		j := sshcfg.Judge(s, k, idle)
-		client.j, client.fix = &j, rec.Fix(j, within)
-	}
-
-	server := sideResult{source: "sshd -T"}
-	if sshdConfig != "" {
-		server.source = "sshd -T -f " + sshdConfig
-	}
-	switch _, ferr := sshcfg.Find(sshdBin); {
-	case ferr != nil:
-		server.note = "sshd is not installed here: the server side is not judged (run tcpka ssh on the server)"
-	case os.Geteuid() != 0:
-		server.note = "sshd -T needs root: run tcpka ssh with sudo to judge the server"
-	default:
-		s, err := sshcfg.ReadServer(sshdBin, sshdConfig)
-		if err != nil {
-			if sshdConfig != "" {
-				return fmt.Errorf("ssh: %w", err)
-			}
-			server.note = "not judged: " + err.Error()
-			if strings.Contains(err.Error(), "privilege separation directory") {
-				server.note += " (sshd has not run since boot; start it, then run tcpka ssh again)"
-			}
-		} else {
-			j := sshcfg.Judge(s, k, idle)
-			server.j, server.fix = &j, rec.Fix(j, within)
-		}
-	}
-
-	// The TCP layer: does the kernel alone meet the goal?
-	kernelOK := k.Time <= idle-profile.Margin(idle) && k.IdleSeconds() <= within
-	profName, profCmd := "", ""
-	if !kernelOK {
-		profName, profCmd = profileCommand(rec.Profile, def, idle, within)
-	}
-
-	dropDir := "/etc/ssh/sshd_config.d"
-	mainCfg := "/etc/ssh/sshd_config"
-	if sshdConfig != "" {
-		mainCfg = sshdConfig
-		dropDir = filepath.Join(filepath.Dir(sshdConfig), "sshd_config.d")
-	}
-	dropIn := filepath.Join(dropDir, sshDropInName)
-	serverLines := server.fix
-	if server.j == nil {
-		serverLines = rec.Full(sshcfg.Server)
-	}
-	clientLines := client.fix
-
-	if sshJSON {
+	clientLines := r.Client.Fix
+	if f.json {
 		out := sshJSONOut{
-			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: newValuesJSON(kv),
-			Client: client.json(), Server: server.json(),
-			SSHConfig: []string{}, SSHDDropIn: dropIn, SSHDLines: []string{},
+			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: newSettingsJSON(k),
+			Client: sideReportJSON(r.Client), Server: sideReportJSON(r.Server),
+			SSHConfig: []string{}, SSHDDropIn: r.DropIn, SSHDLines: []string{},
 		}
 		if box != nil {
 			out.Path = box.Name
@@ -264,14 +187,13 @@ func runSSH(env *Env, args []string) error {
 		if len(clientLines) > 0 {
 			out.SSHConfig = append([]string{"Host " + host}, clientLines...)
 		}
-		out.SSHDLines = append(out.SSHDLines, serverLines...)
-		if profCmd != "" {
-			p := rec.Profile.Keepalive
+		out.SSHDLines = append(out.SSHDLines, r.ServerLines...)
+		if r.ProfileCommand != "" {
 			out.Profile = &struct {
 				Name    string `json:"name,omitempty"`
 				Command string `json:"command"`
-				valuesJSON
-			}{Name: profName, Command: profCmd, valuesJSON: newValuesJSON(sysctl.Values{Time: p.Time, Intvl: p.Intvl, Probes: p.Probes})}
+				settingsJSON
+			}{Name: r.ProfileName, Command: r.ProfileCommand, settingsJSON: newSettingsJSON(r.Rec.Profile.Settings)}
 		}
 		return writeJSON(env.Stdout, out)
 	}
@@ -279,11 +201,11 @@ func runSSH(env *Env, args []string) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "path: idle timeout %s: %s\n", detect.Seconds(idle), pathWhy)
 	fmt.Fprintf(w, "goal: an idle session stays open, and a dead peer is noticed within %s\n", detect.Seconds(within))
-	fmt.Fprintf(w, "kernel: tcp_keepalive %d s / %d s / %d: TCP keepalive notices a dead peer after %s\n", k.Time, k.Intvl, k.Probes, detect.Seconds(k.IdleSeconds()))
-	printSide(w, "client", "server", client, idle, within)
-	printSide(w, "server", "client", server, idle, within)
+	fmt.Fprintf(w, "kernel: tcp_keepalive %d s / %d s / %d: TCP keepalive notices a dead peer after %s\n", k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
+	printSide(w, "client", "server", r.Client, idle, within)
+	printSide(w, "server", "client", r.Server, idle, within)
 
-	if len(clientLines) == 0 && server.j != nil && len(server.fix) == 0 && profCmd == "" {
+	if r.NothingToChange() {
 		fmt.Fprintln(w, "\nnothing to change: both sides and the kernel meet the goal")
 		return nil
 	}
@@ -294,45 +216,36 @@ func runSSH(env *Env, args []string) error {
 			fmt.Fprintf(w, "        %s\n", l)
 		}
 	}
-	if len(serverLines) > 0 {
+	if len(r.ServerLines) > 0 {
 		lead := "add"
-		if server.j == nil {
+		if r.Server.J == nil {
 			lead = "on your SSH servers, add"
 		}
-		fmt.Fprintf(w, "\n%s as %s, then reload sshd (systemctl reload ssh):\n", lead, dropIn)
+		fmt.Fprintf(w, "\n%s as %s, then reload sshd (systemctl reload ssh):\n", lead, r.DropIn)
 		fmt.Fprintf(w, "    # tcpka: keep idle sessions through a %s idle timeout, drop dead clients within %s\n", detect.Words(idle), detect.Words(within))
 		fmt.Fprintf(w, "    # (sshd checks an idle session every other ClientAliveInterval)\n")
-		for _, l := range serverLines {
+		for _, l := range r.ServerLines {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
-		if server.j != nil && !includesDropIns(mainCfg, dropDir) {
-			fmt.Fprintf(w, "    (%s does not Include %s/*.conf: put the lines near its top instead, above any Match block)\n", mainCfg, dropDir)
+		if r.Server.J != nil && !r.IncludesDropIns {
+			fmt.Fprintf(w, "    (%s does not Include %s/*.conf: put the lines near its top instead, above any Match block)\n", r.MainConfig, r.DropDir)
 		}
 		fmt.Fprintln(w, "    (sshd also uses the first value it reads; drop-ins are read in name order)")
 	}
-	if profCmd != "" {
-		p := rec.Profile.Keepalive
+	if r.ProfileCommand != "" {
+		p := r.Rec.Profile.Settings
 		fmt.Fprintf(w, "\napply the tcpka profile for the TCP layer (covers sessions without SSH keepalives, e.g. clients you do not configure):\n")
-		fmt.Fprintf(w, "    %s\n", profCmd)
-		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, detect.Words(p.Time), detect.Seconds(p.IdleSeconds()))
+		fmt.Fprintf(w, "    %s\n", r.ProfileCommand)
+		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, detect.Words(p.Time), detect.Seconds(detect.Idle(p)))
 	}
 	return nil
 }
 
-// profileCommand names the profile to apply: the shipped ssh profile when
-// it is the plan, otherwise a plan written to a file.
-func profileCommand(p plan.Plan, def *profile.Profile, idle, within int) (name, command string) {
-	if p.Keepalive == def.Keepalive(sysctl.Values{}) {
-		return def.Name, "sudo tcpka apply " + def.Name
-	}
-	return "", fmt.Sprintf("tcpka plan --idle-timeout %ds --detect-within %ds -o ssh-path.yaml && sudo tcpka apply ./ssh-path.yaml", idle, within)
-}
-
-func printSide(w io.Writer, name, peer string, r sideResult, idle, within int) {
-	fmt.Fprintf(w, "\n%s (%s)\n", name, r.source)
-	j := r.j
+func printSide(w io.Writer, name, peer string, r sshcfg.SideReport, idle, within int) {
+	fmt.Fprintf(w, "\n%s (%s)\n", name, r.Source)
+	j := r.J
 	if j == nil {
-		fmt.Fprintf(w, "  %s\n", r.note)
+		fmt.Fprintf(w, "  %s\n", r.Note)
 		return
 	}
 	iv, cm := j.Side.Keyword("interval"), j.Side.Keyword("countmax")
@@ -356,7 +269,7 @@ func printSide(w io.Writer, name, peer string, r sideResult, idle, within int) {
 	case sshcfg.LayerTCP:
 		fmt.Fprintf(w, "  first: TCP keepalive drops a dead %s after %s\n", peer, detect.Seconds(j.Detect))
 	case sshcfg.LayerRetx:
-		fmt.Fprintf(w, "  first: retransmission of the unanswered SSH keepalive, about %s (tcp_retries2=15)\n", detect.Seconds(j.Detect))
+		fmt.Fprintf(w, "  first: retransmission of the unanswered SSH keepalive, about %s (tcp_retries2 %d)\n", detect.Seconds(j.Detect), j.Retries2)
 	default:
 		fmt.Fprintf(w, "  first: nothing: a dead %s is never noticed on an idle session\n", peer)
 	}
@@ -372,40 +285,16 @@ func printSide(w io.Writer, name, peer string, r sideResult, idle, within int) {
 	case sshcfg.Survives:
 		fmt.Fprintf(w, "  %s path: survives: %s\n", detect.Words(idle), verdict)
 	case sshcfg.AtRisk:
-		fmt.Fprintf(w, "  %s path: AT RISK: %s, within %d s of the timeout (timer lateness)\n", detect.Words(idle), verdict, profile.Margin(idle))
+		fmt.Fprintf(w, "  %s path: AT RISK: %s, within %d s of the timeout (timer lateness)\n", detect.Words(idle), verdict, detect.Margin(idle))
 	default:
 		fmt.Fprintf(w, "  %s path: DROPPED: %s\n", detect.Words(idle), verdict)
 	}
 	switch {
-	case len(r.fix) == 0:
+	case len(r.Fix) == 0:
 		fmt.Fprintf(w, "  verdict: ok\n")
 	case j.Meets(within):
 		fmt.Fprintf(w, "  verdict: meets the goal through the kernel values, but its own settings do not: see below\n")
 	default:
 		fmt.Fprintf(w, "  verdict: misses the goal: see below\n")
 	}
-}
-
-// includeRE is compiled on first use, not at init, which every command
-// (show included) would pay for.
-var includeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^\s*include\s+(.+)$`) })
-
-// includesDropIns says whether the sshd config file includes dir/*.conf.
-func includesDropIns(file, dir string) bool {
-	f, err := os.Open(file)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := includeRE().FindStringSubmatch(sc.Text()); m != nil {
-			for _, pat := range strings.Fields(m[1]) {
-				if filepath.Clean(filepath.Dir(pat)) == filepath.Clean(dir) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }

@@ -13,8 +13,6 @@ import (
 // come from the build info the go command embeds.
 var version, revision string
 
-var versionJSON bool
-
 var cmdVersion = &Command{
 	Name:      "version",
 	UsageLine: "version [--json]",
@@ -23,10 +21,10 @@ var cmdVersion = &Command{
 built from, and the Go toolchain. Builds with -buildvcs=false (or outside a
 git checkout) carry no revision: tcpka says so instead of inventing one.`,
 	Examples: "tcpka version\ntcpka version --json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.BoolVar(&versionJSON, "json", false, "print one JSON object")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		asJSON := fs.Bool("json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runVersion(env, *asJSON, args) }
 	},
-	Run: runVersion,
 }
 
 // buildInfo is what tcpka knows about its own build.
@@ -65,7 +63,7 @@ func readBuildInfo() buildInfo {
 	return b
 }
 
-func runVersion(env *Env, args []string) error {
+func runVersion(env *Env, versionJSON bool, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}

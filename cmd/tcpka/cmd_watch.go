@@ -15,18 +15,17 @@ import (
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 	"github.com/tcpka/tcpka/internal/watch"
 )
 
-var (
-	watchInterval      time.Duration
-	watchListen        string
-	watchLogFormat     string
-	watchEnforceCgroup string
-	watchBPFRoot       string
-	watchAllNetns      bool
-)
+type watchFlags struct {
+	interval      time.Duration
+	listen        string
+	logFormat     string
+	enforceCgroup string
+	bpfRoot       string
+	allNetns      bool
+}
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
 // after SIGTERM (the promise is: exit within a second).
@@ -60,53 +59,34 @@ A bad profile, an address it cannot listen on, or a first apply that fails
 SIGINT stop it with exit 0 within a second. systemd/tcpka-watch.service
 runs it as a service; deploy/kubernetes runs it on every node.`,
 	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch /etc/tcpka/profile.yaml --interval 10s --log-format json",
-	Flags: func(fs *pflag.FlagSet) {
-		fs.DurationVar(&watchInterval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
-		fs.StringVar(&watchListen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
-		fs.StringVar(&watchLogFormat, "log-format", "text", "log as `text` or json")
-		fs.BoolVar(&watchAllNetns, "all-netns", false, "keep the profile applied in every network namespace")
-		fs.StringVar(&watchEnforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
-		fs.StringVar(&watchBPFRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &watchFlags{}
+		fs.DurationVar(&f.interval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
+		fs.StringVar(&f.listen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
+		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
+		fs.BoolVar(&f.allNetns, "all-netns", false, "keep the profile applied in every network namespace")
+		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
+		fs.StringVar(&f.bpfRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
+		return func(env *Env, args []string) error { return runWatch(env, *f, args) }
 	},
-	Run: runWatch,
 }
 
-// watchKernel is the netns tcpka runs in, written through env.transact.
-// Only the first apply keeps a revert record: a correction must not
-// overwrite the values from before tcpka with the drifted ones.
-type watchKernel struct {
-	env      *Env
-	profile  string
-	recorded bool
-}
-
-func (k *watchKernel) Read() (sysctl.Values, error) { return k.env.sysFS().Read() }
-
-func (k *watchKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
-	var rec *sysctl.RevertRecord
-	if !k.recorded {
-		rec = &sysctl.RevertRecord{Profile: k.profile}
-		k.recorded = true
-	}
-	return k.env.transact("watch", s, false, rec)
-}
-
-func runWatch(env *Env, args []string) error {
+func runWatch(env *Env, f watchFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
 	}
-	if watchInterval < time.Second {
-		return usagef("--interval %s: must be at least 1s", watchInterval)
+	if f.interval < time.Second {
+		return usagef("--interval %s: must be at least 1s", f.interval)
 	}
 	var handler slog.Handler
-	switch watchLogFormat {
+	switch f.logFormat {
 	case "text":
 		handler = slog.NewTextHandler(env.Stderr, nil)
 	case "json":
 		handler = slog.NewJSONHandler(env.Stderr, nil)
 	default:
-		return usagef("--log-format %q: must be text or json", watchLogFormat)
+		return usagef("--log-format %q: must be text or json", f.logFormat)
 	}
 	p, err := profile.Load(args[0])
 	if err != nil {
@@ -116,8 +96,8 @@ func runWatch(env *Env, args []string) error {
 		return err
 	}
 	var ln net.Listener
-	if watchListen != "" {
-		if ln, err = net.Listen("tcp", watchListen); err != nil {
+	if f.listen != "" {
+		if ln, err = net.Listen("tcp", f.listen); err != nil {
 			return fmt.Errorf("watch: --listen: %w", err)
 		}
 		defer ln.Close()
@@ -126,18 +106,15 @@ func runWatch(env *Env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
-	var kernel watch.Kernel = &watchKernel{env: env, profile: p.Name}
-	if watchAllNetns {
-		kernel = &allNetnsKernel{watchKernel{env: env, profile: p.Name}}
+	own := watch.NSKernel{NS: env.Kernel, State: env.State, Profile: p.Name}
+	var kernel watch.Kernel = &own
+	if f.allNetns {
+		kernel = &watch.AllKernel{NSKernel: own, Log: log}
 	}
-	if watchEnforceCgroup != "" {
-		ek := &enforcingKernel{Kernel: kernel, dir: watchEnforceCgroup, store: env.enforceStoreAt(watchBPFRoot), profile: p, log: log}
-		kernel = ek
-		if sw, ok := ek.Kernel.(watch.Sweeper); ok {
-			kernel = &enforcingSweeper{ek, sw}
-		}
+	if f.enforceCgroup != "" {
+		kernel = watch.WithEnforcement(kernel, f.enforceCgroup, enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot), p, log)
 	}
-	w := watch.New(p, watchInterval, kernel, log, base)
+	w := watch.New(p, f.interval, kernel, log, base)
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -149,7 +126,7 @@ func runWatch(env *Env, args []string) error {
 		listening = ln.Addr().String()
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
-	log.Info("watching", "profile", p.Name, "interval", watchInterval.String(), "listen", listening, "netns", env.netnsID())
+	log.Info("watching", "profile", p.Name, "interval", f.interval.String(), "listen", listening, "netns", env.Kernel.ID())
 
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -174,94 +151,4 @@ func runWatch(env *Env, args []string) error {
 		}
 	}
 	return nil
-}
-
-// enforcingKernel keeps the profile's BPF program attached to a cgroup
-// ahead of every read and apply of the sysctls. Attach is idempotent
-// ("unchanged" when the pinned program already has the values); a cgroup
-// made again has a new id, so it gets a new attachment and the stale pin
-// is removed. A failure fails the check: /healthz says why.
-type enforcingKernel struct {
-	watch.Kernel
-	dir     string
-	store   enforce.Store
-	profile *profile.Profile
-	log     *slog.Logger
-}
-
-func (k *enforcingKernel) ensure() error {
-	cg, err := enforce.OpenCgroup(k.dir)
-	if err != nil {
-		return fmt.Errorf("enforce: %w", err)
-	}
-	res, err := k.store.Attach(cg, k.profile.Name, k.profile.Settings, false)
-	if err != nil {
-		return fmt.Errorf("enforce: %w", err)
-	}
-	if res.Action != "unchanged" {
-		k.log.Info("enforcement attached", "cgroup", k.dir, "action", res.Action, "pin", res.Pin, "profile", k.profile.Name)
-	}
-	return nil
-}
-
-func (k *enforcingKernel) Read() (sysctl.Values, error) {
-	if err := k.ensure(); err != nil {
-		return sysctl.Values{}, err
-	}
-	return k.Kernel.Read()
-}
-
-func (k *enforcingKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
-	if err := k.ensure(); err != nil {
-		return sysctl.Result{}, err
-	}
-	return k.Kernel.Apply(s)
-}
-
-// enforcingSweeper is enforcingKernel over watch --all-netns.
-type enforcingSweeper struct {
-	*enforcingKernel
-	sw watch.Sweeper
-}
-
-func (k *enforcingSweeper) Sweep(s sysctl.Settings, first bool) ([]watch.Correction, error) {
-	if err := k.ensure(); err != nil {
-		return nil, err
-	}
-	return k.sw.Sweep(s, first)
-}
-
-// allNetnsKernel is watch --all-netns: Sweep visits every network
-// namespace under one lock and runs a transaction in each, as apply
-// --all-netns does; Read and Apply are tcpka's own namespace's.
-type allNetnsKernel struct{ watchKernel }
-
-func (k *allNetnsKernel) Sweep(s sysctl.Settings, first bool) ([]watch.Correction, error) {
-	unlock, err := k.env.lock()
-	if err != nil {
-		return nil, fmt.Errorf("watch: %w", err)
-	}
-	defer unlock()
-	var out []watch.Correction
-	rows, err := k.env.allNetns("watch", func(r *nsRow) error {
-		var rec *sysctl.RevertRecord
-		if first { // as for one namespace: only the first apply is recorded
-			rec = &sysctl.RevertRecord{Profile: k.profile}
-		}
-		res, err := k.env.transactHere("watch", s, false, rec, k.env.revertPathFor(r.ID()))
-		if err != nil {
-			return err
-		}
-		for _, c := range res.Changes {
-			out = append(out, watch.Correction{Netns: r.label(), Change: c})
-		}
-		return nil
-	})
-	if err != nil {
-		return out, err
-	}
-	if n, failed := failedLabels(rows, func(r nsRow) bool { return r.err != nil }); n > 0 {
-		return out, fmt.Errorf("watch: failed in %d of %d network namespaces: %s", n, len(rows), failed)
-	}
-	return out, nil
 }

@@ -72,13 +72,13 @@ func TestEnforcePIDCLI(t *testing.T) {
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with the sysctls' 7200/75/9, detection 7875 s \(2h11m15s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with its own 60/10/5, detection 110 s \(1m50s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)^dry run: would change 1 of 3 connected TCP sockets; 1 listening socket left alone; nothing changed$`)
-	if o := childKA(t, c.Pid(), off); o.Keepalive {
+	if o := childKA(t, c.Pid(), off); o.On {
 		t.Errorf("--dry-run changed the socket: %+v", o)
 	}
 
 	out, _, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	mustMatch(t, "enforce", out, `(?m)^changed 1 of 3 connected TCP sockets; 1 listening socket left alone$`)
-	if o := childKA(t, c.Pid(), off); !o.Keepalive || o.Idle != 10 || o.Intvl != 3 || o.Count != 5 || code != 0 {
+	if o := childKA(t, c.Pid(), off); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 || code != 0 {
 		t.Errorf("after enforce: exit %d, %+v", code, o)
 	}
 	out, _, _ = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
@@ -149,11 +149,14 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	mustMatch(t, "again", out, `(?m)^nothing to change: cgroup `+regexp.QuoteMeta(cg)+` already has these values`)
 
 	in := enforcetest.Start(t, cg, "dial:"+echo)
-	if o := childKA(t, in.Pid(), helperFD(t, in.Next(t))); !o.Keepalive || o.Idle != 10 || o.Intvl != 3 || o.Count != 5 {
+	if o := childKA(t, in.Pid(), helperFD(t, in.Next(t))); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 {
 		t.Errorf("in the cgroup: %+v", o)
 	}
 
 	out, _, code = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
+	if code != 0 {
+		t.Errorf("enforce --list: exit %d", code)
+	}
 	mustMatch(t, "--list", out, `^CGROUP +PROFILE +TIME +INTVL +PROBES +DETECTION +ATTACHED\n`)
 	mustMatch(t, "--list", out, `(?m)^`+regexp.QuoteMeta(cg)+` +fast-failover +10 s +3 s +5 +25 s +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+$`)
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list", "--json"}, flags...)...)
@@ -164,11 +167,14 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	}
 
 	out, _, code = tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)
+	if code != 0 {
+		t.Errorf("enforce --remove: exit %d", code)
+	}
 	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5\) detached, pin \S+ deleted$`)
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
 	mustMatch(t, "--list after remove", out, `^no cgroup has a tcpka keepalive program`)
 	after := enforcetest.Start(t, cg, "dial:"+echo)
-	if o := childKA(t, after.Pid(), helperFD(t, after.Next(t))); o.Keepalive {
+	if o := childKA(t, after.Pid(), helperFD(t, after.Next(t))); o.On {
 		t.Errorf("after --remove: keepalive on")
 	}
 	_, errs, code = tcpkaRun(t, append([]string{"enforce", "--remove", "--cgroup", cg}, flags...)...)

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // TestExitCodes runs the CLI in-process: 0 ok, 1 failure or drift, 2 usage;
 // and every failure is exactly one line on stderr.
 func TestExitCodes(t *testing.T) {
-	tree := fakeProc(t, sysctl.Values{Time: 60, Intvl: 15, Probes: 4})
+	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4})
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
 	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
@@ -52,7 +53,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 // fakeProc writes a proc tree holding v under t.TempDir() for --proc-root.
-func fakeProc(t *testing.T, v sysctl.Values) string {
+func fakeProc(t *testing.T, v keepalive.Settings) string {
 	t.Helper()
 	tree := t.TempDir()
 	fs := sysctl.NewFS(tree)
@@ -60,7 +61,7 @@ func fakeProc(t *testing.T, v sysctl.Values) string {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(fs.Path(k), []byte(strconv.Itoa(v.Get(k))+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(fs.Path(k), []byte(strconv.Itoa(k.Get(v))+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

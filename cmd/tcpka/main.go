@@ -1,6 +1,7 @@
 // Command tcpka tunes Linux TCP keepalive and says when a dead peer will be
 // noticed. This file holds the command table, global flags and exit codes;
-// each command lives in a cmd_*.go file of its own and calls a package.
+// each command lives in a cmd_*.go file of its own: it binds its flags for
+// one run, calls the packages that decide, and renders what they return.
 package main
 
 import (
@@ -13,24 +14,29 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-// Command is one tcpka subcommand; help, usage and the man page are all
-// made from these fields.
+// Command is one tcpka subcommand; help, usage, completion and the man
+// page are all made from these fields.
 type Command struct {
 	Name      string
 	UsageLine string // after "tcpka ", e.g. "show [--json]"
 	Short     string // one line for the command list
 	Long      string // paragraphs for help
 	Examples  string // shell lines for help
-	// Flags defines the command's own flags on a fresh set; each run (and
-	// help, completion, man) builds the set anew.
-	Flags func(fs *pflag.FlagSet)
 	// Netns: the command takes the global --netns TARGET.
 	Netns bool
-	Run   func(env *Env, args []string) error
+	// Bind defines the command's flags on a fresh set and returns the
+	// function that runs the command with them: flag values live in that
+	// closure, one per run, never in package variables.
+	Bind func(fs *pflag.FlagSet) Runner
 }
+
+// Runner runs a command with its bound flags.
+type Runner func(env *Env, args []string) error
 
 // commands is the command table, in the order help lists it.
 var commands []*Command
@@ -46,18 +52,28 @@ const (
 	exitUsage   = 2
 )
 
-// Env is what a command runs with: output streams and the global flags.
+// Env is what a command runs with: its output streams and the one kernel
+// handle, bound to the --netns target (or tcpka's own namespace) and the
+// proc root before the command starts.
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
-	// ProcRoot is where procfs is read (hidden --proc-root, for tests).
-	ProcRoot string
-	// RunDir holds the apply lock and revert state (hidden --run-dir).
+	// Kernel is the namespace the command reads and writes.
+	Kernel *kernel.NS
+	// State keeps the transaction lock and the revert records.
+	State sysctl.State
+	// RunDir is the --run-dir the state lives below (/run).
 	RunDir string
-	// Netns is the global --netns TARGET ("" = tcpka's own namespace);
-	// run resolves it into target before the command runs (see netns.go).
-	Netns  string
-	target *netns.NS
+}
+
+// ProcRoot is where procfs is read (--proc-root).
+func (e *Env) ProcRoot() string { return e.Kernel.ProcRoot() }
+
+// globals are the flags every command takes.
+type globals struct {
+	procRoot string
+	runDir   string
+	netns    string
 }
 
 // usageError is a mistake on the command line: exit 2.
@@ -83,11 +99,11 @@ func newFlagSet(name string) *pflag.FlagSet {
 // addGlobalFlags puts the flags every command takes on fs, and --netns on
 // the commands that act on one namespace's sysctls or sockets (elsewhere it
 // would be accepted and silently mean nothing).
-func addGlobalFlags(fs *pflag.FlagSet, env *Env, netns bool) {
-	fs.StringVar(&env.ProcRoot, "proc-root", "/proc", "use procfs mounted at `DIR` (e.g. the host's /proc/sys/net bind-mounted in a container)")
-	fs.StringVar(&env.RunDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
+func addGlobalFlags(fs *pflag.FlagSet, g *globals, netns bool) {
+	fs.StringVar(&g.procRoot, "proc-root", "/proc", "use procfs mounted at `DIR` (e.g. the host's /proc/sys/net bind-mounted in a container)")
+	fs.StringVar(&g.runDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
 	if netns {
-		fs.StringVar(&env.Netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
+		fs.StringVar(&g.netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	}
 	// Hidden from every command's help, where it is noise for most users;
 	// documented in the README for containers (the DaemonSet uses it).
@@ -95,13 +111,20 @@ func addGlobalFlags(fs *pflag.FlagSet, env *Env, netns bool) {
 	_ = fs.MarkHidden("run-dir")
 }
 
-// flagSet builds the command's flags plus the global ones, bound to env.
-func (c *Command) flagSet(env *Env) *pflag.FlagSet {
+// flags builds the command's flags plus the global ones for one run.
+func (c *Command) flags(g *globals) (*pflag.FlagSet, Runner) {
 	fs := newFlagSet(c.Name)
-	if c.Flags != nil {
-		c.Flags(fs)
+	var run Runner
+	if c.Bind != nil {
+		run = c.Bind(fs)
 	}
-	addGlobalFlags(fs, env, c.Netns)
+	addGlobalFlags(fs, g, c.Netns)
+	return fs, run
+}
+
+// flagSet is the command's flag set alone, for help, completion and man.
+func (c *Command) flagSet() *pflag.FlagSet {
+	fs, _ := c.flags(&globals{})
 	return fs
 }
 
@@ -125,7 +148,6 @@ func main1() int {
 }
 
 func run(args []string, stdout io.Writer, stderr io.Writer) int {
-	env := &Env{Stdout: stdout, Stderr: stderr}
 	if len(args) == 0 {
 		printCommandList(stderr)
 		return exitUsage
@@ -141,7 +163,8 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tcpka: unknown command %q: commands are %s\n", name, commandNames())
 		return exitUsage
 	}
-	fs := cmd.flagSet(env)
+	var g globals
+	fs, runner := cmd.flags(&g)
 	help := fs.BoolP("help", "h", false, "show help for this command")
 	_ = fs.MarkHidden("help")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -152,11 +175,20 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 		printHelp(stdout, cmd)
 		return exitOK
 	}
-	if code, ok := env.resolveNetns(cmd, stderr); !ok {
-		return code
+	// The one kernel handle: a bad --netns target is one clear line and
+	// nothing else happens.
+	k, err := kernel.Open(g.procRoot, g.netns, netns.DefaultRunDir)
+	if errors.Is(err, netns.ErrBadSpec) {
+		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
+		return exitUsage
 	}
-	defer env.target.Close()
-	err := cmd.Run(env, fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", g.netns, oneLine(err.Error()))
+		return exitFailure
+	}
+	defer k.Close()
+	env := &Env{Stdout: stdout, Stderr: stderr, Kernel: k, State: sysctl.State{RunDir: g.runDir}, RunDir: g.runDir}
+	err = runner(env, fs.Args())
 	if f, ok := stdout.(interface{ Flush() error }); ok {
 		f.Flush()
 	}

@@ -90,7 +90,7 @@ PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or 
 			fmt.Fprintln(w, ".PP")
 			roffParagraphs(w, c.Long)
 		}
-		fs := c.flagSet(&Env{})
+		fs := c.flagSet()
 		if fs.HasAvailableFlags() {
 			fmt.Fprintln(w, ".PP\nOptions:")
 			fs.VisitAll(func(f *pflag.Flag) {

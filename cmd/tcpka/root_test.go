@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -99,7 +100,7 @@ func TestApplyShippedProfilesInScratchNetns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := p.Settings.Over(sysctl.KernelDefaults)
+			want := p.Settings.Over(keepalive.KernelDefaults).Keepalive()
 			// Start from values no shipped profile uses, so every key changes.
 			out, stderr, err := inScratchNetns(t, `
 				echo 111 > /proc/sys/net/ipv4/tcp_keepalive_time

@@ -103,11 +103,11 @@ func TestSocketsNetnsChild(t *testing.T) {
 		want want
 	}{
 		{"off", ln4, nil, want{}},
-		{"sysctl", ln4, &sockopt.Options{Keepalive: true}, want{&sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4}, true, 720}},
-		{"own 11/7/5", ln4, &sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}, want{&sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}, false, 46}},
-		{"sysctl + TCP_USER_TIMEOUT 900 s", ln4, &sockopt.Options{Keepalive: true, UserTimeoutMs: 900000},
-			want{&sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4, UserTimeoutMs: 900000}, true, 900}},
-		{"ipv6 sysctl", ln6, &sockopt.Options{Keepalive: true}, want{&sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4}, true, 720}},
+		{"sysctl", ln4, sockOpts(true, 0, 0, 0, 0), want{sockOpts(true, 600, 30, 4, 0), true, 720}},
+		{"own 11/7/5", ln4, sockOpts(true, 11, 7, 5, 0), want{sockOpts(true, 11, 7, 5, 0), false, 46}},
+		{"sysctl + TCP_USER_TIMEOUT 900 s", ln4, sockOpts(true, 0, 0, 0, 900000),
+			want{sockOpts(true, 600, 30, 4, 900000), true, 900}},
+		{"ipv6 sysctl", ln6, sockOpts(true, 0, 0, 0, 0), want{sockOpts(true, 600, 30, 4, 0), true, 720}},
 	}
 	byLocal := map[string]want{}
 	var conns []net.Conn
@@ -151,7 +151,7 @@ func TestSocketsNetnsChild(t *testing.T) {
 			TimerMs                       uint32 `json:"timer_ms"`
 			ProbesSent                    *int   `json:"probes_sent"`
 			PID                           *int   `json:"pid"`
-			IdleS                         *int   `json:"idle_s"`
+			TimeS                         *int   `json:"time_s"`
 			IntvlS                        *int   `json:"intvl_s"`
 			Probes                        *int   `json:"probes"`
 			UserTimeoutMs                 *int   `json:"user_timeout_ms"`
@@ -183,13 +183,13 @@ func TestSocketsNetnsChild(t *testing.T) {
 				t.Errorf("%s: keepalive %q timer %q detection %v, want off", s.Local, s.Keepalive, s.Timer, s.DetectionS)
 			}
 		} else {
-			got := fmt.Sprintf("%s %v/%v/%v ut=%v follows=%v detection=%v", s.Keepalive, deref(s.IdleS), deref(s.IntvlS), deref(s.Probes), deref(s.UserTimeoutMs), derefB(s.FollowsSysctl), deref(s.DetectionS))
-			exp := fmt.Sprintf("on %d/%d/%d ut=%d follows=%v detection=%d", w.opts.Idle, w.opts.Intvl, w.opts.Count, w.opts.UserTimeoutMs, w.follows, w.detect)
+			got := fmt.Sprintf("%s %v/%v/%v ut=%v follows=%v detection=%v", s.Keepalive, deref(s.TimeS), deref(s.IntvlS), deref(s.Probes), deref(s.UserTimeoutMs), derefB(s.FollowsSysctl), deref(s.DetectionS))
+			exp := fmt.Sprintf("on %d/%d/%d ut=%d follows=%v detection=%d", w.opts.Settings.Time, w.opts.Settings.Intvl, w.opts.Settings.Probes, w.opts.UserTimeoutMs(), w.follows, w.detect)
 			if got != exp {
 				t.Errorf("%s: got %s, want %s", s.Local, got, exp)
 			}
-			if s.Timer != "keepalive" || s.TimerMs > uint32(w.opts.Idle)*1000 || s.TimerMs+5000 < uint32(w.opts.Idle)*1000 {
-				t.Errorf("%s: timer %s %d ms, want keepalive within 5 s of %d s", s.Local, s.Timer, s.TimerMs, w.opts.Idle)
+			if s.Timer != "keepalive" || s.TimerMs > uint32(w.opts.Settings.Time)*1000 || s.TimerMs+5000 < uint32(w.opts.Settings.Time)*1000 {
+				t.Errorf("%s: timer %s %d ms, want keepalive within 5 s of %d s", s.Local, s.Timer, s.TimerMs, w.opts.Settings.Time)
 			}
 		}
 		tm := "none"
@@ -255,7 +255,7 @@ func TestSocketsNetnsChild(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range map[string]float64{"total": 10, "keepalive_on": 4, "keepalive_off": 6, "keepalive_sysctl": 3, "keepalive_own": 1, "user_timeout": 1, "worst_detection_s": 900} {
+	for k, v := range map[string]float64{"total": 10, "keepalive_on": 4, "keepalive_off": 6, "keepalive_sysctl": 3, "keepalive_own": 1, "keepalive_user_timeout": 1, "worst_detection_s": 900} {
 		if sum[k] != v {
 			t.Errorf("--summary --json: %s = %v, want %v\n%s", k, sum[k], v, out.String())
 		}

@@ -6,11 +6,15 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/caps"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sockopt"
-	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,12 +72,12 @@ var (
 	}
 	fakeOwn = fakeOwners{1: {PID: 10, FD: 4}, 2: {PID: 20, FD: 9}, 3: {PID: 30, FD: 5}, 4: {PID: 30, FD: 6}, 5: {PID: 30, FD: 7}, 7: {PID: 10, FD: 3}}
 	fakeOpt = fakeOptions{
-		1: {Keepalive: true, Idle: 600, Intvl: 30, Count: 4},
-		2: {Keepalive: true, Idle: 300, Intvl: 10, Count: 3},
-		3: {Idle: 600, Intvl: 30, Count: 4},
-		4: {Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000},
+		1: *sockOpts(true, 600, 30, 4, 0),
+		2: *sockOpts(true, 300, 10, 3, 0),
+		3: *sockOpts(false, 600, 30, 4, 0),
+		4: *sockOpts(true, 11, 7, 5, 30000),
 	}
-	fakeSys = sysctl.Values{Time: 600, Intvl: 30, Probes: 4}
+	fakeSys = keepalive.Settings{Time: 600, Intvl: 30, Probes: 4, Retries2: 15}
 )
 
 func runFake(t *testing.T, f socketsFlags) string {
@@ -85,16 +89,17 @@ func runFake(t *testing.T, f socketsFlags) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &sockSource{lister: fakeSockets}
+	sc := &sockdiag.Scan{Lister: fakeSockets, Sysctls: fakeSys, Net: detect.Net{HZ: 250},
+		Filter: sockdiag.Filter{States: states, Port: f.port, PID: f.pid, NoKeepalive: f.noKeepalive}}
 	if f.processes || f.pid > 0 {
-		src.owners = fakeOwn
+		sc.Owners = fakeOwn
 	}
 	if f.processes {
-		src.options = fakeOpt
+		sc.Options = fakeOpt
 	}
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, ProcRoot: t.TempDir()}
-	if err := listSockets(env, src, fakeSys, states, f); err != nil {
+	env := &Env{Stdout: &out, Stderr: &errb, Kernel: kernel.Own(t.TempDir())}
+	if err := listSockets(env, f, sc); err != nil {
 		t.Fatal(err)
 	}
 	if errb.Len() > 0 {
@@ -218,12 +223,12 @@ func TestSocketsJSON(t *testing.T) {
 		t.Fatalf("got %d sockets, sysctl %v:\n%s", len(got.Sockets), got.Sysctl, out)
 	}
 	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
-		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "idle_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
+		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "time_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
 		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0}
 	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
 		t.Errorf("socket (-want +got):\n%s", diff)
 	}
-	if got.Sockets[0]["keepalive"] != "off" || got.Sockets[0]["detection_s"] != nil || got.Sockets[2]["idle_s"] != nil {
+	if got.Sockets[0]["keepalive"] != "off" || got.Sockets[0]["detection_s"] != nil || got.Sockets[2]["time_s"] != nil {
 		t.Errorf("off socket or unread socket wrong: %v / %v", got.Sockets[0], got.Sockets[2])
 	}
 	// One socket per line inside the array.
@@ -238,12 +243,16 @@ func TestSocketsJSON(t *testing.T) {
 }
 
 func TestSocketsProcessesNeedsRoot(t *testing.T) {
-	defer func(f func() int) { geteuid = f }(geteuid)
-	geteuid = func() int { return 1000 }
+	defer caps.Pretend()()
 	var out, errb bytes.Buffer
 	code := run([]string{"sockets", "--processes"}, &out, &errb)
 	if code != exitFailure || out.Len() != 0 ||
 		errb.String() != "tcpka: sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo\n" {
 		t.Errorf("non-root --processes: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
+}
+
+// sockOpts builds a socket's options the way the kernel reports them.
+func sockOpts(on bool, idle, intvl, cnt, userTimeoutMs int) *sockopt.Options {
+	return &sockopt.Options{On: on, Settings: keepalive.Settings{Time: idle, Intvl: intvl, Probes: cnt, UserTimeout: time.Duration(userTimeoutMs) * time.Millisecond}}
 }

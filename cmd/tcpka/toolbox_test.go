@@ -31,12 +31,12 @@ func withFakeCommand(t *testing.T) {
 		UsageLine: "zz-fake PROFILE [--netns NAME] [--out DIR] [--in FILE] [-q]",
 		Short:     "a test command",
 		Netns:     true,
-		Flags: func(fs *pflag.FlagSet) {
+		Bind: func(fs *pflag.FlagSet) Runner {
 			fs.StringVar(&dummy, "out", "", "write below `DIR`")
 			fs.StringVar(&dummy, "in", "", "read `FILE`")
 			fs.BoolP("quiet", "q", false, "say less")
+			return func(*Env, []string) error { return nil }
 		},
-		Run: func(*Env, []string) error { return nil },
 	}
 	commands = append(append([]*Command{}, saved...), fake)
 	t.Cleanup(func() { commands = saved })
@@ -55,7 +55,7 @@ func tcpkaOut(t *testing.T, args ...string) string {
 // visibleFlags lists "--name" (and "-x") of a command as help shows them.
 func visibleFlags(c *Command) []string {
 	var out []string
-	c.flagSet(&Env{}).VisitAll(func(f *pflag.Flag) {
+	c.flagSet().VisitAll(func(f *pflag.Flag) {
 		if !f.Hidden {
 			out = append(out, "--"+f.Name)
 			if f.Shorthand != "" {

@@ -43,7 +43,13 @@ func TestWatchEnforceCgroup(t *testing.T) {
 		t.Fatalf("enforce --remove: exit %d %s", code, errs)
 	}
 	waitListed("after --remove")
-	if n := strings.Count(stderr.String(), `msg="enforcement attached" cgroup=`+cg+` action=attached`); n != 2 {
+	// The log line follows the pin that enforce --list sees: wait for it.
+	attached := func() int {
+		return strings.Count(stderr.String(), `msg="enforcement attached" cgroup=`+cg+` action=attached`)
+	}
+	for deadline := time.Now().Add(3 * time.Second); attached() < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if n := attached(); n != 2 {
 		t.Errorf("want two 'enforcement attached' lines (start, re-attach), got %d:\n%s", n, stderr.String())
 	}
 

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,14 +19,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/tcpka/tcpka/internal/sysctl"
-	"golang.org/x/sys/unix"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/netns"
 )
 
 // TestWatchBadInput: every mistake exits before anything is served, with
 // one line on stderr and nothing written.
 func TestWatchBadInput(t *testing.T) {
-	tree := fakeProc(t, sysctl.Values{Time: 60, Intvl: 15, Probes: 4})
+	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4})
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
 	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
@@ -109,33 +108,21 @@ func waitFor(t *testing.T, limit time.Duration, want string, read func() string)
 }
 
 // netnsClient is an HTTP client whose connections are made inside the
-// netns at nsPath: the socket is created on a locked thread that joined
-// it; that thread is discarded afterwards (the goroutine exits locked).
+// netns at nsPath (netns.Do: on a locked thread that joined it).
 func netnsClient(nsPath string) *http.Client {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type result struct {
-			c   net.Conn
-			err error
+		ns, err := netns.Open(nsPath)
+		if err != nil {
+			return nil, err
 		}
-		ch := make(chan result, 1)
-		go func() {
-			runtime.LockOSThread()
-			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- result{nil, err}
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				ch <- result{nil, err}
-				return
-			}
+		defer ns.Close()
+		var c net.Conn
+		err = netns.Do(ns, func() (err error) {
 			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			ch <- result{c, err}
-		}()
-		r := <-ch
-		return r.c, r.err
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
 	}
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }

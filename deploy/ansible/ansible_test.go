@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -60,7 +61,7 @@ func tcpkaBinary(t *testing.T) string {
 }
 
 // hostValues reads the three keepalive sysctls of the test's own netns.
-func hostValues(t *testing.T) sysctl.Values {
+func hostValues(t *testing.T) keepalive.Settings {
 	t.Helper()
 	v, err := sysctl.NewFS("").Read()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -24,7 +25,7 @@ import (
 const maxImageBytes = 15 << 20
 
 // podman runs podman against a store in a temporary directory, with the
-// settings this kind of host needs (KERNEL-FACTS.md: runc, the cgroupfs
+// settings this kind of host needs (measured here: runc, the cgroupfs
 // manager, explicit ulimits) and every container's cgroups below a parent
 // named after the test, removed afterwards.
 type podman struct {
@@ -165,7 +166,7 @@ func (p *podman) build(version string) string {
 }
 
 // hostValues reads the three keepalive sysctls of the test's own netns.
-func hostValues(t *testing.T) sysctl.Values {
+func hostValues(t *testing.T) keepalive.Settings {
 	t.Helper()
 	v, err := sysctl.NewFS("").Read()
 	if err != nil {

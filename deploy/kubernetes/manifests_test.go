@@ -332,7 +332,7 @@ func TestConfigMapProfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tcpka's decoder refuses the ConfigMap's profile: %v", err)
 	}
-	if p.Settings.Len() == 0 {
+	if p.Settings.IsZero() {
 		t.Error("the ConfigMap's profile sets no key")
 	}
 	// The same decoder refuses a broken profile: this test can fail.

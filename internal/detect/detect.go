@@ -4,22 +4,74 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
-// Keepalive is a socket's or a netns's effective keepalive settings, in
-// seconds, as the kernel stores them.
-type Keepalive struct {
-	Time   int // idle seconds before the first probe
-	Intvl  int // seconds between unanswered probes
-	Probes int // unanswered probes before the connection is reset
+// Idle is the one answer to "after how many seconds does an idle
+// connection with s notice a silently dead peer": Time + Intvl*Probes, or
+// with TCP_USER_TIMEOUT the first keepalive timer at or past it. Every
+// command that prints an idle detection time calls it (Predict builds its
+// band from the same timers), so two commands cannot disagree.
+func Idle(s keepalive.Settings) int { return s.Time + s.Intvl*probeTimers(s) }
+
+// probeTimers is how many probe intervals pass before the keepalive timer
+// resets the connection. tcp_keepalive_timer resets it once Probes probes
+// are unanswered; with TCP_USER_TIMEOUT U it resets it instead at the
+// first timer that finds a probe out and the connection silent for U,
+// whatever Probes says: the first Time + k*Intvl >= U with k >= 1.
+func probeTimers(s keepalive.Settings) int {
+	if s.UserTimeout <= 0 {
+		return s.Probes
+	}
+	iv := secs(s.Intvl)
+	rest := s.UserTimeout - secs(s.Time)
+	if rest <= 0 || iv <= 0 {
+		return 1
+	}
+	return max(1, int((rest+iv-1)/iv))
 }
 
-// IdleSeconds is the detection time of an idle connection whose peer is
-// silently gone: Time + Intvl*Probes.
-func (k Keepalive) IdleSeconds() int { return k.Time + k.Intvl*k.Probes }
+// Bounds is how long a silently dead peer can hold a connection with
+// given settings, per state, in whole seconds.
+type Bounds struct {
+	// Idle: nothing in flight, keepalive decides; -1 when the socket has
+	// no SO_KEEPALIVE (never noticed).
+	Idle int
+	// Data: unacknowledged data in flight, retransmission decides
+	// (tcp_retries2, or TCP_USER_TIMEOUT); -1 when tcp_retries2 is not
+	// known and no user timeout bounds it.
+	Data int
+}
 
-// Idle is IdleSeconds as a duration.
-func (k Keepalive) Idle() time.Duration { return time.Duration(k.IdleSeconds()) * time.Second }
+// Net is what a network namespace adds to a socket's settings when data is
+// in flight: the retransmission parameters and the kernel's tick rate.
+// The zero value is the kernel's defaults.
+type Net struct {
+	Retrans Retrans
+	HZ      int // 0: DefaultHZ
+}
+
+// Bounds gives both bounds for settings s (complete: a socket's effective
+// values with its namespace's tcp_retries2), keepalive on or off.
+func (n Net) Bounds(s keepalive.Settings, keepaliveOn bool) Bounds {
+	b := Bounds{Idle: -1, Data: -1}
+	if keepaliveOn {
+		b.Idle = Idle(s)
+	}
+	if s.Retries2 > 0 || s.UserTimeout > 0 {
+		b.Data = n.Data(s)
+	}
+	return b
+}
+
+// Data is the time, in whole seconds, until a connection with
+// unacknowledged data in flight notices a silently dead peer: Predict's
+// nominal time for the retransmission case.
+func (n Net) Data(s keepalive.Settings) int {
+	b := Predict(Case{Settings: s, Data: true, Retrans: n.Retrans, HZ: n.HZ})
+	return int((b.Nominal + time.Second/2) / time.Second)
+}
 
 // Words prints a whole number of seconds the way people read it, without
 // zero units: 7875 -> "2h11m15s", 300 -> "5m", 45 -> "45s", 0 -> "0s".
@@ -52,4 +104,17 @@ func Seconds(n int) string {
 		return strconv.Itoa(n) + " s"
 	}
 	return strconv.Itoa(n) + " s (" + Words(n) + ")"
+}
+
+// Margin is the room an idle time must leave below a path's idle timeout
+// for timer lateness (up to 8/63 of a timer's delay, see Granularity):
+// 10 % of the timeout, at least 10 s.
+func Margin(idleTimeout int) int { return max(idleTimeout/10, 10) }
+
+// KeepsOpen is the one test of "fits under the idle timeout": a packet
+// every `every` seconds (the keepalive time, an SSH keepalive period)
+// keeps a flow open through a middlebox that forgets it after idleTimeout
+// seconds, late timers included.
+func KeepsOpen(every, idleTimeout int) bool {
+	return every > 0 && every <= idleTimeout-Margin(idleTimeout)
 }

@@ -1,7 +1,7 @@
 // Package detect is tcpka's one model of how long a dead peer goes
 // unnoticed. Every command that prints a detection time (show, profiles,
-// apply, sockets, plan, measure) gets it from here, so there is no second
-// copy of the formula.
+// apply, check, sockets, enforce, metrics, watch, plan, measure) gets it
+// from here, so there is no second copy of the formula.
 //
 // The cases, as net/ipv4/tcp_timer.c decides them:
 //
@@ -27,8 +27,11 @@
 //   - Data in flight with TCP_USER_TIMEOUT U: first retransmission + U (the
 //     kernel clamps the retransmission timer so it fires at U).
 //   - A socket with TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT uses its own
-//     value for that field (Socket.Effective); without SO_KEEPALIVE an idle
-//     dead peer is never noticed.
+//     value for that field (keepalive.Settings.Over its namespace's
+//     sysctls); without SO_KEEPALIVE an idle dead peer is never noticed.
+//
+// Idle and Data are the whole-second answers every command prints; Predict
+// gives the band around them that measure checks a real kernel against.
 //
 // Timers are never early and often late: the kernel's timer wheel files a
 // timer armed d jiffies ahead in a level whose granularity is 8^n jiffies

@@ -13,17 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ReadRetrans reads tcp_retries2 and the RTO bounds of the netns whose
-// proc tree is at procRoot. tcp_retries2 must be there; tcp_rto_min_us
-// (Linux 6.11+) and tcp_rto_max_ms (6.15+) default to the constants.
-func ReadRetrans(procRoot string) (Retrans, error) {
+// ReadRetrans reads the RTO bounds and the tail loss probe setting of the
+// network namespace whose proc tree is at procRoot (as seen by the calling
+// thread). Each is optional: tcp_rto_min_us (Linux 6.11+) and
+// tcp_rto_max_ms (6.15+) default to the constants. tcp_retries2 is a
+// sysctl tcpka manages; internal/sysctl reads it.
+func ReadRetrans(procRoot string) Retrans {
 	dir := filepath.Join(procRoot, "sys", "net", "ipv4")
 	var r Retrans
-	n, err := readInt(filepath.Join(dir, "tcp_retries2"))
-	if err != nil {
-		return r, err
-	}
-	r.Retries2 = n
 	if n, err := readInt(filepath.Join(dir, "tcp_rto_min_us")); err == nil && n > 0 {
 		r.RTOMin = time.Duration(n) * time.Microsecond
 	}
@@ -33,7 +30,7 @@ func ReadRetrans(procRoot string) (Retrans, error) {
 	if n, err := readInt(filepath.Join(dir, "tcp_early_retrans")); err == nil && n < 3 {
 		r.NoTLP = true
 	}
-	return r, nil
+	return r
 }
 
 func readInt(path string) (int, error) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // Kernel constants from include/net/tcp.h.
@@ -22,45 +24,13 @@ const (
 // on a machine that may be busy.
 const Slack = 250 * time.Millisecond
 
-// Socket is what a socket sets for itself. Zero fields follow the netns
-// sysctls.
-type Socket struct {
-	KeepaliveOff bool          // SO_KEEPALIVE not set: no probes at all
-	Idle         int           // TCP_KEEPIDLE, seconds (0: tcp_keepalive_time)
-	Intvl        int           // TCP_KEEPINTVL, seconds (0: tcp_keepalive_intvl)
-	Cnt          int           // TCP_KEEPCNT (0: tcp_keepalive_probes)
-	UserTimeout  time.Duration // TCP_USER_TIMEOUT (0: none)
-}
-
-// Effective is the keepalive a socket really uses: its own value where it
-// set one, the netns sysctl otherwise.
-func (s Socket) Effective(sys Keepalive) Keepalive {
-	k := sys
-	if s.Idle > 0 {
-		k.Time = s.Idle
-	}
-	if s.Intvl > 0 {
-		k.Intvl = s.Intvl
-	}
-	if s.Cnt > 0 {
-		k.Probes = s.Cnt
-	}
-	return k
-}
-
-// FollowsSysctls says whether the netns sysctls decide this socket's
-// detection time entirely.
-func (s Socket) FollowsSysctls() bool {
-	return !s.KeepaliveOff && s.Idle == 0 && s.Intvl == 0 && s.Cnt == 0 && s.UserTimeout == 0
-}
-
-// Retrans is what decides the fate of a connection with unacknowledged
-// data: tcp_retries2 and the RTO bounds.
+// Retrans is what a network namespace (and a connection) add to
+// tcp_retries2 for the fate of unacknowledged data: the RTO bounds and
+// the tail loss probe. The zero value is the kernel's defaults.
 type Retrans struct {
-	Retries2 int           // net.ipv4.tcp_retries2
-	RTO      time.Duration // the connection's RTO when the data goes out (0: MinRTO)
-	RTOMin   time.Duration // net.ipv4.tcp_rto_min_us (0: RTOMin)
-	RTOMax   time.Duration // net.ipv4.tcp_rto_max_ms (0: RTOMax)
+	RTO    time.Duration // the connection's RTO when the data goes out (0: MinRTO)
+	RTOMin time.Duration // net.ipv4.tcp_rto_min_us (0: RTOMin)
+	RTOMax time.Duration // net.ipv4.tcp_rto_max_ms (0: RTOMax)
 	// PTO is the tail loss probe's delay: the first unanswered segment is
 	// re-sent once by TLP before the RTO timer starts (0: the RTO, which is
 	// what tcp_schedule_loss_probe gives one segment on a short path:
@@ -87,24 +57,26 @@ func (r Retrans) MinRTO(hz int) time.Duration {
 	return time.Duration(toJiffies(min+time.Microsecond, hz)) * jiffy(hz)
 }
 
-// Budget is tcp_model_timeout(tcp_retries2, TCP_RTO_MIN): how long after
-// the first retransmission the kernel keeps retransmitting.
-func (r Retrans) Budget() time.Duration {
+// Budget is tcp_model_timeout(retries2, TCP_RTO_MIN): how long after the
+// first retransmission the kernel keeps retransmitting.
+func (r Retrans) Budget(retries2 int) time.Duration {
 	thresh := bits.Len64(uint64(r.rtoMax()/RTOMin)) - 1 // ilog2
-	if r.Retries2 <= thresh {
-		return time.Duration((int64(2)<<r.Retries2)-1) * RTOMin
+	if retries2 <= thresh {
+		return time.Duration((int64(2)<<retries2)-1) * RTOMin
 	}
-	return time.Duration((int64(2)<<thresh)-1)*RTOMin + time.Duration(r.Retries2-thresh)*r.rtoMax()
+	return time.Duration((int64(2)<<thresh)-1)*RTOMin + time.Duration(retries2-thresh)*r.rtoMax()
 }
 
 // Case is one connection whose peer went silent.
 type Case struct {
-	Keepalive    Keepalive     // effective values (Socket.Effective)
-	KeepaliveOff bool          // no SO_KEEPALIVE
-	UserTimeout  time.Duration // TCP_USER_TIMEOUT (0: none)
-	Data         bool          // unacknowledged data in flight
-	Retrans      Retrans       // used when Data is set
-	HZ           int           // kernel tick rate (0: DefaultHZ)
+	// Settings are the connection's effective values: its own options
+	// over its namespace's sysctls, tcp_retries2 included, and its
+	// TCP_USER_TIMEOUT.
+	Settings     keepalive.Settings
+	KeepaliveOff bool    // no SO_KEEPALIVE
+	Data         bool    // unacknowledged data in flight
+	Retrans      Retrans // used when Data is set
+	HZ           int     // kernel tick rate (0: DefaultHZ)
 }
 
 // Band is a prediction: when the survivor's connection fails, counted
@@ -163,21 +135,14 @@ func Predict(c Case) Band {
 	if c.KeepaliveOff {
 		return Band{Never: true, Rule: "no SO_KEEPALIVE: an idle dead peer is never noticed"}
 	}
-	k := c.Keepalive
-	t, iv := secs(k.Time), secs(k.Intvl)
-	if c.UserTimeout > 0 {
-		// tcp_keepalive_timer: reset once a probe is out and the idle
-		// time (checked at each timer) reaches the user timeout.
-		n := 1
-		if rest := c.UserTimeout - t; rest > 0 {
-			n = int((rest + iv - 1) / iv)
-			n = max(n, 1)
-		}
-		b := chain(hz, max(t+iv, c.UserTimeout), repeat(t, iv, n)...)
-		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", c.UserTimeout)
+	s := c.Settings
+	t, iv := secs(s.Time), secs(s.Intvl)
+	if ut := s.UserTimeout; ut > 0 {
+		b := chain(hz, max(t+iv, ut), repeat(t, iv, probeTimers(s))...)
+		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", ut)
 		return b
 	}
-	b := chain(hz, 0, repeat(t, iv, k.Probes)...)
+	b := chain(hz, 0, repeat(t, iv, probeTimers(s))...)
 	b.Rule = "keepalive: time + intvl*probes"
 	return b
 }
@@ -194,9 +159,11 @@ func (c Case) retransmission(hz int) Band {
 	if rto <= 0 {
 		rto = r.MinRTO(hz)
 	}
-	limit, rule := r.Budget(), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", r.Retries2, trimDur(r.Budget()))
-	if c.UserTimeout > 0 {
-		limit, rule = c.UserTimeout, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", c.UserTimeout)
+	ut := c.Settings.UserTimeout
+	retries2 := c.Settings.Retries2
+	limit, rule := r.Budget(retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", retries2, trimDur(r.Budget(retries2)))
+	if ut > 0 {
+		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", ut)
 	}
 	var delays []time.Duration
 	if !r.NoTLP {
@@ -212,8 +179,8 @@ func (c Case) retransmission(hz int) Band {
 	for since < limit && len(delays) < 1000 {
 		rto = min(2*rto, r.rtoMax())
 		next := rto
-		if c.UserTimeout > 0 {
-			next = min(next, c.UserTimeout-since) // tcp_clamp_rto_to_user_timeout
+		if ut > 0 {
+			next = min(next, ut-since) // tcp_clamp_rto_to_user_timeout
 		}
 		delays = append(delays, next)
 		since += next
@@ -228,7 +195,7 @@ func (c Case) retransmission(hz int) Band {
 	// timers up to it can be late by the difference, it may be the last.
 	if n := len(delays); n-1 > first {
 		prev := chain(hz, 0, delays[:n-1]...)
-		if prev.Upper >= before+limit && c.UserTimeout == 0 {
+		if prev.Upper >= before+limit && ut == 0 {
 			b.Early = true
 		}
 	}

@@ -3,12 +3,14 @@ package detect
 import (
 	"testing"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 func sec(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // TestBandHoldsKernelFacts checks the model against the detection times
-// measured in KERNEL-FACTS.md (Linux 6.18, HZ=250, scratch netns pair).
+// measured on Linux 6.18 (HZ=250) in a scratch network namespace pair.
 func TestBandHoldsKernelFacts(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -16,13 +18,13 @@ func TestBandHoldsKernelFacts(t *testing.T) {
 		nominal  time.Duration
 		measured []time.Duration
 	}{
-		{"2/1/3", Case{Keepalive: Keepalive{2, 1, 3}}, sec(5), []time.Duration{sec(5.09)}},
-		{"10/5/3", Case{Keepalive: Keepalive{10, 5, 3}}, sec(25), []time.Duration{sec(25.5)}},
-		{"20/1/1", Case{Keepalive: Keepalive{20, 1, 1}}, sec(21), []time.Duration{sec(21.2), sec(22.9)}},
+		{"2/1/3", Case{Settings: ka(2, 1, 3)}, sec(5), []time.Duration{sec(5.09)}},
+		{"10/5/3", Case{Settings: ka(10, 5, 3)}, sec(25), []time.Duration{sec(25.5)}},
+		{"20/1/1", Case{Settings: ka(20, 1, 1)}, sec(21), []time.Duration{sec(21.2), sec(22.9)}},
 		// tcp_retries2=15, RTO 204 ms (200 ms + RTT rounded up to a jiffy):
 		// tail loss probe at 204 ms, then dies at the 16th RTO expiry,
 		// 928.9 s; measured 939 s.
-		{"data, retries2 15", Case{Data: true, Retrans: Retrans{Retries2: 15}}, sec(0.204*1024 + 720), []time.Duration{sec(939)}},
+		{"data, retries2 15", Case{Settings: keepalive.Settings{Retries2: 15}, Data: true}, sec(0.204*1024 + 720), []time.Duration{sec(939)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,19 +48,20 @@ func TestBandHoldsKernelFacts(t *testing.T) {
 
 func TestBudget(t *testing.T) {
 	tests := []struct {
-		r    Retrans
-		want time.Duration
+		r        Retrans
+		retries2 int
+		want     time.Duration
 	}{
-		{Retrans{Retries2: 15}, sec(924.6)}, // ip-sysctl.rst, KERNEL-FACTS.md
-		{Retrans{Retries2: 8}, 511 * RTOMin},
-		{Retrans{Retries2: 9}, 1023 * RTOMin},
-		{Retrans{Retries2: 10}, 1023*RTOMin + RTOMax},
-		{Retrans{Retries2: 3}, 15 * RTOMin},
-		{Retrans{Retries2: 15, RTOMax: 60 * time.Second}, 511*RTOMin + 7*60*time.Second}, // ilog2(300) = 8
+		{Retrans{}, 15, sec(924.6)}, // ip-sysctl.rst
+		{Retrans{}, 8, 511 * RTOMin},
+		{Retrans{}, 9, 1023 * RTOMin},
+		{Retrans{}, 10, 1023*RTOMin + RTOMax},
+		{Retrans{}, 3, 15 * RTOMin},
+		{Retrans{RTOMax: 60 * time.Second}, 15, 511*RTOMin + 7*60*time.Second}, // ilog2(300) = 8
 	}
 	for _, tt := range tests {
-		if got := tt.r.Budget(); got != tt.want {
-			t.Errorf("%+v.Budget() = %v, want %v", tt.r, got, tt.want)
+		if got := tt.r.Budget(tt.retries2); got != tt.want {
+			t.Errorf("%+v.Budget(%d) = %v, want %v", tt.r, tt.retries2, got, tt.want)
 		}
 	}
 }
@@ -92,7 +95,11 @@ func TestGranularity(t *testing.T) {
 }
 
 func TestUserTimeoutRule(t *testing.T) {
-	k := Keepalive{2, 1, 3}
+	k := ka(2, 1, 3)
+	ut := func(d time.Duration) keepalive.Settings { return withUT(k, d) }
+	data := func(retries2 int, d time.Duration) keepalive.Settings {
+		return keepalive.Settings{Retries2: retries2, UserTimeout: d}
+	}
 	tests := []struct {
 		name    string
 		c       Case
@@ -100,17 +107,17 @@ func TestUserTimeoutRule(t *testing.T) {
 		lower   time.Duration
 	}{
 		// probes ignored: 2 + 1*ceil((6-2)/1) = 6, beyond the 5 of 2/1/3
-		{"idle, U past probes", Case{Keepalive: k, UserTimeout: sec(6)}, sec(6), sec(6)},
-		{"idle, U before probes", Case{Keepalive: k, UserTimeout: sec(3.5)}, sec(4), sec(3.5)},
+		{"idle, U past probes", Case{Settings: ut(sec(6))}, sec(6), sec(6)},
+		{"idle, U before probes", Case{Settings: ut(sec(3.5))}, sec(4), sec(3.5)},
 		// U below time: one probe must be out, so time + intvl
-		{"idle, U below time", Case{Keepalive: k, UserTimeout: sec(1)}, sec(3), sec(3)},
+		{"idle, U below time", Case{Settings: ut(sec(1))}, sec(3), sec(3)},
 		// data: tail loss probe, first retransmission (RTO) + U
-		{"data, U", Case{Data: true, UserTimeout: sec(3), Retrans: Retrans{Retries2: 15, RTO: 204 * time.Millisecond}}, sec(3.408), sec(3.408)},
-		{"data, U, no TLP", Case{Data: true, UserTimeout: sec(3), Retrans: Retrans{Retries2: 15, RTO: 204 * time.Millisecond, NoTLP: true}}, sec(3.204), sec(3.204)},
+		{"data, U", Case{Settings: data(15, sec(3)), Data: true, Retrans: Retrans{RTO: 204 * time.Millisecond}}, sec(3.408), sec(3.408)},
+		{"data, U, no TLP", Case{Settings: data(15, sec(3)), Data: true, Retrans: Retrans{RTO: 204 * time.Millisecond, NoTLP: true}}, sec(3.204), sec(3.204)},
 		// data, retries2 5: budget 12.6 s, RTO expiries at 0.204*(2^k-1)
 		// after the TLP: dies at k=6
-		{"data, retries2 5", Case{Data: true, Retrans: Retrans{Retries2: 5, RTO: 204 * time.Millisecond}}, sec(0.204 * 64), sec(0.408 + 12.6)},
-		{"no keepalive", Case{Keepalive: k, KeepaliveOff: true}, 0, 0},
+		{"data, retries2 5", Case{Settings: data(5, 0), Data: true, Retrans: Retrans{RTO: 204 * time.Millisecond}}, sec(0.204 * 64), sec(0.408 + 12.6)},
+		{"no keepalive", Case{Settings: k, KeepaliveOff: true}, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,29 +141,14 @@ func TestUserTimeoutRule(t *testing.T) {
 // of 6.6 s). tcp_retries2 5 ends 48 ms before the 5th: no such edge.
 func TestEarlyEdge(t *testing.T) {
 	rto := 204 * time.Millisecond
-	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 3, RTO: rto}}); !b.Early || !b.Contains(sec(3.86)) {
+	if b := Predict(Case{Settings: keepalive.Settings{Retries2: 3}, Data: true, Retrans: Retrans{RTO: rto}}); !b.Early || !b.Contains(sec(3.86)) {
 		t.Errorf("retries2 3: Early = %v, band [%v, %v]", b.Early, b.Lower, b.Upper)
 	}
-	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 5, RTO: rto}}); b.Early {
+	if b := Predict(Case{Settings: keepalive.Settings{Retries2: 5}, Data: true, Retrans: Retrans{RTO: rto}}); b.Early {
 		t.Errorf("retries2 5: Early set, band [%v, %v] nominal %v", b.Lower, b.Upper, b.Nominal)
 	}
-	if b := Predict(Case{Data: true, Retrans: Retrans{Retries2: 15, RTO: rto}}); b.Early {
+	if b := Predict(Case{Settings: keepalive.Settings{Retries2: 15}, Data: true, Retrans: Retrans{RTO: rto}}); b.Early {
 		t.Errorf("retries2 15: Early set")
-	}
-}
-
-func TestSocketEffective(t *testing.T) {
-	sys := Keepalive{7200, 75, 9}
-	goDefault := Socket{Idle: 15, Intvl: 15, Cnt: 9} // Go's net.Dial defaults
-	if got := goDefault.Effective(sys); got != (Keepalive{15, 15, 9}) || goDefault.FollowsSysctls() {
-		t.Errorf("Go default socket: %+v, follows=%v", got, goDefault.FollowsSysctls())
-	}
-	partial := Socket{Idle: 60}
-	if got := partial.Effective(sys); got != (Keepalive{60, 75, 9}) || got.IdleSeconds() != 735 {
-		t.Errorf("KEEPIDLE only: %+v", got)
-	}
-	if !(Socket{}).FollowsSysctls() || (Socket{UserTimeout: time.Second}).FollowsSysctls() {
-		t.Error("FollowsSysctls wrong")
 	}
 }
 

@@ -3,7 +3,7 @@ package detect
 import "time"
 
 // DefaultHZ is the tick rate assumed when the kernel's CONFIG_HZ cannot be
-// read (the rate KERNEL-FACTS.md was measured at).
+// read (the rate of the kernel the model was checked against: Linux 6.18).
 const DefaultHZ = 250
 
 // Timer-wheel shape, from kernel/time/timer.c: each level has 64 buckets

@@ -14,7 +14,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,8 +45,11 @@ type Store struct {
 }
 
 func (st Store) pinDir() string { return filepath.Join(st.BPFRoot, "tcpka") }
-func (st Store) metaDir() string {
-	return filepath.Join(st.RunDir, "tcpka", "enforce")
+
+// recordDir opens the private directory of the records (root-owned 0700,
+// refused otherwise: a forged record would name another cgroup).
+func (st Store) recordDir() (*atomicfile.Dir, error) {
+	return atomicfile.PrivateDir(st.RunDir, "tcpka/enforce")
 }
 
 // pinName is the bpffs name of a cgroup's link: bpffs refuses names with '.'.
@@ -53,13 +57,13 @@ func pinName(id uint64) string { return "cgroup_" + strconv.FormatUint(id, 10) }
 
 // Attachment is one program attached to one cgroup.
 type Attachment struct {
-	Pin      string          // path of the pinned link
-	Cgroup   string          // cgroup directory ("" when unknown)
-	CgroupID uint64          // 0 once the cgroup is gone
-	Detached bool            // the cgroup was removed: the link applies to nothing
-	Settings sysctl.Settings // read back from the program
-	Profile  string          // profile name, from the record
-	Attached time.Time       // when tcpka attached it (zero when unknown)
+	Pin      string             // path of the pinned link
+	Cgroup   string             // cgroup directory ("" when unknown)
+	CgroupID uint64             // 0 once the cgroup is gone
+	Detached bool               // the cgroup was removed: the link applies to nothing
+	Settings keepalive.Settings // read back from the program
+	Profile  string             // profile name, from the record
+	Attached time.Time          // when tcpka attached it (zero when unknown)
 	LinkID   uint32
 	ProgID   uint32
 	Insns    int // instructions of the loaded program
@@ -76,9 +80,9 @@ type record struct {
 // Result says what Attach did.
 type Result struct {
 	Attachment
-	Action   string           // "attached", "replaced", "unchanged", "would attach", "would replace"
-	Previous *sysctl.Settings // the values replaced
-	Stale    []string         // pins of removed cgroups with the same path, cleaned up
+	Action   string              // "attached", "replaced", "unchanged", "would attach", "would replace"
+	Previous *keepalive.Settings // the values replaced
+	Stale    []string            // pins of removed cgroups with the same path, cleaned up
 }
 
 // raiseMemlock lifts RLIMIT_MEMLOCK for this process: kernels before 5.11
@@ -94,7 +98,7 @@ func raiseMemlock() error {
 
 // Load assembles and loads the program for s without attaching it. The
 // caller closes it.
-func Load(s sysctl.Settings) (*ebpf.Program, error) {
+func Load(s keepalive.Settings) (*ebpf.Program, error) {
 	insns, err := Instructions(s)
 	if err != nil {
 		return nil, err
@@ -150,7 +154,7 @@ func (st Store) isBPFFS() bool {
 // program of the link tcpka pinned there before. Values are validated
 // before anything is loaded. With dryRun it only checks and says what it
 // would do.
-func (st Store) Attach(cg Cgroup, profileName string, s sysctl.Settings, dryRun bool) (Result, error) {
+func (st Store) Attach(cg Cgroup, profileName string, s keepalive.Settings, dryRun bool) (Result, error) {
 	if _, err := Instructions(s); err != nil {
 		return Result{}, err
 	}
@@ -253,25 +257,19 @@ func (st Store) removeStale(cg Cgroup) []string {
 	return removed
 }
 
-func (st Store) recordPath(pin string) string {
-	return filepath.Join(st.metaDir(), filepath.Base(pin)+".json")
-}
+func recordName(pin string) string { return filepath.Base(pin) + ".json" }
 
 func (st Store) writeRecord(pin string, r record) error {
-	if err := os.MkdirAll(st.metaDir(), 0o755); err != nil {
+	d, err := st.recordDir()
+	if err != nil {
 		return fmt.Errorf("record the attachment: %w", err)
 	}
+	defer d.Close()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := st.recordPath(pin)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("record the attachment: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := d.WriteFile(recordName(pin), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record the attachment: %w", err)
 	}
 	return nil
@@ -279,11 +277,25 @@ func (st Store) writeRecord(pin string, r record) error {
 
 func (st Store) readRecord(pin string) (record, bool) {
 	var r record
-	b, err := os.ReadFile(st.recordPath(pin))
+	d, err := st.recordDir()
+	if err != nil {
+		return r, false
+	}
+	defer d.Close()
+	b, err := d.ReadPrivate(recordName(pin), 64<<10)
 	if err != nil || json.Unmarshal(b, &r) != nil {
 		return record{}, false
 	}
 	return r, true
+}
+
+func (st Store) removeRecord(pin string) error {
+	d, err := st.recordDir()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Remove(recordName(pin))
 }
 
 // describe reads one pinned link back from the kernel.
@@ -422,8 +434,36 @@ func (st Store) removePin(pin string) error {
 	if err := l.Unpin(); err != nil {
 		return explainBPF("unpin "+pin, err)
 	}
-	if err := os.Remove(st.recordPath(pin)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	return st.removeRecord(pin)
+}
+
+// NewStore is the store of a machine whose procfs is at procRoot (its
+// mountinfo names the cgroup2 mount), with state below runDir and bpffs at
+// bpfRoot ("" is DefaultBPFRoot).
+func NewStore(procRoot, runDir, bpfRoot string) Store {
+	st := Store{BPFRoot: bpfRoot, RunDir: runDir}
+	if st.BPFRoot == "" {
+		st.BPFRoot = DefaultBPFRoot
 	}
-	return nil
+	if mi, err := os.Open(filepath.Join(procRoot, "self", "mountinfo")); err == nil {
+		st.Cgroup2, _, _ = Cgroup2Mount(mi)
+		mi.Close()
+	}
+	return st
+}
+
+// Live counts the attachments whose cgroup still exists: how many cgroups
+// give new connections a profile's values instead of the sysctls.
+func (st Store) Live() (int, error) {
+	list, err := st.List()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range list {
+		if !a.Detached {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,8 +57,9 @@ func fdField(t *testing.T, line string, idx int) int {
 
 func wantKA(t *testing.T, what string, o sockopt.Options, on bool, idle, intvl, cnt int) {
 	t.Helper()
-	if o.Keepalive != on || on && (o.Idle != idle || o.Intvl != intvl || o.Count != cnt) {
-		t.Errorf("%s: keepalive=%v %d/%d/%d, want keepalive=%v %d/%d/%d", what, o.Keepalive, o.Idle, o.Intvl, o.Count, on, idle, intvl, cnt)
+	k := o.Settings
+	if o.On != on || on && (k.Time != idle || k.Intvl != intvl || k.Probes != cnt) {
+		t.Errorf("%s: keepalive=%v %d/%d/%d, want keepalive=%v %d/%d/%d", what, o.On, k.Time, k.Intvl, k.Probes, on, idle, intvl, cnt)
 	}
 }
 
@@ -135,7 +137,7 @@ func TestCgroupAttach(t *testing.T) {
 	if _, err := st.Remove(cg.Path); !errors.Is(err, ErrNotEnforced) {
 		t.Errorf("second Remove: %v, want ErrNotEnforced", err)
 	}
-	if ents, _ := os.ReadDir(st.metaDir()); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(st.RunDir, "tcpka", "enforce")); len(ents) != 0 {
 		t.Errorf("records left: %v", ents)
 	}
 }

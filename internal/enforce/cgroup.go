@@ -193,3 +193,22 @@ ExecStartPre=+%[1]s enforce %[2]s --unit %%n
 ExecStopPost=-+%[1]s enforce --remove --unit %%n
 `, bin, profile, unit)
 }
+
+// CgroupDir is the cgroup a command names: dir itself (--cgroup DIR), or
+// the cgroup of the running systemd unit (--unit NAME), found through the
+// cgroup2 mount in procRoot's mountinfo.
+func CgroupDir(procRoot, dir, unit string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	unit, err := NormalizeUnit(unit)
+	if err != nil {
+		return "", err
+	}
+	mi, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+	if err != nil {
+		return "", err
+	}
+	defer mi.Close()
+	return UnitCgroup(unit, mi)
+}

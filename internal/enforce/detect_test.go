@@ -74,7 +74,7 @@ func TestDetection(t *testing.T) {
 	}
 	errno, _ := strconv.Atoi(f[1])
 	ms, _ := strconv.Atoi(f[2])
-	predicted := detect.Keepalive{Time: 2, Intvl: 1, Probes: 3}.IdleSeconds()
+	predicted := detect.Idle(settings(2, 1, 3))
 	lo, hi := float64(predicted), float64(predicted)*1.15+1
 	got := float64(ms) / 1000
 	t.Logf("detection with 2/1/3 enforced: %.2f s (predicted %d s, band [%.2f, %.2f] s)", got, predicted, lo, hi)
@@ -87,7 +87,7 @@ func TestDetection(t *testing.T) {
 	}
 	// The process outside the cgroup has no keepalive: still connected.
 	o := childOpts(t, out.Pid(), outFD)
-	if o.Keepalive {
+	if o.On {
 		t.Errorf("outside the cgroup: keepalive on")
 	}
 	if _, err := unix.Getpeername(mustDup(t, out.Pid(), outFD)); err != nil {

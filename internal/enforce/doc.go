@@ -1,7 +1,7 @@
 // Package enforce makes the keepalive profile reach sockets that the
 // sysctls do not reach.
 //
-// Two mechanisms, both measured in KERNEL-FACTS.md:
+// Two mechanisms, both measured on Linux 6.18:
 //
 //   - Live sockets of a running process (PID): pidfd_getfd(2) gives a
 //     duplicate of each TCP socket, and setsockopt on the duplicate

@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 func TestMain(m *testing.M) {
@@ -21,28 +22,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func settings(t, i, p int) sysctl.Settings {
-	var s sysctl.Settings
-	if t > 0 {
-		s.Set(sysctl.Time, t)
-	}
-	if i > 0 {
-		s.Set(sysctl.Intvl, i)
-	}
-	if p > 0 {
-		s.Set(sysctl.Probes, p)
-	}
-	return s
+func settings(t, i, p int) keepalive.Settings {
+	return keepalive.Settings{Time: t, Intvl: i, Probes: p}
 }
 
 func TestInstructionsRoundTrip(t *testing.T) {
-	for _, s := range []sysctl.Settings{settings(2, 1, 3), settings(300, 30, 5), settings(32767, 32767, 127), settings(60, 0, 0), settings(0, 0, 4)} {
+	withUT := settings(2, 1, 3)
+	withUT.UserTimeout = 5 * time.Second
+	for _, s := range []keepalive.Settings{settings(2, 1, 3), settings(300, 30, 5), settings(32767, 32767, 127), settings(60, 0, 0), settings(0, 0, 4), withUT} {
 		insns, err := Instructions(s)
 		if err != nil {
 			t.Fatalf("%+v: %v", s, err)
 		}
-		if n := len(insns); n > 40 {
-			t.Errorf("%+v: %d instructions, want at most 40", s, n)
+		if n := len(insns); n > 48 {
+			t.Errorf("%+v: %d instructions, want at most 48", s, n)
 		}
 		got, err := Decode(insns)
 		if err != nil || got != s {
@@ -62,18 +55,18 @@ func must(insns asm.Instructions, err error) asm.Instructions {
 }
 
 func TestInstructionsRefuseBadValues(t *testing.T) {
-	all := func(t, i, p int) sysctl.Settings {
-		return sysctl.FromValues(sysctl.Values{Time: t, Intvl: i, Probes: p})
-	}
+	all := settings
 	for _, tt := range []struct {
-		s    sysctl.Settings
+		s    keepalive.Settings
 		want string
 	}{
-		{sysctl.Settings{}, "sets none"},
-		{all(32768, 1, 1), "tcp_keepalive_time: 32768 is out of range: must be 1..32767 s"},
-		{all(1, 0, 3), "tcp_keepalive_intvl: 0 is out of range: must be 1..32767 s"},
-		{all(1, 1, 128), "tcp_keepalive_probes: 128 is out of range: must be 1..127"},
-		{all(-1, 1, 1), "tcp_keepalive_time: -1 is out of range"},
+		{keepalive.Settings{}, "sets none"},
+		{keepalive.Settings{Retries2: 8}, "sets none"}, // not a socket option
+		{all(32768, 1, 1), "time 32768 s is out of range: must be 1..32767 s"},
+		{all(1, -1, 3), "interval -1 s is out of range: must be 1..32767 s"},
+		{all(1, 1, 128), "probes 128 is out of range: must be 1..127"},
+		{all(-1, 1, 1), "time -1 s is out of range"},
+		{keepalive.Settings{UserTimeout: -time.Second}, "user_timeout -1000 ms is out of range"},
 	} {
 		_, err := Instructions(tt.s)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

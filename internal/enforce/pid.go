@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/kernel"
+	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
@@ -43,18 +45,19 @@ type Socket struct {
 	Peer    netip.AddrPort
 	Status  string
 	Before  sockopt.Options
-	After   sockopt.Options // what it has now (Before when untouched)
-	Sysctls sysctl.Values   // the keepalive sysctls of the socket's netns
-	Changed bool            // changed (or, with DryRun, would be)
+	After   sockopt.Options    // what it has now (Before when untouched)
+	Sysctls keepalive.Settings // the sysctls of the socket's netns, tcp_retries2 included
+	Net     detect.Net         // the socket's netns's retransmission parameters
+	Changed bool               // changed (or, with DryRun, would be)
 }
 
-// Detection is the socket's dead-peer detection time in seconds, -1 when
-// keepalive is off (never).
-func Detection(o sockopt.Options) int {
-	if !o.Keepalive {
-		return -1
-	}
-	return detect.Keepalive{Time: o.Idle, Intvl: o.Intvl, Probes: o.Count}.IdleSeconds()
+// Bounds is how long a silent peer holds the socket with options o (its
+// Before or After), per state, from the one model: o's settings with the
+// socket's namespace's tcp_retries2.
+func (s Socket) Bounds(o sockopt.Options) detect.Bounds {
+	eff := o.Settings
+	eff.Retries2 = s.Sysctls.Retries2
+	return s.Net.Bounds(eff, o.On)
 }
 
 // PIDResult is what EnforcePID found and did.
@@ -67,12 +70,12 @@ type PIDResult struct {
 	Changed      int
 }
 
-// EnforcePID gives the connected TCP sockets of process pid the values of
-// s: sockets with keepalive off always, sockets with keepalive on but
-// other values only with Override. It works on duplicates taken with
-// pidfd_getfd, so the process keeps running and notices nothing, whatever
-// network namespace it is in.
-func EnforcePID(pid int, s sysctl.Settings, opt PIDOptions) (*PIDResult, error) {
+// EnforcePID gives the connected TCP sockets of process pid the values s
+// sets (keepalive and TCP_USER_TIMEOUT): sockets with keepalive off
+// always, sockets with keepalive on but other values only with Override.
+// It works on duplicates taken with pidfd_getfd, so the process keeps
+// running and notices nothing, whatever network namespace it is in.
+func EnforcePID(pid int, s keepalive.Settings, opt PIDOptions) (*PIDResult, error) {
 	if _, err := Instructions(s); err != nil { // same validation as the BPF mode
 		return nil, err
 	}
@@ -95,10 +98,8 @@ func EnforcePID(pid int, s sysctl.Settings, opt PIDOptions) (*PIDResult, error) 
 		}
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	want := sockopt.Options{Keepalive: true}
-	want.Idle, _ = s.Lookup(sysctl.Time)
-	want.Intvl, _ = s.Lookup(sysctl.Intvl)
-	want.Count, _ = s.Lookup(sysctl.Probes)
+	want := sockopt.Options{On: true, Settings: s}
+	want.Settings.Retries2 = 0 // a namespace's, not a socket option
 	ns := nsCache{}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
@@ -186,32 +187,21 @@ func plural(n int, w string) string {
 
 // merge is before with the options want sets.
 func merge(before, want sockopt.Options) sockopt.Options {
-	out := before
-	out.Keepalive = true
-	if want.Idle != 0 {
-		out.Idle = want.Idle
-	}
-	if want.Intvl != 0 {
-		out.Intvl = want.Intvl
-	}
-	if want.Count != 0 {
-		out.Count = want.Count
-	}
-	return out
+	return sockopt.Options{On: true, Settings: want.Settings.Over(before.Settings)}
 }
 
 // classify says how a socket's options relate to the profile and to the
 // sysctls of its netns. Options a socket never set read back as the
 // sysctls, so "keepalive on with the sysctls' values" is taken as following
 // them.
-func classify(o, want sockopt.Options, sys sysctl.Values) string {
-	if !o.Keepalive {
+func classify(o, want sockopt.Options, sys keepalive.Settings) string {
+	if !o.On {
 		return KeepaliveOff
 	}
 	if merge(o, want) == o {
 		return FollowsProfile
 	}
-	if o.Idle == sys.Time && o.Intvl == sys.Intvl && o.Count == sys.Probes {
+	if o.Settings.Keepalive() == sys.Keepalive() {
 		return FollowsSysctls
 	}
 	return OwnValues
@@ -250,12 +240,10 @@ func inspect(fd, ownerFD int, ns nsCache) (Socket, sockKind, error) {
 	if s.Before, err = sockopt.Get(fd); err != nil {
 		return s, kindOther, err
 	}
-	// The netns's sysctls matter only to tell "follows the sysctls" from
-	// "own values", i.e. for sockets with keepalive on.
-	if s.Before.Keepalive {
-		if s.Sysctls, err = ns.sysctls(fd); err != nil {
-			return s, kindOther, err
-		}
+	// The netns's sysctls tell "follows the sysctls" from "own values",
+	// and its tcp_retries2 bounds the socket with data in flight.
+	if s.Sysctls, s.Net, err = ns.sysctls(fd); err != nil {
+		return s, kindOther, err
 	}
 	return s, kindConnected, nil
 }
@@ -270,66 +258,39 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// nsCache reads the keepalive sysctls of a socket's network namespace
-// (SIOCGSKNS), once per namespace.
-type nsCache map[uint64]sysctl.Values
+// nsCache reads the sysctls of a socket's network namespace (SIOCGSKNS),
+// once per namespace.
+type nsCache map[uint64]nsValues
 
-func (c nsCache) sysctls(sockfd int) (sysctl.Values, error) {
+type nsValues struct {
+	sys keepalive.Settings
+	net detect.Net
+}
+
+func (c nsCache) sysctls(sockfd int) (keepalive.Settings, detect.Net, error) {
 	nsfd, err := unix.IoctlRetInt(sockfd, unix.SIOCGSKNS)
 	if err != nil {
-		return sysctl.Values{}, fmt.Errorf("the socket's network namespace (SIOCGSKNS): %w", err)
+		return keepalive.Settings{}, detect.Net{}, fmt.Errorf("the socket's network namespace (SIOCGSKNS): %w", err)
 	}
 	defer unix.Close(nsfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(nsfd, &st); err != nil {
-		return sysctl.Values{}, err
+		return keepalive.Settings{}, detect.Net{}, err
 	}
 	if v, ok := c[st.Ino]; ok {
-		return v, nil
+		return v.sys, v.net, nil
 	}
-	var self unix.Stat_t
-	var v sysctl.Values
-	if unix.Stat("/proc/thread-self/ns/net", &self) == nil && self.Ino == st.Ino {
-		v, err = sysctl.NewFS(sysctl.DefaultProcRoot).Read()
-	} else {
-		v, err = readSysctlsIn(nsfd)
-	}
+	target, err := netns.FromFD(nsfd, netns.FormatID(st.Ino))
 	if err != nil {
-		return v, err
+		return keepalive.Settings{}, detect.Net{}, err
 	}
+	defer target.Close()
+	k := kernel.Bind(sysctl.DefaultProcRoot, target)
+	var v nsValues
+	if v.sys, err = k.Read(); err != nil {
+		return v.sys, v.net, fmt.Errorf("the socket's network namespace %s: %w", target.ID(), err)
+	}
+	v.net = k.ReadNet()
 	c[st.Ino] = v
-	return v, nil
-}
-
-// readSysctlsIn reads the keepalive sysctls inside the network namespace
-// nsfd, on a locked OS thread that moves there and back (/proc/sys/net
-// shows the namespace of the thread that opens it).
-func readSysctlsIn(nsfd int) (sysctl.Values, error) {
-	type result struct {
-		v   sysctl.Values
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer unix.Close(self)
-		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter the socket's network namespace: %w", err)}
-			return
-		}
-		v, err := sysctl.NewFS(sysctl.DefaultProcRoot).Read()
-		if unix.Setns(self, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and exits with this goroutine
-		ch <- result{v, err}
-	}()
-	r := <-ch
-	return r.v, r.err
+	return v.sys, v.net, nil
 }

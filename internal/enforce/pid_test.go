@@ -10,29 +10,29 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockopt"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 func TestClassify(t *testing.T) {
-	want := sockopt.Options{Keepalive: true, Idle: 2, Intvl: 1, Count: 3}
-	sys := sysctl.KernelDefaults
+	want := opt(true, 2, 1, 3, 0)
+	sys := keepalive.KernelDefaults
 	for _, tt := range []struct {
 		o    sockopt.Options
 		want string
 	}{
-		{sockopt.Options{Idle: 7200, Intvl: 75, Count: 9}, KeepaliveOff},
-		{sockopt.Options{Keepalive: true, Idle: 2, Intvl: 1, Count: 3}, FollowsProfile},
-		{sockopt.Options{Keepalive: true, Idle: 7200, Intvl: 75, Count: 9}, FollowsSysctls},
-		{sockopt.Options{Keepalive: true, Idle: 60, Intvl: 10, Count: 5}, OwnValues},
-		{sockopt.Options{Keepalive: true, Idle: 2, Intvl: 1, Count: 3, UserTimeoutMs: 5000}, FollowsProfile},
+		{opt(false, 7200, 75, 9, 0), KeepaliveOff},
+		{opt(true, 2, 1, 3, 0), FollowsProfile},
+		{opt(true, 7200, 75, 9, 0), FollowsSysctls},
+		{opt(true, 60, 10, 5, 0), OwnValues},
+		{opt(true, 2, 1, 3, 5000), FollowsProfile},
 	} {
 		if got := classify(tt.o, want, sys); got != tt.want {
 			t.Errorf("classify(%+v) = %s, want %s", tt.o, got, tt.want)
 		}
 	}
 	// A profile that sets only the idle time: the others are not compared.
-	if got := classify(sockopt.Options{Keepalive: true, Idle: 2, Intvl: 75, Count: 9}, sockopt.Options{Keepalive: true, Idle: 2}, sys); got != FollowsProfile {
+	if got := classify(opt(true, 2, 75, 9, 0), opt(true, 2, 0, 0, 0), sys); got != FollowsProfile {
 		t.Errorf("time-only profile: %s", got)
 	}
 }
@@ -81,7 +81,7 @@ func TestEnforcePID(t *testing.T) {
 		t.Fatalf("dry run: %+v", dry)
 	}
 	wantKA(t, "after --dry-run", childOpts(t, c.Pid(), off), false, 0, 0, 0)
-	if dry.Sockets[0].FD != off || dry.Sockets[0].Status != KeepaliveOff || dry.Sockets[0].After != (sockopt.Options{Keepalive: true, Idle: 2, Intvl: 1, Count: 3}) {
+	if dry.Sockets[0].FD != off || dry.Sockets[0].Status != KeepaliveOff || dry.Sockets[0].After != (opt(true, 2, 1, 3, 0)) {
 		t.Errorf("dry run first socket: %+v", dry.Sockets[0])
 	}
 
@@ -171,7 +171,7 @@ func TestEnforcePIDOtherNetns(t *testing.T) {
 		t.Fatalf("changed %d of %d", res.Changed, len(res.Sockets))
 	}
 	for _, s := range res.Sockets {
-		if s.FD == ka && (s.Status != FollowsSysctls || s.Sysctls != (sysctl.Values{Time: 600, Intvl: 60, Probes: 4})) {
+		if s.FD == ka && (s.Status != FollowsSysctls || s.Sysctls.Keepalive() != (keepalive.Settings{Time: 600, Intvl: 60, Probes: 4})) {
 			t.Errorf("keepalive socket in the other netns: %s, sysctls %+v", s.Status, s.Sysctls)
 		}
 	}
@@ -180,4 +180,9 @@ func TestEnforcePIDOtherNetns(t *testing.T) {
 		t.Errorf("child: %q", got)
 	}
 	_ = time.Second
+}
+
+// opt builds socket options the way the kernel reports them.
+func opt(on bool, idle, intvl, cnt, userTimeoutMs int) sockopt.Options {
+	return sockopt.Options{On: on, Settings: keepalive.Settings{Time: idle, Intvl: intvl, Probes: cnt, UserTimeout: time.Duration(userTimeoutMs) * time.Millisecond}}
 }

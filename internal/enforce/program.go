@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/cilium/ebpf/asm"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // Constants of the sock_ops ABI and of setsockopt (include/uapi/linux/bpf.h,
@@ -13,30 +13,41 @@ const (
 	opActiveEstablished  = 4 // BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
 	opPassiveEstablished = 5 // BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB
 
-	solSocket    = 1 // SOL_SOCKET
-	soKeepalive  = 9 // SO_KEEPALIVE
-	ipprotoTCP   = 6 // IPPROTO_TCP
-	tcpKeepidle  = 4 // TCP_KEEPIDLE
-	tcpKeepintvl = 5 // TCP_KEEPINTVL
-	tcpKeepcnt   = 6 // TCP_KEEPCNT
+	solSocket    = 1  // SOL_SOCKET
+	soKeepalive  = 9  // SO_KEEPALIVE
+	ipprotoTCP   = 6  // IPPROTO_TCP
+	tcpKeepidle  = 4  // TCP_KEEPIDLE
+	tcpKeepintvl = 5  // TCP_KEEPINTVL
+	tcpKeepcnt   = 6  // TCP_KEEPCNT
+	tcpUserTmo   = 18 // TCP_USER_TIMEOUT
 )
 
 // ProgramName is the name the program is loaded under (at most 15 bytes).
 const ProgramName = "tcpka_keepalive"
 
-// ErrNoValues is returned for settings that set none of the three keys.
-var ErrNoValues = errors.New("the profile sets none of time, interval, probes")
+// ErrNoValues is returned for settings that set none of the socket options.
+var ErrNoValues = errors.New("the profile sets none of time, interval, probes, user_timeout")
 
-// keyOpt maps each key to its TCP socket option.
-var keyOpt = map[sysctl.Key]int32{sysctl.Time: tcpKeepidle, sysctl.Intvl: tcpKeepintvl, sysctl.Probes: tcpKeepcnt}
+// fieldOpts maps each settings field a socket carries to its TCP option,
+// in the order the program sets them.
+var fieldOpts = []struct {
+	field keepalive.Field
+	opt   int32
+}{
+	{keepalive.Time, tcpKeepidle},
+	{keepalive.Intvl, tcpKeepintvl},
+	{keepalive.Probes, tcpKeepcnt},
+	{keepalive.UserTimeout, tcpUserTmo},
+}
 
 // Instructions assembles the sock_ops program for s: in the two established
-// callbacks it sets TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (the keys s
-// sets) and then SO_KEEPALIVE, so the timer is armed with the new idle time.
-// The values are checked first: bpf_setsockopt refuses out-of-range values
-// at run time, and nobody would see that error.
-func Instructions(s sysctl.Settings) (asm.Instructions, error) {
-	if s.Len() == 0 {
+// callbacks it sets TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and
+// TCP_USER_TIMEOUT (those s sets) and then SO_KEEPALIVE, so the timer is
+// armed with the new idle time. tcp_retries2 is a namespace's and is not
+// set. The values are checked first: bpf_setsockopt refuses out-of-range
+// values at run time, and nobody would see that error.
+func Instructions(s keepalive.Settings) (asm.Instructions, error) {
+	if !s.SetsKeepalive() && s.UserTimeout == 0 {
 		return nil, ErrNoValues
 	}
 	if err := s.Validate(); err != nil {
@@ -66,9 +77,9 @@ func Instructions(s sysctl.Settings) (asm.Instructions, error) {
 			asm.FnSetsockopt.Call(),
 		)
 	}
-	for _, k := range sysctl.Keys {
-		if v, ok := s.Lookup(k); ok {
-			setsockopt(ipprotoTCP, keyOpt[k], int32(v))
+	for _, f := range fieldOpts {
+		if v := s.Get(f.field); v != 0 {
+			setsockopt(ipprotoTCP, f.opt, int32(v))
 		}
 	}
 	setsockopt(solSocket, soKeepalive, 1)
@@ -85,10 +96,10 @@ var ErrNotOurs = errors.New("not a tcpka keepalive program")
 // Decode reads the values back from a program's instructions, as
 // Instructions wrote them or as the kernel reports them after verification
 // (the stack stores and the option registers survive the rewrite).
-func Decode(insns asm.Instructions) (sysctl.Settings, error) {
-	var s sysctl.Settings
+func Decode(insns asm.Instructions) (keepalive.Settings, error) {
+	var s keepalive.Settings
 	var val, level int64
-	haveVal, keepalive := false, false
+	haveVal, keepaliveOn := false, false
 	for _, ins := range insns {
 		switch {
 		case ins.OpCode.Class() == asm.StClass && ins.OpCode.Mode() == asm.MemMode && ins.Dst == asm.RFP && ins.Offset == -4:
@@ -98,19 +109,19 @@ func Decode(insns asm.Instructions) (sysctl.Settings, error) {
 		case isMovImm(ins, asm.R3) && haveVal:
 			switch {
 			case level == solSocket && ins.Constant == soKeepalive:
-				keepalive = val == 1
+				keepaliveOn = val == 1
 			case level == ipprotoTCP:
-				for k, opt := range keyOpt {
-					if int64(opt) == ins.Constant {
-						s.Set(k, int(val))
+				for _, f := range fieldOpts {
+					if int64(f.opt) == ins.Constant {
+						s.Set(f.field, int(val))
 					}
 				}
 			}
 			haveVal = false
 		}
 	}
-	if !keepalive || s.Len() == 0 {
-		return sysctl.Settings{}, ErrNotOurs
+	if !keepaliveOn || s.IsZero() {
+		return keepalive.Settings{}, ErrNotOurs
 	}
 	return s, nil
 }

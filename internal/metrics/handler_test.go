@@ -15,7 +15,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/testing/protocmp"
 
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/sockdiag"
 )
 
 // get requests the handler's page with the given headers.
@@ -32,7 +33,7 @@ func get(t *testing.T, h http.Handler, headers map[string]string) *http.Response
 
 func TestHandler(t *testing.T) {
 	snap := Snapshot{
-		Samples:   []Sample{{Values: sysctl.Values{Time: 60, Intvl: 15, Probes: 4}, Sockets: &SocketCounts{Off: 2}}},
+		Samples:   []Sample{{Values: keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}, Sockets: &sockdiag.Counts{Off: 2}}},
 		Installed: &Installed{Name: "ssh"},
 		Version:   "v1", Revision: "r", GoVersion: "go1",
 	}

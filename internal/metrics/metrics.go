@@ -1,46 +1,32 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/sockdiag"
 )
 
 // TextfileName is the file written below --textfile-dir; node_exporter's
 // textfile collector reads every *.prom there.
 const TextfileName = "tcpka.prom"
 
-// SocketCounts is the live-socket summary of one network namespace: how
-// many TCP sockets have keepalive off, follow the sysctls, or carry their
-// own per-socket values.
-type SocketCounts struct {
-	Off    int
-	Sysctl int
-	Own    int
-}
-
-// SocketSource yields the socket summary of the namespace tcpka runs in.
-// The sockets package (internal/sockdiag) provides one; without a source
-// the tcpka_sockets gauge is not emitted at all.
-type SocketSource interface {
-	SocketCounts() (SocketCounts, error)
-}
-
 // Sample is one network namespace's state.
 type Sample struct {
 	// Netns labels the sample (netns="NAME"); "" when a single namespace is
 	// reported, and then no netns label is emitted.
 	Netns   string
-	Values  sysctl.Values
-	Sockets *SocketCounts // nil: no summary source
+	Values  keepalive.Settings
+	Sockets *sockdiag.Counts // nil: not counted (not root)
 }
 
 // Installed is the installed profile compared with the current namespace.
@@ -137,6 +123,7 @@ func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
 	kaProbes := gauge("tcpka_keepalive_probes", "net.ipv4.tcp_keepalive_probes: unanswered probes before the connection is reset.")
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
+	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
 	// One netns label on every sample as soon as any sample names its
 	// namespace: a family's metrics all carry the same label names.
 	withNetns := false
@@ -154,12 +141,18 @@ func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
 		kaTime.set(float64(v.Time), lv...)
 		kaIntvl.set(float64(v.Intvl), lv...)
 		kaProbes.set(float64(v.Probes), lv...)
-		kaDetect.set(float64(detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}.IdleSeconds()), lv...)
+		kaDetect.set(float64(detect.Idle(v)), lv...)
 		if smp.Sockets != nil {
 			c := *smp.Sockets
 			sockets.set(float64(c.Off), append(lv, "keepalive", "off")...)
 			sockets.set(float64(c.Sysctl), append(lv, "keepalive", "sysctl")...)
 			sockets.set(float64(c.Own), append(lv, "keepalive", "own")...)
+			if c.WorstIdle > 0 {
+				worst.set(float64(c.WorstIdle), append(lv, "state", "idle")...)
+			}
+			if c.WorstData > 0 {
+				worst.set(float64(c.WorstData), append(lv, "state", "data")...)
+			}
 		}
 	}
 
@@ -191,7 +184,7 @@ func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
 	}
 
 	var mfs []*dto.MetricFamily
-	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, installed, drift, keys, info, corrections, errs} {
+	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
 		if mf := f.build(); mf != nil {
 			mfs = append(mfs, mf)
 		}
@@ -225,47 +218,17 @@ func encode(w io.Writer, f expfmt.Format, s Snapshot) error {
 	return nil
 }
 
-// WriteTextfile writes the snapshot to dir/tcpka.prom atomically: a hidden
-// temp file in dir (which the textfile collector ignores), fsync, mode
-// 0644, rename over tcpka.prom, fsync dir. Readers see the old file or the
+// WriteTextfile writes the snapshot to dir/tcpka.prom with the one atomic
+// writer (a hidden temp file in dir, which the textfile collector ignores,
+// mode 0644, fsync, rename, fsync of dir): readers see the old file or the
 // new one, never part of one; on error the old file is left as it was.
-func WriteTextfile(dir string, s Snapshot) (err error) {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("textfile dir: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("textfile dir %s: not a directory", dir)
-	}
-	tmp, err := os.CreateTemp(dir, "."+TextfileName+".tmp*")
-	if err != nil {
-		return fmt.Errorf("textfile: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := Write(tmp, s); err != nil {
+func WriteTextfile(dir string, s Snapshot) error {
+	var b bytes.Buffer
+	if err := Write(&b, s); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, TextfileName), b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("textfile: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("textfile: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("textfile: %w", err)
-	}
-	dst := filepath.Join(dir, TextfileName)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fmt.Errorf("textfile: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

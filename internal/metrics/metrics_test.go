@@ -13,7 +13,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/sockdiag"
 )
 
 // flat is one parsed sample: "name{l=v,...} value" with its family type.
@@ -53,7 +54,7 @@ func parse(t *testing.T, text []byte) flat {
 }
 
 func TestWrite(t *testing.T) {
-	ssh := sysctl.Values{Time: 60, Intvl: 15, Probes: 4}
+	ssh := keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}
 	build := func(s Snapshot) Snapshot {
 		s.Version, s.Revision, s.GoVersion = "v1.2.3", "abc123", "go1.26.8"
 		return s
@@ -65,7 +66,7 @@ func TestWrite(t *testing.T) {
 		want flat
 	}{{
 		name: "one netns, no installed profile, no socket source",
-		snap: build(Snapshot{Samples: []Sample{{Values: sysctl.KernelDefaults}}}),
+		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}}),
 		want: flat{
 			"GAUGE tcpka_keepalive_time_seconds{}":      "7200",
 			"GAUGE tcpka_keepalive_interval_seconds{}":  "75",
@@ -76,7 +77,7 @@ func TestWrite(t *testing.T) {
 		},
 	}, {
 		name: "installed profile drifted in two keys",
-		snap: build(Snapshot{Samples: []Sample{{Values: sysctl.KernelDefaults}}, Installed: &Installed{Name: "ssh", Drifted: 2}}),
+		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}, Installed: &Installed{Name: "ssh", Drifted: 2}}),
 		want: flat{
 			"GAUGE tcpka_keepalive_time_seconds{}":          "7200",
 			"GAUGE tcpka_keepalive_interval_seconds{}":      "75",
@@ -103,8 +104,8 @@ func TestWrite(t *testing.T) {
 	}, {
 		name: "all netns with socket summaries",
 		snap: build(Snapshot{Samples: []Sample{
-			{Netns: "host", Values: ssh, Sockets: &SocketCounts{Off: 3, Sysctl: 2, Own: 1}},
-			{Netns: "blue", Values: sysctl.KernelDefaults, Sockets: &SocketCounts{}},
+			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+			{Netns: "blue", Values: keepalive.KernelDefaults, Sockets: &sockdiag.Counts{}},
 		}}),
 		want: flat{
 			"GAUGE tcpka_keepalive_time_seconds{netns=host}":      "60",
@@ -140,7 +141,7 @@ func TestWrite(t *testing.T) {
 
 func TestWriteTextfile(t *testing.T) {
 	dir := t.TempDir()
-	snap := Snapshot{Samples: []Sample{{Values: sysctl.KernelDefaults}}}
+	snap := Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}}
 	if err := WriteTextfile(dir, snap); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func assertOnlyProm(t *testing.T, dir string) {
 func TestWriteTextfileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, TextfileName)
-	if err := WriteTextfile(dir, Snapshot{Samples: []Sample{{Values: sysctl.KernelDefaults}}}); err != nil {
+	if err := WriteTextfile(dir, Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -185,7 +186,7 @@ func TestWriteTextfileAtomic(t *testing.T) {
 		defer wg.Done()
 		defer close(done)
 		for i := 1; i <= 300; i++ {
-			v := sysctl.Values{Time: i, Intvl: i, Probes: 1}
+			v := keepalive.Settings{Time: i, Intvl: i, Probes: 1}
 			// Many samples make each file large enough to be written in
 			// several chunks, so a non-atomic write would be caught.
 			var smp []Sample
@@ -229,7 +230,7 @@ func TestWriteTextfileFailure(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, TextfileName), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteTextfile(dir, Snapshot{Samples: []Sample{{Values: sysctl.KernelDefaults}}})
+	err := WriteTextfile(dir, Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}})
 	if err == nil {
 		t.Fatal("no error renaming over a directory")
 	}
@@ -253,10 +254,10 @@ func TestWriteTextfileFailure(t *testing.T) {
 // text client_golang's registry wrote for the same snapshot before tcpka
 // built the families itself: same order, escaping and number format.
 func TestWriteExact(t *testing.T) {
-	ssh := sysctl.Values{Time: 60, Intvl: 15, Probes: 4}
+	ssh := keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}
 	snap := Snapshot{Samples: []Sample{
-		{Netns: "host", Values: ssh, Sockets: &SocketCounts{Off: 3, Sysctl: 2, Own: 1}},
-		{Netns: "blue", Values: sysctl.KernelDefaults, Sockets: &SocketCounts{}},
+		{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+		{Netns: "blue", Values: keepalive.KernelDefaults, Sockets: &sockdiag.Counts{}},
 		{Netns: "a\"b\\c\nd", Values: ssh},
 	}}
 	want, err := os.ReadFile("testdata/all_netns.prom")

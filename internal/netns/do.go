@@ -1,10 +1,14 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	vns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // setns moves the calling thread; a variable so a test can make the way
@@ -54,6 +58,9 @@ func Each(n int, open func(i int) (*NS, error), fn func(i int) error, closeEach 
 			}
 			if err := setns(ns.h); err != nil {
 				errs[i] = fmt.Errorf("enter %s: %w", ns.ID(), err)
+			} else if err := inside(ns); err != nil {
+				moved = true
+				errs[i] = err
 			} else {
 				moved = true
 				errs[i] = fn(i)
@@ -75,4 +82,65 @@ func Each(n int, open func(i int) (*NS, error), fn func(i int) error, closeEach 
 		done <- nil
 	}()
 	return errs, <-done
+}
+
+// inside checks that the calling thread really is in ns before anything
+// runs there: a write meant for a scratch namespace must never land in
+// the one tcpka started in.
+func inside(ns *NS) error {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return fmt.Errorf("enter %s: check: %w", ns.ID(), err)
+	}
+	if st.Dev != ns.Dev || st.Ino != ns.Ino {
+		return fmt.Errorf("enter %s: the thread is in %s instead: refusing to run there", ns.ID(), FormatID(st.Ino))
+	}
+	return nil
+}
+
+// NewNamed creates a new network namespace and bind-mounts it at
+// runDir/name, as `ip netns add` does, on a thread of its own that is
+// thrown away afterwards (unshare moves the calling thread, and it must
+// never run other goroutines there). The caller removes it with
+// DeleteNamed.
+func NewNamed(runDir, name string) (*NS, error) {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(runDir, name)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+		if err != nil {
+			errc <- err
+			return
+		}
+		f.Close()
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "bind", unix.MS_BIND, ""); err != nil {
+			os.Remove(path)
+			errc <- fmt.Errorf("bind mount %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return nil, fmt.Errorf("create network namespace %s: %w", name, err)
+	}
+	return Open(path)
+}
+
+// DeleteNamed unmounts and removes runDir/name; a file that is no mount
+// (left by a failed create) is removed all the same.
+func DeleteNamed(runDir, name string) error {
+	path := filepath.Join(runDir, name)
+	uerr := unix.Unmount(path, unix.MNT_DETACH)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return errors.Join(uerr, err)
+	}
+	return nil
 }

@@ -172,3 +172,27 @@ func resolvePid(spec, procRoot string) (*NS, error) {
 	}
 	return nil, errors.Unwrap(err)
 }
+
+// IsGone says whether err means the namespace no longer exists: its names
+// were removed and its processes exited since it was listed.
+func IsGone(err error) bool { return errors.Is(err, ErrNotExist) || errors.Is(err, ErrExited) }
+
+// FromFD checks that fd (which the caller keeps and closes) is a network
+// namespace and returns a handle to a duplicate of it, e.g. for the
+// namespace SIOCGSKNS gives for a socket.
+func FromFD(fd int, name string) (*NS, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	n := &NS{Path: name, h: vns.NsHandle(dup)}
+	if err := n.check(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
+// Handle is the open namespace file, for libraries that take one
+// (netlink.NewHandleAt, netlink.NsFd); it stays owned by n.
+func (n *NS) Handle() vns.NsHandle { return n.h }

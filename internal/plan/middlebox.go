@@ -23,7 +23,7 @@ type Middlebox struct {
 }
 
 // Middleboxes lists the known path elements (figures from the vendors'
-// pages, as collected in KERNEL-FACTS.md), sorted by name.
+// pages; each entry names its source), sorted by name.
 var Middleboxes = []Middlebox{
 	{Name: "aws-nat", Title: "AWS NAT Gateway", IdleTimeout: 350,
 		Source: "https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html (NAT Gateway: 350 s idle timeout, fixed)"},
@@ -106,4 +106,21 @@ func (m Middlebox) Timeout(seconds int) error {
 			ErrTimeoutRange, m.Title, detect.Words(m.Min), detect.Words(m.Max), detect.Seconds(seconds))
 	}
 	return nil
+}
+
+// ForPath resolves a path name with the idle timeout the operator stated
+// for it (0: none): the middlebox's published timeout, or the stated one
+// when it lies in the range the vendor allows.
+func ForPath(name string, idle int) (Middlebox, int, error) {
+	m, err := Lookup(name)
+	if err != nil {
+		return m, 0, err
+	}
+	if idle == 0 {
+		return m, m.IdleTimeout, nil
+	}
+	if err := m.Timeout(idle); err != nil {
+		return m, 0, err
+	}
+	return m, idle, nil
 }

@@ -5,8 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tcpka/tcpka/internal/detect"
-	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // Ask is what the user wants from the path, in seconds (0: not asked).
@@ -22,10 +21,11 @@ type Ask struct {
 type Plan struct {
 	Ask
 	// Margin is the room left below IdleTimeout for timer lateness
-	// (profile.Margin); TimeLimit = IdleTimeout - Margin is the largest
+	// (detect.Margin); TimeLimit = IdleTimeout - Margin is the largest
 	// time that keeps the path open. Both 0 without an idle timeout.
 	Margin, TimeLimit int
-	Keepalive         detect.Keepalive
+	// Settings are the chosen values: time, interval and probes.
+	Settings keepalive.Settings
 	// Why says in a sentence or two how the values were chosen.
 	Why string
 }
@@ -63,9 +63,10 @@ func Solve(a Ask) (Plan, error) {
 	if a.IdleTimeout == 0 && a.DetectWithin == 0 {
 		return p, ErrNothingAsked
 	}
-	tcap := sysctl.KernelDefaults.Time
+	def := keepalive.KernelDefaults
+	tcap := def.Time
 	if a.IdleTimeout > 0 {
-		p.Margin = profile.Margin(a.IdleTimeout)
+		p.Margin = detect.Margin(a.IdleTimeout)
 		p.TimeLimit = a.IdleTimeout - p.Margin
 		if p.TimeLimit < 1 {
 			return p, fmt.Errorf("%w: an idle timeout of %s leaves no room: the idle time must stay %d s below it for timer lateness, and at least 1 s",
@@ -77,13 +78,12 @@ func Solve(a Ask) (Plan, error) {
 		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe = %d s",
 			ErrImpossible, detect.Seconds(a.DetectWithin), MinDetection)
 	}
-	k := &p.Keepalive
+	k := &p.Settings
 	switch {
-	case a.DetectWithin == 0 && p.TimeLimit >= sysctl.KernelDefaults.Time:
-		v := sysctl.KernelDefaults
-		*k = detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
+	case a.DetectWithin == 0 && p.TimeLimit >= def.Time:
+		*k = def.Keepalive()
 		p.Why = fmt.Sprintf("the kernel defaults already keep the path open: time %d s is below %s with room to spare; a longer time would only delay detection",
-			v.Time, detect.Seconds(a.IdleTimeout))
+			def.Time, detect.Seconds(a.IdleTimeout))
 	case a.DetectWithin == 0:
 		k.Time = roundDown(tcap)
 		k.Intvl = min(30, max(1, roundDown(k.Time/10)))
@@ -94,12 +94,12 @@ func Solve(a Ask) (Plan, error) {
 		w := a.DetectWithin
 		k.Time = max(1, roundDown(min(tcap, w/2)))
 		phase := w - k.Time
-		if phase <= 4*sysctl.KernelDefaults.Intvl {
+		if phase <= 4*def.Intvl {
 			k.Probes = min(4, phase)
 			k.Intvl = phase / k.Probes
 		} else {
-			k.Probes = min(9, (phase+sysctl.KernelDefaults.Intvl-1)/sysctl.KernelDefaults.Intvl)
-			k.Intvl = min(sysctl.KernelDefaults.Intvl, phase/k.Probes)
+			k.Probes = min(9, (phase+def.Intvl-1)/def.Intvl)
+			k.Intvl = min(def.Intvl, phase/k.Probes)
 		}
 		bound := "half of the " + detect.Words(w) + " bound"
 		switch {
@@ -124,16 +124,15 @@ func Solve(a Ask) (Plan, error) {
 // check holds a plan to its own ask; Solve calls it so that a bug in the
 // choice above cannot hand out values that break the promise.
 func (p Plan) check() error {
-	k := p.Keepalive
-	s := sysctl.FromValues(sysctl.Values{Time: k.Time, Intvl: k.Intvl, Probes: k.Probes})
-	if err := s.Validate(); err != nil {
+	k := p.Settings
+	if err := k.Validate(); err != nil {
 		return fmt.Errorf("plan: internal error: %w", err)
 	}
-	if p.IdleTimeout > 0 && k.Time > p.TimeLimit {
+	if p.IdleTimeout > 0 && !detect.KeepsOpen(k.Time, p.IdleTimeout) {
 		return fmt.Errorf("plan: internal error: time %d s above limit %d s", k.Time, p.TimeLimit)
 	}
-	if p.DetectWithin > 0 && k.IdleSeconds() > p.DetectWithin {
-		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", k.IdleSeconds(), p.DetectWithin)
+	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {
+		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", d, p.DetectWithin)
 	}
 	return nil
 }
@@ -160,9 +159,3 @@ func ProbesPerHour(time int) float64 { return 3600 / float64(time) }
 
 // BytesPerHour is the IPv4 traffic of those probes and their ACKs.
 func BytesPerHour(time int) int { return 3600 * 2 * probeBytesIPv4 / time }
-
-// Settings is the plan as a profile's settings.
-func (p Plan) Settings() sysctl.Settings {
-	k := p.Keepalive
-	return sysctl.FromValues(sysctl.Values{Time: k.Time, Intvl: k.Intvl, Probes: k.Probes})
-}

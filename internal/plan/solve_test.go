@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-func ka(t, i, p int) detect.Keepalive { return detect.Keepalive{Time: t, Intvl: i, Probes: p} }
+func ka(t, i, p int) keepalive.Settings { return keepalive.Settings{Time: t, Intvl: i, Probes: p} }
 
 func TestSolveMiddleboxes(t *testing.T) {
 	// Every known path, without and with detection bounds: the values a
@@ -19,7 +19,7 @@ func TestSolveMiddleboxes(t *testing.T) {
 	tests := []struct {
 		path   string
 		within int
-		want   detect.Keepalive
+		want   keepalive.Settings
 		why    string
 	}{
 		{"aws-nlb", 0, ka(300, 30, 5), "largest round value below the 315 s the path allows"},
@@ -53,13 +53,13 @@ func TestSolveMiddleboxes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Solve: %v", err)
 			}
-			if p.Keepalive != tt.want {
-				t.Errorf("got %+v, want %+v", p.Keepalive, tt.want)
+			if p.Settings != tt.want {
+				t.Errorf("got %+v, want %+v", p.Settings, tt.want)
 			}
 			if !strings.Contains(p.Why, tt.why) {
 				t.Errorf("why = %q, want it to contain %q", p.Why, tt.why)
 			}
-			if p.Margin != profile.Margin(m.IdleTimeout) || p.TimeLimit != m.IdleTimeout-p.Margin {
+			if p.Margin != detect.Margin(m.IdleTimeout) || p.TimeLimit != m.IdleTimeout-p.Margin {
 				t.Errorf("margin %d limit %d for idle timeout %d", p.Margin, p.TimeLimit, m.IdleTimeout)
 			}
 		})
@@ -108,19 +108,19 @@ func TestSolveSweep(t *testing.T) {
 				t.Errorf("Solve(%d, %d): %v", d, w, err)
 				continue
 			}
-			k := p.Keepalive
-			if d > 0 && k.Time > d-profile.Margin(d) {
+			k := p.Settings
+			if d > 0 && k.Time > d-detect.Margin(d) {
 				t.Errorf("Solve(%d, %d): time %d does not leave the margin", d, w, k.Time)
 			}
-			if w > 0 && k.IdleSeconds() > w {
-				t.Errorf("Solve(%d, %d): detection %d > %d", d, w, k.IdleSeconds(), w)
+			if w > 0 && detect.Idle(k) > w {
+				t.Errorf("Solve(%d, %d): detection %d > %d", d, w, detect.Idle(k), w)
 			}
-			if w > 0 && k.IdleSeconds() < w/2 && (k.Intvl != 75 || k.Probes != 9) {
+			if w > 0 && detect.Idle(k) < w/2 && (k.Intvl != 75 || k.Probes != 9) {
 				// Only the caps (time below the path and 7200 s, 9 probes
 				// 75 s apart) may leave most of a bound unused.
-				t.Errorf("Solve(%d, %d): detection %d wastes most of the bound", d, w, k.IdleSeconds())
+				t.Errorf("Solve(%d, %d): detection %d wastes most of the bound", d, w, detect.Idle(k))
 			}
-			if k.Time > sysctl.KernelDefaults.Time {
+			if k.Time > keepalive.KernelDefaults.Time {
 				t.Errorf("Solve(%d, %d): time %d above the kernel default", d, w, k.Time)
 			}
 			data := p.ProfileYAML("test", "a plan", []string{"https://example.com/x (\"quoted\")"})
@@ -129,8 +129,8 @@ func TestSolveSweep(t *testing.T) {
 				t.Errorf("Solve(%d, %d): its profile does not decode: %v\n%s", d, w, err, data)
 				continue
 			}
-			if got.Keepalive(sysctl.Values{}) != k || got.IdleTimeout != d || got.DetectWithin != w {
-				t.Errorf("Solve(%d, %d): profile round trip: %+v idle %d within %d", d, w, got.Keepalive(sysctl.Values{}), got.IdleTimeout, got.DetectWithin)
+			if got.Settings != k || got.IdleTimeout != d || got.DetectWithin != w {
+				t.Errorf("Solve(%d, %d): profile round trip: %+v idle %d within %d", d, w, got.Settings, got.IdleTimeout, got.DetectWithin)
 			}
 			n++
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,24 +14,24 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // Options says what to measure.
 type Options struct {
-	// Values are the keepalive sysctls written in both scratch namespaces.
-	Values sysctl.Values
-	// Retries2 is written as tcp_retries2 in both namespaces (0: leave
-	// the new namespace's default, 15).
-	Retries2 int
+	// Settings are written as the sysctls of both scratch namespaces
+	// (time, intvl, probes; tcp_retries2 when set, else the new
+	// namespace's default 15), and TCP_USER_TIMEOUT (when set) on the
+	// survivor's socket.
+	Settings keepalive.Settings
 	// WithData sends data after the peer is silenced, so retransmission,
 	// not keepalive, decides.
 	WithData bool
-	// UserTimeout sets TCP_USER_TIMEOUT on the survivor (0: none).
-	UserTimeout time.Duration
 	// Timeout bounds the wait for the failure (0: no bound).
 	Timeout time.Duration
 }
@@ -76,8 +75,7 @@ var dir struct {
 // scratch is a pair of named namespaces and what lives in them.
 type scratch struct {
 	names   [2]string
-	handles [2]netns.NsHandle
-	host    netns.NsHandle
+	handles [2]*netns.NS
 	counted bool // holds a use of /run/netns
 	closers []func()
 }
@@ -86,7 +84,7 @@ type scratch struct {
 // returns, whatever happened.
 func Measure(ctx context.Context, o Options) (res Result, err error) {
 	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
-	s := &scratch{names: [2]string{id + "-a", id + "-b"}, handles: [2]netns.NsHandle{-1, -1}}
+	s := &scratch{names: [2]string{id + "-a", id + "-b"}}
 	res.Namespaces = s.names
 	defer func() {
 		if cerr := s.cleanup(); cerr != nil && err == nil {
@@ -96,29 +94,29 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	if err := s.create(); err != nil {
 		return res, err
 	}
-	ha, err := netlink.NewHandleAt(s.handles[0])
+	ha, err := netlink.NewHandleAt(s.handles[0].Handle())
 	if err != nil {
 		return res, fmt.Errorf("netlink in scratch netns: %w", err)
 	}
 	s.closers = append(s.closers, ha.Close)
-	hb, err := netlink.NewHandleAt(s.handles[1])
+	hb, err := netlink.NewHandleAt(s.handles[1].Handle())
 	if err != nil {
 		return res, fmt.Errorf("netlink in scratch netns: %w", err)
 	}
 	s.closers = append(s.closers, hb.Close)
-	_, lb, err := link(ha, hb, s.handles[1])
+	_, lb, err := link(ha, hb, s.handles[1].Handle())
 	if err != nil {
 		return res, err
 	}
 	for i, h := range s.handles {
-		if err := s.inNS(h, func() error { return writeSysctls(o) }); err != nil {
+		if err := netns.Do(h, func() error { return writeSysctls(o) }); err != nil {
 			return res, fmt.Errorf("scratch netns %s: %w", s.names[i], err)
 		}
 	}
 
 	// B listens, A connects; neither sets any keepalive option.
 	var ln net.Listener
-	if err := s.inNS(s.handles[1], func() (err error) {
+	if err := netns.Do(s.handles[1], func() (err error) {
 		lc := net.ListenConfig{KeepAlive: -1}
 		ln, err = lc.Listen(ctx, "tcp4", net.JoinHostPort(addrB.IP.String(), "0"))
 		return err
@@ -127,7 +125,7 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	}
 	s.closers = append(s.closers, func() { ln.Close() })
 	var conn net.Conn
-	if err := s.inNS(s.handles[0], func() (err error) {
+	if err := netns.Do(s.handles[0], func() (err error) {
 		d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
 		conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
 		return err
@@ -157,8 +155,8 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		}
 		return serr
 	}
-	if o.UserTimeout > 0 {
-		if err := setopt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(o.UserTimeout/time.Millisecond)); err != nil {
+	if ut := o.Settings.UserTimeout; ut > 0 {
+		if err := setopt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ut/time.Millisecond)); err != nil {
 			return res, fmt.Errorf("set TCP_USER_TIMEOUT: %w", err)
 		}
 	}
@@ -225,29 +223,22 @@ func (s *scratch) create() error {
 	s.counted = true
 	dir.Unlock()
 	removeStale()
-	return s.onThread(func() error {
-		host, err := netns.Get()
+	for i, name := range s.names {
+		var h *netns.NS
+		var err error
+		// another tcpka may remove an empty /run/netns between the
+		// mkdir and the create: try again
+		for try := 0; try < 3; try++ {
+			if h, err = netns.NewNamed(netnsDir, name); !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+		}
 		if err != nil {
-			return fmt.Errorf("read own netns: %w", err)
+			return fmt.Errorf("create scratch netns %s: %w", name, err)
 		}
-		s.host = host
-		for i, name := range s.names {
-			var h netns.NsHandle
-			var err error
-			// another tcpka may remove an empty /run/netns between
-			// NewNamed's mkdir and its create: try again
-			for try := 0; try < 3; try++ {
-				if h, err = netns.NewNamed(name); !errors.Is(err, os.ErrNotExist) {
-					break
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("create scratch netns %s: %w", name, err)
-			}
-			s.handles[i] = h
-		}
-		return nil
-	})
+		s.handles[i] = h
+	}
+	return nil
 }
 
 // removeStale deletes namespaces a killed tcpka measure (SIGKILL, power
@@ -265,45 +256,13 @@ func removeStale() {
 			continue
 		}
 		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-			if netns.DeleteNamed(e.Name()) != nil {
-				_ = os.Remove(filepath.Join(netnsDir, e.Name()))
-			}
+			_ = netns.DeleteNamed(netnsDir, e.Name())
 		}
 	}
 }
 
-// onThread runs fn on a locked OS thread that is thrown away afterwards,
-// so whatever namespace fn enters never leaks into other goroutines.
-func (s *scratch) onThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// inNS runs fn inside h, after making sure the thread really is there and
-// not in the namespace tcpka was started in.
-func (s *scratch) inNS(h netns.NsHandle, fn func() error) error {
-	return s.onThread(func() error {
-		if err := netns.Set(h); err != nil {
-			return fmt.Errorf("enter scratch netns: %w", err)
-		}
-		cur, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer cur.Close()
-		if !cur.Equal(h) || cur.Equal(s.host) {
-			return errors.New("refusing to write: not inside the scratch netns")
-		}
-		return fn()
-	})
-}
-
 // link joins A and B with a veth pair, addresses and permanent neighbours.
-func link(ha, hb *netlink.Handle, nsB netns.NsHandle) (la, lb netlink.Link, err error) {
+func link(ha, hb *netlink.Handle, nsB vns.NsHandle) (la, lb netlink.Link, err error) {
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tcpka0"}, PeerName: "tcpka1", PeerNamespace: netlink.NsFd(int(nsB))}
 	if err := ha.LinkAdd(veth); err != nil {
 		return nil, nil, fmt.Errorf("create veth pair: %w", err)
@@ -334,9 +293,9 @@ func link(ha, hb *netlink.Handle, nsB netns.NsHandle) (la, lb netlink.Link, err 
 	return la, lb, nil
 }
 
-// writeSysctls runs inside a scratch namespace.
+// writeSysctls runs inside a scratch namespace (netns.Do checked that).
 func writeSysctls(o Options) error {
-	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), sysctl.FromValues(o.Values), false); err != nil {
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys, false); err != nil {
 		return err
 	}
 	// Forwarding off: a packet for the silenced peer's dropped address is
@@ -344,8 +303,8 @@ func writeSysctls(o Options) error {
 	if err := writeProc("net/ipv4/conf/all/forwarding", 0); err != nil {
 		return err
 	}
-	if o.Retries2 > 0 {
-		return writeProc("net/ipv4/tcp_retries2", o.Retries2)
+	if r := o.Settings.Retries2; r > 0 {
+		return writeProc("net/ipv4/tcp_retries2", r)
 	}
 	return nil
 }
@@ -363,22 +322,13 @@ func (s *scratch) cleanup() error {
 	}
 	var errs []error
 	for i, name := range s.names {
-		if s.handles[i] >= 0 {
-			s.handles[i].Close()
-		}
-		path := filepath.Join(netnsDir, name)
-		if _, err := os.Stat(path); err != nil {
+		s.handles[i].Close()
+		if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
 			continue
 		}
-		if err := netns.DeleteNamed(name); err != nil {
-			// a file left by a failed bind mount: just remove it
-			if rerr := os.Remove(path); rerr != nil {
-				errs = append(errs, fmt.Errorf("remove scratch netns %s: %w", name, err))
-			}
+		if err := netns.DeleteNamed(netnsDir, name); err != nil {
+			errs = append(errs, fmt.Errorf("remove scratch netns %s: %w", name, err))
 		}
-	}
-	if s.host > 0 {
-		s.host.Close()
 	}
 	if s.counted {
 		dir.Lock()

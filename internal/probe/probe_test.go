@@ -10,33 +10,35 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nstest"
 )
 
 // TestMeasureMatchesModel measures real dead-peer detection in scratch
 // namespaces and holds each result to the model's band. The cases run in
 // parallel; together they take about 8 s.
 func TestMeasureMatchesModel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and a veth pair")
+	// Private pid, mount and network namespaces with a tmpfs /run: the
+	// scratch namespaces are named under a /run/netns of the test's own.
+	if !nstest.Private(t) {
+		return
 	}
-	hostBefore := hostValues(t)
 	hz, _ := detect.ReadHZ("/proc")
 	tests := []struct {
 		name string
 		o    Options
 	}{
-		{"2/1/3", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}}},
-		{"3/2/2", Options{Values: sysctl.Values{Time: 3, Intvl: 2, Probes: 2}}},
-		{"1/1/5", Options{Values: sysctl.Values{Time: 1, Intvl: 1, Probes: 5}}},
+		{"2/1/3", Options{Settings: ka(2, 1, 3, 0, 0)}},
+		{"3/2/2", Options{Settings: ka(3, 2, 2, 0, 0)}},
+		{"1/1/5", Options{Settings: ka(1, 1, 5, 0, 0)}},
 		// TCP_USER_TIMEOUT 7 s outlives the 3 probes: probes are ignored,
 		// the connection dies at 7 s, not 5 s.
-		{"2/1/3 user-timeout 7s", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, UserTimeout: 7 * time.Second}},
+		{"2/1/3 user-timeout 7s", Options{Settings: ka(2, 1, 3, 0, 7*time.Second)}},
 		// Data in flight: keepalive does nothing, tcp_retries2 5 decides
 		// (13 s; 5 rather than 3, whose budget ends 144 ms after a
 		// retransmission, so a late timer may halve the time).
-		{"2/1/3 with-data retries2 5", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, WithData: true, Retries2: 5}},
-		{"2/1/3 with-data user-timeout 3s", Options{Values: sysctl.Values{Time: 2, Intvl: 1, Probes: 3}, WithData: true, UserTimeout: 3 * time.Second, Retries2: 3}},
+		{"2/1/3 with-data retries2 5", Options{Settings: ka(2, 1, 3, 5, 0), WithData: true}},
+		{"2/1/3 with-data user-timeout 3s", Options{Settings: ka(2, 1, 3, 3, 3*time.Second), WithData: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,11 +53,7 @@ func TestMeasureMatchesModel(t *testing.T) {
 					t.Errorf("scratch netns %s left behind", n)
 				}
 			}
-			c := detect.Case{
-				Keepalive:   detect.Keepalive{Time: tt.o.Values.Time, Intvl: tt.o.Values.Intvl, Probes: tt.o.Values.Probes},
-				UserTimeout: tt.o.UserTimeout, Data: tt.o.WithData,
-				Retrans: detect.Retrans{Retries2: tt.o.Retries2, RTO: res.RTO}, HZ: hz,
-			}
+			c := detect.Case{Settings: tt.o.Settings, Data: tt.o.WithData, Retrans: detect.Retrans{RTO: res.RTO}, HZ: hz}
 			b := detect.Predict(c)
 			t.Logf("%s: predicted %.3f s [%.3f, %.3f], measured %.3f s, %v (rto %v)",
 				tt.name, b.Nominal.Seconds(), b.Lower.Seconds(), b.Upper.Seconds(), res.Measured.Seconds(), res.Err, res.RTO)
@@ -73,29 +71,17 @@ func TestMeasureMatchesModel(t *testing.T) {
 			}
 		})
 	}
-	t.Cleanup(func() {
-		if after := hostValues(t); after != hostBefore {
-			t.Errorf("host keepalive sysctls changed: %v -> %v", hostBefore, after)
-		}
-	})
-}
-
-func hostValues(t *testing.T) sysctl.Values {
-	t.Helper()
-	v, err := sysctl.NewFS("/proc").Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // TestMeasureCleansUp: an interrupted measurement (Ctrl-C cancels the
 // context) and one that fails half-way both leave no namespace behind.
 func TestMeasureCleansUp(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and a veth pair")
+	// Private pid, mount and network namespaces with a tmpfs /run: the
+	// scratch namespaces are named under a /run/netns of the test's own.
+	if !nstest.Private(t) {
+		return
 	}
-	long := Options{Values: sysctl.Values{Time: 60, Intvl: 10, Probes: 3}, Timeout: time.Minute}
+	long := Options{Settings: ka(60, 10, 3, 0, 0), Timeout: time.Minute}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
@@ -124,8 +110,10 @@ func TestMeasureCleansUp(t *testing.T) {
 // TestMeasureRemovesStale: namespaces of a tcpka measure that was killed
 // (its pid no longer exists) are removed by the next one.
 func TestMeasureRemovesStale(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
+	// Private pid, mount and network namespaces with a tmpfs /run: the
+	// scratch namespaces are named under a /run/netns of the test's own.
+	if !nstest.Private(t) {
+		return
 	}
 	// a pid that cannot exist: above pid_max's hard limit (4194304)
 	stale := "tcpka-measure-4194305-1-a"
@@ -138,7 +126,7 @@ func TestMeasureRemovesStale(t *testing.T) {
 	t.Cleanup(func() { os.Remove(filepath.Join(netnsDir, stale)) })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, _ := Measure(ctx, Options{Values: sysctl.Values{Time: 60, Intvl: 10, Probes: 3}, Timeout: time.Minute})
+	res, _ := Measure(ctx, Options{Settings: ka(60, 10, 3, 0, 0), Timeout: time.Minute})
 	assertGone(t, res.Namespaces)
 	if _, err := os.Stat(filepath.Join(netnsDir, stale)); !os.IsNotExist(err) {
 		t.Errorf("stale %s still there (stat: %v)", stale, err)
@@ -155,4 +143,8 @@ func assertGone(t *testing.T, names [2]string) {
 			t.Errorf("scratch netns %s left behind (stat: %v)", n, err)
 		}
 	}
+}
+
+func ka(t, i, p, retries2 int, ut time.Duration) keepalive.Settings {
+	return keepalive.Settings{Time: t, Intvl: i, Probes: p, Retries2: retries2, UserTimeout: ut}
 }

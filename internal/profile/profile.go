@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpka/tcpka/internal/detect"
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,8 +22,9 @@ type Profile struct {
 	Name        string
 	Description string
 	Sources     []string
-	// Settings holds the keys the profile sets; unset keys are left alone.
-	Settings sysctl.Settings
+	// Settings holds the keys the profile sets (non-zero); unset keys are
+	// left alone.
+	Settings keepalive.Settings
 	// IdleTimeout is the smallest idle timeout on the path the profile is
 	// built for (0: not stated). Time must stay below it with a margin.
 	IdleTimeout int
@@ -32,6 +33,8 @@ type Profile struct {
 	DetectWithin int
 	// Origin is "shipped" or the file the profile was read from.
 	Origin string
+	// Raw is the text it was decoded from.
+	Raw []byte
 }
 
 // ErrInvalid is wrapped by every decode and validation error.
@@ -61,23 +64,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return ErrInvalid }
 
-// Keepalive returns the profile's values with unset keys taken from base.
-func (p *Profile) Keepalive(base sysctl.Values) detect.Keepalive {
-	v := p.Settings.Over(base)
-	return detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
+// Over returns the profile's values with the keys it leaves alone taken
+// from base.
+func (p *Profile) Over(base keepalive.Settings) keepalive.Settings { return p.Settings.Over(base) }
+
+// Complete says whether the profile sets all three keepalive keys, so that
+// its detection time does not depend on the kernel it is applied to.
+func (p *Profile) Complete() bool {
+	s := p.Settings
+	return s.Time != 0 && s.Intvl != 0 && s.Probes != 0
 }
 
-// Margin is the room the idle time must leave below a path's idle timeout
-// for timer lateness: 10 % of the timeout, at least 10 s.
-func Margin(idleTimeout int) int {
-	return max(idleTimeout/10, 10)
-}
-
-// yamlKey maps profile keys onto sysctl keys.
-var yamlKey = map[string]sysctl.Key{
-	"time":     sysctl.Time,
-	"interval": sysctl.Intvl,
-	"probes":   sysctl.Probes,
+// yamlKey maps profile keys onto settings fields.
+var yamlKey = map[string]keepalive.Field{
+	"time":     keepalive.Time,
+	"interval": keepalive.Intvl,
+	"probes":   keepalive.Probes,
 }
 
 // knownKeys is listed in errors about unknown keys.
@@ -118,7 +120,7 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fail(root.Line, "", "a profile is a mapping of keys (time, interval, probes, ...), not a %s", kindName(root))
 	}
-	p := &Profile{Name: defaultName, Origin: file}
+	p := &Profile{Name: defaultName, Origin: file, Raw: data}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		kn, vn := root.Content[i], root.Content[i+1]
@@ -171,10 +173,10 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 			if err != nil {
 				return nil, fail(vn.Line, key, "%v", err)
 			}
-			if err := checkRange(sysctl.Probes, n); err != nil {
+			if err := checkRange(keepalive.Probes, n); err != nil {
 				return nil, fail(vn.Line, key, "%v", err)
 			}
-			p.Settings.Set(sysctl.Probes, n)
+			p.Settings.Set(keepalive.Probes, n)
 		case "idle_timeout", "detect_within":
 			n, err := durationSeconds(vn)
 			if err != nil {
@@ -192,7 +194,7 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 			return nil, fail(kn.Line, key, "unknown key (known: %s)", knownKeys)
 		}
 	}
-	if p.Settings.Len() == 0 {
+	if p.Settings.IsZero() {
 		return nil, fail(root.Line, "", "sets none of time, interval, probes")
 	}
 	if err := p.checkIntent(func(key string) int { return seen[key] }); err != nil {
@@ -204,15 +206,14 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 // checkIntent holds the profile to its own stated idle_timeout and
 // detect_within, so a profile cannot claim a path it does not fit.
 func (p *Profile) checkIntent(line func(string) int) *Error {
-	if t, ok := p.Settings.Lookup(sysctl.Time); ok && p.IdleTimeout > 0 {
-		if limit := p.IdleTimeout - Margin(p.IdleTimeout); t > limit {
-			return &Error{Line: line("time"), Key: "time", Msg: fmt.Sprintf(
-				"%d s does not fit below idle_timeout %d s with the %d s margin for timer lateness: use at most %d s",
-				t, p.IdleTimeout, Margin(p.IdleTimeout), limit)}
-		}
+	if t := p.Settings.Time; t != 0 && p.IdleTimeout > 0 && !detect.KeepsOpen(t, p.IdleTimeout) {
+		m := detect.Margin(p.IdleTimeout)
+		return &Error{Line: line("time"), Key: "time", Msg: fmt.Sprintf(
+			"%d s does not fit below idle_timeout %d s with the %d s margin for timer lateness: use at most %d s",
+			t, p.IdleTimeout, m, p.IdleTimeout-m)}
 	}
-	if p.DetectWithin > 0 && p.Settings.Len() == len(sysctl.Keys) {
-		if d := p.Keepalive(sysctl.Values{}).IdleSeconds(); d > p.DetectWithin {
+	if p.DetectWithin > 0 && p.Complete() {
+		if d := detect.Idle(p.Settings); d > p.DetectWithin {
 			return &Error{Line: line("detect_within"), Key: "detect_within", Msg: fmt.Sprintf(
 				"time + interval*probes = %d s exceeds detect_within %d s", d, p.DetectWithin)}
 		}
@@ -220,12 +221,12 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 	return nil
 }
 
-func checkRange(k sysctl.Key, n int) error {
-	if n < 1 || n > k.Max() {
-		if k == sysctl.Probes {
-			return fmt.Errorf("%d is out of range: must be 1..%d", n, k.Max())
+func checkRange(f keepalive.Field, n int) error {
+	if n < 1 || n > f.Max() {
+		if f == keepalive.Probes {
+			return fmt.Errorf("%d is out of range: must be 1..%d", n, f.Max())
 		}
-		return fmt.Errorf("%ds is out of range: must be 1s..%ds", n, k.Max())
+		return fmt.Errorf("%ds is out of range: must be 1s..%ds", n, f.Max())
 	}
 	return nil
 }

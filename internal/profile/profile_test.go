@@ -7,26 +7,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
-
-func settings(vals map[sysctl.Key]int) sysctl.Settings {
-	var s sysctl.Settings
-	for k, v := range vals {
-		s.Set(k, v)
-	}
-	return s
-}
 
 func TestDecodeGood(t *testing.T) {
 	tests := []struct {
 		file     string
 		wantName string
-		want     sysctl.Settings
+		want     keepalive.Settings
 	}{
-		{"full.yaml", "full", settings(map[sysctl.Key]int{sysctl.Time: 300, sysctl.Intvl: 30, sysctl.Probes: 5})},
-		{"time-only.yaml", "time-only", settings(map[sysctl.Key]int{sysctl.Time: 600})},
-		{"bare-seconds.yaml", "legacy", settings(map[sysctl.Key]int{sysctl.Time: 600, sysctl.Intvl: 45, sysctl.Probes: 16})},
+		{"full.yaml", "full", keepalive.Settings{Time: 300, Intvl: 30, Probes: 5}},
+		{"time-only.yaml", "time-only", keepalive.Settings{Time: 600}},
+		{"bare-seconds.yaml", "legacy", keepalive.Settings{Time: 600, Intvl: 45, Probes: 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -144,30 +137,30 @@ func TestShippedProfiles(t *testing.T) {
 			if p.Description == "" || len(p.Sources) == 0 {
 				t.Error("needs a description and at least one source")
 			}
-			if p.Settings.Len() != 3 {
-				t.Errorf("sets %d keys, shipped profiles set all three", p.Settings.Len())
+			if !p.Complete() {
+				t.Errorf("sets %+v, shipped profiles set all three", p.Settings)
 			}
 			if got := p.IdleTimeout; got != wantIdle[p.Name] {
 				t.Errorf("idle_timeout = %d s, want the published %d s", got, wantIdle[p.Name])
 			}
-			k := p.Keepalive(sysctl.Values{})
+			k := p.Settings
 			if p.IdleTimeout > 0 {
 				if room := p.IdleTimeout - k.Time; room < max(p.IdleTimeout/10, 10) {
 					t.Errorf("time %d s leaves %d s below the %d s idle timeout: less than 10 %% / 10 s", k.Time, room, p.IdleTimeout)
 				}
 			}
-			if p.DetectWithin > 0 && k.IdleSeconds() > p.DetectWithin {
-				t.Errorf("detection %d s exceeds detect_within %d s", k.IdleSeconds(), p.DetectWithin)
+			if p.DetectWithin > 0 && detect.Idle(k) > p.DetectWithin {
+				t.Errorf("detection %d s exceeds detect_within %d s", detect.Idle(k), p.DetectWithin)
 			}
 		})
 	}
 	ff, _ := Shipped("fast-failover")
-	if d := ff.Keepalive(sysctl.Values{}).IdleSeconds(); d >= 30 {
+	if d := detect.Idle(ff.Settings); d >= 30 {
 		t.Errorf("fast-failover detects after %d s, want under 30 s", d)
 	}
 	kd, _ := Shipped("kernel-default")
-	if v := kd.Settings.Over(sysctl.Values{}); v != sysctl.KernelDefaults {
-		t.Errorf("kernel-default = %+v, want %+v", v, sysctl.KernelDefaults)
+	if v := kd.Settings; v != keepalive.KernelDefaults.Keepalive() {
+		t.Errorf("kernel-default = %+v, want %+v", v, keepalive.KernelDefaults.Keepalive())
 	}
 }
 
@@ -195,7 +188,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if p.Settings.Len() == 0 {
+		if p.Settings.IsZero() {
 			t.Fatal("accepted a profile that sets nothing")
 		}
 		if err := p.Settings.Validate(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"golang.org/x/sys/unix"
 )
@@ -93,26 +94,36 @@ type Verdict struct {
 	// sysctls (the kernel reports effective values, so a socket that set
 	// the sysctls' own numbers counts as following them).
 	Own bool
-	// DetectionS: seconds until an idle connection notices a silent peer;
-	// -1 when keepalive is off (never while idle) or unknown.
-	DetectionS int
+	// Effective are the settings the socket really uses: its options with
+	// its namespace's tcp_retries2 (valid with HasOptions).
+	Effective keepalive.Settings
+	// Bounds: how long a silent peer holds the socket, idle and with data
+	// in flight (detect.Net.Bounds); -1 where unknown (no options read) or
+	// never (idle without keepalive).
+	Bounds detect.Bounds
 }
 
+// DetectionS is the idle bound: seconds until an idle connection notices a
+// silent peer; -1 when keepalive is off (never while idle) or unknown.
+func (v Verdict) DetectionS() int { return v.Bounds.Idle }
+
 // Judge combines what the dump says with the options read from the owner
-// (nil when not read) against the netns sysctls.
-func Judge(s *Socket, opts *sockopt.Options, sys detect.Keepalive) Verdict {
-	v := Verdict{DetectionS: -1}
+// (nil when not read) against the namespace's sysctls sys (tcp_retries2
+// included) and retransmission parameters net.
+func Judge(s *Socket, opts *sockopt.Options, sys keepalive.Settings, net detect.Net) Verdict {
+	v := Verdict{Bounds: detect.Bounds{Idle: -1, Data: -1}}
 	if opts != nil {
 		v.HasOptions = true
 		v.Options = *opts
-		if !opts.Keepalive {
+		v.Effective = opts.Settings
+		v.Effective.Retries2 = sys.Retries2
+		v.Bounds = net.Bounds(v.Effective, opts.On)
+		if !opts.On {
 			v.Keepalive = KeepaliveOff
 			return v
 		}
 		v.Keepalive = KeepaliveOn
-		k := detect.Keepalive{Time: opts.Idle, Intvl: opts.Intvl, Probes: opts.Count}
-		v.Own = k != sys
-		v.DetectionS = k.WithUserTimeout(opts.UserTimeoutMs)
+		v.Own = opts.Settings.Keepalive() != sys.Keepalive()
 		return v
 	}
 	switch on, known := s.Keepalive(); {

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"golang.org/x/sys/unix"
 )
@@ -141,36 +143,46 @@ func TestReadOwners(t *testing.T) {
 }
 
 func TestJudgeAndSummary(t *testing.T) {
-	sys := detect.Keepalive{Time: 600, Intvl: 30, Probes: 4}
+	sys := keepalive.Settings{Time: 600, Intvl: 30, Probes: 4, Retries2: 15}
+	net := detect.Net{HZ: 250}
 	est := func(timer Timer) *Socket { return &Socket{State: Established, Timer: timer} }
+	opt := func(on bool, idle, intvl, cnt int, ut time.Duration) *sockopt.Options {
+		return &sockopt.Options{On: on, Settings: keepalive.Settings{Time: idle, Intvl: intvl, Probes: cnt, UserTimeout: ut}}
+	}
+	unknown := detect.Bounds{Idle: -1, Data: -1}
 	tests := []struct {
 		name string
 		s    *Socket
 		opts *sockopt.Options
-		want Verdict
+		ka   Keepalive
+		own  bool
+		want detect.Bounds
 	}{
-		{"timer says on", est(TimerKeepalive), nil, Verdict{Keepalive: KeepaliveOn, DetectionS: -1}},
-		{"timer says off", est(TimerNone), nil, Verdict{Keepalive: KeepaliveOff, DetectionS: -1}},
-		{"retransmitting", est(TimerRetransmit), nil, Verdict{Keepalive: KeepaliveUnknown, DetectionS: -1}},
-		{"listener", &Socket{State: Listen}, nil, Verdict{Keepalive: KeepaliveUnknown, DetectionS: -1}},
-		{"sysctl", est(TimerKeepalive), &sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4},
-			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 600, Intvl: 30, Count: 4}, DetectionS: 720}},
-		{"own", est(TimerKeepalive), &sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5},
-			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}, Own: true, DetectionS: 46}},
-		{"own+user timeout", est(TimerRetransmit), &sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000},
-			Verdict{Keepalive: KeepaliveOn, HasOptions: true, Options: sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 30000}, Own: true, DetectionS: 32}},
-		{"options say off", est(TimerNone), &sockopt.Options{Idle: 600, Intvl: 30, Count: 4},
-			Verdict{Keepalive: KeepaliveOff, HasOptions: true, Options: sockopt.Options{Idle: 600, Intvl: 30, Count: 4}, DetectionS: -1}},
+		{"timer says on", est(TimerKeepalive), nil, KeepaliveOn, false, unknown},
+		{"timer says off", est(TimerNone), nil, KeepaliveOff, false, unknown},
+		{"retransmitting", est(TimerRetransmit), nil, KeepaliveUnknown, false, unknown},
+		{"listener", &Socket{State: Listen}, nil, KeepaliveUnknown, false, unknown},
+		// Data in flight: the namespace's tcp_retries2 15 with the minimum RTO.
+		{"sysctl", est(TimerKeepalive), opt(true, 600, 30, 4, 0), KeepaliveOn, false, detect.Bounds{Idle: 720, Data: 929}},
+		{"own", est(TimerKeepalive), opt(true, 11, 7, 5, 0), KeepaliveOn, true, detect.Bounds{Idle: 46, Data: 929}},
+		// The kernel's rule for TCP_USER_TIMEOUT: idle, the first probe
+		// timer at or past it (11 + 3*7); data, first retransmission + U.
+		{"own+user timeout", est(TimerRetransmit), opt(true, 11, 7, 5, 30*time.Second), KeepaliveOn, true, detect.Bounds{Idle: 32, Data: 30}},
+		{"options say off", est(TimerNone), opt(false, 600, 30, 4, 0), KeepaliveOff, false, detect.Bounds{Idle: -1, Data: 929}},
 	}
 	sum := NewSummary()
 	for _, tt := range tests {
-		got := Judge(tt.s, tt.opts, sys)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("%s: Judge (-want +got):\n%s", tt.name, diff)
+		got := Judge(tt.s, tt.opts, sys, net)
+		if got.Keepalive != tt.ka || got.Own != tt.own || got.Bounds != tt.want || got.HasOptions != (tt.opts != nil) {
+			t.Errorf("%s: Judge = keepalive %s own %v bounds %+v options %v, want %s %v %+v %v",
+				tt.name, got.Keepalive, got.Own, got.Bounds, got.HasOptions, tt.ka, tt.own, tt.want, tt.opts != nil)
+		}
+		if tt.opts != nil && got.Effective.Retries2 != 15 {
+			t.Errorf("%s: effective settings %+v lack the namespace's tcp_retries2", tt.name, got.Effective)
 		}
 		sum.Add(got)
 	}
-	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720}
+	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 929}
 	if diff := cmp.Diff(want, sum); diff != "" {
 		t.Errorf("Summary (-want +got):\n%s", diff)
 	}
@@ -202,7 +214,7 @@ func TestKernelEach(t *testing.T) {
 		defer srv.Close()
 		rc, _ := c.(*net.TCPConn).SyscallConn()
 		rc.Control(func(fd uintptr) {
-			if err := sockopt.Set(int(fd), sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5}); err != nil {
+			if err := sockopt.Set(int(fd), sockopt.Options{On: true, Settings: keepalive.Settings{Time: 11, Intvl: 7, Probes: 5}}); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -262,7 +274,7 @@ func TestOptionReader(t *testing.T) {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
-	want := sockopt.Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 4000}
+	want := sockopt.Options{On: true, Settings: keepalive.Settings{Time: 11, Intvl: 7, Probes: 5, UserTimeout: 4 * time.Second}}
 	if err := sockopt.Set(fd, want); err != nil {
 		t.Fatal(err)
 	}

@@ -19,14 +19,18 @@ type Summary struct {
 	// WorstS is the longest detection time among keepalive sockets whose
 	// options were read, -1 when there is none.
 	WorstS int
+	// WorstDataS is the longest data-in-flight bound among sockets whose
+	// options were read (keepalive on or off), -1 when there is none.
+	WorstDataS int
 }
 
 // NewSummary returns an empty summary.
-func NewSummary() *Summary { return &Summary{WorstS: -1} }
+func NewSummary() *Summary { return &Summary{WorstS: -1, WorstDataS: -1} }
 
 // Add counts one socket.
 func (s *Summary) Add(v Verdict) {
 	s.Total++
+	s.WorstDataS = max(s.WorstDataS, v.Bounds.Data)
 	switch v.Keepalive {
 	case KeepaliveOff:
 		s.KeepaliveOff++
@@ -45,10 +49,10 @@ func (s *Summary) Add(v Verdict) {
 	} else {
 		s.Sysctl++
 	}
-	if v.Options.UserTimeoutMs > 0 {
+	if v.Options.Settings.UserTimeout > 0 {
 		s.UserTimeout++
 	}
-	if v.DetectionS > s.WorstS {
-		s.WorstS = v.DetectionS
+	if d := v.DetectionS(); d > s.WorstS {
+		s.WorstS = d
 	}
 }

@@ -3,7 +3,9 @@ package sockopt
 import (
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,20 +28,14 @@ var (
 	ErrInvalid = errors.New("invalid option value")
 )
 
-// Per-socket limits from include/net/tcp.h.
-const (
-	MaxKeepIdle  = 32767 // MAX_TCP_KEEPIDLE, seconds
-	MaxKeepIntvl = 32767 // MAX_TCP_KEEPINTVL, seconds
-	MaxKeepCnt   = 127   // MAX_TCP_KEEPCNT
-)
-
-// Options are a TCP socket's keepalive options as the kernel reports them.
+// Options are a TCP socket's keepalive options as the kernel reports them:
+// SO_KEEPALIVE, and the settings TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
+// (which read back as the namespace's sysctls where the socket set none)
+// and TCP_USER_TIMEOUT (0: not set). Settings.Retries2 is not a socket
+// option and stays 0.
 type Options struct {
-	Keepalive     bool // SO_KEEPALIVE
-	Idle          int  // TCP_KEEPIDLE, seconds
-	Intvl         int  // TCP_KEEPINTVL, seconds
-	Count         int  // TCP_KEEPCNT, probes
-	UserTimeoutMs int  // TCP_USER_TIMEOUT, milliseconds; 0 = not set
+	On       bool
+	Settings keepalive.Settings
 }
 
 // classify maps an errno to a sentinel.
@@ -113,56 +109,48 @@ func Get(fd int) (Options, error) {
 	if err != nil {
 		return o, err
 	}
-	o.Keepalive = ka != 0
-	for _, f := range []struct {
-		opt  int
-		name string
-		dst  *int
-	}{
-		{unix.TCP_KEEPIDLE, "TCP_KEEPIDLE", &o.Idle},
-		{unix.TCP_KEEPINTVL, "TCP_KEEPINTVL", &o.Intvl},
-		{unix.TCP_KEEPCNT, "TCP_KEEPCNT", &o.Count},
-		{unix.TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", &o.UserTimeoutMs},
-	} {
+	o.On = ka != 0
+	for _, f := range socketFields {
 		v, err := get(unix.IPPROTO_TCP, f.opt, f.name)
 		if err != nil {
 			return Options{}, err
 		}
-		*f.dst = v
+		o.Settings.Set(f.field, v)
 	}
 	return o, nil
 }
 
-// Validate checks the fields Set would write against the kernel's
-// per-socket limits; zero fields are left alone by Set and pass.
+// socketFields are the settings a TCP socket carries, in the order Set
+// writes them: the per-socket options before SO_KEEPALIVE, so the timer is
+// armed with the new idle time.
+var socketFields = []struct {
+	field keepalive.Field
+	opt   int
+	name  string
+}{
+	{keepalive.Time, unix.TCP_KEEPIDLE, "TCP_KEEPIDLE"},
+	{keepalive.Intvl, unix.TCP_KEEPINTVL, "TCP_KEEPINTVL"},
+	{keepalive.Probes, unix.TCP_KEEPCNT, "TCP_KEEPCNT"},
+	{keepalive.UserTimeout, unix.TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"},
+}
+
+// Validate checks the settings Set would write against the kernel's
+// per-socket limits (keepalive.Settings.Validate); zero fields are left
+// alone by Set and pass.
 func (o Options) Validate() error {
-	check := func(name string, v, max int) error {
-		if v < 0 || v > max {
-			return fmt.Errorf("%s %d: %w: want 1..%d", name, v, ErrInvalid, max)
-		}
-		return nil
+	if o.Settings.Retries2 != 0 {
+		return fmt.Errorf("tcp_retries2 is not a socket option: %w", ErrInvalid)
 	}
-	if err := check("TCP_KEEPIDLE", o.Idle, MaxKeepIdle); err != nil {
-		return err
-	}
-	if err := check("TCP_KEEPINTVL", o.Intvl, MaxKeepIntvl); err != nil {
-		return err
-	}
-	if err := check("TCP_KEEPCNT", o.Count, MaxKeepCnt); err != nil {
-		return err
-	}
-	if o.UserTimeoutMs < 0 {
-		return fmt.Errorf("TCP_USER_TIMEOUT %d ms: %w: want >= 0", o.UserTimeoutMs, ErrInvalid)
+	if err := o.Settings.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
 
-// Set writes o to TCP socket fd: SO_KEEPALIVE always, TCP_KEEPIDLE,
-// TCP_KEEPINTVL, TCP_KEEPCNT and TCP_USER_TIMEOUT only where non-zero (zero
-// leaves the socket's current value). Values are validated before anything
-// is written; a setsockopt failure part way leaves the earlier options set.
-// The per-socket options are written before SO_KEEPALIVE so the timer is
-// armed with the new idle time.
+// Set writes o to TCP socket fd: TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
+// and TCP_USER_TIMEOUT only where set (non-zero; zero leaves the socket's
+// value), then SO_KEEPALIVE. Values are validated before anything is
+// written; a setsockopt failure part way leaves the earlier options set.
 func Set(fd int, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -173,26 +161,22 @@ func Set(fd int, o Options) error {
 		}
 		return nil
 	}
-	for _, f := range []struct {
-		opt  int
-		v    int
-		name string
-	}{
-		{unix.TCP_KEEPIDLE, o.Idle, "TCP_KEEPIDLE"},
-		{unix.TCP_KEEPINTVL, o.Intvl, "TCP_KEEPINTVL"},
-		{unix.TCP_KEEPCNT, o.Count, "TCP_KEEPCNT"},
-		{unix.TCP_USER_TIMEOUT, o.UserTimeoutMs, "TCP_USER_TIMEOUT"},
-	} {
-		if f.v == 0 {
+	for _, f := range socketFields {
+		v := o.Settings.Get(f.field)
+		if v == 0 {
 			continue
 		}
-		if err := set(unix.IPPROTO_TCP, f.opt, f.v, f.name); err != nil {
+		if err := set(unix.IPPROTO_TCP, f.opt, v, f.name); err != nil {
 			return err
 		}
 	}
 	ka := 0
-	if o.Keepalive {
+	if o.On {
 		ka = 1
 	}
 	return set(unix.SOL_SOCKET, unix.SO_KEEPALIVE, ka, "SO_KEEPALIVE")
 }
+
+// UserTimeoutMs is the TCP_USER_TIMEOUT value in milliseconds, as the
+// kernel reports it.
+func (o Options) UserTimeoutMs() int { return int(o.Settings.UserTimeout / time.Millisecond) }

@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +34,7 @@ func child(addr string) int {
 		return 1
 	}
 	fd := rawFD(c.(*net.TCPConn))
-	if err := Set(fd, Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 3000}); err != nil {
+	if err := Set(fd, opts(true, 11, 7, 5, 3000)); err != nil {
 		fmt.Println("error", err)
 		return 1
 	}
@@ -90,7 +92,7 @@ func pair(t *testing.T) (client, server *net.TCPConn) {
 func TestGetSetOwnSocket(t *testing.T) {
 	c, _ := pair(t)
 	fd := rawFD(c)
-	sys := Options{Idle: sysctl(t, "tcp_keepalive_time"), Intvl: sysctl(t, "tcp_keepalive_intvl"), Count: sysctl(t, "tcp_keepalive_probes")}
+	sys := opts(false, sysctl(t, "tcp_keepalive_time"), sysctl(t, "tcp_keepalive_intvl"), sysctl(t, "tcp_keepalive_probes"), 0)
 
 	got, err := Get(fd)
 	if err != nil {
@@ -101,16 +103,16 @@ func TestGetSetOwnSocket(t *testing.T) {
 	}
 
 	// keepalive on, nothing else: still the sysctl values.
-	if err := Set(fd, Options{Keepalive: true}); err != nil {
+	if err := Set(fd, opts(true, 0, 0, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	want := sys
-	want.Keepalive = true
+	want.On = true
 	if got, _ := Get(fd); got != want {
 		t.Errorf("after Set(keepalive): Get = %+v, want %+v", got, want)
 	}
 
-	want = Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 2500}
+	want = opts(true, 11, 7, 5, 2500)
 	if err := Set(fd, want); err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +120,11 @@ func TestGetSetOwnSocket(t *testing.T) {
 		t.Errorf("after Set(%+v): Get = %+v", want, got)
 	}
 
-	// zero fields are left alone; Keepalive false turns it off.
-	if err := Set(fd, Options{Idle: 30}); err != nil {
+	// zero fields are left alone; On false turns keepalive off.
+	if err := Set(fd, opts(false, 30, 0, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	want = Options{Keepalive: false, Idle: 30, Intvl: 7, Count: 5, UserTimeoutMs: 2500}
+	want = opts(false, 30, 7, 5, 2500)
 	if got, _ := Get(fd); got != want {
 		t.Errorf("after Set(idle 30): Get = %+v, want %+v", got, want)
 	}
@@ -133,10 +135,10 @@ func TestSetInvalid(t *testing.T) {
 	fd := rawFD(c)
 	before, _ := Get(fd)
 	for _, o := range []Options{
-		{Keepalive: true, Idle: 32768},
-		{Keepalive: true, Intvl: -1},
-		{Keepalive: true, Count: 128},
-		{Keepalive: true, Idle: 5, UserTimeoutMs: -5},
+		opts(true, 32768, 0, 0, 0),
+		opts(true, 0, -1, 0, 0),
+		opts(true, 0, 0, 128, 0),
+		opts(true, 5, 0, 0, -5),
 	} {
 		if err := Set(fd, o); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Set(%+v) = %v, want ErrInvalid", o, err)
@@ -156,7 +158,7 @@ func TestNotSocket(t *testing.T) {
 	if _, err := Get(int(f.Fd())); !errors.Is(err, ErrNotSocket) {
 		t.Errorf("Get(/dev/null) = %v, want ErrNotSocket", err)
 	}
-	if err := Set(int(f.Fd()), Options{Keepalive: true}); !errors.Is(err, ErrNotSocket) {
+	if err := Set(int(f.Fd()), opts(true, 0, 0, 0, 0)); !errors.Is(err, ErrNotSocket) {
 		t.Errorf("Set(/dev/null) = %v, want ErrNotSocket", err)
 	}
 }
@@ -238,13 +240,13 @@ func TestChildSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Options{Keepalive: true, Idle: 11, Intvl: 7, Count: 5, UserTimeoutMs: 3000}
+	want := opts(true, 11, 7, 5, 3000)
 	if got != want {
 		t.Errorf("child's socket: Get = %+v, want %+v", got, want)
 	}
 	// Set through the duplicate changes the child's socket; read it back
 	// through a second, fresh duplicate.
-	if err := Set(dup, Options{Keepalive: true, Idle: 20, Intvl: 4, Count: 3}); err != nil {
+	if err := Set(dup, opts(true, 20, 4, 3, 0)); err != nil {
 		t.Fatal(err)
 	}
 	unix.Close(dup)
@@ -253,7 +255,7 @@ func TestChildSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(dup2)
-	want = Options{Keepalive: true, Idle: 20, Intvl: 4, Count: 3, UserTimeoutMs: 3000}
+	want = opts(true, 20, 4, 3, 3000)
 	if got, _ := Get(dup2); got != want {
 		t.Errorf("after Set through a duplicate: child's socket = %+v, want %+v", got, want)
 	}
@@ -272,4 +274,9 @@ func TestProcessGone(t *testing.T) {
 	if _, err := PidfdOpen(cmd.Process.Pid); !errors.Is(err, ErrProcessGone) {
 		t.Errorf("PidfdOpen(reaped pid) = %v, want ErrProcessGone", err)
 	}
+}
+
+// opts builds Options the way the kernel reports them.
+func opts(on bool, idle, intvl, cnt, userTimeoutMs int) Options {
+	return Options{On: on, Settings: keepalive.Settings{Time: idle, Intvl: intvl, Probes: cnt, UserTimeout: time.Duration(userTimeoutMs) * time.Millisecond}}
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // e2eScript runs in a scratch network and mount namespace (unshare -m -n):
@@ -146,7 +146,7 @@ PermitRootLogin prohibit-password
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := detect.Keepalive{Time: 60, Intvl: 75, Probes: 9}
+	k := keepalive.Settings{Time: 60, Intvl: 75, Probes: 9}
 	cj := Judge(cs, k, 60)
 	if cj.First != LayerSSH || cj.SSHDetectMin != 6 || cj.SSHDetect != 8 {
 		t.Fatalf("client judgment %+v", cj)

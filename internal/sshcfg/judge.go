@@ -5,19 +5,18 @@ import (
 	"fmt"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
-	"github.com/tcpka/tcpka/internal/profile"
 )
 
 // Layer is what closes a session whose peer fell silent.
 type Layer string
 
 const (
-	LayerSSH   Layer = "ssh" // the SSH keepalive count ran out
-	LayerTCP   Layer = "tcp" // the kernel's keepalive probes ran out
-	LayerRetx  Layer = "retransmission"
-	LayerNone  Layer = "none"
-	retxSecond       = 924 // tcp_retries2=15 with the minimum RTO (KERNEL-FACTS.md)
+	LayerSSH  Layer = "ssh" // the SSH keepalive count ran out
+	LayerTCP  Layer = "tcp" // the kernel's keepalive probes ran out
+	LayerRetx Layer = "retransmission"
+	LayerNone Layer = "none"
 )
 
 // Verdict says whether an idle session survives a path's idle timeout.
@@ -32,7 +31,7 @@ const (
 // Judgment is one side's keepalive behaviour.
 type Judgment struct {
 	Settings
-	Kernel      detect.Keepalive
+	Kernel      keepalive.Settings
 	IdleTimeout int // the path's, in seconds
 	// SSHDetect is the latest the SSH layer closes the session after the
 	// peer falls silent; SSHDetectMin the earliest (the first keepalive
@@ -46,6 +45,8 @@ type Judgment struct {
 	// at most; 0: never).
 	First  Layer
 	Detect int
+	// Retries2 is the tcp_retries2 behind Detect when First is LayerRetx.
+	Retries2 int
 	// Every is how often an idle session with a live peer sends a packet
 	// (0: never), and By which layer.
 	Every   int
@@ -78,7 +79,7 @@ func (s Settings) Period() int {
 // unacknowledged, the kernel's keepalive timer stands down (retransmission
 // governs), so TCP keepalive decides only when it finishes before the
 // first SSH keepalive goes out.
-func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
+func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 	j := Judgment{Settings: s, Kernel: k, IdleTimeout: idle}
 	period := s.Period()
 	switch {
@@ -91,7 +92,7 @@ func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
 		j.SSHDetectMin = s.CountMax * s.Interval
 	}
 	if s.TCPKeepAlive {
-		j.TCPDetect = k.IdleSeconds()
+		j.TCPDetect = detect.Idle(k)
 	}
 	switch {
 	case j.TCPDetect > 0 && (s.Interval == 0 || j.TCPDetect <= period):
@@ -100,8 +101,13 @@ func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
 		j.First, j.Detect = LayerSSH, j.SSHDetect
 	case s.Interval > 0:
 		// keepalives go out and are never given up on: the kernel
-		// retransmits them until tcp_retries2 runs out.
-		j.First, j.Detect = LayerRetx, retxSecond
+		// retransmits them until tcp_retries2 runs out (the one model's
+		// data-in-flight bound, at the minimum RTO).
+		j.Retries2 = k.Retries2
+		if j.Retries2 == 0 { // not readable: the kernel's default
+			j.Retries2 = keepalive.KernelDefaults.Retries2
+		}
+		j.First, j.Detect = LayerRetx, detect.Net{}.Data(keepalive.Settings{Retries2: j.Retries2})
 	default:
 		j.First = LayerNone
 	}
@@ -114,7 +120,7 @@ func Judge(s Settings, k detect.Keepalive, idle int) Judgment {
 	switch {
 	case j.Every == 0 || j.Every > idle:
 		j.Verdict = Dropped
-	case j.Every > idle-profile.Margin(idle):
+	case !detect.KeepsOpen(j.Every, idle):
 		j.Verdict = AtRisk
 	default:
 		j.Verdict = Survives
@@ -131,7 +137,7 @@ func (j Judgment) Meets(detectWithin int) bool {
 // SSHMeets is Meets for the SSH layer alone: what the ssh/sshd settings
 // achieve whatever the kernel values.
 func (j Judgment) SSHMeets(detectWithin int) bool {
-	return j.Interval > 0 && j.Period() <= j.IdleTimeout-profile.Margin(j.IdleTimeout) &&
+	return j.Interval > 0 && detect.KeepsOpen(j.Period(), j.IdleTimeout) &&
 		j.SSHDetect > 0 && j.SSHDetect <= detectWithin
 }
 

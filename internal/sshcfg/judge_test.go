@@ -5,21 +5,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 var (
-	kernelDefault = detect.Keepalive{Time: 7200, Intvl: 75, Probes: 9}
-	sshProfile    = detect.Keepalive{Time: 60, Intvl: 15, Probes: 4}
+	kernelDefault = keepalive.Settings{Time: 7200, Intvl: 75, Probes: 9}
+	sshProfile    = keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}
 )
 
 func TestJudge(t *testing.T) {
 	tests := []struct {
 		name string
 		s    Settings
-		k    detect.Keepalive
+		k    keepalive.Settings
 		idle int
 		want Judgment
 	}{
@@ -46,10 +45,10 @@ func TestJudge(t *testing.T) {
 			Judgment{SSHOff: "ServerAliveInterval 0: no SSH keepalives", First: LayerNone, Verdict: Dropped}},
 		{"server countmax 0 with TCP off: retransmission decides",
 			Settings{Server, 45, 0, false}, kernelDefault, 240,
-			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 924, Every: 90, By: LayerSSH, Verdict: Survives}},
+			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 929, Retries2: 15, Every: 90, By: LayerSSH, Verdict: Survives}},
 		{"server checks every other interval: 30 x 3 is 240 s, and 2 x 110 s is inside a 4m margin",
 			Settings{Server, 110, 0, false}, kernelDefault, 240,
-			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 924, Every: 220, By: LayerSSH, Verdict: AtRisk}},
+			Judgment{SSHOff: "ClientAliveCountMax 0: sshd sends keepalives but never gives up", First: LayerRetx, Detect: 929, Retries2: 15, Every: 220, By: LayerSSH, Verdict: AtRisk}},
 		{"server 30 x 3",
 			Settings{Server, 30, 3, true}, kernelDefault, 240,
 			Judgment{SSHDetect: 240, SSHDetectMin: 90, TCPDetect: 7875, First: LayerSSH, Detect: 240, Every: 60, By: LayerSSH, Verdict: Survives}},
@@ -86,7 +85,7 @@ func TestRecommendMatchesShippedProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.Profile.Keepalive, p.Keepalive(sysctl.Values{}); got != want {
+	if got, want := r.Profile.Settings, p.Settings; got != want {
 		t.Errorf("recommended profile %+v, shipped ssh profile %+v", got, want)
 	}
 	if r.ClientInterval != 30 || r.ServerInterval != 15 || r.CountMax != 3 {
@@ -94,7 +93,7 @@ func TestRecommendMatchesShippedProfile(t *testing.T) {
 	}
 	for _, side := range []Side{Client, Server} {
 		s := Settings{Side: side, Interval: r.Interval(side), CountMax: r.CountMax, TCPKeepAlive: true}
-		j := Judge(s, r.Profile.Keepalive, p.IdleTimeout)
+		j := Judge(s, r.Profile.Settings, p.IdleTimeout)
 		if !j.Meets(p.DetectWithin) || !j.SSHMeets(p.DetectWithin) {
 			t.Errorf("%s with the recommendation: %+v does not meet %d s", side, j, p.DetectWithin)
 		}
@@ -103,7 +102,7 @@ func TestRecommendMatchesShippedProfile(t *testing.T) {
 		}
 		// Without SSH keepalives, the profile alone also meets the ask.
 		s.Interval = 0
-		if j := Judge(s, r.Profile.Keepalive, p.IdleTimeout); !j.Meets(p.DetectWithin) {
+		if j := Judge(s, r.Profile.Settings, p.IdleTimeout); !j.Meets(p.DetectWithin) {
 			t.Errorf("%s on the ssh profile alone: %+v", side, j)
 		}
 	}

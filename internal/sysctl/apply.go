@@ -3,6 +3,8 @@ package sysctl
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // KeyReadWriter is what a transaction needs; FS implements it, and tests
@@ -14,10 +16,10 @@ type KeyReadWriter interface {
 
 // Result says what a transaction found and did.
 type Result struct {
-	Before  Values   // values read before anything was written
-	After   Values   // values read back afterwards (Before on a dry run)
-	Changes []Change // keys that differed from the settings
-	Written bool     // false for a dry run or when nothing differed
+	Before  keepalive.Settings // values read before anything was written
+	After   keepalive.Settings // what the keys hold afterwards (Before on a dry run or when nothing changed)
+	Changes []Change           // keys that differed from what was asked
+	Written bool               // false for a dry run or when nothing differed
 }
 
 // ErrRolledBack is wrapped when a write failed and the keys already written
@@ -28,22 +30,22 @@ var ErrRolledBack = errors.New("rolled back")
 // written (another writer raced us, or the kernel clamped it).
 var ErrVerify = errors.New("read-back differs")
 
-// Apply writes the keys of s that differ from the current values, in key
-// order. If a write fails, the keys already written get their old values
-// back and the error names both failures. Callers hold the lock (see Lock).
-func Apply(rw KeyReadWriter, s Settings, dryRun bool) (Result, error) {
-	if err := s.Validate(); err != nil {
-		return Result{}, err
-	}
+// Apply writes the keys among keys whose value in want differs from the
+// current one, in key order, exactly as given: validating is the caller's
+// job (a profile is validated when decoded; a revert restores whatever the
+// kernel held, valid or not). If a write fails, the keys already written
+// get their old values back and the error names both failures. Callers
+// hold the lock (State.Lock).
+func Apply(rw KeyReadWriter, want keepalive.Settings, keys []Key, dryRun bool) (Result, error) {
 	var res Result
 	for _, k := range Keys {
 		n, err := rw.ReadKey(k)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Before.Set(k, n)
+		k.Set(&res.Before, n)
 	}
-	res.Changes = s.Diff(res.Before)
+	res.Changes = Diff(want, res.Before, keys)
 	res.After = res.Before
 	if dryRun || len(res.Changes) == 0 {
 		return res, nil
@@ -62,14 +64,11 @@ func Apply(rw KeyReadWriter, s Settings, dryRun bool) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		res.After.Set(k, n)
+		k.Set(&res.After, n)
 	}
-	want := s.Over(res.Before)
-	if res.After != want {
-		for _, k := range Keys {
-			if res.After.Get(k) != want.Get(k) {
-				return res, fmt.Errorf("%s: wrote %d, %w: %d", k.Name(), want.Get(k), ErrVerify, res.After.Get(k))
-			}
+	for _, c := range res.Changes {
+		if got := c.Key.Get(res.After); got != c.New {
+			return res, fmt.Errorf("%s: wrote %d, %w: %d", c.Key.Name(), c.New, ErrVerify, got)
 		}
 	}
 	return res, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,12 +65,12 @@ func (fs FS) ReadKey(k Key) (int, error) {
 	return n, nil
 }
 
-// Read reads all three keys. It walks to /proc/sys/net/ipv4 once and opens
+// Read reads the managed keys (Keys). It walks to /proc/sys/net/ipv4 once and opens
 // the keys relative to it: with many network namespaces each walk through
 // /proc/sys/net is slow (the kernel compares the name against one "net"
 // entry per namespace), so one walk instead of three matters for
 // --all-netns.
-func (fs FS) Read() (Values, error) {
+func (fs FS) Read() (keepalive.Settings, error) {
 	dir := filepath.Dir(fs.Path(Time))
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -78,20 +79,20 @@ func (fs FS) Read() (Values, error) {
 		if kerr == nil {
 			kerr = fmt.Errorf("open %s: %w", dir, err)
 		}
-		return Values{}, kerr
+		return keepalive.Settings{}, kerr
 	}
 	defer unix.Close(dfd)
-	var v Values
+	var v keepalive.Settings
 	for _, k := range Keys {
 		b, err := readSmallAt(dfd, k.Name(), fs.Path(k))
 		if err != nil {
-			return Values{}, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
+			return keepalive.Settings{}, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {
-			return Values{}, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
+			return keepalive.Settings{}, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
 		}
-		v.Set(k, n)
+		k.Set(&v, n)
 	}
 	return v, nil
 }

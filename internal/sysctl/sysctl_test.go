@@ -9,10 +9,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
+func ka(t, i, p int) keepalive.Settings { return keepalive.Settings{Time: t, Intvl: i, Probes: p} }
+
+var kernelDefaults = keepalive.KernelDefaults.Keepalive()
+
 // fakeTree writes a proc tree with the given values under t.TempDir().
-func fakeTree(t *testing.T, v Values) FS {
+func fakeTree(t *testing.T, v keepalive.Settings) FS {
 	t.Helper()
 	root := t.TempDir()
 	fs := NewFS(root)
@@ -20,7 +26,7 @@ func fakeTree(t *testing.T, v Values) FS {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(fs.Path(k), []byte(strconv.Itoa(v.Get(k))+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(fs.Path(k), []byte(strconv.Itoa(k.Get(v))+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -49,35 +55,14 @@ func TestKeyNames(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	tests := []struct {
-		k  Key
-		v  int
-		ok bool
-	}{
-		{Time, 1, true}, {Time, 32767, true}, {Time, 0, false}, {Time, -5, false}, {Time, 32768, false},
-		{Intvl, 75, true}, {Intvl, 0, false},
-		{Probes, 1, true}, {Probes, 127, true}, {Probes, 0, false}, {Probes, 128, false}, {Probes, 255, false},
-	}
-	for _, tt := range tests {
-		err := Validate(tt.k, tt.v)
-		if (err == nil) != tt.ok {
-			t.Errorf("Validate(%s, %d) = %v, want ok=%v", tt.k.Name(), tt.v, err, tt.ok)
-		}
-		if err != nil && !errors.Is(err, ErrOutOfRange) {
-			t.Errorf("Validate(%s, %d) error %v does not wrap ErrOutOfRange", tt.k.Name(), tt.v, err)
-		}
-	}
-}
-
 func TestReadWrite(t *testing.T) {
-	fs := fakeTree(t, KernelDefaults)
+	fs := fakeTree(t, kernelDefaults)
 	got, err := fs.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != KernelDefaults {
-		t.Fatalf("Read = %+v, want %+v", got, KernelDefaults)
+	if got != kernelDefaults {
+		t.Fatalf("Read = %+v, want %+v", got, kernelDefaults)
 	}
 	if err := fs.WriteKey(Intvl, 30); err != nil {
 		t.Fatal(err)
@@ -95,7 +80,7 @@ func TestReadErrors(t *testing.T) {
 	if err := fs.WriteKey(Time, 60); !errors.Is(err, ErrNotExist) {
 		t.Errorf("WriteKey on an empty tree: %v, want ErrNotExist (a sysctl is never created)", err)
 	}
-	fs = fakeTree(t, KernelDefaults)
+	fs = fakeTree(t, kernelDefaults)
 	os.WriteFile(fs.Path(Probes), []byte("nine\n"), 0o644)
 	if _, err := fs.Read(); !errors.Is(err, ErrMalformed) {
 		t.Errorf("Read of 'nine': %v, want ErrMalformed", err)
@@ -119,33 +104,35 @@ func (f *failingRW) WriteKey(k Key, v int) error {
 }
 
 func TestApply(t *testing.T) {
-	var all Settings
-	all.Set(Time, 300)
-	all.Set(Intvl, 30)
-	all.Set(Probes, 5)
-	var timeOnly Settings
-	timeOnly.Set(Time, 600)
-
 	tests := []struct {
 		name        string
-		s           Settings
+		want        keepalive.Settings
+		keys        []Key
 		dryRun      bool
-		wantAfter   Values
+		wantAfter   keepalive.Settings
 		wantChanges []Change
 		wantWritten bool
 	}{
-		{"all three", all, false, Values{300, 30, 5},
+		{"all three", ka(300, 30, 5), nil, false, ka(300, 30, 5),
 			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, true},
-		{"dry run writes nothing", all, true, KernelDefaults,
+		{"dry run writes nothing", ka(300, 30, 5), nil, true, kernelDefaults,
 			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, false},
-		{"partial leaves the rest", timeOnly, false, Values{600, 75, 9},
+		{"partial leaves the rest", keepalive.Settings{Time: 600}, nil, false, ka(600, 75, 9),
 			[]Change{{Time, 7200, 600}}, true},
-		{"no change writes nothing", FromValues(KernelDefaults), false, KernelDefaults, nil, false},
+		{"no change writes nothing", kernelDefaults, nil, false, kernelDefaults, nil, false},
+		// A revert restores what the kernel held, even values a profile
+		// may not set: every key, zero and out of range included.
+		{"exact restore", ka(40000, 0, 200), Keys, false, ka(40000, 0, 200),
+			[]Change{{Time, 7200, 40000}, {Intvl, 75, 0}, {Probes, 9, 200}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := fakeTree(t, KernelDefaults)
-			res, err := Apply(fs, tt.s, tt.dryRun)
+			fs := fakeTree(t, kernelDefaults)
+			keys := tt.keys
+			if keys == nil {
+				keys = SetKeys(tt.want)
+			}
+			res, err := Apply(fs, tt.want, keys, tt.dryRun)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,16 +150,22 @@ func TestApply(t *testing.T) {
 	}
 }
 
-func TestApplyRefusesInvalid(t *testing.T) {
-	fs := fakeTree(t, KernelDefaults)
-	var s Settings
-	s.Set(Time, 60)
-	s.Set(Probes, 0)
-	if _, err := Apply(fs, s, false); !errors.Is(err, ErrOutOfRange) {
-		t.Fatalf("Apply with probes=0: %v, want ErrOutOfRange", err)
+// TestTransactRefusesInvalid: a profile's values are held to the limits
+// before anything is written; a revert's are not.
+func TestTransactRefusesInvalid(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	if _, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 200)}); !errors.Is(err, keepalive.ErrOutOfRange) {
+		t.Fatalf("Transact with probes=200: %v, want ErrOutOfRange", err)
 	}
-	if v, _ := fs.Read(); v != KernelDefaults {
+	if v, _ := fs.Read(); v != kernelDefaults {
 		t.Errorf("an invalid profile wrote %+v", v)
+	}
+	if _, err := st.Transact(fs, Request{What: "revert", Want: ka(60, 15, 200), Keys: Keys, Exact: true}); err != nil {
+		t.Fatalf("exact Transact: %v", err)
+	}
+	if v, _ := fs.Read(); v != ka(60, 15, 200) {
+		t.Errorf("exact restore wrote %+v", v)
 	}
 }
 
@@ -181,26 +174,26 @@ func TestApplyRefusesInvalid(t *testing.T) {
 func TestApplyRollsBack(t *testing.T) {
 	for _, failKey := range Keys {
 		t.Run(failKey.Name(), func(t *testing.T) {
-			fs := fakeTree(t, KernelDefaults)
+			fs := fakeTree(t, kernelDefaults)
 			rw := &failingRW{FS: fs, failKey: failKey}
-			_, err := Apply(rw, FromValues(Values{60, 15, 4}), false)
+			_, err := Apply(rw, ka(60, 15, 4), Keys, false)
 			if err == nil {
 				t.Fatal("Apply succeeded with a failing write")
 			}
 			if !errors.Is(err, ErrRolledBack) {
 				t.Errorf("error %q does not report the rollback", err)
 			}
-			if v, _ := fs.Read(); v != KernelDefaults {
-				t.Errorf("after rollback the tree holds %+v, want %+v", v, KernelDefaults)
+			if v, _ := fs.Read(); v != kernelDefaults {
+				t.Errorf("after rollback the tree holds %+v, want %+v", v, kernelDefaults)
 			}
 		})
 	}
 }
 
 func TestApplyVerifiesReadBack(t *testing.T) {
-	fs := fakeTree(t, KernelDefaults)
+	fs := fakeTree(t, kernelDefaults)
 	rw := &clampingRW{fs}
-	_, err := Apply(rw, FromValues(Values{60, 15, 4}), false)
+	_, err := Apply(rw, ka(60, 15, 4), Keys, false)
 	if !errors.Is(err, ErrVerify) {
 		t.Fatalf("Apply with a clamping writer: %v, want ErrVerify", err)
 	}
@@ -236,19 +229,24 @@ func TestLock(t *testing.T) {
 }
 
 func TestRevertRecord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tcpka", "revert.json")
-	if _, err := LoadRevert(path); !errors.Is(err, ErrNothingToRevert) {
+	d, err := atomicfile.PrivateDir(t.TempDir(), "tcpka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	name := RevertName("4026531840")
+	if _, err := LoadRevert(d, name); !errors.Is(err, ErrNothingToRevert) {
 		t.Fatalf("LoadRevert with no record: %v", err)
 	}
-	first := RevertRecord{Before: KernelDefaults, Profile: "ssh", At: time.Unix(1, 0).UTC()}
-	if err := SaveRevert(path, first); err != nil {
+	first := RevertRecord{Before: kernelDefaults, Profile: "ssh", At: time.Unix(1, 0).UTC()}
+	if err := SaveRevert(d, name, first); err != nil {
 		t.Fatal(err)
 	}
 	// A second apply must not overwrite the values from before the first.
-	if err := SaveRevert(path, RevertRecord{Before: Values{60, 15, 4}, Profile: "aws-nlb"}); err != nil {
+	if err := SaveRevert(d, name, RevertRecord{Before: ka(60, 15, 4), Profile: "aws-nlb"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadRevert(path)
+	got, err := LoadRevert(d, name)
 	if err != nil {
 		t.Fatal(err)
 	}

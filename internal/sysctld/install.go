@@ -12,6 +12,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // Where install puts things, inside the root.
@@ -134,14 +139,14 @@ func Install(o InstallOptions) (*Result, error) {
 	}
 	type planned struct {
 		target
-		d      *Dir
+		d      *atomicfile.Dir
 		state  State
 		old    []byte
 		op     Op
 		writen bool
 	}
 	var plan []*planned
-	dirs := map[string]*Dir{}
+	dirs := map[string]*atomicfile.Dir{}
 	defer func() {
 		for _, d := range dirs {
 			d.Close()
@@ -159,7 +164,7 @@ func Install(o InstallOptions) (*Result, error) {
 			create := t.dir == ConfigDir && !o.DryRun
 			var made []string
 			var err error
-			d, made, err = OpenDir(o.Root, t.dir, create)
+			d, made, err = atomicfile.OpenDir(o.Root, t.dir, create)
 			created = append(created, made...)
 			if errors.Is(err, ErrNoDir) && t.dir == ConfigDir && o.DryRun {
 				res.Actions = append(res.Actions, Action{Op: OpCreate, Path: p})
@@ -175,7 +180,7 @@ func Install(o InstallOptions) (*Result, error) {
 			}
 			dirs[t.dir] = d
 		}
-		st, old, err := d.Existing(t.name)
+		st, old, err := existing(d, t.name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -208,7 +213,7 @@ func Install(o InstallOptions) (*Result, error) {
 	}
 	if len(errs) > 0 {
 		for _, c := range created {
-			if d, _, err := OpenDir(o.Root, path.Dir(c), false); err == nil {
+			if d, _, err := atomicfile.OpenDir(o.Root, path.Dir(c), false); err == nil {
 				d.RemoveDir(path.Base(c))
 				d.Close()
 			}
@@ -260,7 +265,7 @@ func Install(o InstallOptions) (*Result, error) {
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	mb = append(mb, '\n')
 	mop := OpCreate
-	if st, old, err := dirs[ConfigDir].Existing(path.Base(ManifestFile)); err == nil && st != Absent {
+	if st, old, err := existing(dirs[ConfigDir], path.Base(ManifestFile)); err == nil && st != Absent {
 		mop = OpUpdate
 		if bytes.Equal(old, mb) {
 			mop = OpUnchanged
@@ -293,7 +298,7 @@ func dedup(s []string) []string {
 
 // readManifest returns the install record, nil when there is none.
 func readManifest(root string) (*manifest, error) {
-	d, _, err := OpenDir(root, ConfigDir, false)
+	d, _, err := atomicfile.OpenDir(root, ConfigDir, false)
 	if errors.Is(err, ErrNoDir) {
 		return nil, nil
 	}
@@ -301,7 +306,7 @@ func readManifest(root string) (*manifest, error) {
 		return nil, err
 	}
 	defer d.Close()
-	st, data, err := d.Existing(path.Base(ManifestFile))
+	st, data, err := existing(d, path.Base(ManifestFile))
 	switch {
 	case err != nil:
 		return nil, err
@@ -319,7 +324,7 @@ func readManifest(root string) (*manifest, error) {
 
 // removeIfUnchanged removes e when it still holds what install wrote.
 func removeIfUnchanged(root string, e manifestEntry) (Op, error) {
-	d, _, err := OpenDir(root, path.Dir(e.Path), false)
+	d, _, err := atomicfile.OpenDir(root, path.Dir(e.Path), false)
 	if errors.Is(err, ErrNoDir) {
 		return OpUnchanged, nil
 	}
@@ -327,7 +332,7 @@ func removeIfUnchanged(root string, e manifestEntry) (Op, error) {
 		return OpKeep, err
 	}
 	defer d.Close()
-	st, data, err := d.Existing(path.Base(e.Path))
+	st, data, err := existing(d, path.Base(e.Path))
 	if err != nil {
 		return OpKeep, err
 	}
@@ -379,7 +384,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 		root = "/"
 	}
 	res := &Result{Root: root}
-	if d, _, err := OpenDir(root, "/", false); err != nil {
+	if d, _, err := atomicfile.OpenDir(root, "/", false); err != nil {
 		return res, err
 	} else {
 		d.Close()
@@ -396,7 +401,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 	}
 	var errs []error
 	for _, e := range m.Files {
-		d, _, err := OpenDir(root, path.Dir(e.Path), false)
+		d, _, err := atomicfile.OpenDir(root, path.Dir(e.Path), false)
 		if errors.Is(err, ErrNoDir) {
 			res.Actions = append(res.Actions, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
 			continue
@@ -405,7 +410,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 			errs = append(errs, err)
 			continue
 		}
-		st, data, err := d.Existing(path.Base(e.Path))
+		st, data, err := existing(d, path.Base(e.Path))
 		d.Close()
 		switch {
 		case err != nil:
@@ -427,7 +432,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 		if a.Op != OpRemove {
 			continue
 		}
-		d, _, err := OpenDir(root, path.Dir(a.Path), false)
+		d, _, err := atomicfile.OpenDir(root, path.Dir(a.Path), false)
 		if err != nil {
 			return res, err
 		}
@@ -437,7 +442,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 			return res, err
 		}
 	}
-	d, _, err := OpenDir(root, ConfigDir, false)
+	d, _, err := atomicfile.OpenDir(root, ConfigDir, false)
 	if err != nil {
 		return res, err
 	}
@@ -450,7 +455,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 	dirs := append([]string(nil), m.CreatedDirs...)
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs))) // deepest first
 	for _, c := range dirs {
-		pd, _, err := OpenDir(root, path.Dir(c), false)
+		pd, _, err := atomicfile.OpenDir(root, path.Dir(c), false)
 		if err != nil {
 			continue
 		}
@@ -466,4 +471,53 @@ func Uninstall(root string, force bool) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// ProfileCopy is what install writes to /etc/tcpka/profile.yaml: the
+// profile's own text under a header, with its name added when the text did
+// not state one (the copy's file name would otherwise name it "profile").
+// The copy is decoded again and must give the same profile.
+func ProfileCopy(p *profile.Profile) ([]byte, error) {
+	from := p.Origin
+	if from == "shipped" {
+		from = "the shipped profile " + p.Name
+	}
+	head := fmt.Sprintf("# %s: %s (tcpka install rewrites it).\n# Copied from %s; tcpka.service applies it at boot.\n", ProfileFile, Marker, from)
+	out := []byte(head + string(p.Raw))
+	q, err := profile.Decode(ProfileFile, "profile", out)
+	if err == nil && q.Name != p.Name {
+		out = []byte(head + "name: " + p.Name + "\n" + string(p.Raw))
+		q, err = profile.Decode(ProfileFile, "profile", out)
+	}
+	if err != nil || q.Settings != p.Settings || q.Name != p.Name {
+		return nil, fmt.Errorf("%s: the copy does not decode to the same profile", p.Origin)
+	}
+	return out, nil
+}
+
+// BootWarnings says what keeps a drop-in for settings s at dropIn (a path
+// inside r's root, in directory sysctlDir) from setting the values at
+// boot: a directory the loaders do not read, a file of the same name that
+// masks it, another file that overrides a key, /etc/sysctl.conf that only
+// procps reads. Each warning says how to fix it.
+func BootWarnings(r *Resolution, s keepalive.Settings, sysctlDir, dropIn string) []string {
+	var out []string
+	if !InDirs(sysctlDir) {
+		out = append(out, fmt.Sprintf("%s is not read at boot: systemd-sysctl and sysctl --system read %s", sysctlDir, strings.Join(Dirs, ", ")))
+	}
+	for _, m := range r.Masked {
+		if m.Path == dropIn {
+			out = append(out, fmt.Sprintf("%s is masked by %s (same name, earlier directory): the loaders never read it", m.Path, m.By))
+		}
+	}
+	for _, key := range sysctl.SetKeys(s) {
+		v := r.Lookup(key)
+		if v.Overridden() {
+			out = append(out, fmt.Sprintf("%s: %s overrides %s with %s = %s; fix: %s", key.Name(), v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd)))
+		}
+		if v.ProcpsDiffers() && v.Procps != nil {
+			out = append(out, fmt.Sprintf("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Name(), v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps)))
+		}
+	}
+	return out
 }

@@ -7,11 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/atomicfile"
 )
 
 // newRoot makes a root with the directories a Debian system has.
@@ -241,59 +240,6 @@ func TestInstallBadPaths(t *testing.T) {
 	})
 }
 
-// TestWriteFileAtomic rewrites a file many times while readers read it: a
-// reader sees the whole old content or the whole new one, never a part or
-// nothing.
-func TestWriteFileAtomic(t *testing.T) {
-	root := newRoot(t)
-	d, _, err := OpenDir(root, "/etc/sysctl.d", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	a := bytes.Repeat([]byte("# "+Marker+" aaaaaaaaaaaaaaaa\n"), 400)
-	b := bytes.Repeat([]byte("# "+Marker+" bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"), 300)
-	if err := d.WriteFile("x.conf", a, FileMode); err != nil {
-		t.Fatal(err)
-	}
-	var stop atomic.Bool
-	var bad atomic.Value
-	var reads atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				got, err := os.ReadFile(filepath.Join(root, "etc/sysctl.d/x.conf"))
-				if err != nil || (!bytes.Equal(got, a) && !bytes.Equal(got, b)) {
-					bad.Store(len(got))
-					return
-				}
-				reads.Add(1)
-			}
-		}()
-	}
-	for i := 0; i < 100; i++ {
-		data := a
-		if i%2 == 0 {
-			data = b
-		}
-		if err := d.WriteFile("x.conf", data, FileMode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stop.Store(true)
-	wg.Wait()
-	if v := bad.Load(); v != nil {
-		t.Fatalf("a reader saw a partial or missing file (%d bytes)", v)
-	}
-	if len(d.Temps("x.conf")) != 0 {
-		t.Errorf("temporary files left: %v", d.Temps("x.conf"))
-	}
-	t.Logf("%d reads during 100 rewrites, all whole", reads.Load())
-}
-
 // TestCrashLeftovers: a write that dies before its rename leaves the old
 // file whole and at most a temp file, which the loaders do not read and the
 // next write removes.
@@ -302,14 +248,14 @@ func TestCrashLeftovers(t *testing.T) {
 	if _, err := Install(opts(root)); err != nil {
 		t.Fatal(err)
 	}
-	d, _, _ := OpenDir(root, "/etc/sysctl.d", false)
+	d, _, _ := atomicfile.OpenDir(root, "/etc/sysctl.d", false)
 	defer d.Close()
 	crash := errors.New("simulated crash")
-	testHookBeforeRename = func() error { return crash }
+	atomicfile.Hook = renameFails(func(int) error { return crash })
 	o := opts(root)
 	o.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
 	_, err := Install(o)
-	testHookBeforeRename = nil
+	atomicfile.Hook = nil
 	if !errors.Is(err, crash) {
 		t.Fatalf("got %v", err)
 	}
@@ -318,7 +264,7 @@ func TestCrashLeftovers(t *testing.T) {
 		t.Errorf("the old drop-in did not survive a failed write: %q", got)
 	}
 	// A real crash cannot clean up: leave a half-written temp file.
-	os.WriteFile(filepath.Join(root, "etc/sysctl.d/.60-tcpka.conf"+tempInfix+"123456"), []byte("net.ipv4.tcp_keepalive_time = 9"), 0o600)
+	os.WriteFile(filepath.Join(root, "etc/sysctl.d/.60-tcpka.conf.tcpka-tmp-123456"), []byte("net.ipv4.tcp_keepalive_time = 9"), 0o600)
 	r, err := Resolve(root)
 	if err != nil {
 		t.Fatal(err)
@@ -343,22 +289,20 @@ func TestInstallRollsBack(t *testing.T) {
 	}
 	before := tree(t, root)
 	dropBefore, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
-	n := 0
-	testHookBeforeRename = func() error {
-		n++
+	atomicfile.Hook = renameFails(func(n int) error {
 		if n == 2 {
 			return errors.New("disk full")
 		}
 		return nil
-	}
-	defer func() { testHookBeforeRename = nil }()
+	})
+	defer func() { atomicfile.Hook = nil }()
 	o := opts(root)
 	o.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
 	o.Profile = []byte("# " + Marker + "\ntime: 90s\n")
 	if _, err := Install(o); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("got %v", err)
 	}
-	testHookBeforeRename = nil
+	atomicfile.Hook = nil
 	if got, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf")); !bytes.Equal(got, dropBefore) {
 		t.Errorf("drop-in not rolled back: %q", got)
 	}
@@ -451,5 +395,18 @@ func TestInstallMovesDropIn(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "run/sysctl.d/60-tcpka.conf")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("uninstall left the moved drop-in: %v", err)
+	}
+}
+
+// renameFails is an atomicfile.Hook that calls fail with the count of
+// renames so far (1 for the first) before each rename.
+func renameFails(fail func(n int) error) func(step, target string) error {
+	n := 0
+	return func(step, target string) error {
+		if step != "rename" {
+			return nil
+		}
+		n++
+		return fail(n)
 	}
 }

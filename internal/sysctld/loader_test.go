@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -54,7 +55,7 @@ const readBack = `cat /proc/sys/net/ipv4/tcp_keepalive_time /proc/sys/net/ipv4/t
 // inScratchNetns runs script with sh in a new network namespace (and,
 // with mountNS, a private mount namespace) and returns the three values it
 // reads back at the end, and the loader's stderr.
-func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (sysctl.Values, string) {
+func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (keepalive.Settings, string) {
 	t.Helper()
 	flags := []string{"-n"}
 	if mountNS {
@@ -70,13 +71,13 @@ func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (
 	if len(f) < 3 {
 		t.Fatalf("read back %q", stdout.String())
 	}
-	var v sysctl.Values
+	var v keepalive.Settings
 	for i, k := range sysctl.Keys {
 		n, err := strconv.Atoi(f[len(f)-3+i])
 		if err != nil {
 			t.Fatalf("read back %q: %v", stdout.String(), err)
 		}
-		v.Set(k, n)
+		k.Set(&v, n)
 	}
 	return v, stderr.String()
 }
@@ -99,7 +100,7 @@ func TestLoaderRoundTrip(t *testing.T) {
 		if err := os.WriteFile(file, Render(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want := p.Settings.Over(sysctl.KernelDefaults)
+		want := p.Settings.Over(keepalive.KernelDefaults).Keepalive()
 		for name, bin := range loaders {
 			t.Run(p.Name+"/"+name, func(t *testing.T) {
 				script := `"$1" "$2" >/dev/null`
@@ -150,17 +151,17 @@ func TestResolveMatchesRealLoaders(t *testing.T) {
 					}
 				}
 			}
-			var want [2]sysctl.Values
+			var want [2]keepalive.Settings
 			for _, k := range sysctl.Keys {
 				v := r.Lookup(k)
 				for i, a := range []*Assignment{v.Systemd, v.Procps} {
-					n := sysctl.KernelDefaults.Get(k)
+					n := k.Get(keepalive.KernelDefaults)
 					if a != nil {
 						if n, err = a.Int(); err != nil {
 							t.Fatal(err)
 						}
 					}
-					want[i].Set(k, n)
+					k.Set(&want[i], n)
 				}
 			}
 			setup := fmt.Sprintf(`set -e

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -23,9 +24,9 @@ const DropInName = "60-tcpka.conf"
 // peer with the profile; keys the profile leaves unset keep the kernel
 // defaults in a fresh boot.
 func detectionLine(p *profile.Profile) string {
-	k := p.Keepalive(sysctl.KernelDefaults)
-	s := fmt.Sprintf("dead-peer detection on an idle connection: %d + %d*%d = %s", k.Time, k.Intvl, k.Probes, detect.Seconds(k.IdleSeconds()))
-	if p.Settings.Len() < len(sysctl.Keys) {
+	k := p.Over(keepalive.KernelDefaults)
+	s := fmt.Sprintf("dead-peer detection on an idle connection: %d + %d*%d = %s", k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
+	if len(sysctl.SetKeys(p.Settings)) < len(sysctl.Keys) {
 		s += " (unset keys at the kernel defaults)"
 	}
 	return s
@@ -58,10 +59,8 @@ func Render(p *profile.Profile) []byte {
 	if p.Description != "" {
 		comment(&b, p.Description)
 	}
-	for _, k := range sysctl.Keys {
-		if n, ok := p.Settings.Lookup(k); ok {
-			fmt.Fprintf(&b, "%s = %d\n", k.Dotted(), n)
-		}
+	for _, k := range sysctl.SetKeys(p.Settings) {
+		fmt.Fprintf(&b, "%s = %d\n", k.Dotted(), k.Get(p.Settings))
 	}
 	return b.Bytes()
 }
@@ -75,10 +74,8 @@ func RenderK8s(p *profile.Profile) []byte {
 	comment(&b, fmt.Sprintf("TCP keepalive profile %q (%s), %s\n%s\nPut under the pod's spec: every pod has its own network namespace, which\nstarts at the kernel defaults 7200/75/9 whatever the node is set to.",
 		p.Name, origin(p), Marker, detectionLine(p)))
 	b.WriteString("securityContext:\n  sysctls:\n")
-	for _, k := range sysctl.Keys {
-		if n, ok := p.Settings.Lookup(k); ok {
-			fmt.Fprintf(&b, "  - name: %s\n    value: %s\n", k.Dotted(), strconv.Quote(strconv.Itoa(n)))
-		}
+	for _, k := range sysctl.SetKeys(p.Settings) {
+		fmt.Fprintf(&b, "  - name: %s\n    value: %s\n", k.Dotted(), strconv.Quote(strconv.Itoa(k.Get(p.Settings))))
 	}
 	return b.Bytes()
 }

@@ -38,17 +38,15 @@ func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
 		s.Samples = []metrics.Sample{{}}
 	}
 	s.Samples[0].Values = v
-	s.Installed = &metrics.Installed{Name: w.profile.Name, Drifted: len(w.profile.Settings.Diff(v))}
+	s.Installed = &metrics.Installed{Name: w.profile.Name, Drifted: len(sysctl.Drift(w.profile.Settings, v))}
 	return s, nil
 }
 
 // initCounters gives every key the profile sets a corrections series at 0.
 func (w *Watcher) initCounters() {
 	w.corrections = map[string]int{}
-	for _, k := range sysctl.Keys {
-		if _, ok := w.profile.Settings.Lookup(k); ok {
-			w.corrections[k.Dotted()] = 0
-		}
+	for _, k := range sysctl.SetKeys(w.profile.Settings) {
+		w.corrections[k.Dotted()] = 0
 	}
 }
 

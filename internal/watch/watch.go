@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -17,10 +18,10 @@ import (
 
 // Kernel is the keepalive sysctls of one network namespace.
 type Kernel interface {
-	Read() (sysctl.Values, error)
+	Read() (keepalive.Settings, error)
 	// Apply writes the keys of s that differ, all or none (under the apply
 	// lock), and returns what it changed; Result.Before is what it found.
-	Apply(s sysctl.Settings) (sysctl.Result, error)
+	Apply(s keepalive.Settings) (sysctl.Result, error)
 }
 
 // Sweeper is a Kernel over many network namespaces (watch --all-netns):
@@ -29,7 +30,7 @@ type Kernel interface {
 // values /metrics reports (tcpka's own namespace).
 type Sweeper interface {
 	Kernel
-	Sweep(s sysctl.Settings, first bool) ([]Correction, error)
+	Sweep(s keepalive.Settings, first bool) ([]Correction, error)
 }
 
 // Correction is one key written in one namespace.
@@ -47,9 +48,9 @@ type Watcher struct {
 	base     func() (metrics.Snapshot, error)
 
 	mu      sync.Mutex
-	current sysctl.Values // last values read or written
-	problem error         // why the last check failed; nil: healthy
-	checked bool          // a check (or the first apply) has succeeded
+	current keepalive.Settings // last values read or written
+	problem error              // why the last check failed; nil: healthy
+	checked bool               // a check (or the first apply) has succeeded
 	// counters for /metrics
 	corrections map[string]int // by sysctl name
 	errors      int
@@ -77,12 +78,9 @@ func (w *Watcher) Start() error {
 	if err != nil {
 		return err
 	}
-	after := w.profile.Settings.Over(res.Before)
+	after := w.profile.Over(res.Before)
 	w.setState(after, nil)
-	k := keepalive(after)
-	w.log.Info("profile applied", "profile", w.profile.Name, "changed", len(res.Changes),
-		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes,
-		"detection_s", k.IdleSeconds(), "detection", detect.Words(k.IdleSeconds()))
+	w.logApplied("profile applied", len(res.Changes), after)
 	for _, c := range res.Changes {
 		w.log.Info("set", "key", c.Key.Dotted(), "from", c.Old, "to", c.New)
 	}
@@ -113,7 +111,7 @@ func (w *Watcher) Check() error {
 	if err != nil {
 		return w.fail("read", err)
 	}
-	if len(w.profile.Settings.Diff(cur)) == 0 {
+	if len(sysctl.Drift(w.profile.Settings, cur)) == 0 {
 		w.setState(cur, nil)
 		return nil
 	}
@@ -125,7 +123,7 @@ func (w *Watcher) Check() error {
 		w.corrected(c.Key)
 		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", w.profile.Name)
 	}
-	w.setState(w.profile.Settings.Over(res.Before), nil)
+	w.setState(w.profile.Over(res.Before), nil)
 	return nil
 }
 
@@ -140,9 +138,7 @@ func (w *Watcher) startSweep(sw Sweeper) error {
 		return err
 	}
 	w.setState(cur, nil)
-	k := w.profile.Keepalive(cur)
-	w.log.Info("profile applied in every network namespace", "profile", w.profile.Name, "changed", len(cs),
-		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes, "detection_s", k.IdleSeconds(), "detection", detect.Words(k.IdleSeconds()))
+	w.logApplied("profile applied in every network namespace", len(cs), w.profile.Over(cur))
 	for _, c := range cs {
 		w.log.Info("set", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New)
 	}
@@ -179,13 +175,22 @@ func (w *Watcher) fail(what string, err error) error {
 	return err
 }
 
-func (w *Watcher) setState(v sysctl.Values, problem error) {
+// logApplied logs the first apply with the values and their detection
+// time under the field names every JSON output uses.
+func (w *Watcher) logApplied(msg string, changed int, k keepalive.Settings) {
+	d := detect.Idle(k)
+	w.log.Info(msg, "profile", w.profile.Name, "changed", changed,
+		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes,
+		"detection_s", d, "detection", detect.Words(d))
+}
+
+func (w *Watcher) setState(v keepalive.Settings, problem error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.current, w.problem, w.checked = v, problem, true
 }
 
-func (w *Watcher) state() (v sysctl.Values, problem error, checked bool) {
+func (w *Watcher) state() (v keepalive.Settings, problem error, checked bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.current, w.problem, w.checked
@@ -211,8 +216,4 @@ func (w *Watcher) Handler() http.Handler {
 		}
 	})
 	return mux
-}
-
-func keepalive(v sysctl.Values) detect.Keepalive {
-	return detect.Keepalive{Time: v.Time, Intvl: v.Intvl, Probes: v.Probes}
 }

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -26,16 +27,16 @@ import (
 // like the real one.
 type treeKernel struct{ fs sysctl.FS }
 
-func (k treeKernel) Read() (sysctl.Values, error) { return k.fs.Read() }
-func (k treeKernel) Apply(s sysctl.Settings) (sysctl.Result, error) {
-	return sysctl.Apply(k.fs, s, false)
+func (k treeKernel) Read() (keepalive.Settings, error) { return k.fs.Read() }
+func (k treeKernel) Apply(s keepalive.Settings) (sysctl.Result, error) {
+	return sysctl.Apply(k.fs, s, sysctl.SetKeys(s), false)
 }
 
-func fakeTree(t *testing.T, v sysctl.Values) string {
+func fakeTree(t *testing.T, v keepalive.Settings) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, k := range sysctl.Keys {
-		writeKey(t, root, k, v.Get(k))
+		writeKey(t, root, k, k.Get(v))
 	}
 	return root
 }
@@ -125,7 +126,7 @@ func TestWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := fakeTree(t, sysctl.KernelDefaults)
+	root := fakeTree(t, keepalive.KernelDefaults)
 	var logs bytes.Buffer
 	w := New(p, time.Second, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	h := w.Handler()
@@ -146,7 +147,7 @@ func TestWatcher(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Start logs (-want +got):\n%s", d)
 	}
-	if v, _ := sysctl.NewFS(root).Read(); v != (sysctl.Values{Time: 123, Intvl: 45, Probes: 6}) {
+	if v, _ := sysctl.NewFS(root).Read(); v != (keepalive.Settings{Time: 123, Intvl: 45, Probes: 6}) {
 		t.Errorf("after Start the tree holds %+v", v)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"golang.org/x/sys/unix"
 )
@@ -73,12 +74,12 @@ func main() {
 			mu.Unlock()
 			continue
 		}
-		o := sockopt.Options{Keepalive: true}
+		o := sockopt.Options{On: true}
 		if i%5 == 0 {
-			o.Idle, o.Intvl, o.Count = 60, 10, 6
+			o.Settings = keepalive.Settings{Time: 60, Intvl: 10, Probes: 6}
 		}
 		if i%50 == 0 {
-			o.UserTimeoutMs = 120000
+			o.Settings.UserTimeout = 2 * time.Minute
 		}
 		rc, _ := c.(*net.TCPConn).SyscallConn()
 		var serr error

@@ -181,7 +181,22 @@ func Start(t *testing.T, cgroup string, args ...string) *Child {
 func StartInNetns(t *testing.T, setup string, args ...string) *Child {
 	t.Helper()
 	script := `ip link set lo up && ` + setup + ` && exec "$0" "$@"`
-	return start(t, "", exec.Command("unshare", append([]string{"-n", "sh", "-c", script, os.Args[0]}, args...)...))
+	c := start(t, "", exec.Command("unshare", append([]string{"-n", "sh", "-c", script, os.Args[0]}, args...)...))
+	// The caller names the child's namespace by its pid (ip link ... netns
+	// PID): wait until unshare(2) has really moved it, or a veth meant for
+	// it lands in this namespace.
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.Pid())); err == nil && ns != self {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d did not enter a network namespace of its own within 5 s", c.Pid())
+		}
+	}
 }
 
 func start(t *testing.T, cgroup string, cmd *exec.Cmd) *Child {
@@ -221,6 +236,8 @@ func start(t *testing.T, cgroup string, cmd *exec.Cmd) *Child {
 //	               SO_KEEPALIVE); prints "fd N"; ADDR "L" is the last listener
 //	dialka:ADDR    connect and set SO_KEEPALIVE with the sysctls' values
 //	dialown:ADDR   connect with SO_KEEPALIVE and its own 60/10/5
+//	dialut:ADDR    connect with SO_KEEPALIVE, its own 11/7/5 and
+//	               TCP_USER_TIMEOUT 30 s
 //	listen:ADDR    listen; prints "listen fd N ADDR"
 //	accept         accept one connection on the last listener; prints "fd N"
 //	udp            open a UDP socket; prints "udp fd N"
@@ -254,14 +271,14 @@ func RunHelper() {
 	}
 	for _, arg := range os.Args[1:] {
 		verb, addr, _ := strings.Cut(arg, ":")
-		if verb == "dial" || verb == "dialka" || verb == "dialown" {
+		if verb == "dial" || verb == "dialka" || verb == "dialown" || verb == "dialut" {
 			addr = arg[len(verb)+1:]
 			if addr == "L" {
 				addr = ln.Addr().String()
 			}
 		}
 		switch verb {
-		case "dial", "dialka", "dialown":
+		case "dial", "dialka", "dialown", "dialut":
 			d := net.Dialer{KeepAlive: -1}
 			c, err := d.Dial("tcp", addr)
 			if err != nil {
@@ -276,6 +293,12 @@ func RunHelper() {
 				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60)
 				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 10)
 				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 5)
+				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+			case "dialut": // own 11/7/5 and TCP_USER_TIMEOUT 30 s
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 11)
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 7)
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 5)
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 30000)
 				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 			}
 			conns = append(conns, tc)

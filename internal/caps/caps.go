@@ -1,0 +1,91 @@
+package caps
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Cap is a capability number from linux/capability.h.
+type Cap int
+
+// The capabilities tcpka's commands need.
+const (
+	NetAdmin  Cap = 12 // write /proc/sys/net, sock_diag of all sockets, bpf links on cgroups
+	SysPtrace Cap = 19 // pidfd_getfd on another user's process
+	SysAdmin  Cap = 21 // create and enter namespaces, mount bpffs
+	BPF       Cap = 39 // load BPF programs (Linux 5.8+; SysAdmin before)
+)
+
+var names = map[Cap]string{NetAdmin: "CAP_NET_ADMIN", SysPtrace: "CAP_SYS_PTRACE", SysAdmin: "CAP_SYS_ADMIN", BPF: "CAP_BPF"}
+
+func (c Cap) String() string {
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return "capability " + strconv.Itoa(int(c))
+}
+
+// effective is the process's effective capability set; a variable so tests
+// can pretend to lack one.
+var effective = readEffective
+
+func readEffective() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	return parseCapEff(string(b))
+}
+
+// parseCapEff reads the CapEff line of a /proc/PID/status text.
+func parseCapEff(status string) uint64 {
+	for _, line := range strings.Split(status, "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				return 0
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// Has says whether every capability is in the effective set.
+func Has(cs ...Cap) bool {
+	eff := effective()
+	for _, c := range cs {
+		if eff&(1<<uint(c)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Require returns nil when the process has every capability, and
+// otherwise the one line that says what needs them and what to do:
+// "apply needs root (CAP_NET_ADMIN): run it with sudo".
+func Require(what string, cs ...Cap) error {
+	if Has(cs...) {
+		return nil
+	}
+	var ns []string
+	for _, c := range cs {
+		ns = append(ns, c.String())
+	}
+	return fmt.Errorf("%s needs root (%s): run it with sudo", what, strings.Join(ns, ", "))
+}
+
+// Pretend makes Has see exactly cs for the rest of a test; the returned
+// func restores the real set.
+func Pretend(cs ...Cap) (restore func()) {
+	var v uint64
+	for _, c := range cs {
+		v |= 1 << uint(c)
+	}
+	saved := effective
+	effective = func() uint64 { return v }
+	return func() { effective = saved }
+}

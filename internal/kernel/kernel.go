@@ -1,0 +1,152 @@
+package kernel
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// NS is one network namespace seen through one proc root.
+type NS struct {
+	procRoot string
+	target   *netns.NS // nil: the namespace tcpka runs in
+}
+
+// Own is tcpka's own network namespace under procRoot ("" is /proc).
+func Own(procRoot string) *NS {
+	if procRoot == "" {
+		procRoot = sysctl.DefaultProcRoot
+	}
+	return &NS{procRoot: procRoot}
+}
+
+// Open binds procRoot and the namespace spec names: "" for tcpka's own, a
+// name under runDir, a path, or pid:N (see netns.Resolve, whose errors it
+// returns, ErrBadSpec among them).
+func Open(procRoot, spec, runDir string) (*NS, error) {
+	n := Own(procRoot)
+	if spec == "" {
+		return n, nil
+	}
+	t, err := netns.Resolve(spec, runDir, n.procRoot)
+	if err != nil {
+		return nil, err
+	}
+	n.target = t
+	return n, nil
+}
+
+// Bind is a handle on the already open namespace target (nil: tcpka's
+// own) under procRoot. Closing it closes target.
+func Bind(procRoot string, target *netns.NS) *NS {
+	n := Own(procRoot)
+	n.target = target
+	return n
+}
+
+// Close releases the namespace.
+func (n *NS) Close() error { return n.target.Close() }
+
+// ProcRoot is where procfs is read.
+func (n *NS) ProcRoot() string { return n.procRoot }
+
+// RealProc says whether the proc root is this machine's /proc: only then
+// do pids, pidfds, BPF links and sockets mean what they say. A fake tree
+// (tests) or a bind mount of /proc/sys/net alone (a container) is not.
+func (n *NS) RealProc() bool { return filepath.Clean(n.procRoot) == sysctl.DefaultProcRoot }
+
+// Target is the other namespace the handle is bound to, nil for tcpka's own.
+func (n *NS) Target() *netns.NS { return n.target }
+
+// In runs fn on a thread inside the namespace with the namespace's sysctl
+// file system; fn must not hand work to other goroutines (they would not
+// be inside).
+func (n *NS) In(fn func(fs sysctl.FS) error) error {
+	fs := sysctl.NewFS(n.procRoot)
+	if n.target == nil {
+		return fn(fs)
+	}
+	return netns.Do(n.target, func() error { return fn(fs) })
+}
+
+// Read reads the sysctls tcpka manages (sysctl.Keys) and, when readable,
+// tcp_retries2 (0 when not).
+func (n *NS) Read() (keepalive.Settings, error) {
+	var v keepalive.Settings
+	err := n.In(func(fs sysctl.FS) error {
+		var err error
+		v, err = ReadHere(fs)
+		return err
+	})
+	return v, err
+}
+
+// ReadHere is Read for code already inside the namespace (In, Every).
+func ReadHere(fs sysctl.FS) (keepalive.Settings, error) {
+	v, err := fs.Read()
+	if err != nil {
+		return v, err
+	}
+	if v.Retries2 == 0 {
+		if r, err := fs.ReadKey(sysctl.Retries2); err == nil {
+			v.Retries2 = r
+		}
+	}
+	return v, nil
+}
+
+// ReadNet reads the namespace's retransmission parameters (RTO bounds,
+// tail loss probe) and the kernel's tick rate.
+func (n *NS) ReadNet() detect.Net {
+	var out detect.Net
+	_ = n.In(func(sysctl.FS) error {
+		out.Retrans = detect.ReadRetrans(n.procRoot)
+		return nil
+	})
+	out.HZ, _ = detect.ReadHZ(n.procRoot)
+	return out
+}
+
+// ID names the namespace as ls -l /proc/PID/ns prints it
+// ("net:[4026531840]"), or "" where the proc tree names none (a fake tree).
+func (n *NS) ID() string {
+	if n.target != nil {
+		return n.target.ID()
+	}
+	id, err := os.Readlink(n.procRoot + "/self/ns/net")
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
+// Key identifies the namespace for its records: the inode number, or ""
+// where the proc tree names none.
+func (n *NS) Key() string { return keyOf(n.ID()) }
+
+func keyOf(id string) string {
+	if s, ok := strings.CutPrefix(id, "net:["); ok {
+		return strings.TrimSuffix(s, "]")
+	}
+	return ""
+}
+
+// Transact runs req in the namespace (see sysctl.State.Transact); req.NSKey
+// is filled in. The caller holds st's lock unless req.DryRun.
+func (n *NS) Transact(st sysctl.State, req sysctl.Request) (sysctl.Result, error) {
+	req.NSKey = n.Key()
+	var res sysctl.Result
+	var terr error
+	if err := n.In(func(fs sysctl.FS) error {
+		res, terr = st.Transact(fs, req)
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	return res, terr
+}
