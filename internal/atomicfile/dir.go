@@ -26,8 +26,10 @@ var (
 	ErrReadOnly = errors.New("read-only file system")
 	// ErrPermission: the process may not write there (needs root).
 	ErrPermission = errors.New("permission denied")
-	// ErrNotRegular: the file is a directory, a FIFO, a device or a socket.
+	// ErrNotRegular: the file is a FIFO, a device or a socket.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrIsDir: a file was expected and a directory found.
+	ErrIsDir = errors.New("is a directory")
 	// ErrTooLarge: the file is larger than the reader's limit.
 	ErrTooLarge = errors.New("too large")
 )
@@ -71,11 +73,28 @@ func (d *Dir) Fd() int { return d.fd }
 func Classify(err error) error {
 	switch {
 	case errors.Is(err, unix.EROFS):
-		return fmt.Errorf("%w (%w)", ErrReadOnly, err)
+		return Wrap(ErrReadOnly, err)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%w (%w)", ErrPermission, err)
+		return Wrap(ErrPermission, err)
 	}
 	return err
+}
+
+// Wrap is an error that is both sentinel and err for errors.Is, and reads
+// as the sentinel with err's text in parentheses only where that says
+// more: "permission denied", not "permission denied (permission denied)".
+func Wrap(sentinel, err error) error { return wrapped{sentinel, err} }
+
+type wrapped struct{ sentinel, err error }
+
+func (w wrapped) Unwrap() []error { return []error{w.sentinel, w.err} }
+
+func (w wrapped) Error() string {
+	s, e := w.sentinel.Error(), w.err.Error()
+	if strings.Contains(s, e) || strings.Contains(e, s) {
+		return s
+	}
+	return s + " (" + e + ")"
 }
 
 // OpenDir opens dir (a path inside root) component by component with
@@ -191,23 +210,24 @@ func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
 		}
 		return nil, &os.PathError{Op: "open", Path: d.where(name), Err: Classify(err)}
 	}
-	return readFD(fd, d.where(name), limit)
+	return readFD(fd, d.where(name), limit, nil)
 }
 
-// readFD reads the opened descriptor, which must be a regular file, up to
-// limit bytes, and closes it.
-func readFD(fd int, name string, limit int64) ([]byte, error) {
+// readFD reads the opened descriptor, which must be a regular file that
+// check (when not nil) accepts, up to limit bytes, and closes it.
+func readFD(fd int, name string, limit int64, check func(*unix.Stat_t) error) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return nil, fmt.Errorf("%s: %w", name, ErrIsDir)
+	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		what := "a special file"
 		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			what = "a directory"
 		case unix.S_IFIFO:
 			what = "a FIFO"
 		case unix.S_IFCHR, unix.S_IFBLK:
@@ -217,28 +237,42 @@ func readFD(fd int, name string, limit int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%s: %w: it is %s", name, ErrNotRegular, what)
 	}
+	if check != nil {
+		if err := check(&st); err != nil {
+			return nil, err
+		}
+	}
 	// The limit is applied while reading: stat's size is not trusted
-	// (files under /proc say 0 and go on for ever).
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	// (files under /proc say 0 and go on for ever). Reads go in whole
+	// 64 KiB chunks: some /proc files refuse odd sizes.
+	var data []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		data = append(data, buf[:n]...)
+		if int64(len(data)) > limit {
+			return nil, fmt.Errorf("%s: %w: more than %d bytes", name, ErrTooLarge, limit)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes", name, ErrTooLarge, limit)
-	}
-	return data, nil
 }
 
 // ReadFile reads a regular file at path (symlinks in its directories are
 // followed, as for any path a user gives; the file itself may be one),
 // judged on the opened descriptor: a FIFO does not block the open, a
-// directory or a device is refused, and at most limit bytes are read.
-func ReadFile(path string, limit int64) ([]byte, error) {
+// directory or a device is refused, check (when not nil) sees the file's
+// stat, and at most limit bytes are read.
+func ReadFile(path string, limit int64, check func(*unix.Stat_t) error) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return readFD(fd, path, limit)
+	return readFD(fd, path, limit, check)
 }
 
 // WriteFile replaces name atomically with data and mode (see the package

@@ -2,8 +2,10 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,4 +65,68 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("temporary files left: %v", d.Temps("x.conf"))
 	}
 	t.Logf("%d reads during 100 rewrites, all whole", reads.Load())
+}
+
+// TestWriteFileNeverFollowsSymlinks: a symlink planted where tcpka writes
+// (at the target's name, or at the fixed ".tmp" name older versions used)
+// is replaced or ignored; the file it points at is never written.
+func TestWriteFileNeverFollowsSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious\n"), 0o600)
+	os.Symlink(victim, filepath.Join(dir, "record.json"))
+	os.Symlink(victim, filepath.Join(dir, "record.json.tmp"))
+	d, _, err := OpenDir("/", dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.WriteFile("record.json", []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("the symlink's target was written: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "record.json")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("record.json is not a regular file now: %v %v", fi, err)
+	}
+	if _, err := d.ReadPrivate("record.json.tmp", 100); !errors.Is(err, ErrSymlink) {
+		t.Errorf("ReadPrivate of a symlink: %v, want ErrSymlink", err)
+	}
+}
+
+// TestPrivateDirRefusesOthers: a state directory another user owns, or
+// others may write, is refused with one line that names it.
+func TestPrivateDirRefusesOthers(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "tcpka")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	if _, err := PrivateDir(base, "tcpka"); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), open+": unsafe state: mode 0777 lets others write it") {
+		t.Errorf("world-writable: %v", err)
+	}
+	os.Chmod(open, 0o700)
+	if d, err := PrivateDir(base, "tcpka"); err != nil {
+		t.Errorf("0700 and ours: %v", err)
+	} else {
+		d.Close()
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the directory to another user")
+	}
+	os.Chown(open, 65534, 65534)
+	if _, err := PrivateDir(base, "tcpka"); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), open+": unsafe state: owned by uid 65534, not 0") {
+		t.Errorf("owned by nobody: %v", err)
+	}
+	fresh := t.TempDir()
+	d, err := PrivateDir(fresh, "tcpka/enforce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	for _, p := range []string{filepath.Join(fresh, "tcpka"), filepath.Join(fresh, "tcpka/enforce")} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v, want mode 0700", p, fi.Mode(), err)
+		}
+	}
 }

@@ -268,6 +268,9 @@ func integer(n *yaml.Node) (int, error) {
 		}
 		return 0, fmt.Errorf("must be a whole number, not %s", tagName(n))
 	}
+	if err := decimal(n.Value); err != nil {
+		return 0, err
+	}
 	var i int64
 	if err := n.Decode(&i); err != nil || i > math.MaxInt32 || i < math.MinInt32 {
 		return 0, fmt.Errorf("%s is out of range", n.Value)
@@ -336,4 +339,28 @@ func NameFromFile(path string) string {
 		}
 	}
 	return base
+}
+
+// decimal refuses an integer written with a leading zero, which YAML
+// reads as octal (074 is 60): nobody writing seconds means that. Explicit
+// forms (0x4a, 0o74) say what they mean and are kept.
+func decimal(v string) error {
+	digits := strings.TrimLeft(v, "+-")
+	if len(digits) < 2 || digits[0] != '0' {
+		return nil
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: a leading zero makes YAML read it as octal (%s): write %s", v, octal(digits), strings.TrimLeft(digits, "0"))
+}
+
+// octal is what YAML makes of a number with a leading zero.
+func octal(digits string) string {
+	if n, err := strconv.ParseInt(digits, 8, 64); err == nil {
+		return strconv.FormatInt(n, 10)
+	}
+	return "not a number"
 }

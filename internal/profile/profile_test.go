@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"golang.org/x/sys/unix"
 )
 
 func TestDecodeGood(t *testing.T) {
@@ -64,6 +66,7 @@ func TestDecodeBad(t *testing.T) {
 		{"idle-timeout.yaml", "testdata/bad/idle-timeout.yaml:1: time: 400 s does not fit below idle_timeout 350 s with the 35 s margin for timer lateness: use at most 315 s"},
 		{"detect-within.yaml", "testdata/bad/detect-within.yaml:4: detect_within: time + interval*probes = 210 s exceeds detect_within 120 s"},
 		{"bool.yaml", "testdata/bad/bool.yaml:1: time: must be a duration like 90s or 2m, or whole seconds, not a boolean (true)"},
+		{"leading-zero.yaml", "testdata/bad/leading-zero.yaml:1: time: 074: a leading zero makes YAML read it as octal (60): write 74"},
 		{"sources-not-list.yaml", "testdata/bad/sources-not-list.yaml:1: sources: must be a list of strings, not a scalar (the string \"https://x\")"},
 	}
 	entries, _ := os.ReadDir("testdata/bad")
@@ -104,6 +107,75 @@ func TestLoadPaths(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("Load(%q) = %v, want %q", tt.arg, err, tt.want)
 		}
+	}
+}
+
+// TestLoadHostileFiles: what is not a profile file is refused on the
+// opened descriptor, at once, with one line: a FIFO (which would block a
+// read), a /proc file whose stat says 0 bytes but that never ends, a device.
+func TestLoadHostileFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{fifo, fifo + ": not a regular file: it is a FIFO"},
+		{"/proc/self/pagemap", "/proc/self/pagemap: larger than 1024 KiB: not a profile"},
+		{"/dev/zero", "/dev/zero: not a regular file: it is a device"},
+	}
+	for _, tt := range tests {
+		done := make(chan error, 1)
+		go func() { _, err := LoadFile(tt.path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("LoadFile(%s) = %v, want %q", tt.path, err, tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("LoadFile(%s) did not return within 5 s", tt.path)
+		}
+	}
+}
+
+// TestLoadRefusesWritableByOthers: as root, a profile that group or others
+// may change, or that sits in a directory they may write (without the
+// sticky bit), is refused, as sshd's StrictModes refuses such keys.
+func TestLoadRefusesWritableByOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the check applies only when tcpka runs as root")
+	}
+	good := []byte("time: 60s\ninterval: 15s\nprobes: 4\n")
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, good, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := LoadFile(write("ok.yaml", 0o644)); err != nil {
+		t.Errorf("a 0644 profile in a 0700 directory: %v", err)
+	}
+	p := write("group.yaml", 0o664)
+	if _, err := LoadFile(p); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "mode 0664 lets group or others change what root applies") {
+		t.Errorf("a 0664 profile: %v", err)
+	}
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	q := filepath.Join(open, "p.yaml")
+	os.WriteFile(q, good, 0o644)
+	if _, err := LoadFile(q); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "it lies in "+open+", which group or others may write (mode 0777)") {
+		t.Errorf("a profile in a 0777 directory: %v", err)
+	}
+	unix.Chmod(open, 0o1777) // sticky, like /tmp: others cannot replace root's file
+	if _, err := LoadFile(q); err != nil {
+		t.Errorf("a profile in a sticky 1777 directory: %v", err)
 	}
 }
 

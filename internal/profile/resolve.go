@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/profiles"
+	"golang.org/x/sys/unix"
 )
 
 // ErrUnknown is wrapped when a name is neither shipped nor a file.
@@ -31,29 +34,67 @@ func Load(arg string) (*Profile, error) {
 	return Shipped(arg)
 }
 
-// LoadFile reads and decodes a profile file.
+// MaxSize is the largest profile file tcpka reads; a profile is a few
+// hundred bytes. The limit holds while reading, whatever stat says.
+const MaxSize = 1 << 20
+
+// LoadFile reads and decodes a profile file. The file is judged on the
+// opened descriptor (a FIFO or a device is refused, never waited on), read
+// through a hard byte limit, and, when tcpka runs as root, refused if group
+// or others may write it or a directory above it, as sshd's StrictModes
+// does: root would apply what anyone wrote.
 func LoadFile(path string) (*Profile, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file", path)
-		}
-		return nil, err
-	}
-	if st.IsDir() {
+	data, err := atomicfile.ReadFile(path, MaxSize, func(st *unix.Stat_t) error { return checkWriters(path, st) })
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: no such file", path)
+	case errors.Is(err, atomicfile.ErrIsDir):
 		return nil, fmt.Errorf("%s: is a directory, not a profile file", path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > 1<<20 {
-		return nil, fmt.Errorf("%s: %d bytes is too large for a profile", path, st.Size())
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	case errors.Is(err, atomicfile.ErrTooLarge):
+		return nil, fmt.Errorf("%s: larger than %d KiB: not a profile", path, MaxSize>>10)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%s: permission denied", path)
+	case err != nil:
 		return nil, err
 	}
 	return Decode(path, NameFromFile(path), data)
+}
+
+// ErrUnsafe is wrapped when root is asked to apply a profile others may
+// have written.
+var ErrUnsafe = errors.New("writable by others")
+
+// checkWriters refuses, when tcpka runs as root, a profile file that group
+// or others may write, or that lies in a directory they may write without
+// the sticky bit (sshd's StrictModes).
+func checkWriters(path string, st *unix.Stat_t) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("%s: %w: mode %#o lets group or others change what root applies (chmod go-w %s)", path, ErrUnsafe, st.Mode&0o777, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return err
+	}
+	for {
+		var ds unix.Stat_t
+		if err := unix.Stat(dir, &ds); err != nil {
+			return err
+		}
+		if ds.Mode&0o022 != 0 && ds.Mode&unix.S_ISVTX == 0 {
+			return fmt.Errorf("%s: %w: it lies in %s, which group or others may write (mode %#o): move it, or chmod go-w %s", path, ErrUnsafe, dir, ds.Mode&0o777, dir)
+		}
+		if dir == "/" {
+			return nil
+		}
+		dir = filepath.Dir(dir)
+	}
 }
 
 // Shipped returns the shipped profile called name.
