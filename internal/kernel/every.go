@@ -24,9 +24,6 @@ type Visit struct {
 	Gone bool
 }
 
-// Key identifies the visited namespace for its records, like NS.Key.
-func (v *Visit) Key() string { return keyOf(v.ID()) }
-
 // Every lists every network namespace on the machine (netns.List: the
 // names under runDir and the namespaces of the processes under procRoot)
 // and runs fn in each, one after the other on one locked OS thread, with

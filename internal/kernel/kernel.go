@@ -3,12 +3,12 @@ package kernel
 import (
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"golang.org/x/sys/unix"
 )
 
 // NS is one network namespace seen through one proc root.
@@ -125,28 +125,95 @@ func (n *NS) ID() string {
 	return id
 }
 
-// Key identifies the namespace for its records: the inode number, or ""
-// where the proc tree names none.
-func (n *NS) Key() string { return keyOf(n.ID()) }
-
-func keyOf(id string) string {
-	if s, ok := strings.CutPrefix(id, "net:["); ok {
-		return strings.TrimSuffix(s, "]")
+// Identity identifies the namespace for its records and journal: its
+// cookie and inode, read on a thread inside it. A proc tree that is not
+// this machine's /proc names no namespace (the zero NSID, "default").
+func (n *NS) Identity() sysctl.NSID {
+	var id sysctl.NSID
+	if !n.RealProc() {
+		return id
 	}
-	return ""
+	_ = n.In(func(sysctl.FS) error { id = IdentityHere(); return nil })
+	return id
 }
 
-// Transact runs req in the namespace (see sysctl.State.Transact); req.NSKey
+// IdentityHere is Identity of the calling thread's namespace (inside In or
+// Every). The cookie comes from SO_NETNS_COOKIE (Linux 5.14+) on a socket
+// made here; where that fails (an older kernel, a unit that forbids
+// sockets) the inode stands alone.
+func IdentityHere() sysctl.NSID {
+	var id sysctl.NSID
+	var st unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/net", &st) == nil {
+		id.Inode = st.Ino
+	}
+	if fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		if c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE); err == nil {
+			id.Cookie = c
+		}
+		unix.Close(fd)
+	}
+	return id
+}
+
+// Transact runs req in the namespace (see sysctl.State.Transact); req.NS
 // is filled in. The caller holds st's lock unless req.DryRun.
 func (n *NS) Transact(st sysctl.State, req sysctl.Request) (sysctl.Result, error) {
-	req.NSKey = n.Key()
 	var res sysctl.Result
 	var terr error
 	if err := n.In(func(fs sysctl.FS) error {
+		if n.RealProc() {
+			req.NS = IdentityHere()
+		}
 		res, terr = st.Transact(fs, req)
 		return nil
 	}); err != nil {
 		return res, err
 	}
 	return res, terr
+}
+
+// Collect drops the records of namespaces that no longer exist (see
+// sysctl.State.Collect); only on this machine's /proc, where every
+// namespace can be listed. The caller holds st's lock.
+func (n *NS) Collect(st sysctl.State, runDir string) {
+	if !n.RealProc() {
+		return
+	}
+	_, _ = st.Collect(Alive(n.procRoot, runDir))
+}
+
+// Alive reports whether the namespace a record names still exists: one
+// with its inode is on the machine and, when the record has a cookie, has
+// that cookie (an inode is reused within a few namespaces; a cookie never
+// during a boot). When the machine's namespaces cannot be listed, every
+// record is kept.
+func Alive(procRoot, runDir string) func(sysctl.NSID) bool {
+	l, err := netns.List(runDir, procRoot)
+	if err != nil || l.Unreadable > 0 {
+		return func(sysctl.NSID) bool { return true }
+	}
+	byInode := map[uint64]netns.Namespace{}
+	for _, ns := range l.Namespaces {
+		byInode[ns.Ino] = ns
+	}
+	return func(id sysctl.NSID) bool {
+		ns, ok := byInode[id.Inode]
+		if !ok {
+			return false
+		}
+		if id.Cookie == 0 {
+			return true
+		}
+		h, err := ns.Open()
+		if err != nil {
+			return !netns.IsGone(err)
+		}
+		defer h.Close()
+		var live sysctl.NSID
+		if err := netns.Do(h, func() error { live = IdentityHere(); return nil }); err != nil || live.Cookie == 0 {
+			return true
+		}
+		return live.Cookie == id.Cookie
+	}
 }

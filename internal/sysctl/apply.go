@@ -20,6 +20,11 @@ type Result struct {
 	After   keepalive.Settings // what the keys hold afterwards (Before on a dry run or when nothing changed)
 	Changes []Change           // keys that differed from what was asked
 	Written bool               // false for a dry run or when nothing differed
+	// Undone is the transaction a killed run left in this namespace,
+	// undone before this one (on a dry run: to be undone); Left says what
+	// it had left in the kernel.
+	Undone *Journal
+	Left   string
 }
 
 // ErrRolledBack is wrapped when a write failed and the keys already written

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
@@ -121,11 +122,11 @@ func (fs FS) WriteKey(k Key, v int) error {
 func classify(err error) error {
 	switch {
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%w (%w)", ErrReadOnly, err)
+		return atomicfile.Wrap(ErrReadOnly, err)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("%w (%w)", ErrPermission, err)
+		return atomicfile.Wrap(ErrPermission, err)
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w (%w)", ErrNotExist, err)
+		return atomicfile.Wrap(ErrNotExist, err)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,16 @@ func Lock(path string, timeout time.Duration) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// A lock file someone else made could be held, or swapped, by them.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w: owned by uid %d, mode %#o (remove it; tcpka makes it again)", path, atomicfile.ErrUnsafe, st.Uid, st.Mode&0o7777)
 	}
 	deadline := time.Now().Add(timeout)
 	for {

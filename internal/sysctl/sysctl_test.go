@@ -2,9 +2,11 @@ package sysctl
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,23 +236,177 @@ func TestRevertRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	name := RevertName("4026531840")
-	if _, err := LoadRevert(d, name); !errors.Is(err, ErrNothingToRevert) {
+	id := NSID{Cookie: 5386, Inode: 4026531840}
+	if _, err := LoadRevert(d, id); !errors.Is(err, ErrNothingToRevert) {
 		t.Fatalf("LoadRevert with no record: %v", err)
 	}
-	first := RevertRecord{Before: kernelDefaults, Profile: "ssh", At: time.Unix(1, 0).UTC()}
-	if err := SaveRevert(d, name, first); err != nil {
+	first := RevertRecord{NS: id, Before: kernelDefaults, Keys: Keys, Profile: "ssh", At: time.Unix(1, 0).UTC()}
+	if err := SaveRevert(d, first); err != nil {
 		t.Fatal(err)
 	}
 	// A second apply must not overwrite the values from before the first.
-	if err := SaveRevert(d, name, RevertRecord{Before: ka(60, 15, 4), Profile: "aws-nlb"}); err != nil {
+	if err := SaveRevert(d, RevertRecord{NS: id, Before: ka(60, 15, 4), Keys: Keys, Profile: "aws-nlb"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadRevert(d, name)
+	got, err := LoadRevert(d, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(first, got); diff != "" {
 		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	// Another namespace that reuses the inode has another cookie: no record.
+	if _, err := LoadRevert(d, NSID{Cookie: 5388, Inode: 4026531840}); !errors.Is(err, ErrNothingToRevert) {
+		t.Errorf("a namespace reusing the inode found a record: %v", err)
+	}
+}
+
+// killAfter writes n keys, then dies as a SIGKILL would: nothing after it
+// runs (the panic stands for the end of the process).
+type killAfter struct {
+	FS
+	n int
+}
+
+type killed struct{}
+
+func (k *killAfter) WriteKey(key Key, v int) error {
+	if k.n == 0 {
+		panic(killed{})
+	}
+	k.n--
+	return k.FS.WriteKey(key, v)
+}
+
+// transactKilled runs a transaction that is killed after n writes.
+func transactKilled(t *testing.T, st State, fs FS, n int, req Request) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(killed); !ok {
+				panic(r)
+			}
+		}
+	}()
+	st.Transact(&killAfter{FS: fs, n: n}, req)
+	t.Fatalf("transaction killed after %d writes returned", n)
+}
+
+// TestKilledTransaction kills an apply after each of its writes: the next
+// command sees the journal, says what was left, and the next transaction
+// undoes it before its own; the revert record keeps the original values.
+func TestKilledTransaction(t *testing.T) {
+	for n := 0; n < 3; n++ {
+		t.Run(fmt.Sprintf("after %d writes", n), func(t *testing.T) {
+			fs := fakeTree(t, kernelDefaults)
+			st := State{RunDir: t.TempDir()}
+			id := NSID{Cookie: 7, Inode: 42}
+			transactKilled(t, st, fs, n, Request{What: "apply", Want: ka(31, 15, 4), Record: "ssh", NS: id})
+			now, _ := fs.Read()
+			j, running := st.Interrupted(id)
+			if j == nil || running {
+				t.Fatalf("after a kill: journal %v running %v", j, running)
+			}
+			wantLeft := map[int]string{0: "the values from before it", 1: "a mix of the values before it and the ones it was writing", 2: "a mix of the values before it and the ones it was writing"}[n]
+			if got := j.Left(now); got != wantLeft || j.Profile != "ssh" || j.Before != kernelDefaults {
+				t.Errorf("journal %+v left %q, want %q", j, got, wantLeft)
+			}
+			res, err := st.Transact(fs, Request{What: "apply", Want: ka(300, 30, 5), Record: "aws-nlb", NS: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Undone == nil || res.Undone.Profile != "ssh" {
+				t.Errorf("the next apply did not report the undone one: %+v", res)
+			}
+			if v, _ := fs.Read(); v != ka(300, 30, 5) {
+				t.Errorf("after the next apply: %+v", v)
+			}
+			if j, _ := st.Interrupted(id); j != nil {
+				t.Errorf("journal left after the next apply: %+v", j)
+			}
+			d, _ := st.Dir()
+			defer d.Close()
+			rec, err := LoadRevert(d, id)
+			if err != nil || rec.Before != kernelDefaults || rec.Profile != "ssh" {
+				t.Errorf("revert record %+v, %v: want the values from before the first apply", rec, err)
+			}
+			if left := d.Temps(""); len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+}
+
+// TestFailedReadBackSaysWritten: a read-back that differs after all
+// writes says the keys were written.
+func TestFailedReadBackSaysWritten(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	_, err := st.Transact(clampingRW{fs}, Request{What: "apply", Want: ka(60, 15, 4)})
+	if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "apply: 3 keys written, but tcp_keepalive_probes: wrote 4, read-back differs: 3") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestCollect(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	for _, id := range []NSID{{Cookie: 1, Inode: 10}, {Cookie: 2, Inode: 20}} {
+		if _, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.WriteKey(Time, 7200); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := st.Collect(func(id NSID) bool { return id.Cookie == 1 })
+	if err != nil || len(removed) != 1 || removed[0] != "revert-c2.json" {
+		t.Errorf("Collect removed %v, %v; want revert-c2.json", removed, err)
+	}
+	d, _ := st.Dir()
+	defer d.Close()
+	if _, err := LoadRevert(d, NSID{Cookie: 1, Inode: 10}); err != nil {
+		t.Errorf("the live namespace's record: %v", err)
+	}
+}
+
+func TestLease(t *testing.T) {
+	st := State{RunDir: t.TempDir()}
+	if pid := st.Leased("c1"); pid != 0 {
+		t.Fatalf("Leased before any lease: %d", pid)
+	}
+	l, err := st.TakeLease("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := st.Leased("c1"); pid != os.Getpid() {
+		t.Errorf("Leased = %d, want this process %d", pid, os.Getpid())
+	}
+	if _, err := st.TakeLease("c1"); err == nil || !strings.Contains(err.Error(), "another tcpka watch") {
+		t.Errorf("second lease: %v", err)
+	}
+	l.Release()
+	if pid := st.Leased("c1"); pid != 0 {
+		t.Errorf("Leased after release: %d", pid)
+	}
+}
+
+// TestStateRefusedUnlessPrivate: a state directory others may write is
+// refused with one line that names it; nothing is read from it.
+func TestStateRefusedUnlessPrivate(t *testing.T) {
+	run := t.TempDir()
+	dir := filepath.Join(run, "tcpka")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	st := State{RunDir: run}
+	fs := fakeTree(t, kernelDefaults)
+	_, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh"})
+	if !errors.Is(err, atomicfile.ErrUnsafe) || !strings.Contains(err.Error(), dir+": unsafe state: mode 0777 lets others write it") {
+		t.Errorf("Transact with a world-writable state dir: %v", err)
+	}
+	if v, _ := fs.Read(); v != kernelDefaults {
+		t.Errorf("wrote %+v through an unsafe state dir", v)
 	}
 }

@@ -1,22 +1,29 @@
 package sysctl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"golang.org/x/sys/unix"
 )
 
 // State is where transactions keep their lock and their records: the lock
-// at RunDir/tcpka.lock, records in the private directory RunDir/tcpka.
+// at RunDir/tcpka.lock, records, journals and leases in the private
+// directory RunDir/tcpka (root-owned, 0700).
 type State struct {
 	RunDir string // /run
 	// LockTimeout bounds the wait for another tcpka's transaction (0: 10 s).
 	LockTimeout time.Duration
 }
+
+func (st State) lockPath() string { return filepath.Join(st.RunDir, "tcpka.lock") }
 
 // Lock takes the transaction lock: two tcpka runs cannot interleave their
 // writes. Call the returned func to release it.
@@ -25,7 +32,17 @@ func (st State) Lock() (unlock func(), err error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	return Lock(filepath.Join(st.RunDir, "tcpka.lock"), timeout)
+	return Lock(st.lockPath(), timeout)
+}
+
+// Busy says whether another tcpka holds the transaction lock now.
+func (st State) Busy() bool {
+	fd, err := unix.Open(st.lockPath(), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return errors.Is(unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB), unix.EWOULDBLOCK)
 }
 
 // Dir opens the private state directory, creating it root-owned 0700.
@@ -37,16 +54,6 @@ func (st State) Dir() (*atomicfile.Dir, error) {
 // exist yet is an error wrapping os.ErrNotExist.
 func (st State) OpenDir() (*atomicfile.Dir, error) {
 	return atomicfile.OpenPrivateDir(st.RunDir, "tcpka")
-}
-
-// RevertName is the file name of a namespace's revert record: one per
-// namespace, so reverting one cannot restore another's values. nsKey
-// identifies the namespace ("" for a proc tree that names none).
-func RevertName(nsKey string) string {
-	if nsKey == "" {
-		nsKey = "default"
-	}
-	return "revert-netns-" + nsKey + ".json"
 }
 
 // Request is one transaction.
@@ -62,14 +69,17 @@ type Request struct {
 	// Record names the profile to record for revert before the first
 	// write; "" records nothing (a revert, a later correction).
 	Record string
-	// NSKey identifies the namespace for its revert record.
-	NSKey string
+	// NS identifies the namespace for its records and journal.
+	NS NSID
 }
 
 // Transact runs req against rw, the sysctls of one namespace: it reads the
-// current values, stops there on a dry run or when nothing differs, saves
-// the revert record (when asked and none exists), then writes all changed
-// keys or none. The caller holds the lock (Lock) unless DryRun.
+// current values; undoes a transaction that was interrupted there (its
+// journal is left; Result.Undone says so); stops on a dry run or when
+// nothing differs; saves the revert record (when asked and none exists);
+// writes its journal; writes all changed keys or none; and removes the
+// journal. A run killed at any instant leaves the old values, the new
+// ones, or a journal. The caller holds the lock (Lock) unless DryRun.
 func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 	if !req.Exact {
 		if err := req.Want.Validate(); err != nil {
@@ -80,39 +90,219 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 	if keys == nil {
 		keys = SetKeys(req.Want)
 	}
+	var d *atomicfile.Dir
+	var err error
+	if req.DryRun {
+		d, err = st.OpenDir()
+		if errors.Is(err, os.ErrNotExist) {
+			d, err = nil, nil
+		}
+	} else {
+		d, err = st.Dir()
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", req.What, err)
+	}
+	if d != nil {
+		defer d.Close()
+	}
+	var pending *Journal
+	if d != nil {
+		if pending, err = loadJournal(d, req.NS); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", req.What, err)
+		}
+	}
 	plan, err := Apply(rw, req.Want, keys, true)
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", req.What, err)
+	}
+	if pending != nil {
+		plan.Undone = pending
+		plan.Left = pending.Left(plan.Before)
+		if req.DryRun {
+			return plan, nil
+		}
+		// Undo it first: its own keys back to what they held before it.
+		if _, err := Apply(rw, pending.Before, pending.Keys, false); err != nil {
+			return plan, Explain(req.What, fmt.Errorf("undo the interrupted %s: %w", pending.Describe(), err))
+		}
+		if err := d.Remove(JournalName(req.NS)); err != nil {
+			return plan, fmt.Errorf("%s: %w", req.What, err)
+		}
+		undone, left := pending, plan.Left
+		if plan, err = Apply(rw, req.Want, keys, true); err != nil {
+			return plan, fmt.Errorf("%s: %w", req.What, err)
+		}
+		plan.Undone, plan.Left = undone, left
 	}
 	if req.DryRun || len(plan.Changes) == 0 {
 		return plan, nil
 	}
 	if req.Record != "" {
-		d, err := st.Dir()
-		if err != nil {
-			return plan, fmt.Errorf("%s: %w", req.What, err)
-		}
-		err = SaveRevert(d, RevertName(req.NSKey), RevertRecord{Before: plan.Before, Profile: req.Record, At: time.Now().UTC()})
-		d.Close()
-		if err != nil {
+		rec := RevertRecord{NS: req.NS, Before: plan.Before, Keys: Keys, Profile: req.Record, At: time.Now().UTC()}
+		if err := SaveRevert(d, rec); err != nil {
 			return plan, fmt.Errorf("%s: %w", req.What, err)
 		}
 	}
+	j := Journal{Op: req.What, Profile: req.Record, NS: req.NS, Before: plan.Before, Want: req.Want, Keys: keys, At: time.Now().UTC(), PID: os.Getpid()}
+	if err := saveJournal(d, j); err != nil {
+		return plan, fmt.Errorf("%s: journal: %w", req.What, err)
+	}
 	res, err := Apply(rw, req.Want, keys, false)
+	res.Undone, res.Left = plan.Undone, plan.Left
+	if err != nil && !errors.Is(err, ErrRolledBack) && !errors.Is(err, ErrVerify) {
+		// The keys could not be restored either: the journal stays for the
+		// next command to name and undo.
+		return res, Explain(req.What, err)
+	}
+	if rerr := d.Remove(JournalName(req.NS)); rerr != nil && err == nil {
+		err = fmt.Errorf("journal: %w", rerr)
+	}
+	if errors.Is(err, ErrVerify) {
+		return res, fmt.Errorf("%s: %d %s written, but %w", req.What, len(res.Changes), plural(len(res.Changes), "key"), err)
+	}
 	if err != nil {
 		return res, Explain(req.What, err)
 	}
 	return res, nil
 }
 
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// Interrupted returns the journal a killed transaction left for the
+// namespace, and whether it may still be running (another tcpka holds the
+// lock). nil when there is none or the state cannot be read (show and
+// check need no privileges; the state directory is root's).
+func (st State) Interrupted(id NSID) (j *Journal, running bool) {
+	d, err := st.OpenDir()
+	if err != nil {
+		return nil, false
+	}
+	defer d.Close()
+	j, err = loadJournal(d, id)
+	if err != nil || j == nil {
+		return nil, false
+	}
+	return j, st.Busy()
+}
+
 // Explain turns the errors a write can meet into what the user should do
-// about them.
+// about them. Permission denied to root is not "needs root".
 func Explain(what string, err error) error {
 	switch {
 	case errors.Is(err, ErrReadOnly):
 		return fmt.Errorf("%s: /proc/sys is mounted read-only (as in most containers): run tcpka on the host, or give the container a writable /proc/sys: %w", what, err)
+	case errors.Is(err, ErrPermission) && os.Geteuid() == 0:
+		return fmt.Errorf("%s: the kernel refused the write although tcpka runs as root (a security module, a seccomp filter, or a user namespace without CAP_NET_ADMIN over this network namespace): %w", what, err)
 	case errors.Is(err, ErrPermission):
 		return fmt.Errorf("%s needs root (CAP_NET_ADMIN): run it with sudo: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Lease is held by a tcpka watch for as long as it keeps a profile applied
+// in a namespace ("all" for watch --all-netns): revert refuses to undo
+// what watch would put back at its next check, and so cannot lose the
+// record of the original values.
+type Lease struct {
+	f *os.File
+}
+
+func leaseName(key string) string { return "watch-" + key + ".lease" }
+
+// TakeLease takes the lease on key for this process; it fails when
+// another tcpka watch holds it.
+func (st State) TakeLease(key string) (*Lease, error) {
+	d, err := st.Dir()
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	name := leaseName(key)
+	fd, err := unix.Openat(d.Fd(), name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s/%s: %w", d.Where(), name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if pid := leaseHolder(d, name); pid != 0 {
+			return nil, fmt.Errorf("another tcpka watch (pid %d) keeps a profile applied here", pid)
+		}
+		return nil, fmt.Errorf("another tcpka watch keeps a profile applied here")
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Lease{f: f}, nil
+}
+
+// Release gives the lease up.
+func (l *Lease) Release() {
+	if l != nil {
+		l.f.Close()
+	}
+}
+
+// Leased returns the pid of the tcpka watch holding the lease on key, 0
+// when none does.
+func (st State) Leased(key string) int {
+	d, err := st.OpenDir()
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	fd, err := unix.Openat(d.Fd(), leaseName(key), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	if !errors.Is(unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB), unix.EWOULDBLOCK) {
+		return 0
+	}
+	if pid := leaseHolder(d, leaseName(key)); pid != 0 {
+		return pid
+	}
+	return -1
+}
+
+func leaseHolder(d *atomicfile.Dir, name string) int {
+	b, err := d.ReadPrivate(name, 64)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(string(bytes.TrimSpace(b)))
+	return pid
+}
+
+// Collect removes the records and journals of namespaces that are gone,
+// as alive says, so a namespace that later gets the same inode number
+// never inherits them. The caller holds the lock.
+func (st State) Collect(alive func(NSID) bool) (removed []string, err error) {
+	d, err := st.OpenDir()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	files, err := stateFiles(d)
+	if err != nil {
+		return nil, err
+	}
+	for name, id := range files {
+		if id == (NSID{}) || alive(id) {
+			continue
+		}
+		if err := d.Remove(name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
 }
