@@ -51,7 +51,9 @@ const (
 	OpUnchanged Op = "unchanged" // already has this content
 	OpRemove    Op = "remove"
 	OpSkip      Op = "skip"
-	OpKeep      Op = "keep" // uninstall leaves it (changed, or a directory not empty)
+	OpKeep      Op = "keep"     // uninstall leaves it (changed, or a directory not empty)
+	OpUndo      Op = "undo"     // put back as it was before an interrupted install
+	OpComplete  Op = "complete" // an interrupted install's record, marked complete
 )
 
 // Action is one path install or uninstall handles.
@@ -94,6 +96,11 @@ type manifest struct {
 	GeneratedBy string          `json:"generated_by"`
 	Files       []manifestEntry `json:"files"`
 	CreatedDirs []string        `json:"created_dirs,omitempty"`
+	// While an install runs (State "pending"): each change and its
+	// backup, and the directories this install made (see journal.go).
+	State   string   `json:"state,omitempty"`
+	Changes []change `json:"changes,omitempty"`
+	NewDirs []string `json:"new_dirs,omitempty"`
 }
 
 type manifestEntry struct {
@@ -132,6 +139,13 @@ func Install(o InstallOptions) (*Result, error) {
 		o.SysctlDir = DefaultSysctlDir
 	}
 	res := &Result{Root: o.Root, DryRun: o.DryRun}
+	if !o.DryRun {
+		acts, err := Recover(o.Root)
+		res.Actions = append(res.Actions, acts...)
+		if err != nil {
+			return res, err
+		}
+	}
 	targets := []target{
 		{dir: path.Clean("/" + o.SysctlDir), name: DropInName, data: o.DropIn},
 		{dir: ConfigDir, name: path.Base(ProfileFile), data: o.Profile},
@@ -152,7 +166,7 @@ func Install(o InstallOptions) (*Result, error) {
 			d.Close()
 		}
 	}()
-	var created []string
+	var created, newDirs []string
 	var errs []error
 	for _, t := range targets {
 		p := path.Join(t.dir, t.name)
@@ -166,6 +180,7 @@ func Install(o InstallOptions) (*Result, error) {
 			var err error
 			d, made, err = atomicfile.OpenDir(o.Root, t.dir, create)
 			created = append(created, made...)
+			newDirs = append(newDirs, made...)
 			if errors.Is(err, ErrNoDir) && t.dir == ConfigDir && o.DryRun {
 				res.Actions = append(res.Actions, Action{Op: OpCreate, Path: p})
 				continue
@@ -212,13 +227,8 @@ func Install(o InstallOptions) (*Result, error) {
 		res.Actions = append(res.Actions, Action{Op: pl.op, Path: p})
 	}
 	if len(errs) > 0 {
-		for _, c := range created {
-			if d, _, err := atomicfile.OpenDir(o.Root, path.Dir(c), false); err == nil {
-				d.RemoveDir(path.Base(c))
-				d.Close()
-			}
-		}
-		return res, errors.Join(errs...)
+		removeDirs(o.Root, newDirs)
+		return res, joinUnique(errs)
 	}
 
 	// A previous install may have put its drop-in elsewhere (--sysctl-d):
@@ -238,50 +248,100 @@ func Install(o InstallOptions) (*Result, error) {
 		return res, nil
 	}
 
-	rollback := func() {
-		for _, pl := range plan {
-			if !pl.writen {
-				continue
+	// The transaction (journal.go): backups, pending record, files,
+	// complete record, no backups.
+	var changes []change
+	backup := func(d *atomicfile.Dir, p, name string, st State, newSum string) error {
+		c := change{Path: p, SHA256: newSum}
+		if st != Absent {
+			b, err := takeBackup(d, name)
+			if err != nil {
+				return err
 			}
-			if pl.state == Absent {
-				pl.d.Remove(pl.name)
-			} else {
-				pl.d.WriteFile(pl.name, pl.old, FileMode)
-			}
+			c.Backup = b
 		}
+		changes = append(changes, c)
+		return nil
 	}
-	m := manifest{GeneratedBy: Marker, CreatedDirs: dedup(created)}
+	m := &manifest{GeneratedBy: Marker, CreatedDirs: dedup(created)}
 	for _, pl := range plan {
-		m.Files = append(m.Files, manifestEntry{Path: path.Join(pl.dir, pl.name), SHA256: sum(pl.data)})
+		p := path.Join(pl.dir, pl.name)
+		m.Files = append(m.Files, manifestEntry{Path: p, SHA256: sum(pl.data)})
 		if pl.op == OpUnchanged {
 			continue
 		}
-		if err := pl.d.WriteFile(pl.name, pl.data, FileMode); err != nil {
-			rollback()
-			return res, err
+		if err := backup(pl.d, p, pl.name, pl.state, sum(pl.data)); err != nil {
+			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
 		}
-		pl.writen = true
 	}
-	mb, _ := json.MarshalIndent(m, "", "  ")
-	mb = append(mb, '\n')
+	for _, e := range stale {
+		err := withDir(o.Root, e.Path, func(d *atomicfile.Dir, name string) error {
+			if st, data, err := existing(d, name); err != nil || st != Ours || sum(data) != e.SHA256 {
+				return err // changed since: left alone, as before
+			}
+			return backup(d, e.Path, name, Ours, "")
+		})
+		if err != nil && !errors.Is(err, ErrNoDir) {
+			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+		}
+	}
+	complete, _ := json.MarshalIndent(m, "", "  ")
+	complete = append(complete, '\n')
 	mop := OpCreate
-	if st, old, err := existing(dirs[ConfigDir], path.Base(ManifestFile)); err == nil && st != Absent {
+	mst, old, err := existing(dirs[ConfigDir], path.Base(ManifestFile))
+	if err == nil && mst != Absent {
 		mop = OpUpdate
-		if bytes.Equal(old, mb) {
+		if bytes.Equal(old, complete) && len(changes) == 0 {
 			mop = OpUnchanged
 		}
 	}
 	if mop != OpUnchanged {
-		if err := dirs[ConfigDir].WriteFile(path.Base(ManifestFile), mb, FileMode); err != nil {
-			rollback()
-			return res, err
+		if err := backup(dirs[ConfigDir], ManifestFile, path.Base(ManifestFile), mst, ""); err != nil {
+			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+		}
+		pending := *m
+		pending.State, pending.Changes, pending.NewDirs = pendingState, changes, newDirs
+		if err := writeManifest(o.Root, &pending); err != nil {
+			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+		}
+		for _, pl := range plan {
+			if pl.op == OpUnchanged {
+				continue
+			}
+			if err := pl.d.WriteFile(pl.name, pl.data, FileMode); err != nil {
+				return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+			}
+		}
+		for _, c := range changes {
+			if c.SHA256 == "" && c.Path != ManifestFile {
+				if err := withDir(o.Root, c.Path, func(d *atomicfile.Dir, name string) error { return d.Remove(name) }); err != nil {
+					return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+				}
+			}
+		}
+		if err := writeManifest(o.Root, m); err != nil {
+			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
+		}
+		for _, c := range changes {
+			_ = dropBackup(o.Root, c)
 		}
 	}
 	res.Actions = append(res.Actions, Action{Op: mop, Path: ManifestFile, Note: "what uninstall removes"})
-	for _, e := range stale {
-		removeIfUnchanged(o.Root, e)
-	}
 	return res, nil
+}
+
+// joinUnique joins errors, each message once: a missing root fails every
+// target the same way.
+func joinUnique(errs []error) error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
 }
 
 func dedup(s []string) []string {
@@ -320,29 +380,6 @@ func readManifest(root string) (*manifest, error) {
 		return nil, fmt.Errorf("%s: %w", where(root, ManifestFile), err)
 	}
 	return &m, nil
-}
-
-// removeIfUnchanged removes e when it still holds what install wrote.
-func removeIfUnchanged(root string, e manifestEntry) (Op, error) {
-	d, _, err := atomicfile.OpenDir(root, path.Dir(e.Path), false)
-	if errors.Is(err, ErrNoDir) {
-		return OpUnchanged, nil
-	}
-	if err != nil {
-		return OpKeep, err
-	}
-	defer d.Close()
-	st, data, err := existing(d, path.Base(e.Path))
-	if err != nil {
-		return OpKeep, err
-	}
-	if st == Absent {
-		return OpUnchanged, nil
-	}
-	if st != Ours || sum(data) != e.SHA256 {
-		return OpKeep, nil
-	}
-	return OpRemove, d.Remove(path.Base(e.Path))
 }
 
 // Enabled lists the unit's enablement symlinks (*.wants/, *.requires/)
@@ -388,6 +425,11 @@ func Uninstall(root string, force bool) (*Result, error) {
 		return res, err
 	} else {
 		d.Close()
+	}
+	acts, err := Recover(root)
+	res.Actions = append(res.Actions, acts...)
+	if err != nil {
+		return res, err
 	}
 	m, err := readManifest(root)
 	if err != nil {

@@ -3,10 +3,12 @@ package sysctld
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -408,5 +410,167 @@ func renameFails(fail func(n int) error) func(step, target string) error {
 		}
 		n++
 		return fail(n)
+	}
+}
+
+// killedAt is an atomicfile.Hook that dies (a panic standing for SIGKILL:
+// no rollback runs) at its n-th step, counting from 1.
+func killedAt(n int) func(step, target string) error {
+	i := 0
+	return func(step, target string) error {
+		i++
+		if i == n {
+			panic(killed{})
+		}
+		return nil
+	}
+}
+
+type killed struct{}
+
+// installKilled runs Install and reports whether it was killed.
+func installKilled(o InstallOptions, hook func(step, target string) error) (died bool, err error) {
+	atomicfile.Hook = hook
+	defer func() {
+		atomicfile.Hook = nil
+		if r := recover(); r != nil {
+			if _, ok := r.(killed); !ok {
+				panic(r)
+			}
+			died = true
+		}
+	}()
+	_, err = Install(o)
+	return false, err
+}
+
+// snapshot is a tree with every file's content and kind.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			out[rel] = "-> " + l
+		case fi.IsDir():
+			out[rel] = fi.Mode().String()
+		default:
+			b, _ := os.ReadFile(p)
+			st := fi.Sys().(*syscall.Stat_t)
+			out[rel] = fmt.Sprintf("%s uid %d %s", fi.Mode(), st.Uid, sum(b))
+		}
+		return nil
+	})
+	return out
+}
+
+// TestInstallKilledAnywhere kills an install over a previous one at every
+// step of its writes (each write, fsync, rename, directory fsync): the next
+// Recover leaves exactly the old tree or exactly the new one, with no
+// backup or temporary file, and uninstall then finds what it must remove.
+func TestInstallKilledAnywhere(t *testing.T) {
+	oldOpts := func(root string) InstallOptions { return opts(root) }
+	newOpts := func(root string) InstallOptions {
+		o := opts(root)
+		o.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
+		o.Profile = []byte("# " + Marker + "\ntime: 90s\n")
+		return o
+	}
+	for _, fresh := range []bool{true, false} {
+		for n := 1; ; n++ {
+			root := newRoot(t)
+			empty := snapshot(t, root)
+			if !fresh {
+				if _, err := Install(oldOpts(root)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshot(t, root)
+			died, err := installKilled(newOpts(root), killedAt(n))
+			if err != nil {
+				t.Fatalf("fresh=%v kill at step %d: %v", fresh, n, err)
+			}
+			if !died {
+				if n < 8 {
+					t.Errorf("fresh=%v: only %d steps: the kill points do not cover the writes", fresh, n-1)
+				}
+				break
+			}
+			acts, err := Recover(root)
+			if err != nil {
+				t.Fatalf("fresh=%v step %d: Recover: %v", fresh, n, err)
+			}
+			after := snapshot(t, root)
+			cleanAfter := newRoot(t)
+			if !fresh {
+				Install(oldOpts(cleanAfter))
+			}
+			Install(newOpts(cleanAfter))
+			if diff := cmp.Diff(before, after); diff != "" && !sameTree(t, snapshot(t, cleanAfter), after) {
+				t.Errorf("fresh=%v step %d: after Recover (%v) the tree is neither the old nor the new one (-old +got):\n%s", fresh, n, ops(&Result{Actions: acts}), diff)
+			}
+			if _, err := Uninstall(root, false); err != nil {
+				t.Fatalf("fresh=%v step %d: uninstall after the kill: %v", fresh, n, err)
+			}
+			if diff := cmp.Diff(empty, snapshot(t, root)); diff != "" {
+				t.Errorf("fresh=%v step %d: uninstall left files behind (-empty +got):\n%s", fresh, n, diff)
+			}
+		}
+	}
+}
+
+// sameTree compares two trees by their paths below the root and contents.
+func sameTree(t *testing.T, a, b map[string]string) bool {
+	t.Helper()
+	return cmp.Equal(a, b)
+}
+
+// TestInstallFailuresRestoreExactly: a write that fails (EIO at each step)
+// puts back every file exactly: a replaced symlink stays a symlink, a
+// foreign file keeps its bytes (over 1 MiB), mode and owner.
+func TestInstallFailuresRestoreExactly(t *testing.T) {
+	for _, step := range []string{"write", "fsync", "rename", "fsync-dir"} {
+		for nth := 1; nth <= 4; nth++ {
+			root := newRoot(t)
+			big := bytes.Repeat([]byte("net.ipv4.tcp_keepalive_time = 30\n"), 40000) // 1.3 MB
+			prof := filepath.Join(root, "etc/tcpka")
+			os.MkdirAll(prof, 0o755)
+			os.WriteFile(filepath.Join(prof, "profile.yaml"), big, 0o600)
+			os.Chmod(filepath.Join(prof, "profile.yaml"), 0o600)
+			if os.Geteuid() == 0 {
+				os.Chown(filepath.Join(prof, "profile.yaml"), 1234, 1234)
+			}
+			os.Symlink("/usr/lib/sysctl.d/elsewhere.conf", filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"))
+			before := snapshot(t, root)
+			o := opts(root)
+			o.Force = true
+			count := 0
+			eio := errors.New("input/output error")
+			atomicfile.Hook = func(s, target string) error {
+				if s == step {
+					count++
+					if count == nth {
+						return eio
+					}
+				}
+				return nil
+			}
+			_, err := Install(o)
+			atomicfile.Hook = nil
+			if count < nth {
+				continue // fewer such steps than nth: done
+			}
+			if !errors.Is(err, eio) {
+				t.Errorf("%s #%d: Install: %v, want the injected error", step, nth, err)
+			}
+			if diff := cmp.Diff(before, snapshot(t, root)); diff != "" {
+				t.Errorf("%s #%d: the tree was not put back exactly (-before +after):\n%s", step, nth, diff)
+			}
+		}
 	}
 }
