@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -65,6 +66,11 @@ func (e *Env) every(what string, fn func(v *kernel.Visit, fs sysctl.FS) error) (
 	}
 	return visits, nil
 }
+
+// failedVisit: the namespace could not be read or changed. One that went
+// away since it was listed (its last process exited) did not fail: there
+// is nothing left to read or change.
+func failedVisit(v *kernel.Visit) bool { return v.Err != nil && !v.Gone }
 
 // failedLabels names the visits that failed, for the closing line.
 func failedLabels(visits []kernel.Visit, failed func(*kernel.Visit) bool) (n int, labels string) {
@@ -135,6 +141,10 @@ func showAllNetns(env *Env, asJSON bool) error {
 		if len(v.Names) > 0 {
 			name = strings.Join(v.Names, ",")
 		}
+		if v.Gone {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tgone since it was listed\n", v.ID(), name, v.ProcsCell())
+			continue
+		}
 		if v.Err != nil {
 			failed++
 			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tcannot read: %s\n", v.ID(), name, v.ProcsCell(), oneLine(v.Err.Error()))
@@ -192,26 +202,20 @@ type applyAllJSONOut struct {
 }
 
 func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
-	if !f.dryRun {
-		if err := env.canWrite("apply"); err != nil {
-			return err
-		}
-		unlock, err := env.State.Lock()
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		defer unlock()
-	}
 	results := map[*kernel.Visit]sysctl.Result{}
-	visits, err := env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
-		res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NSKey: v.Key()})
-		results[v] = res
+	var visits []kernel.Visit
+	err := env.locked("apply", f.dryRun, func() (err error) {
+		visits, err = env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
+			res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NS: env.identityHere()})
+			results[v] = res
+			return err
+		})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	nfailed, failed := failedLabels(visits, func(v *kernel.Visit) bool { return v.Err != nil })
+	nfailed, failed := failedLabels(visits, failedVisit)
 	if f.json {
 		out := applyAllJSONOut{Profile: p.Name, Origin: p.Origin, DryRun: f.dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
 		for i := range visits {
@@ -222,7 +226,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 				b, a := newSettingsJSON(res.Before), newSettingsJSON(p.Over(res.Before))
 				j.Before, j.After = &b, &a
 			}
-			if v.Err != nil {
+			if failedVisit(v) {
 				out.Failed = append(out.Failed, v.ID())
 			}
 			out.Namespaces = append(out.Namespaces, j)
@@ -238,11 +242,14 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 			v := &visits[i]
 			res, ok := results[v]
 			fmt.Fprintln(w, v.Label())
+			printUndone(w, res, f.dryRun)
 			if ok && res.Before != (keepalive.Settings{}) {
 				printChanges(w, p.Settings, sysctl.SetKeys(p.Settings), res, p.Over(res.Before))
 			}
 			n := len(res.Changes)
 			switch {
+			case v.Gone:
+				fmt.Fprintln(w, "  gone: it went away since it was listed")
 			case v.Err != nil:
 				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(v.Err.Error()))
 			case n == 0:
@@ -259,8 +266,9 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 		if f.dryRun {
 			did = "would change (dry run: nothing written)"
 		}
+		gone := len(visits) - len(slices.DeleteFunc(slices.Clone(visits), func(v kernel.Visit) bool { return v.Gone }))
 		fmt.Fprintf(w, "%d of %d network %s %s, %d already matched, %d failed\n",
-			changed, len(visits), plural(len(visits), "namespace"), did, len(visits)-changed-nfailed, nfailed)
+			changed, len(visits), plural(len(visits), "namespace"), did, len(visits)-changed-nfailed-gone, nfailed)
 	}
 	if nfailed > 0 {
 		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
@@ -297,16 +305,18 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 		return err
 	}
 	drifted := func(v *kernel.Visit) bool { return v.Err == nil && len(sysctl.Drift(p.Settings, vals[v])) > 0 }
-	nfailed, failed := failedLabels(visits, func(v *kernel.Visit) bool { return v.Err != nil })
+	nfailed, failed := failedLabels(visits, failedVisit)
 	ndrift, drift := failedLabels(visits, drifted)
 	if asJSON {
 		out := checkAllJSONOut{Profile: p.Name, Match: nfailed == 0 && ndrift == 0, Namespaces: []checkAllRowJSON{}, Drift: []string{}, Failed: []string{}}
 		for i := range visits {
 			v := &visits[i]
 			j := checkAllRowJSON{nsJSON: visitJSON(v), Keys: []checkKeyJSON{}}
-			if v.Err != nil {
+			switch {
+			case failedVisit(v):
 				out.Failed = append(out.Failed, v.ID())
-			} else {
+			case v.Gone:
+			default:
 				s := newSettingsJSON(vals[v])
 				j.Kernel = &s
 				j.Match = !drifted(v)
@@ -325,6 +335,8 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 		for i := range visits {
 			v := &visits[i]
 			switch {
+			case v.Gone:
+				fmt.Fprintf(w, "%s: gone: it went away since it was listed\n", v.Label())
 			case v.Err != nil:
 				fmt.Fprintf(w, "%s: cannot read: %s\n", v.Label(), oneLine(v.Err.Error()))
 			case drifted(v):
@@ -350,4 +362,13 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 		return exitCode(exitFailure)
 	}
 	return nil
+}
+
+// identityHere identifies the namespace of the calling thread (inside
+// Every) for its records; none on a proc tree that is not this machine's.
+func (e *Env) identityHere() sysctl.NSID {
+	if !e.Kernel.RealProc() {
+		return sysctl.NSID{}
+	}
+	return kernel.IdentityHere()
 }

@@ -75,6 +75,7 @@ func runApply(env *Env, f *applyFlags, args []string) error {
 			Before:  newSettingsJSON(res.Before), After: newSettingsJSON(after),
 		})
 	}
+	printUndone(env.Stdout, res, f.dryRun)
 	fmt.Fprintf(env.Stdout, "profile %s (%s)\n", p.Name, p.Origin)
 	printChanges(env.Stdout, p.Settings, sysctl.SetKeys(p.Settings), res, after)
 	n := len(res.Changes)

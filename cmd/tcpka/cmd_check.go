@@ -45,6 +45,8 @@ type checkJSONOut struct {
 	Match   bool           `json:"match"`
 	Keys    []checkKeyJSON `json:"keys"`
 	Kernel  settingsJSON   `json:"kernel"`
+	// Interrupted: a transaction a killed tcpka left in this namespace.
+	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
 }
 
 // checkKeys is the per-key comparison of --json.
@@ -73,8 +75,9 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 		return fmt.Errorf("check: %w", err)
 	}
 	drift := sysctl.Drift(p.Settings, cur)
+	interrupted, ij := env.interrupted(cur)
 	if f.json {
-		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSON(cur), Keys: checkKeys(p, cur)}
+		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSON(cur), Keys: checkKeys(p, cur), Interrupted: ij}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
@@ -88,6 +91,9 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 				mark = "DRIFT: profile " + sysctl.FormatValue(k, n)
 			}
 			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(cur)), mark)
+		}
+		if interrupted != "" {
+			fmt.Fprintln(w, interrupted)
 		}
 		if len(drift) == 0 {
 			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, detect.Seconds(detect.Idle(cur)))

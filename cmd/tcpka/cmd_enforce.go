@@ -319,7 +319,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 	}
 	width := len("CGROUP")
 	for _, a := range list {
-		width = max(width, len(a.Cgroup))
+		width = max(width, len(printable(a.Cgroup)))
 	}
 	fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, "CGROUP", "PROFILE", "TIME", "INTVL", "PROBES", "DETECTION", "ATTACHED")
 	col := func(s keepalive.Settings, k sysctl.Key) string {
@@ -329,7 +329,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 		return "sysctl"
 	}
 	for _, a := range list {
-		cg := a.Cgroup
+		cg := printable(a.Cgroup)
 		if cg == "" {
 			cg = fmt.Sprintf("(cgroup id %d)", a.CgroupID)
 		}
@@ -337,7 +337,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 		if !a.Attached.IsZero() {
 			at = a.Attached.Local().Format("2006-01-02 15:04:05 MST")
 		}
-		prof := a.Profile
+		prof := printable(a.Profile)
 		if prof == "" {
 			prof = "?"
 		}
@@ -345,7 +345,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 			col(a.Settings, sysctl.Time), col(a.Settings, sysctl.Intvl), col(a.Settings, sysctl.Probes),
 			detect.Seconds(detectionOf(a.Settings, base)), at)
 		if a.Detached {
-			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", a.Cgroup)
+			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", printable(a.Cgroup))
 		}
 	}
 	return nil
@@ -360,7 +360,7 @@ func enforceRemove(env *Env, f *enforceOpts, dir string) error {
 		if f.json {
 			continue
 		}
-		fmt.Fprintf(env.Stdout, "removed: cgroup %s (%s) detached, pin %s deleted\n", a.Cgroup, triple(a.Settings), a.Pin)
+		fmt.Fprintf(env.Stdout, "removed: cgroup %s (%s) detached, pin %s deleted\n", printable(a.Cgroup), triple(a.Settings), a.Pin)
 	}
 	if f.json {
 		type rm struct {

@@ -170,6 +170,8 @@ func systemdBooted() bool {
 // explainInstall adds what to do to errors from writing below /etc.
 func explainInstall(err error) error {
 	switch {
+	case errors.Is(err, sysctld.ErrPermission) && os.Geteuid() == 0:
+		return fmt.Errorf("install: refused although tcpka runs as root (a read-only bind mount, a security module, an immutable file): %w", err)
 	case errors.Is(err, sysctld.ErrPermission):
 		return fmt.Errorf("install needs root to write below /etc: run it with sudo: %w", err)
 	case errors.Is(err, sysctld.ErrReadOnly):

@@ -41,21 +41,38 @@ func runRevert(env *Env, f *revertFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	if !f.dryRun {
-		if err := env.canWrite("revert"); err != nil {
+	id := env.Kernel.Identity()
+	var rec sysctl.RevertRecord
+	var res sysctl.Result
+	err := env.locked("revert", f.dryRun, func() error {
+		// watch would put the profile back at its next check: refuse, and
+		// keep the record of the original values.
+		for _, key := range []string{id.Key(), "all"} {
+			if pid := env.State.Leased(key); pid != 0 {
+				return fmt.Errorf("revert: %s keeps a profile applied in this network namespace and would undo the revert: stop it first (systemctl stop tcpka-watch), then run tcpka revert", watchName(pid))
+			}
+		}
+		d, err := env.State.OpenDir()
+		if errors.Is(err, os.ErrNotExist) {
+			return sysctl.ErrNothingToRevert
+		}
+		if err != nil {
+			return fmt.Errorf("revert: %w", err)
+		}
+		defer d.Close()
+		if rec, err = sysctl.LoadRevert(d, id); err != nil {
 			return err
 		}
-	}
-	name := sysctl.RevertName(env.Kernel.Key())
-	d, err := env.State.OpenDir()
-	var rec sysctl.RevertRecord
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		err = sysctl.ErrNothingToRevert
-	case err == nil:
-		defer d.Close()
-		rec, err = sysctl.LoadRevert(d, name)
-	}
+		// Restore exactly what the kernel held, valid for a profile or not.
+		res, err = env.Kernel.Transact(env.State, sysctl.Request{What: "revert", Want: rec.Before, Keys: rec.Keys, Exact: true, DryRun: f.dryRun})
+		if err != nil || f.dryRun {
+			return err
+		}
+		if err := d.Remove(sysctl.RevertName(id)); err != nil {
+			return fmt.Errorf("revert: values restored, but the record stays: %w", err)
+		}
+		return nil
+	})
 	if errors.Is(err, sysctl.ErrNothingToRevert) {
 		if f.json {
 			return writeJSON(env.Stdout, revertJSONOut{Changes: []changeJSON{}, DryRun: f.dryRun})
@@ -64,23 +81,14 @@ func runRevert(env *Env, f *revertFlags, args []string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("revert: %w", err)
-	}
-	// Restore exactly what the kernel held, valid for a profile or not.
-	res, err := env.transact(sysctl.Request{What: "revert", Want: rec.Before, Keys: sysctl.Keys, Exact: true, DryRun: f.dryRun})
-	if err != nil {
 		return err
-	}
-	if !f.dryRun {
-		if err := d.Remove(name); err != nil {
-			return fmt.Errorf("revert: values restored, but the record stays: %w", err)
-		}
 	}
 	if f.json {
 		return writeJSON(env.Stdout, revertJSONOut{Reverted: !f.dryRun, DryRun: f.dryRun, Profile: rec.Profile, Changes: changesJSON(res.Changes)})
 	}
+	printUndone(env.Stdout, res, f.dryRun)
 	fmt.Fprintf(env.Stdout, "values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
-	printChanges(env.Stdout, rec.Before, sysctl.Keys, res, rec.Before)
+	printChanges(env.Stdout, rec.Before, rec.Keys, res, rec.Before)
 	n := len(res.Changes)
 	switch {
 	case f.dryRun:
@@ -91,4 +99,12 @@ func runRevert(env *Env, f *revertFlags, args []string) error {
 		fmt.Fprintf(env.Stdout, "reverted: %d %s restored\n", n, plural(n, "key"))
 	}
 	return nil
+}
+
+// watchName names the tcpka watch holding a lease ("tcpka watch (pid 42)").
+func watchName(pid int) string {
+	if pid > 0 {
+		return fmt.Sprintf("tcpka watch (pid %d)", pid)
+	}
+	return "tcpka watch"
 }

@@ -53,6 +53,8 @@ type showJSONOut struct {
 	DataInFlightS *int      `json:"data_in_flight_s,omitempty"`
 	Retries2      *int      `json:"retries2,omitempty"`
 	Boot          *bootJSON `json:"boot"`
+	// Interrupted: a transaction a killed tcpka left in this namespace.
+	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
 }
 
 // isKernelDefault says whether the managed keys hold the compiled-in
@@ -77,8 +79,9 @@ func runShow(env *Env, f *showFlags, args []string) error {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
 	bounds := env.Kernel.ReadNet().Bounds(v, true)
+	interrupted, ij := env.interrupted(v)
 	if f.json {
-		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSON(v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot)}
+		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSON(v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
 		if bounds.Data >= 0 {
 			out.DataInFlightS, out.Retries2 = &bounds.Data, &v.Retries2
 		}
@@ -89,6 +92,9 @@ func runShow(env *Env, f *showFlags, args []string) error {
 		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", detect.Seconds(bounds.Idle))
+	if interrupted != "" {
+		fmt.Fprintln(w, interrupted)
+	}
 	data := "unknown (tcp_retries2 not readable)"
 	if bounds.Data >= 0 {
 		data = fmt.Sprintf("%s (retransmission, tcp_retries2 %d)", detect.Seconds(bounds.Data), v.Retries2)

@@ -254,7 +254,7 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 		if r.HasOwner {
 			b = strconv.AppendInt(b, int64(r.Owner.PID), 10)
 			b = pad(b, start, colPID)
-			b = appendCol(b, r.Command, colComm)
+			b = appendCol(b, printable(r.Command), colComm)
 		} else {
 			b = appendCol(b, "-", colPID)
 			b = appendCol(b, "-", colComm)

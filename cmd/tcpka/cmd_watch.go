@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -40,10 +41,19 @@ any key that drifted (all or none, under the apply lock), logging one line
 per corrected key: which key, from what, to what. Logs go to stderr with
 log/slog, as text or JSON lines.
 
+The profile is read again at every interval and on SIGHUP: an edit takes
+effect at the next check; an edit that does not load is logged, /healthz
+says why, and the last good profile stays applied.
+
 With --listen it serves Prometheus metrics at http://ADDR/metrics (the
 keepalive values under the names 'tcpka metrics' uses, and
 tcpka_watch_corrections_total per key) and /healthz: 200 "ok" while the
-last check succeeded, 503 with the reason when it failed.
+last check succeeded, 503 with the reason when it failed. The server
+closes a connection that sends no request within 5 s and serves at most 64
+at once, so a flood of clients cannot starve drift correction.
+
+One watch keeps a namespace (--all-netns: every one): a second is refused,
+and so is 'tcpka revert' while it runs (stop it first).
 
 With --all-netns every check covers every network namespace on the machine
 (found again each time, so new containers are included), one transaction
@@ -103,8 +113,23 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 		defer ln.Close()
 	}
 	log := slog.New(handler)
+	// One watch per namespace: revert checks the lease and refuses to undo
+	// what watch would put back, so the record of the original values
+	// survives.
+	leaseKey := env.Kernel.Identity().Key()
+	if f.allNetns {
+		leaseKey = "all"
+	}
+	lease, err := env.State.TakeLease(leaseKey)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	defer lease.Release()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
 	own := watch.NSKernel{NS: env.Kernel, State: env.State, Profile: p.Name}
 	var kernel watch.Kernel = &own
@@ -115,16 +140,22 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 		kernel = watch.WithEnforcement(kernel, f.enforceCgroup, enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot), p, log)
 	}
 	w := watch.New(p, f.interval, kernel, log, base)
+	w.SetLoader(func() (*profile.Profile, error) { return profile.Load(args[0]) })
 	if err := w.Start(); err != nil {
 		return err
 	}
+	go func() {
+		for range hup {
+			log.Info("reloading the profile", "reason", "SIGHUP")
+			w.Reload()
+		}
+	}()
 	var srv *http.Server
-	serveErr := make(chan error, 1)
+	var serveErr <-chan error
 	listening := ""
 	if ln != nil {
-		srv = &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv, serveErr = watch.Serve(ln, w.Handler(), log, watch.DefaultLimits)
 		listening = ln.Addr().String()
-		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	log.Info("watching", "profile", p.Name, "interval", f.interval.String(), "listen", listening, "netns", env.Kernel.ID())
 

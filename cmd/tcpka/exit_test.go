@@ -67,3 +67,17 @@ func fakeProc(t *testing.T, v keepalive.Settings) string {
 	}
 	return tree
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"/sys/fs/cgroup/system.slice/app.service": "/sys/fs/cgroup/system.slice/app.service",
+		"evil\x1b[2J": `"evil\x1b[2J"`,
+		"two\nlines":  `"two\nlines"`,
+		"bad\xffutf8": `"bad\xffutf8"`,
+		"café":        "café",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

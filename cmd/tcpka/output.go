@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -74,20 +77,46 @@ func (e *Env) canWrite(what string) error {
 	return caps.Require(what, caps.NetAdmin)
 }
 
-// transact runs one transaction in the command's namespace: the
-// capability check and the lock (unless a dry run), then the transaction.
-func (e *Env) transact(req sysctl.Request) (sysctl.Result, error) {
-	if !req.DryRun {
-		if err := e.canWrite(req.What); err != nil {
-			return sysctl.Result{}, err
-		}
-		unlock, err := e.State.Lock()
-		if err != nil {
-			return sysctl.Result{}, fmt.Errorf("%s: %w", req.What, err)
-		}
-		defer unlock()
+// locked runs fn as a transaction of the command: after the capability
+// check, under the lock, and after the records of namespaces that are gone
+// were dropped; a dry run takes none of them.
+func (e *Env) locked(what string, dryRun bool, fn func() error) error {
+	if dryRun {
+		return fn()
 	}
-	return e.Kernel.Transact(e.State, req)
+	if err := e.canWrite(what); err != nil {
+		return err
+	}
+	unlock, err := e.State.Lock()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer unlock()
+	e.Kernel.Collect(e.State, netns.DefaultRunDir)
+	return fn()
+}
+
+// transact runs one transaction in the command's namespace (locked).
+func (e *Env) transact(req sysctl.Request) (res sysctl.Result, err error) {
+	err = e.locked(req.What, req.DryRun, func() error {
+		res, err = e.Kernel.Transact(e.State, req)
+		return err
+	})
+	return res, err
+}
+
+// printUndone says that a transaction a killed tcpka left was undone (or,
+// on a dry run, will be) before this one.
+func printUndone(w io.Writer, res sysctl.Result, dryRun bool) {
+	if res.Undone == nil {
+		return
+	}
+	verb := "undone first"
+	if dryRun {
+		verb = "would be undone first"
+	}
+	fmt.Fprintf(w, "interrupted: the %s was killed and left %s: %s, back to %s\n",
+		res.Undone.Describe(), res.Left, verb, res.Undone.Before.Triple())
 }
 
 // changeJSON is one key's change in --json output.
@@ -128,4 +157,41 @@ func printChanges(w io.Writer, want keepalive.Settings, keys []sysctl.Key, res s
 	} else {
 		fmt.Fprintf(w, "  dead-peer detection %s -> %s\n", detect.Seconds(before), detect.Seconds(now))
 	}
+}
+
+// interruptedJSON is a transaction a killed tcpka left (show and check).
+type interruptedJSON struct {
+	Op      string `json:"op"`
+	Profile string `json:"profile,omitempty"`
+	PID     int    `json:"pid"`
+	At      string `json:"at"`
+	Left    string `json:"left"`
+	Running bool   `json:"running"`
+}
+
+// interrupted reads the journal a killed transaction left in the command's
+// namespace: the line to print ("" when there is none) and its JSON.
+func (e *Env) interrupted(now keepalive.Settings) (string, *interruptedJSON) {
+	j, running := e.State.Interrupted(e.Kernel.Identity())
+	if j == nil {
+		return "", nil
+	}
+	out := &interruptedJSON{Op: j.Op, Profile: j.Profile, PID: j.PID, At: j.At.Format(time.RFC3339), Left: j.Left(now), Running: running}
+	if running {
+		return fmt.Sprintf("in progress: the %s is writing these keys now", j.Describe()), out
+	}
+	return fmt.Sprintf("interrupted: the %s was killed and left %s (%s); the next tcpka apply or revert here undoes it, back to %s",
+		j.Describe(), out.Left, now.Triple(), j.Before.Triple()), out
+}
+
+// printable is s for a terminal: a string with control characters or
+// invalid UTF-8 (a cgroup or process name anyone can choose) is printed
+// quoted with Go escapes, so it cannot move the cursor or forge a line.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -226,3 +226,35 @@ func TestConcurrentAppliesAreSerialised(t *testing.T) {
 		t.Errorf("an apply failed: %s", stderr)
 	}
 }
+
+// TestStateNoOneElseCanSteer: a state directory someone else made holds a
+// forged revert record (and could hold a planted symlink); root refuses it
+// with one line that names it, and writes nothing.
+func TestStateNoOneElseCanSteer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: gives the state directory to another user")
+	}
+	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4})
+	run := t.TempDir()
+	state := filepath.Join(run, "tcpka")
+	os.Mkdir(state, 0o700)
+	forged := `{"netns":{},"before":{"tcp_keepalive_time":1,"tcp_keepalive_intvl":1,"tcp_keepalive_probes":1},"profile":"forged","at":"2026-01-01T00:00:00Z"}`
+	os.WriteFile(filepath.Join(state, "revert-default.json"), []byte(forged+"\n"), 0o600)
+	os.Chown(filepath.Join(state, "revert-default.json"), 65534, 65534)
+	os.Chown(state, 65534, 65534)
+	for _, args := range [][]string{{"revert"}, {"apply", "aws-nlb"}} {
+		_, errs, code := tcpkaRun(t, append(args, "--proc-root", tree, "--run-dir", run)...)
+		want := state + ": unsafe state: owned by uid 65534, not 0"
+		if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, want) {
+			t.Errorf("tcpka %s with a state dir owned by nobody: exit %d %q, want one line with %q", args[0], code, errs, want)
+		}
+	}
+	if v, _ := sysctl.NewFS(tree).Read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) {
+		t.Errorf("values changed through a foreign state dir: %+v", v)
+	}
+	// Given back to root, but the record still someone else's: refused.
+	os.Chown(state, 0, 0)
+	if _, errs, code := tcpkaRun(t, "revert", "--proc-root", tree, "--run-dir", run); code != 1 || !strings.Contains(errs, "revert-default.json: unsafe state: owned by uid 65534") {
+		t.Errorf("a forged record in root's dir: exit %d %q", code, errs)
+	}
+}

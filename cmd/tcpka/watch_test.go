@@ -140,8 +140,9 @@ func TestWatchInScratchNetns(t *testing.T) {
 	os.WriteFile(prof, []byte("name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n"), 0o644)
 	const addr = "127.0.0.1:9977" // inside the scratch netns: always free
 
+	run := t.TempDir()
 	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --run-dir "$RUN"`)
-	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+t.TempDir(), "PROFILE="+prof)
+	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+run, "PROFILE="+prof)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -165,6 +166,13 @@ func TestWatchInScratchNetns(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Hold the namespace open, so it outlives watch for the last revert.
+	held, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	nsPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), held.Fd())
 
 	// Applied within 2 s of the start.
 	read := func() string { return netnsValues(t, nsPath, "") }
@@ -224,6 +232,60 @@ func TestWatchInScratchNetns(t *testing.T) {
 		t.Errorf("/healthz: %d %q, want 200 ok", resp.StatusCode, body.String())
 	}
 
+	// In the namespace watch keeps: a second watch, and a revert (which
+	// watch would undo at its next check), are refused with one line; the
+	// record of the original values stays.
+	inNetns := func(args ...string) (string, int) {
+		c := exec.Command("nsenter", append([]string{"--net=" + nsPath, tcpkaBinary(t)}, append(args, "--run-dir", run)...)...)
+		out, err := c.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := inNetns("watch", prof); code != 1 || !strings.HasPrefix(out, fmt.Sprintf("tcpka: watch: another tcpka watch (pid %d) keeps a profile applied here\n", cmd.Process.Pid)) {
+		t.Errorf("a second watch: exit %d %q", code, out)
+	}
+	if out, code := inNetns("revert"); code != 1 || strings.Count(out, "\n") != 1 ||
+		!strings.Contains(out, fmt.Sprintf("tcpka: revert: tcpka watch (pid %d) keeps a profile applied in this network namespace and would undo the revert: stop it first", cmd.Process.Pid)) {
+		t.Errorf("revert while watch runs: exit %d %q", code, out)
+	}
+	if got := read(); got != "123 45 6" {
+		t.Errorf("a refused revert changed the values: %s", got)
+	}
+
+	// SIGHUP: the edited profile is applied at once; a bad edit keeps the
+	// last good profile and turns /healthz to 503 with the reason.
+	os.WriteFile(prof, []byte("name: fleet\ntime: 60s\ninterval: 15s\nprobes: 4\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	if _, ok := waitFor(t, 2*time.Second, "60 15 4", read); !ok {
+		t.Fatalf("SIGHUP did not apply the edited profile: %s\n%s", read(), stderr.String())
+	}
+	os.WriteFile(prof, []byte("name: fleet\ntime: 60s\ninterval: 15s\nprobes: 0\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	health := func() string {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b := new(bytes.Buffer)
+		b.ReadFrom(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, b.String())
+	}
+	if got, ok := waitFor(t, 2*time.Second, "", func() string {
+		if h := health(); strings.HasPrefix(h, "503 ") && strings.Contains(h, "probes: 0 is out of range") && strings.Contains(h, "keeping profile fleet") {
+			return ""
+		}
+		return health()
+	}); !ok {
+		t.Errorf("/healthz after a bad edit: %v %s", got, health())
+	}
+	if got := read(); got != "60 15 4" {
+		t.Errorf("a bad edit changed the values: %s", got)
+	}
+
 	// SIGTERM: exit 0 in under a second.
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -243,5 +305,12 @@ func TestWatchInScratchNetns(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `msg=stopping reason=signal`) {
 		t.Errorf("no stopping line in the log:\n%s", stderr.String())
+	}
+	// With watch gone, revert restores what the namespace held first.
+	if out, code := inNetns("revert"); code != 0 || !strings.Contains(out, "reverted: 3 keys restored") {
+		t.Errorf("revert after watch stopped: exit %d %q", code, out)
+	}
+	if got := read(); got != "7200 75 9" {
+		t.Errorf("after revert: %s, want the defaults", got)
 	}
 }

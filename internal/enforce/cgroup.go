@@ -93,12 +93,16 @@ func OpenCgroup(dir string) (Cgroup, error) {
 	return Cgroup{Path: abs, ID: st.Ino}, nil
 }
 
-// cgroupByID finds the directory below mountPoint whose id is id.
+// cgroupByID finds the directory below mountPoint whose id is id,
+// searching every level (a service's cgroup sits deep below the mount).
 func cgroupByID(mountPoint string, id uint64) string {
 	found := ""
 	_ = filepath.WalkDir(mountPoint, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() || found != "" {
-			return filepath.SkipDir
+		switch {
+		case err != nil && d != nil && d.IsDir():
+			return filepath.SkipDir // unreadable: look elsewhere
+		case err != nil || !d.IsDir():
+			return nil // cgroup.procs and the other files
 		}
 		var st unix.Stat_t
 		if unix.Stat(p, &st) == nil && st.Ino == id {

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -173,5 +174,29 @@ func TestVerifierAccepts(t *testing.T) {
 	}
 	if info.Type != ebpf.SockOps {
 		t.Errorf("type %v", info.Type)
+	}
+}
+
+// TestCgroupByIDSearchesDeep: a service's cgroup sits levels below the
+// mount, after the files of each level (cgroup.procs, cpu.max...); the
+// lookup by id (when a record is missing) must descend past them.
+func TestCgroupByIDSearchesDeep(t *testing.T) {
+	root := t.TempDir()
+	deep := filepath.Join(root, "system.slice", "myapp.service")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"cgroup.procs", "cpu.max", filepath.Join("system.slice", "cgroup.procs")} {
+		os.WriteFile(filepath.Join(root, f), nil, 0o644)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(deep, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := cgroupByID(root, st.Ino); got != deep {
+		t.Errorf("cgroupByID = %q, want %q", got, deep)
+	}
+	if got := cgroupByID(root, st.Ino+12345); got != "" {
+		t.Errorf("cgroupByID(unknown id) = %q, want \"\"", got)
 	}
 }

@@ -24,6 +24,9 @@ type NSKernel struct {
 	recorded bool
 }
 
+// SetProfile names a reloaded profile in the records written from now on.
+func (k *NSKernel) SetProfile(p *profile.Profile) { k.Profile = p.Name }
+
 // Read reads the namespace's sysctls.
 func (k *NSKernel) Read() (keepalive.Settings, error) { return k.NS.Read() }
 
@@ -62,7 +65,11 @@ func (k *AllKernel) Sweep(s keepalive.Settings, first bool) ([]Correction, error
 		if first { // as for one namespace: only the first apply is recorded
 			rec = k.Profile
 		}
-		res, err := k.State.Transact(fs, sysctl.Request{What: "watch", Want: s, Record: rec, NSKey: v.Key()})
+		var id sysctl.NSID
+		if k.NS.RealProc() {
+			id = kernel.IdentityHere()
+		}
+		res, err := k.State.Transact(fs, sysctl.Request{What: "watch", Want: s, Record: rec, NS: id})
 		if err != nil {
 			return err
 		}
@@ -79,7 +86,9 @@ func (k *AllKernel) Sweep(s keepalive.Settings, first bool) ([]Correction, error
 	}
 	var failed []string
 	for i := range visits {
-		if visits[i].Err != nil {
+		// A namespace that went away since it was listed (its last
+		// process exited) is not a failure: there is nothing to keep.
+		if visits[i].Err != nil && !visits[i].Gone {
 			failed = append(failed, visits[i].Label())
 		}
 	}
@@ -100,6 +109,14 @@ type Enforcing struct {
 	Store   enforce.Store
 	Profile *profile.Profile
 	Log     *slog.Logger
+}
+
+// SetProfile enforces a reloaded profile from the next check on.
+func (k *Enforcing) SetProfile(p *profile.Profile) {
+	k.Profile = p
+	if ps, ok := k.Kernel.(profileSetter); ok {
+		ps.SetProfile(p)
+	}
 }
 
 func (k *Enforcing) ensure() error {

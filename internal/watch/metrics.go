@@ -38,15 +38,23 @@ func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
 		s.Samples = []metrics.Sample{{}}
 	}
 	s.Samples[0].Values = v
-	s.Installed = &metrics.Installed{Name: w.profile.Name, Drifted: len(sysctl.Drift(w.profile.Settings, v))}
+	p := w.Profile()
+	s.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
 	return s, nil
 }
 
-// initCounters gives every key the profile sets a corrections series at 0.
+// initCounters gives every key the profile sets a corrections series at 0
+// (a reloaded profile keeps the counts so far).
 func (w *Watcher) initCounters() {
-	w.corrections = map[string]int{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.corrections == nil {
+		w.corrections = map[string]int{}
+	}
 	for _, k := range sysctl.SetKeys(w.profile.Settings) {
-		w.corrections[k.Dotted()] = 0
+		if _, ok := w.corrections[k.Dotted()]; !ok {
+			w.corrections[k.Dotted()] = 0
+		}
 	}
 }
 

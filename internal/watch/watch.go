@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,10 +48,18 @@ type Watcher struct {
 	log      *slog.Logger
 	base     func() (metrics.Snapshot, error)
 
+	// load re-reads the profile (nil: it never changes); reload asks Run
+	// to do it now.
+	load   func() (*profile.Profile, error)
+	reload chan struct{}
+
 	mu      sync.Mutex
 	current keepalive.Settings // last values read or written
 	problem error              // why the last check failed; nil: healthy
 	checked bool               // a check (or the first apply) has succeeded
+	// profileProblem is why the profile could not be reloaded: the last
+	// good one stays applied, and /healthz says so.
+	profileProblem error
 	// counters for /metrics
 	corrections map[string]int // by sysctl name
 	errors      int
@@ -60,9 +69,73 @@ type Watcher struct {
 // base, if not nil, gives the part of every /metrics snapshot that is not
 // watch's own (build info, socket counts).
 func New(p *profile.Profile, interval time.Duration, k Kernel, log *slog.Logger, base func() (metrics.Snapshot, error)) *Watcher {
-	w := &Watcher{profile: p, interval: interval, kernel: k, log: log, base: base}
+	w := &Watcher{profile: p, interval: interval, kernel: k, log: log, base: base, reload: make(chan struct{}, 1)}
 	w.initCounters()
 	return w
+}
+
+// Profile is the profile watch keeps applied now.
+func (w *Watcher) Profile() *profile.Profile {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.profile
+}
+
+// SetLoader makes Run re-read the profile with load at every interval
+// and on Reload: a profile whose text changed replaces the current one; one
+// that does not load is logged and makes /healthz unhealthy, and the last
+// good one stays applied.
+func (w *Watcher) SetLoader(load func() (*profile.Profile, error)) { w.load = load }
+
+// Reload asks Run to re-read the profile now (SIGHUP).
+func (w *Watcher) Reload() {
+	select {
+	case w.reload <- struct{}{}:
+	default:
+	}
+}
+
+// profileSetter is a Kernel that names the profile in what it writes
+// (revert records, BPF attachments).
+type profileSetter interface{ SetProfile(*profile.Profile) }
+
+// reloadProfile re-reads the profile; asked says whether a signal asked.
+func (w *Watcher) reloadProfile(asked bool) {
+	if w.load == nil {
+		return
+	}
+	cur := w.Profile()
+	p, err := w.load()
+	if err != nil {
+		w.mu.Lock()
+		same := w.profileProblem != nil && w.profileProblem.Error() == err.Error()
+		w.profileProblem = err
+		w.mu.Unlock()
+		if !same || asked {
+			w.failed()
+			w.log.Error("profile not reloaded", "err", err.Error(), "keeping", cur.Name)
+		}
+		return
+	}
+	w.mu.Lock()
+	hadProblem := w.profileProblem != nil
+	w.profileProblem = nil
+	w.mu.Unlock()
+	if bytes.Equal(p.Raw, cur.Raw) {
+		if hadProblem || asked {
+			w.log.Info("profile unchanged", "profile", cur.Name)
+		}
+		return
+	}
+	w.mu.Lock()
+	w.profile = p
+	w.mu.Unlock()
+	w.initCounters()
+	if ps, ok := w.kernel.(profileSetter); ok {
+		ps.SetProfile(p)
+	}
+	k := p.Settings
+	w.log.Info("profile reloaded", "profile", p.Name, "time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes)
 }
 
 // ErrDrift is wrapped when the kernel still differs after a correction.
@@ -87,7 +160,8 @@ func (w *Watcher) Start() error {
 	return nil
 }
 
-// Run checks every interval until ctx is done.
+// Run re-reads the profile (SetLoader) and checks every interval, and at
+// once on Reload, until ctx is done.
 func (w *Watcher) Run(ctx context.Context) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -95,7 +169,11 @@ func (w *Watcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.reload:
+			w.reloadProfile(true)
+			w.Check()
 		case <-t.C:
+			w.reloadProfile(false)
 			w.Check()
 		}
 	}
@@ -107,23 +185,24 @@ func (w *Watcher) Check() error {
 	if sw, ok := w.kernel.(Sweeper); ok {
 		return w.checkSweep(sw)
 	}
+	p := w.Profile()
 	cur, err := w.kernel.Read()
 	if err != nil {
 		return w.fail("read", err)
 	}
-	if len(sysctl.Drift(w.profile.Settings, cur)) == 0 {
+	if len(sysctl.Drift(p.Settings, cur)) == 0 {
 		w.setState(cur, nil)
 		return nil
 	}
-	res, err := w.kernel.Apply(w.profile.Settings)
+	res, err := w.kernel.Apply(p.Settings)
 	if err != nil {
 		return w.fail("correct", err)
 	}
 	for _, c := range res.Changes {
 		w.corrected(c.Key)
-		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", w.profile.Name)
+		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", p.Name)
 	}
-	w.setState(w.profile.Over(res.Before), nil)
+	w.setState(p.Over(res.Before), nil)
 	return nil
 }
 
@@ -149,10 +228,11 @@ func (w *Watcher) startSweep(sw Sweeper) error {
 // written; namespaces that failed make the check fail after the others
 // were corrected.
 func (w *Watcher) checkSweep(sw Sweeper) error {
-	cs, serr := sw.Sweep(w.profile.Settings, false)
+	p := w.Profile()
+	cs, serr := sw.Sweep(p.Settings, false)
 	for _, c := range cs {
 		w.corrected(c.Change.Key)
-		w.log.Warn("drift corrected", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", w.profile.Name)
+		w.log.Warn("drift corrected", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", p.Name)
 	}
 	if serr != nil {
 		return w.fail("correct", serr)
@@ -168,7 +248,7 @@ func (w *Watcher) checkSweep(sw Sweeper) error {
 func (w *Watcher) fail(what string, err error) error {
 	err = fmt.Errorf("%s: %w", what, err)
 	w.failed()
-	w.log.Error("check failed", "err", err.Error(), "profile", w.profile.Name)
+	w.log.Error("check failed", "err", err.Error(), "profile", w.Profile().Name)
 	w.mu.Lock()
 	w.problem = err
 	w.mu.Unlock()
@@ -204,6 +284,11 @@ func (w *Watcher) Handler() http.Handler {
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, problem, checked := w.state()
+		w.mu.Lock()
+		if pp := w.profileProblem; pp != nil {
+			problem = errors.Join(problem, fmt.Errorf("profile not reloaded: %w; keeping profile %s", pp, w.profile.Name))
+		}
+		w.mu.Unlock()
 		switch {
 		case !checked:
 			rw.WriteHeader(http.StatusServiceUnavailable)

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,4 +206,66 @@ func TestWatcher(t *testing.T) {
 	if c := counter(scrape(t, h), "tcpka_watch_errors_total", ""); c != 1 {
 		t.Errorf("errors = %v, want 1", c)
 	}
+}
+
+// TestWatcherReload: an edited profile is applied at the next check after
+// Reload (SIGHUP) or an interval; an edit that does not load is logged,
+// turns /healthz to 503 with the reason, and the last good profile stays.
+func TestWatcherReload(t *testing.T) {
+	decode := func(text string) *profile.Profile {
+		p, err := profile.Decode("test.yaml", "test", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	root := fakeTree(t, keepalive.KernelDefaults)
+	var logs syncBuffer
+	w := New(decode("time: 123s\ninterval: 45s\nprobes: 6\n"), time.Hour, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	var mu sync.Mutex
+	next := func() (*profile.Profile, error) { return decode("time: 123s\ninterval: 45s\nprobes: 6\n"), nil }
+	w.SetLoader(func() (*profile.Profile, error) { mu.Lock(); defer mu.Unlock(); return next() })
+	setNext := func(f func() (*profile.Profile, error)) { mu.Lock(); next = f; mu.Unlock() }
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 3 s; logs:\n%s", what, logs.String())
+			}
+		}
+	}
+	read := func() keepalive.Settings { v, _ := sysctl.NewFS(root).Read(); return v }
+
+	setNext(func() (*profile.Profile, error) { return decode("time: 60s\ninterval: 15s\nprobes: 4\n"), nil })
+	w.Reload()
+	waitFor("the edited profile applied", func() bool { return read() == (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) })
+	if !strings.Contains(logs.String(), `"msg":"profile reloaded","profile":"test","time_s":60`) {
+		t.Errorf("reload not logged: %s", logs.String())
+	}
+
+	setNext(func() (*profile.Profile, error) {
+		return profile.Decode("/etc/tcpka/profile.yaml", "p", []byte("probes: 0\n"))
+	})
+	w.Reload()
+	h := w.Handler()
+	waitFor("/healthz unhealthy", func() bool { c, _ := healthz(t, h); return c == 503 })
+	if c, body := healthz(t, h); !strings.Contains(body, "profile not reloaded: /etc/tcpka/profile.yaml:1: probes: 0 is out of range: must be 1..127; keeping profile test") {
+		t.Errorf("/healthz after a bad edit: %d %q", c, body)
+	}
+	if v := read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) {
+		t.Errorf("a bad edit changed the kernel: %+v", v)
+	}
+	if !strings.Contains(logs.String(), `"msg":"profile not reloaded"`) {
+		t.Errorf("bad edit not logged: %s", logs.String())
+	}
+
+	setNext(func() (*profile.Profile, error) { return decode("time: 60s\ninterval: 15s\nprobes: 4\n"), nil })
+	w.Reload()
+	waitFor("/healthz healthy again", func() bool { c, _ := healthz(t, h); return c == 200 })
 }
