@@ -102,7 +102,7 @@ var ErrNoSessions = errors.New("no PuTTY sessions")
 func ReadPuTTY(path string) (PuTTYSessions, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return PuTTYSessions{}, err
+		return PuTTYSessions{}, pathError(err)
 	}
 	if st.IsDir() {
 		if sub := filepath.Join(path, "sessions"); isDir(sub) {
@@ -112,10 +112,19 @@ func ReadPuTTY(path string) (PuTTYSessions, error) {
 	}
 	data, err := atomicfile.ReadFile(path, puttyMaxExport)
 	if err != nil {
-		return PuTTYSessions{}, err
+		return PuTTYSessions{}, pathError(err)
 	}
 	sessions, err := parseRegExport(path, data)
 	return PuTTYSessions{Path: path, Client: PuTTYWindows, Sessions: sessions}, err
+}
+
+// pathError says "PATH: what" rather than "stat PATH: what".
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
 }
 
 func isDir(p string) bool {
@@ -344,7 +353,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 	out := PuTTYSessions{Path: dir, Client: PuTTYUnix}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return out, err
+		return out, pathError(err)
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
@@ -353,7 +362,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 		}
 		data, err := atomicfile.ReadFile(p, puttyMaxSession)
 		if err != nil {
-			return out, err
+			return out, pathError(err)
 		}
 		s, err := parseUnixSession(p, data)
 		if err != nil {

@@ -2,6 +2,7 @@ package sshcfg
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -22,9 +23,10 @@ type ClientTCP struct {
 	Keepalive  keepalive.Settings
 	// KeepaliveKnob names what sets Keepalive.Time.
 	KeepaliveKnob string
-	// Retx is the retransmission bound in seconds; RetxRule what sets it.
-	Retx     int
-	RetxRule string
+	// Retx is the retransmission bound in seconds; RetxRule the values
+	// behind it, RetxKnob the setting that changes it.
+	Retx               int
+	RetxRule, RetxKnob string
 }
 
 // WindowsTCP is a Windows client at its documented defaults
@@ -35,7 +37,8 @@ func WindowsTCP() ClientTCP {
 		OS: "Windows", Documented: true,
 		Keepalive: w.Keepalive(), KeepaliveKnob: "KeepAliveTime",
 		Retx:     w.Data(),
-		RetxRule: fmt.Sprintf("TcpMaxDataRetransmissions %d, timer doubling from %s", w.MaxDataRetransmissions, w.RTO),
+		RetxRule: fmt.Sprintf("TcpMaxDataRetransmissions %d, timer doubling from %s", w.MaxDataRetransmissions, detect.Seconds(int(w.RTO/time.Second))),
+		RetxKnob: `Windows' TcpMaxDataRetransmissions (HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters)`,
 	}
 }
 
@@ -44,7 +47,7 @@ func LinuxTCP(k keepalive.Settings) ClientTCP {
 	r2, retx := retransmission(k)
 	return ClientTCP{
 		OS: "Linux", Keepalive: k, KeepaliveKnob: "tcp_keepalive_time",
-		Retx: retx, RetxRule: fmt.Sprintf("tcp_retries2 %d", r2),
+		Retx: retx, RetxRule: fmt.Sprintf("tcp_retries2 %d", r2), RetxKnob: "the kernel's tcp_retries2",
 	}
 }
 
