@@ -129,7 +129,7 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 		if j.TCPKeepalives {
 			tcp = "on"
 		}
-		line(w, "settings:", "Seconds between keepalives %d%s, TCP keepalives %s", j.PingInterval, saved, tcp)
+		puttyLine(w, "settings:", "Seconds between keepalives %d%s, TCP keepalives %s", j.PingInterval, saved, tcp)
 
 		packet := "an idle session sends nothing"
 		switch {
@@ -142,11 +142,11 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 		}
 		switch j.Verdict {
 		case sshcfg.Survives:
-			line(w, pathLabel, "survives: %s", packet)
+			puttyLine(w, pathLabel, "survives: %s", packet)
 		case sshcfg.AtRisk:
-			line(w, pathLabel, "AT RISK: %s, within %d s of the timeout (timer lateness)", packet, detect.Margin(idle))
+			puttyLine(w, pathLabel, "AT RISK: %s, within %d s of the timeout (timer lateness)", packet, detect.Margin(idle))
 		default:
-			line(w, pathLabel, "DROPPED: %s", packet)
+			puttyLine(w, pathLabel, "DROPPED: %s", packet)
 		}
 
 		over := ""
@@ -155,18 +155,18 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 		}
 		switch j.First {
 		case sshcfg.LayerRetx:
-			line(w, "dead server:", "noticed within %s: the next keepalive goes out within %s, then %s retransmits it for %s%s",
+			puttyLine(w, "dead server:", "noticed within %s: the next keepalive goes out within %s, then %s retransmits it for %s%s",
 				detect.Seconds(j.Detect), detect.Words(j.PingInterval), c.OS, detect.Words(c.Retx), over)
 		case sshcfg.LayerTCP:
-			line(w, "dead server:", "noticed after %s: TCP keepalive, the client's values above%s", detect.Seconds(j.Detect), over)
+			puttyLine(w, "dead server:", "noticed after %s: TCP keepalive, the client's values above%s", detect.Seconds(j.Detect), over)
 		default:
-			line(w, "dead server:", "never noticed on an idle session")
+			puttyLine(w, "dead server:", "never noticed on an idle session")
 		}
 		if fix := r.Fix(j); fix != "" {
-			line(w, "verdict:", "misses the goal: the session does not keep the path open")
-			line(w, "fix:", "%s (then save the session)", fix)
+			puttyLine(w, "verdict:", "misses the goal: the session does not keep the path open")
+			puttyLine(w, "fix:", "%s (then save the session)", fix)
 		} else {
-			line(w, "verdict:", "ok")
+			puttyLine(w, "verdict:", "ok")
 		}
 	}
 	if n := r.Missed(); n > 0 {
@@ -176,7 +176,8 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 	}
 }
 
-// line prints one labelled line of a session block, the values aligned.
-func line(w io.Writer, label, format string, args ...any) {
+// puttyLine prints one labelled line of a session block, the values
+// aligned.
+func puttyLine(w io.Writer, label, format string, args ...any) {
 	fmt.Fprintf(w, "  %-13s%s\n", label, fmt.Sprintf(format, args...))
 }

@@ -113,15 +113,20 @@ func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 	if s.TCPKeepAlive && (j.Every == 0 || k.Time < j.Every) {
 		j.Every, j.By = k.Time, LayerTCP
 	}
-	switch {
-	case j.Every == 0 || j.Every > idle:
-		j.Verdict = Dropped
-	case !detect.KeepsOpen(j.Every, idle):
-		j.Verdict = AtRisk
-	default:
-		j.Verdict = Survives
-	}
+	j.Verdict = verdict(j.Every, idle)
 	return j
+}
+
+// verdict is what a packet every `every` seconds (0: never) does on a
+// path that forgets idle flows after idle seconds.
+func verdict(every, idle int) Verdict {
+	switch {
+	case every == 0 || every > idle:
+		return Dropped
+	case !detect.KeepsOpen(every, idle):
+		return AtRisk
+	}
+	return Survives
 }
 
 // retransmission is how long this kernel retransmits an unanswered

@@ -102,14 +102,7 @@ func JudgePuTTY(s PuTTYSession, c ClientTCP, idle int) PuTTYJudgment {
 	if s.TCPKeepalives && (j.Every == 0 || c.Keepalive.Time < j.Every) {
 		j.Every, j.By = c.Keepalive.Time, LayerTCP
 	}
-	switch {
-	case j.Every == 0 || j.Every > idle:
-		j.Verdict = Dropped
-	case !detect.KeepsOpen(j.Every, idle):
-		j.Verdict = AtRisk
-	default:
-		j.Verdict = Survives
-	}
+	j.Verdict = verdict(j.Every, idle)
 	return j
 }
 
