@@ -1,6 +1,7 @@
 package sshcfg
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,7 +128,9 @@ type PuTTYReport struct {
 // the given idle timeout and detection goal.
 func EvaluatePuTTY(ps PuTTYSessions, c ClientTCP, idle, detectWithin int) (*PuTTYReport, error) {
 	rec, err := Recommend(idle, detectWithin)
-	if err != nil {
+	// sshd's interval, half the client's, may not fit a short bound where
+	// PuTTY's still does.
+	if err != nil && (rec.ClientInterval < 1 || !errors.Is(err, ErrImpossible)) {
 		return nil, err
 	}
 	r := &PuTTYReport{Source: ps, TCP: c, IdleTimeout: idle, DetectWithin: detectWithin, Interval: rec.ClientInterval}

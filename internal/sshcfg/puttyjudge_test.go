@@ -97,4 +97,13 @@ func TestEvaluatePuTTY(t *testing.T) {
 	if _, err := EvaluatePuTTY(ps, WindowsTCP(), 10, 120); err == nil {
 		t.Error("a 10 s idle timeout: want the impossible-ask error")
 	}
+	// 7 s leaves sshd no interval (Recommend fails), PuTTY 1 s.
+	if r, err := EvaluatePuTTY(ps, WindowsTCP(), 240, 7); err != nil {
+		t.Errorf("detect-within 7 s: %v", err)
+	} else if r.Interval != 1 {
+		t.Errorf("detect-within 7 s: interval %d, want 1 s", r.Interval)
+	}
+	if _, err := EvaluatePuTTY(ps, WindowsTCP(), 240, 3); err == nil {
+		t.Error("detect-within 3 s: want an error (no interval fits)")
+	}
 }
