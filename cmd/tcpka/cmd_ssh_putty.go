@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -24,8 +25,9 @@ type puttySessionJSON struct {
 	Fix           []string `json:"fix"`
 }
 
-// puttyClientJSON is the client OS: its retransmission bound and its TCP
-// keepalive values.
+// puttyClientJSON is the client OS whose values judged the sessions
+// ("windows" at its documented defaults, or "linux", this machine): its
+// retransmission bound and its TCP keepalive values.
 type puttyClientJSON struct {
 	OS                 string `json:"os"`
 	DocumentedDefaults bool   `json:"documented_defaults"`
@@ -74,7 +76,7 @@ func runPuTTY(env *Env, f sshFlags, idle, within int, box *plan.Middlebox, pathW
 func newPuTTYJSON(r *sshcfg.PuTTYReport, box *plan.Middlebox) puttyJSONOut {
 	out := puttyJSONOut{
 		Putty: r.Source.Path, IdleTimeoutS: r.IdleTimeout, DetectWithinS: r.DetectWithin,
-		Client: puttyClientJSON{OS: r.Source.Client.String(), DocumentedDefaults: r.TCP.Documented,
+		Client: puttyClientJSON{OS: strings.ToLower(r.TCP.OS), DocumentedDefaults: r.TCP.Documented,
 			DataInFlightS: r.TCP.Retx, settingsJSON: newSettingsJSON(r.TCP.Keepalive)},
 		Sessions: []puttySessionJSON{}, Missed: r.Missed(),
 	}
