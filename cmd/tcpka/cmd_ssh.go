@@ -18,12 +18,13 @@ type sshFlags struct {
 	json                  bool
 	sshConfig, sshdConfig string
 	sshBin, sshdBin       string
+	putty                 string
 }
 
 var cmdSSH = &Command{
 	Name:      "ssh",
-	UsageLine: "ssh [HOST] [--idle-timeout D | --path NAME] [--detect-within D] [--json]",
-	Short:     "judge SSH keepalives and TCP keepalive for a host; print the lines that fix them",
+	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--json]",
+	Short:     "judge SSH keepalives and TCP keepalive for a host, or saved PuTTY sessions; print what fixes them",
 	Long: `An SSH session has two keepalives: the SSH layer's (ServerAliveInterval and
 ServerAliveCountMax in the client, ClientAliveInterval and ClientAliveCountMax
 in sshd) and the kernel's TCP keepalive (TCPKeepAlive yes, timed by the
@@ -44,8 +45,23 @@ ssh gives up on a silent server between CountMax and CountMax+1 intervals
 after it fell silent. sshd (measured with OpenSSH 9.2) checks an idle session
 only every other ClientAliveInterval, so it takes up to twice as long; tcpka
 reports the later bounds and recommends a ClientAliveInterval half the
-ServerAliveInterval.`,
-	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json",
+ServerAliveInterval.
+
+With --putty PATH, tcpka judges saved PuTTY sessions instead of ssh and sshd
+(neither is run): PATH is a registry export of
+HKEY_CURRENT_USER\Software\SimonTatham\PuTTY\Sessions made with regedit (a
+.reg file, UTF-16 or UTF-8), or Unix PuTTY's ~/.putty/sessions directory. For
+each session it says whether an idle session survives the path and when a
+dead server is noticed, and prints the setting to change, Connection >
+Seconds between keepalives. PuTTY's keepalives are SSH_MSG_IGNORE data the
+server never answers: a dead server is noticed when the client's
+retransmission gives up on the next one, not by TCP keepalive, and no PuTTY
+setting bounds that time, so the goal a session can miss is surviving the
+path. Sessions in a .reg file are judged with Windows' documented defaults
+(tcpka cannot read a Windows machine), a sessions directory with this
+machine's kernel values. Exit 0 when every session survives the path, 1 when
+any does not (or the input is bad: one line on stderr).`,
+	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json\ntcpka ssh --putty putty-sessions.reg --path aws-nlb\ntcpka ssh --putty ~/.putty/sessions --json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &sshFlags{}
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D`")
@@ -54,6 +70,7 @@ ServerAliveInterval.`,
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.sshConfig, "ssh-config", "", "read the client config from `FILE` (ssh -F)")
 		fs.StringVar(&f.sshdConfig, "sshd-config", "", "read the server config from `FILE` (sshd -f)")
+		fs.StringVar(&f.putty, "putty", "", "judge saved PuTTY sessions in `PATH` (a regedit .reg export or ~/.putty/sessions) instead of ssh and sshd")
 		fs.StringVar(&f.sshBin, "ssh-bin", "ssh", "the ssh `PROGRAM` (for tests)")
 		fs.StringVar(&f.sshdBin, "sshd-bin", "sshd", "the sshd `PROGRAM` (for tests)")
 		_ = fs.MarkHidden("ssh-bin")
@@ -125,6 +142,14 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	if len(args) > 1 {
 		return usagef("takes at most one HOST, got %q", strings.Join(args, " "))
 	}
+	if f.putty != "" {
+		switch {
+		case len(args) == 1:
+			return usagef("--putty judges saved sessions, not HOST %q: give one or the other", args[0])
+		case f.sshConfig != "" || f.sshdConfig != "":
+			return usagef("--putty reads no ssh or sshd config: drop --ssh-config and --sshd-config")
+		}
+	}
 	host := "*"
 	if len(args) == 1 {
 		host = args[0]
@@ -161,6 +186,9 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 		idle = def.IdleTimeout
 		s := plan.Smallest()
 		pathWhy = fmt.Sprintf("the shortest tcpka knows (%s); give yours with --path or --idle-timeout", s.Name)
+	}
+	if f.putty != "" {
+		return runPuTTY(env, f, idle, within, box, pathWhy)
 	}
 	k, err := env.Kernel.Read()
 	if err != nil {

@@ -19,10 +19,13 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-// writeJSON prints v as one indented JSON object.
+// writeJSON prints v as one indented JSON object, with <, > and & as
+// they are (a shell command's "&&", PuTTY's "Connection > ..."): the
+// output goes to terminals and scripts, not into HTML.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

@@ -38,6 +38,13 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: false,
+		Setup: func(env *testscript.Env) error {
+			// Fixtures shared with the package tests, among them UTF-16
+			// files a txtar archive cannot hold readably.
+			dir, err := filepath.Abs("../../internal/sshcfg/testdata/putty")
+			env.Setenv("PUTTY_FIXTURES", dir)
+			return err
+		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "root":

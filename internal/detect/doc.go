@@ -33,6 +33,10 @@
 // Idle and Data are the whole-second answers every command prints; Predict
 // gives the band around them that measure checks a real kernel against.
 //
+// A Windows client (PuTTY's registry exports, judged by tcpka ssh --putty)
+// is not this kernel: Windows holds its documented defaults, its
+// keepalive timed by Idle and its retransmission by Windows.Data.
+//
 // Timers are never early and often late: the kernel's timer wheel files a
 // timer armed d jiffies ahead in a level whose granularity is 8^n jiffies
 // (level n covers 63*8^(n-1) <= d < 63*8^n) and rounds its expiry up to

@@ -6,4 +6,10 @@
 // (modelled by internal/detect). For each side it says when a dead peer is
 // noticed, which layer fires first, and whether an idle session survives a
 // path's idle timeout; Recommend gives the lines that fix what is missing.
+//
+// It also reads saved PuTTY sessions (ReadPuTTY: a Windows registry export
+// or a Unix sessions directory) and judges them the same way
+// (JudgePuTTY): PuTTY's keepalive is SSH_MSG_IGNORE data, so the client
+// OS's retransmission notices a dead server, on Windows at its documented
+// defaults (detect.Windows), on Linux with this kernel's values.
 package sshcfg

@@ -101,13 +101,9 @@ func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 		j.First, j.Detect = LayerSSH, j.SSHDetect
 	case s.Interval > 0:
 		// keepalives go out and are never given up on: the kernel
-		// retransmits them until tcp_retries2 runs out (the one model's
-		// data-in-flight bound, at the minimum RTO).
-		j.Retries2 = k.Retries2
-		if j.Retries2 == 0 { // not readable: the kernel's default
-			j.Retries2 = keepalive.KernelDefaults.Retries2
-		}
-		j.First, j.Detect = LayerRetx, detect.Net{}.Data(keepalive.Settings{Retries2: j.Retries2})
+		// retransmits them until tcp_retries2 runs out.
+		j.First = LayerRetx
+		j.Retries2, j.Detect = retransmission(k)
 	default:
 		j.First = LayerNone
 	}
@@ -117,15 +113,32 @@ func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 	if s.TCPKeepAlive && (j.Every == 0 || k.Time < j.Every) {
 		j.Every, j.By = k.Time, LayerTCP
 	}
-	switch {
-	case j.Every == 0 || j.Every > idle:
-		j.Verdict = Dropped
-	case !detect.KeepsOpen(j.Every, idle):
-		j.Verdict = AtRisk
-	default:
-		j.Verdict = Survives
-	}
+	j.Verdict = verdict(j.Every, idle)
 	return j
+}
+
+// verdict is what a packet every `every` seconds (0: never) does on a
+// path that forgets idle flows after idle seconds.
+func verdict(every, idle int) Verdict {
+	switch {
+	case every == 0 || every > idle:
+		return Dropped
+	case !detect.KeepsOpen(every, idle):
+		return AtRisk
+	}
+	return Survives
+}
+
+// retransmission is how long this kernel retransmits an unanswered
+// keepalive before it closes the connection: the one model's
+// data-in-flight bound at the minimum RTO, for k's tcp_retries2 (the
+// kernel's default when it could not be read).
+func retransmission(k keepalive.Settings) (retries2, seconds int) {
+	retries2 = k.Retries2
+	if retries2 == 0 {
+		retries2 = keepalive.KernelDefaults.Retries2
+	}
+	return retries2, detect.Net{}.Data(keepalive.Settings{Retries2: retries2})
 }
 
 // Meets says whether the side both keeps the path open and closes a dead
