@@ -110,7 +110,7 @@ func ReadPuTTY(path string) (PuTTYSessions, error) {
 		}
 		return readPuTTYDir(path)
 	}
-	data, err := atomicfile.ReadFile(path, puttyMaxExport)
+	data, err := atomicfile.ReadFile(path, puttyMaxExport, nil)
 	if err != nil {
 		return PuTTYSessions{}, pathError(err)
 	}
@@ -360,7 +360,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 			continue // PuTTY lists regular files only
 		}
-		data, err := atomicfile.ReadFile(p, puttyMaxSession)
+		data, err := atomicfile.ReadFile(p, puttyMaxSession, nil)
 		if err != nil {
 			return out, pathError(err)
 		}
