@@ -153,11 +153,10 @@ func Install(o InstallOptions) (*Result, error) {
 	}
 	type planned struct {
 		target
-		d      *atomicfile.Dir
-		state  State
-		old    []byte
-		op     Op
-		writen bool
+		d     *atomicfile.Dir
+		state State
+		old   []byte
+		op    Op
 	}
 	var plan []*planned
 	dirs := map[string]*atomicfile.Dir{}
