@@ -248,8 +248,14 @@ func TestBaseDaemonSet(t *testing.T) {
 	if got, want := c.Args[:2], []string{"watch", "/etc/tcpka/profile.yaml"}; !slices.Equal(got, want) {
 		t.Errorf("args start %q, want %q", got, want)
 	}
-	if v, _ := flagValue(c.Args, "--listen"); v != ":9977" {
-		t.Errorf("--listen %q, want :9977", v)
+	// Not every address of the node (hostNetwork): its own, from the
+	// downward API.
+	if v, _ := flagValue(c.Args, "--listen"); v != "$(NODE_IP):9977" {
+		t.Errorf("--listen %q, want $(NODE_IP):9977", v)
+	}
+	if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NODE_IP" }); i < 0 ||
+		c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.FieldRef == nil || c.Env[i].ValueFrom.FieldRef.FieldPath != "status.hostIP" {
+		t.Errorf("NODE_IP is not the node's status.hostIP: %+v", c.Env)
 	}
 	if _, ok := flagValue(c.Args, "--enforce-cgroup"); ok {
 		t.Error("the base passes --enforce-cgroup; only the overlay may")
@@ -364,8 +370,8 @@ func TestEnforcePodsOverlay(t *testing.T) {
 	if !ok || !strings.HasPrefix(cg, "/sys/fs/cgroup/kubepods") {
 		t.Errorf("--enforce-cgroup %q, want the kubelet's pods cgroup under /sys/fs/cgroup", cg)
 	}
-	if v, _ := flagValue(c.Args, "--listen"); v != ":9977" {
-		t.Errorf("--listen %q, want :9977", v)
+	if v, _ := flagValue(c.Args, "--listen"); v != "$(NODE_IP):9977" {
+		t.Errorf("--listen %q, want $(NODE_IP):9977", v)
 	}
 	if sc := c.SecurityContext; sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Error("the overlay lost readOnlyRootFilesystem")
