@@ -244,7 +244,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 			fmt.Fprintln(w, v.Label())
 			printUndone(w, res, f.dryRun)
 			if ok && res.Before != (keepalive.Settings{}) {
-				printChanges(w, p.Settings, sysctl.SetKeys(p.Settings), res, p.Over(res.Before))
+				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), res, p.Over(res.Before))
 			}
 			n := len(res.Changes)
 			switch {

@@ -67,17 +67,19 @@ func runApply(env *Env, f *applyFlags, args []string) error {
 		return err
 	}
 	after := p.Over(res.Before)
+	net := env.Kernel.ReadNet()
 	if f.json {
 		return writeJSON(env.Stdout, applyJSONOut{
 			Profile: p.Name, Origin: p.Origin, Netns: env.Kernel.ID(),
 			DryRun: f.dryRun, Applied: res.Written,
 			Changes: changesJSON(res.Changes),
-			Before:  newSettingsJSON(res.Before), After: newSettingsJSON(after),
+			Before:  newSettingsJSONIn(net, res.Before), After: newSettingsJSONIn(net, after),
 		})
 	}
 	printUndone(env.Stdout, res, f.dryRun)
 	fmt.Fprintf(env.Stdout, "profile %s (%s)\n", p.Name, p.Origin)
-	printChanges(env.Stdout, p.Settings, sysctl.SetKeys(p.Settings), res, after)
+	printChanges(env.Stdout, net, p.Settings, sysctl.SetKeys(p.Settings), res, after)
+	printProfileNotes(env.Stdout, p)
 	n := len(res.Changes)
 	switch {
 	case n == 0:

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,17 @@ type enforceOpts struct {
 	override bool
 	json     bool
 	bpfRoot  string
+	// retries2 is the profile's tcp_retries2, which no socket option
+	// carries: enforce leaves it out and says so.
+	retries2 int
+}
+
+// noteRetries2 says that the profile's tcp_retries2 is not part of what
+// enforce sets.
+func (f *enforceOpts) noteRetries2(w io.Writer) {
+	if f.retries2 != 0 {
+		fmt.Fprintf(w, "  tcp_retries2 %d is per network namespace, not per socket: tcpka apply sets it\n", f.retries2)
+	}
 }
 
 // dropInBin is the tcpka path the unit drop-in runs.
@@ -134,6 +146,7 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 		if p, err = profile.Load(args[0]); err != nil {
 			return err
 		}
+		f.retries2, p.Settings = p.Settings.Retries2, p.Settings.PerSocket()
 		if _, err := enforce.Instructions(p.Settings); err != nil {
 			return fmt.Errorf("enforce: %w", err)
 		}
@@ -172,7 +185,7 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 // profile leaves alone read "(sysctl)".
 func triple(s keepalive.Settings) string {
 	var parts []string
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.KeepaliveKeys {
 		name := strings.TrimPrefix(k.Name(), "tcp_keepalive_")
 		if v := k.Get(s); v != 0 {
 			parts = append(parts, name+" "+sysctl.FormatValue(k, v))
@@ -248,6 +261,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 	w := env.Stdout
 	d := detectionOf(p.Settings, base)
 	fmt.Fprintf(w, "profile %s (%s): %s, dead-peer detection %s\n", p.Name, p.Origin, triple(p.Settings), detect.Seconds(d))
+	f.noteRetries2(w)
 	prev := ""
 	if res.Previous != nil {
 		prev = " (was " + triple(*res.Previous) + ")"
@@ -415,15 +429,29 @@ type sockOptsJSON struct {
 	Probes        int  `json:"probes"`
 	UserTimeoutMs int  `json:"user_timeout_ms,omitempty"`
 	DetectionS    *int `json:"detection_s"`
+	DataInFlightS *int `json:"data_in_flight_s,omitempty"`
 }
 
 func newSockOptsJSON(s enforce.Socket, o sockopt.Options) sockOptsJSON {
 	k := o.Settings
 	j := sockOptsJSON{Keepalive: o.On, TimeS: k.Time, IntvlS: k.Intvl, Probes: k.Probes, UserTimeoutMs: o.UserTimeoutMs()}
-	if d := s.Bounds(o).Idle; d >= 0 {
-		j.DetectionS = &d
+	b := s.Bounds(o)
+	if b.Idle >= 0 {
+		j.DetectionS = &b.Idle
+	}
+	if b.Data >= 0 {
+		j.DataInFlightS = &b.Data
 	}
 	return j
+}
+
+// dataWords is ", data in flight X -> Y" when a change moves that bound.
+func dataWords(s enforce.Socket) string {
+	b, a := s.Bounds(s.Before).Data, s.Bounds(s.After).Data
+	if b == a || b < 0 || a < 0 {
+		return ""
+	}
+	return fmt.Sprintf(", data in flight %s -> %s", detect.Seconds(b), detect.Seconds(a))
 }
 
 func optsWords(o sockopt.Options) string {
@@ -462,13 +490,14 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, res.Comm, p.Name, triple(p.Settings), detect.Seconds(detectionOf(p.Settings, base)))
+	f.noteRetries2(w)
 	counts := map[string]int{}
 	for _, s := range res.Sockets {
 		counts[s.Status]++
 		conn := fmt.Sprintf("fd %-4d %s -> %s", s.FD, s.Local, s.Peer)
 		switch {
 		case s.Changed:
-			fmt.Fprintf(w, "  %s  %s -> %s, detection %s -> %s\n", conn, optsWords(s.Before), optsWords(s.After), detectionWords(s, s.Before), detectionWords(s, s.After))
+			fmt.Fprintf(w, "  %s  %s -> %s, detection %s -> %s%s\n", conn, optsWords(s.Before), optsWords(s.After), detectionWords(s, s.Before), detectionWords(s, s.After), dataWords(s))
 		case s.Status == enforce.FollowsSysctls:
 			fmt.Fprintf(w, "  %s  keepalive with the sysctls' %s, detection %s: left alone, --override to change\n", conn, optsWords(s.Before), detectionWords(s, s.Before))
 		case s.Status == enforce.OwnValues:

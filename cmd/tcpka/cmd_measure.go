@@ -104,9 +104,10 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
-	// The values written in the scratch namespaces: the profile's, the
-	// keys it leaves alone and tcp_retries2 from this namespace.
-	vals := p.Over(base)
+	// The values of the measured connection: the profile's (its
+	// user_timeout on the socket, as tcpka enforce sets it), the keys it
+	// leaves alone and tcp_retries2 from this namespace.
+	vals := p.Settings.Over(base)
 	if vals.Retries2 == 0 {
 		if f.withData && f.retries2 == 0 {
 			return fmt.Errorf("measure: read tcp_retries2: not readable under %s (set it with --retries2)", env.ProcRoot())

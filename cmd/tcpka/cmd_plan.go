@@ -7,10 +7,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -18,12 +20,12 @@ import (
 
 type planFlags struct {
 	idle, within, path, out string
-	json                    bool
+	json, idleOnly          bool
 }
 
 var cmdPlan = &Command{
 	Name:      "plan",
-	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D] [-o FILE] [--json]",
+	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE] [--json]",
 	Short:     "choose keepalive values that keep a path open and notice a dead peer in time",
 	Long: `Computes tcp_keepalive_time, _intvl and _probes for a network path whose
 middleboxes forget idle flows after --idle-timeout (the smallest on the path):
@@ -31,6 +33,13 @@ the idle time stays below it with a margin for timer lateness (10 %, at least
 10 s). With --detect-within, a silently dead peer is also noticed within that
 bound. The output says what the choice costs: probes per idle connection per
 hour.
+
+Keepalive bounds only an idle connection. One with unacknowledged data in
+flight retransmits instead, for 15 minutes at the kernel's tcp_retries2 15.
+So with --detect-within the plan also sets tcp_retries2 (the largest that
+gives up within the bound; left alone when 15 does) and user_timeout
+(TCP_USER_TIMEOUT = time + interval x probes, for the sockets 'tcpka enforce'
+reaches). --idle-only leaves both out.
 
 --path names a known middlebox so you need not know its timeout:
   ` + pathList() + `
@@ -44,7 +53,8 @@ written; plan needs no privileges.`,
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &planFlags{}
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
-		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`")
+		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`, idle or with data in flight")
+		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
 		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
 		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
@@ -116,6 +126,7 @@ type planJSONOut struct {
 	ProbesPerHour float64 `json:"probes_per_hour"`
 	BytesPerHour  int     `json:"bytes_per_hour"`
 	Why           string  `json:"why"`
+	DataWhy       string  `json:"data_why,omitempty"`
 	ProfileFile   string  `json:"profile_file,omitempty"`
 }
 
@@ -143,6 +154,10 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if ask.IdleTimeout == 0 && ask.DetectWithin == 0 {
 		return usagef("needs --idle-timeout D or --path NAME, and/or --detect-within D")
 	}
+	if f.idleOnly && ask.DetectWithin == 0 {
+		return usagef("--idle-only goes with --detect-within")
+	}
+	ask.IdleOnly = f.idleOnly
 	p, err := plan.Solve(ask)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
@@ -156,9 +171,9 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if planJSON {
 		out := planJSONOut{
 			IdleTimeoutS: p.IdleTimeout, MarginS: p.Margin, TimeLimitS: p.TimeLimit, DetectWithinS: p.DetectWithin,
-			settingsJSON:  newSettingsJSON(k),
+			settingsJSON:  profileSettingsJSON(k),
 			ProbesPerHour: math.Round(plan.ProbesPerHour(k.Time)*10) / 10, BytesPerHour: plan.BytesPerHour(k.Time),
-			Why: p.Why, ProfileFile: planOut,
+			Why: p.Why, DataWhy: p.DataWhy, ProfileFile: planOut,
 		}
 		if box != nil {
 			out.Path = &pathJSON{Name: box.Name, Title: box.Title, IdleTimeoutS: ask.IdleTimeout, Range: box.Range(), Source: box.Source}
@@ -182,10 +197,20 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	}
 	fmt.Fprintln(w)
 	for _, key := range sysctl.Keys {
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(key, key.Get(k)), key.Meaning())
+		if v := key.Get(k); v != 0 {
+			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning())
+		}
+	}
+	if u := k.UserTimeout; u > 0 {
+		fmt.Fprintf(w, "%-21s%6d s  TCP_USER_TIMEOUT on the sockets tcpka enforce reaches\n", "user_timeout", int(u/time.Second))
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", detect.Seconds(detect.Idle(k)))
 	fmt.Fprintf(w, "why: %s\n", p.Why)
+	if p.DataWhy != "" {
+		fmt.Fprintf(w, "%s\n", p.DataWhy)
+	} else if p.DetectWithin > 0 {
+		fmt.Fprintf(w, "data in flight: not bounded (--idle-only): the kernel's tcp_retries2 15 gives up after %s\n", detect.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
+	}
 	fmt.Fprintf(w, "cost: each idle connection sends %s probes an hour (one every %s) and gets as many ACKs, about %s per hour over IPv4; a dead peer is given %d probes %d s apart\n",
 		fmtRate(plan.ProbesPerHour(k.Time)), detect.Words(k.Time), fmtBytes(plan.BytesPerHour(k.Time)), k.Probes, k.Intvl)
 	if planOut != "" {
@@ -242,6 +267,9 @@ func planCommandLine(box *plan.Middlebox, f planFlags) string {
 	}
 	if planWithin != "" {
 		parts = append(parts, "--detect-within "+planWithin)
+	}
+	if f.idleOnly {
+		parts = append(parts, "--idle-only")
 	}
 	return "plan " + strings.Join(parts, " ")
 }

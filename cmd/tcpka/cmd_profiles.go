@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
@@ -15,9 +16,11 @@ var cmdProfiles = &Command{
 	Name:      "profiles",
 	UsageLine: "profiles [--json]",
 	Short:     "list the shipped profiles with their detection times",
-	Long: `Lists the profiles built into tcpka: the three values, the dead-peer detection
-time, the path idle timeout each is built for, and where its numbers come from
-(--json has the sources).`,
+	Long: `Lists the profiles built into tcpka: the keepalive values, the dead-peer
+detection time of an idle connection, tcp_retries2 and the time a connection
+with data in flight takes (DATA, the kernel's 15 where a profile leaves it),
+the TCP_USER_TIMEOUT tcpka enforce sets, the path idle timeout each is built
+for, and where its numbers come from (--json has the sources).`,
 	Examples: "tcpka profiles\ntcpka profiles --json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		asJSON := fs.Bool("json", false, "print one JSON object")
@@ -33,9 +36,19 @@ type profileJSON struct {
 	IntvlS        *int     `json:"intvl_s"`
 	Probes        *int     `json:"probes"`
 	DetectionS    *int     `json:"detection_s"`
+	Retries2      *int     `json:"retries2"`
+	UserTimeoutMs *int     `json:"user_timeout_ms"`
+	DataInFlightS int      `json:"data_in_flight_s"`
 	IdleTimeoutS  int      `json:"idle_timeout_s,omitempty"`
 	DetectWithinS int      `json:"detect_within_s,omitempty"`
 	Sources       []string `json:"sources"`
+}
+
+// profileData is the time a connection with data in flight takes to give
+// up once p is applied to a namespace at the kernel defaults: tcp_retries2
+// decides (the socket option user_timeout only where enforce sets it).
+func profileData(p *profile.Profile) int {
+	return detect.Net{}.Data(p.Over(keepalive.KernelDefaults))
 }
 
 // setPtr is k's value in s, nil when s leaves it unset.
@@ -62,7 +75,11 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 			j := profileJSON{
 				Name: p.Name, Description: p.Description, Sources: p.Sources,
 				TimeS: setPtr(p.Settings, sysctl.Time), IntvlS: setPtr(p.Settings, sysctl.Intvl), Probes: setPtr(p.Settings, sysctl.Probes),
+				Retries2: setPtr(p.Settings, sysctl.Retries2), DataInFlightS: profileData(p),
 				IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
+			}
+			if u := int(p.Settings.UserTimeout / time.Millisecond); u > 0 {
+				j.UserTimeoutMs = &u
 			}
 			if p.Complete() {
 				d := detect.Idle(p.Settings)
@@ -73,7 +90,7 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tPATH IDLE\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tRETRIES2\tDATA\tUSER TIMEOUT\tPATH IDLE\tDESCRIPTION")
 	for _, p := range all {
 		cell := func(k sysctl.Key) string {
 			if n := k.Get(p.Settings); n != 0 {
@@ -89,7 +106,12 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		if p.IdleTimeout > 0 {
 			idle = detect.Words(p.IdleTimeout)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(sysctl.Time), cell(sysctl.Intvl), cell(sysctl.Probes), det, idle, p.Description)
+		ut := "-"
+		if u := p.Settings.UserTimeout; u > 0 {
+			ut = detect.Words(int(u / time.Second))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(sysctl.Time), cell(sysctl.Intvl), cell(sysctl.Probes), det,
+			cell(sysctl.Retries2), detect.Words(profileData(p)), ut, idle, p.Description)
 	}
 	return tw.Flush()
 }

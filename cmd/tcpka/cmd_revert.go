@@ -88,7 +88,7 @@ func runRevert(env *Env, f *revertFlags, args []string) error {
 	}
 	printUndone(env.Stdout, res, f.dryRun)
 	fmt.Fprintf(env.Stdout, "values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
-	printChanges(env.Stdout, rec.Before, rec.Keys, res, rec.Before)
+	printChanges(env.Stdout, env.Kernel.ReadNet(), rec.Before, rec.Keys, res, rec.Before)
 	n := len(res.Changes)
 	switch {
 	case f.dryRun:

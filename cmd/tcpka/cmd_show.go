@@ -48,11 +48,8 @@ the host (pid 1's namespace).`,
 type showJSONOut struct {
 	Netns string `json:"netns,omitempty"`
 	settingsJSON
-	KernelDefaults bool `json:"kernel_defaults"`
-	// DataInFlightS: detection with unacknowledged data (retransmission).
-	DataInFlightS *int      `json:"data_in_flight_s,omitempty"`
-	Retries2      *int      `json:"retries2,omitempty"`
-	Boot          *bootJSON `json:"boot"`
+	KernelDefaults bool      `json:"kernel_defaults"`
+	Boot           *bootJSON `json:"boot"`
 	// Interrupted: a transaction a killed tcpka left in this namespace.
 	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
 }
@@ -78,17 +75,18 @@ func runShow(env *Env, f *showFlags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
-	bounds := env.Kernel.ReadNet().Bounds(v, true)
+	net := env.Kernel.ReadNet()
+	bounds := net.Bounds(v, true)
 	interrupted, ij := env.interrupted(v)
 	if f.json {
-		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSON(v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
-		if bounds.Data >= 0 {
-			out.DataInFlightS, out.Retries2 = &bounds.Data, &v.Retries2
-		}
+		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSONIn(net, v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
 	for _, k := range sysctl.Keys {
+		if k.Optional() && k.Get(v) == 0 {
+			continue // not in this proc tree: see the data-in-flight line
+		}
 		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", detect.Seconds(bounds.Idle))
@@ -137,6 +135,8 @@ func printBoot(w io.Writer, b *sysctld.BootReport) {
 	}
 	fmt.Fprintf(w, "\nat boot%s (sysctl.d resolved as systemd-sysctl does):\n", where)
 	var fixes []string
+	type row struct{ key, src, drift string }
+	var rows []row
 	for _, k := range b.Keys {
 		v := k.Verdict
 		var src string
@@ -168,10 +168,24 @@ func printBoot(w io.Writer, b *sysctld.BootReport) {
 			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", theirs, v.Tcpka.Where())
 			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Name(), b.Res.Fix(*v.Systemd)))
 		}
+		r := row{key: keyColumn(k.Key, k.Value), src: src}
 		if k.Value != k.Runtime {
-			src += "  DRIFT: runtime " + sysctl.FormatValue(k.Key, k.Runtime)
+			r.drift = "  DRIFT: runtime " + sysctl.FormatValue(k.Key, k.Runtime)
 		}
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(k.Key, k.Value), src)
+		rows = append(rows, r)
+	}
+	width := 0 // the DRIFT notes line up, past short sources only
+	for _, r := range rows {
+		if r.drift != "" && len(r.src) <= 48 {
+			width = max(width, len(r.src))
+		}
+	}
+	for _, r := range rows {
+		src := r.src
+		if r.drift != "" {
+			src = fmt.Sprintf("%-*s%s", width, src, r.drift)
+		}
+		fmt.Fprintf(w, "%s  %s\n", r.key, src)
 	}
 	for _, f := range fixes {
 		fmt.Fprintln(w, f)

@@ -131,7 +131,7 @@ func listSockets(env *Env, f socketsFlags, sc *sockdiag.Scan) error {
 	default:
 		out = &textOut{processes: f.processes}
 	}
-	if err := out.begin(w, env, sc.Sysctls); err != nil {
+	if err := out.begin(w, env, sc.Sysctls, sc.Net); err != nil {
 		return err
 	}
 	if err := sc.Run(func(r *sockdiag.Row) error { return out.add(w, r) }); err != nil {
@@ -149,7 +149,7 @@ func listSockets(env *Env, f socketsFlags, sc *sockdiag.Scan) error {
 
 // sockOutput is one of the three outputs.
 type sockOutput interface {
-	begin(w *bufio.Writer, env *Env, sys keepalive.Settings) error
+	begin(w *bufio.Writer, env *Env, sys keepalive.Settings, net detect.Net) error
 	add(w *bufio.Writer, r *sockdiag.Row) error
 	end(w *bufio.Writer, sys keepalive.Settings) error
 }
@@ -171,6 +171,7 @@ const (
 	colComm  = 16
 	colOpts  = 18
 	colUT    = 9
+	colDet   = 17
 )
 
 func pad(b []byte, start, width int) []byte {
@@ -183,7 +184,7 @@ func pad(b []byte, start, width int) []byte {
 	return b
 }
 
-func (t *textOut) begin(w *bufio.Writer, _ *Env, _ keepalive.Settings) error {
+func (t *textOut) begin(w *bufio.Writer, _ *Env, _ keepalive.Settings, _ detect.Net) error {
 	b := t.buf[:0]
 	b = appendCol(b, "STATE", colState)
 	b = appendCol(b, "LOCAL", colAddr)
@@ -196,7 +197,8 @@ func (t *textOut) begin(w *bufio.Writer, _ *Env, _ keepalive.Settings) error {
 		b = appendCol(b, "COMMAND", colComm)
 		b = appendCol(b, "IDLE/INTVL/CNT", colOpts)
 		b = appendCol(b, "USER-TMO", colUT)
-		b = append(b, "DETECTION"...)
+		b = appendCol(b, "DETECTION", colDet)
+		b = append(b, "DATA"...)
 	} else {
 		b = append(b, "PROBES"...)
 	}
@@ -288,12 +290,19 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 			b = append(b, '-')
 		}
 		b = pad(b, start, colUT)
+		start = len(b)
 		switch {
 		case v.DetectionS() >= 0:
 			b = append(b, detect.Seconds(v.DetectionS())...)
 		case v.Keepalive == sockdiag.KeepaliveOff:
 			b = append(b, "never while idle"...)
 		default:
+			b = append(b, '-')
+		}
+		b = pad(b, start, colDet)
+		if v.HasOptions && v.Bounds.Data >= 0 {
+			b = append(b, detect.Seconds(v.Bounds.Data)...)
+		} else {
 			b = append(b, '-')
 		}
 	}
@@ -332,15 +341,16 @@ type socketJSON struct {
 	IntvlS        *int    `json:"intvl_s,omitempty"`
 	Probes        *int    `json:"probes,omitempty"`
 	UserTimeoutMs *int    `json:"user_timeout_ms,omitempty"`
-	FollowsSysctl *bool   `json:"follows_sysctl,omitempty"` // keepalive on only
-	DetectionS    *int    `json:"detection_s,omitempty"`    // keepalive on with options read
+	FollowsSysctl *bool   `json:"follows_sysctl,omitempty"`   // keepalive on only
+	DetectionS    *int    `json:"detection_s,omitempty"`      // keepalive on with options read
+	DataInFlightS *int    `json:"data_in_flight_s,omitempty"` // options read: retransmission bound
 }
 
-func (j *jsonOut) begin(w *bufio.Writer, env *Env, sys keepalive.Settings) error {
+func (j *jsonOut) begin(w *bufio.Writer, env *Env, sys keepalive.Settings, net detect.Net) error {
 	head, err := json.Marshal(struct {
 		Netns  string       `json:"netns,omitempty"`
 		Sysctl settingsJSON `json:"sysctl"`
-	}{env.Kernel.ID(), newSettingsJSON(sys)})
+	}{env.Kernel.ID(), newSettingsJSONIn(net, sys)})
 	if err != nil {
 		return err
 	}
@@ -372,6 +382,9 @@ func (j *jsonOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 			follows, d := !v.Own, v.DetectionS()
 			o.FollowsSysctl, o.DetectionS = &follows, &d
 		}
+		if d := v.Bounds.Data; d >= 0 {
+			o.DataInFlightS = &d
+		}
 	}
 	b, err := json.Marshal(&o)
 	if err != nil {
@@ -398,6 +411,7 @@ type summaryOut struct {
 	json      bool
 	state     string
 	sys       keepalive.Settings
+	net       detect.Net
 	netns     string
 	all       *sockdiag.Summary
 	byComm    map[string]*sockdiag.Summary
@@ -407,8 +421,8 @@ func newSummaryOut(f socketsFlags) *summaryOut {
 	return &summaryOut{processes: f.processes, json: f.json, state: f.state, all: sockdiag.NewSummary(), byComm: map[string]*sockdiag.Summary{}}
 }
 
-func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sys keepalive.Settings) error {
-	s.sys, s.netns = sys, env.Kernel.ID()
+func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sys keepalive.Settings, net detect.Net) error {
+	s.sys, s.net, s.netns = sys, net, env.Kernel.ID()
 	return nil
 }
 
@@ -478,7 +492,7 @@ func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 			Sysctl settingsJSON `json:"sysctl"`
 			summaryJSON
 			Commands []summaryJSON `json:"commands,omitempty"`
-		}{Netns: s.netns, Sysctl: newSettingsJSON(s.sys), summaryJSON: newSummaryJSON("", s.all, s.processes)}
+		}{Netns: s.netns, Sysctl: newSettingsJSONIn(s.net, s.sys), summaryJSON: newSummaryJSON("", s.all, s.processes)}
 		if s.processes {
 			out.Commands = []summaryJSON{}
 			for _, c := range s.commands() {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
@@ -67,8 +68,9 @@ func TestEnforcePIDCLI(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("--dry-run: exit %d, %s", code, errs)
 	}
-	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, dead-peer detection 25 s$`)
-	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5, detection never -> 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25s, dead-peer detection 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^  tcp_retries2 6 is per network namespace, not per socket: tcpka apply sets it$`)
+	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5 \+ TCP_USER_TIMEOUT 25000ms, detection never -> 25 s, data in flight 929 s \(15m29s\) -> 25 s$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with the sysctls' 7200/75/9, detection 7875 s \(2h11m15s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with its own 60/10/5, detection 110 s \(1m50s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)^dry run: would change 1 of 3 connected TCP sockets; 1 listening socket left alone; nothing changed$`)
@@ -78,8 +80,8 @@ func TestEnforcePIDCLI(t *testing.T) {
 
 	out, _, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	mustMatch(t, "enforce", out, `(?m)^changed 1 of 3 connected TCP sockets; 1 listening socket left alone$`)
-	if o := childKA(t, c.Pid(), off); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 || code != 0 {
-		t.Errorf("after enforce: exit %d, %+v", code, o)
+	if o := childKA(t, c.Pid(), off); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 || o.Settings.UserTimeout != 25*time.Second || code != 0 {
+		t.Errorf("after enforce: exit %d, %+v (want 10/3/5 and TCP_USER_TIMEOUT 25 s)", code, o)
 	}
 	out, _, _ = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	mustMatch(t, "second run", out, `(?m)^nothing to change: no connected TCP socket of pid \d+ needs it \(3 connected; 1 already follows the profile, 1 listening socket left alone\)$`)
@@ -93,7 +95,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 		t.Errorf("--override --json: %+v", j)
 	}
 	for _, s := range j.Sockets {
-		if s.After.TimeS != 10 || s.After.DetectionS == nil || *s.After.DetectionS != 25 {
+		if s.After.TimeS != 10 || s.After.DetectionS == nil || *s.After.DetectionS != 25 || s.After.DataInFlightS == nil || *s.After.DataInFlightS != 25 {
 			t.Errorf("--json socket %+v", s)
 		}
 	}
@@ -144,13 +146,13 @@ func TestEnforceCgroupCLI(t *testing.T) {
 		t.Fatalf("attach: exit %d %s", code, errs)
 	}
 	mustMatch(t, "attach", out, `(?m)^attached: cgroup `+regexp.QuoteMeta(cg)+`$`)
-	mustMatch(t, "attach", out, `(?m)^  pinned at `+regexp.QuoteMeta(bpf)+`/tcpka/cgroup_\d+ \(38 BPF instructions\)`)
+	mustMatch(t, "attach", out, `(?m)^  pinned at `+regexp.QuoteMeta(bpf)+`/tcpka/cgroup_\d+ \(46 BPF instructions\)`)
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "fast-failover", "--cgroup", cg}, flags...)...)
 	mustMatch(t, "again", out, `(?m)^nothing to change: cgroup `+regexp.QuoteMeta(cg)+` already has these values`)
 
 	in := enforcetest.Start(t, cg, "dial:"+echo)
-	if o := childKA(t, in.Pid(), helperFD(t, in.Next(t))); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 {
-		t.Errorf("in the cgroup: %+v", o)
+	if o := childKA(t, in.Pid(), helperFD(t, in.Next(t))); !o.On || o.Settings.Time != 10 || o.Settings.Intvl != 3 || o.Settings.Probes != 5 || o.Settings.UserTimeout != 25*time.Second {
+		t.Errorf("in the cgroup: %+v (want 10/3/5 and TCP_USER_TIMEOUT 25 s)", o)
 	}
 
 	out, _, code = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
@@ -162,7 +164,7 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list", "--json"}, flags...)...)
 	var l enforceListJSON
 	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Attachments) != 1 || l.Attachments[0].Cgroup != cg ||
-		*l.Attachments[0].Values.TimeS != 10 || l.Attachments[0].Values.DetectionS != 25 || l.Attachments[0].Instructions != 38 {
+		*l.Attachments[0].Values.TimeS != 10 || l.Attachments[0].Values.DetectionS != 25 || l.Attachments[0].Instructions != 46 || l.Attachments[0].Values.UserTimeoutMs != 25000 {
 		t.Errorf("--list --json: %v %s", err, out)
 	}
 
@@ -170,7 +172,7 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	if code != 0 {
 		t.Errorf("enforce --remove: exit %d", code)
 	}
-	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5\) detached, pin \S+ deleted$`)
+	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25s\) detached, pin \S+ deleted$`)
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
 	mustMatch(t, "--list after remove", out, `^no cgroup has a tcpka keepalive program`)
 	after := enforcetest.Start(t, cg, "dial:"+echo)

@@ -15,7 +15,7 @@ import (
 // TestExitCodes runs the CLI in-process: 0 ok, 1 failure or drift, 2 usage;
 // and every failure is exactly one line on stderr.
 func TestExitCodes(t *testing.T) {
-	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4})
+	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) // profile ssh
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
 	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
@@ -52,11 +52,13 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// fakeProc writes a proc tree holding v under t.TempDir() for --proc-root.
+// fakeProc writes a proc tree holding v under t.TempDir() for --proc-root;
+// fields v leaves zero hold the kernel defaults.
 func fakeProc(t *testing.T, v keepalive.Settings) string {
 	t.Helper()
 	tree := t.TempDir()
 	fs := sysctl.NewFS(tree)
+	v = v.Over(keepalive.KernelDefaults) // a kernel has every key
 	for _, k := range sysctl.Keys {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)

@@ -137,7 +137,7 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 1 {
 		t.Errorf("check --all-netns before apply: exit %d, want 1", code)
 	}
-	mustMatch(t, "check --all-netns", out, `(?m)^net:\[\d+\] tcpka-a: DRIFT: tcp_keepalive_time 100 s \(profile 10 s\), tcp_keepalive_intvl 10 s \(profile 3 s\), tcp_keepalive_probes 1 \(profile 5\)$`)
+	mustMatch(t, "check --all-netns", out, `(?m)^net:\[\d+\] tcpka-a: DRIFT: tcp_keepalive_time 100 s \(profile 10 s\), tcp_keepalive_intvl 10 s \(profile 3 s\), tcp_keepalive_probes 1 \(profile 5\), tcp_retries2 15 \(profile 6\)$`)
 	mustMatch(t, "check --all-netns", out, `(?m)^drift in 4 of 4 network namespaces: .*tcpka-a.*tcpka-b.*\(fix: sudo tcpka apply fast-failover --all-netns\)$`)
 
 	// --dry-run writes nothing.
@@ -170,7 +170,7 @@ func TestNetnsCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("revert --netns tcpka-a: exit %d, %s", code, errOut)
 	}
-	mustMatch(t, "revert --netns", out, `(?m)^reverted: 3 keys restored$`)
+	mustMatch(t, "revert --netns", out, `(?m)^reverted: 4 keys restored$`)
 	if got, want := all(), "10/3/5 100/10/1 10/3/5 10/3/5"; got != want {
 		t.Fatalf("after revert --netns tcpka-a: %s, want %s", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -30,21 +31,47 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // settingsJSON is the one JSON shape of a set of keepalive values and its
-// idle detection time, in every command (docs/json.md): time_s, intvl_s,
-// probes, user_timeout_ms where one is set, detection_s and detection.
+// detection times, in every command (docs/json.md): time_s, intvl_s,
+// probes, user_timeout_ms where one is set, retries2 where known,
+// detection_s and detection (idle), and data_in_flight_s (unacknowledged
+// data: retransmission) where tcp_retries2 or a user timeout bounds it.
 type settingsJSON struct {
 	TimeS         int    `json:"time_s"`
 	IntvlS        int    `json:"intvl_s"`
 	Probes        int    `json:"probes"`
 	UserTimeoutMs int    `json:"user_timeout_ms,omitempty"`
+	Retries2      int    `json:"retries2,omitempty"`
 	DetectionS    int    `json:"detection_s"`
 	Detection     string `json:"detection"`
+	DataInFlightS *int   `json:"data_in_flight_s,omitempty"`
 }
 
-func newSettingsJSON(s keepalive.Settings) settingsJSON {
-	d := detect.Idle(s)
-	return settingsJSON{TimeS: s.Time, IntvlS: s.Intvl, Probes: s.Probes, UserTimeoutMs: int(s.UserTimeout / time.Millisecond),
-		DetectionS: d, Detection: detect.Words(d)}
+// newSettingsJSON is settingsJSON for s under the kernel's retransmission
+// defaults: for values not read from a namespace (plans, profiles).
+func newSettingsJSON(s keepalive.Settings) settingsJSON { return newSettingsJSONIn(detect.Net{}, s) }
+
+// profileSettingsJSON is settingsJSON for a profile's or a plan's values
+// in a namespace at the kernel defaults: detection_s and
+// data_in_flight_s are what the sysctls give every socket (keys left
+// unset at the kernel's); user_timeout_ms is listed, but it is a socket
+// option only tcpka enforce sets.
+func profileSettingsJSON(s keepalive.Settings) settingsJSON {
+	j := newSettingsJSON(s.Sysctls().Over(keepalive.KernelDefaults))
+	j.TimeS, j.IntvlS, j.Probes, j.Retries2 = s.Time, s.Intvl, s.Probes, s.Retries2
+	j.UserTimeoutMs = int(s.UserTimeout / time.Millisecond)
+	return j
+}
+
+// newSettingsJSONIn is settingsJSON for s in a namespace with net's
+// retransmission parameters: the figures show and apply print.
+func newSettingsJSONIn(net detect.Net, s keepalive.Settings) settingsJSON {
+	b := net.Bounds(s, true)
+	j := settingsJSON{TimeS: s.Time, IntvlS: s.Intvl, Probes: s.Probes, UserTimeoutMs: int(s.UserTimeout / time.Millisecond),
+		Retries2: s.Retries2, DetectionS: b.Idle, Detection: detect.Words(b.Idle)}
+	if b.Data >= 0 {
+		j.DataInFlightS = &b.Data
+	}
+	return j
 }
 
 // keyColumn prints "tcp_keepalive_time     7200 s" aligned for all keys.
@@ -137,13 +164,15 @@ func changesJSON(cs []sysctl.Change) []changeJSON {
 	return out
 }
 
-// printChanges prints each key old -> new, then the detection time.
-func printChanges(w io.Writer, want keepalive.Settings, keys []sysctl.Key, res sysctl.Result, after keepalive.Settings) {
+// printChanges prints each key the namespace has old -> new, then the
+// detection time of an idle connection and, when tcp_retries2 changes,
+// of one with data in flight.
+func printChanges(w io.Writer, net detect.Net, want keepalive.Settings, keys []sysctl.Key, res sysctl.Result, after keepalive.Settings) {
 	set := map[sysctl.Key]bool{}
 	for _, k := range keys {
 		set[k] = true
 	}
-	for _, k := range sysctl.Keys {
+	for _, k := range res.Present {
 		n, old := k.Get(want), k.Get(res.Before)
 		switch {
 		case !set[k]:
@@ -154,11 +183,27 @@ func printChanges(w io.Writer, want keepalive.Settings, keys []sysctl.Key, res s
 			fmt.Fprintf(w, "  %s -> %s\n", keyColumn(k, old), sysctl.FormatValue(k, n))
 		}
 	}
-	before, now := detect.Idle(res.Before), detect.Idle(after)
-	if before == now {
-		fmt.Fprintf(w, "  dead-peer detection %s (unchanged)\n", detect.Seconds(before))
-	} else {
-		fmt.Fprintf(w, "  dead-peer detection %s -> %s\n", detect.Seconds(before), detect.Seconds(now))
+	arrow := func(what string, before, now int) {
+		if before == now {
+			fmt.Fprintf(w, "  %s %s (unchanged)\n", what, detect.Seconds(before))
+		} else {
+			fmt.Fprintf(w, "  %s %s -> %s\n", what, detect.Seconds(before), detect.Seconds(now))
+		}
+	}
+	arrow("dead-peer detection", detect.Idle(res.Before), detect.Idle(after))
+	if b, a := res.Before.Retries2, after.Retries2; b != a && b > 0 && a > 0 {
+		arrow("with data in flight", net.Data(res.Before), net.Data(after))
+	}
+}
+
+// printProfileNotes says what a profile sets that apply does not write,
+// and what it costs.
+func printProfileNotes(w io.Writer, p *profile.Profile) {
+	if u := p.Settings.UserTimeout; u > 0 {
+		fmt.Fprintf(w, "note: user_timeout %s is TCP_USER_TIMEOUT, a socket option: tcpka enforce sets it on a process's or a cgroup's sockets; no sysctl does\n", detect.Words(int(u/time.Second)))
+	}
+	for _, m := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", m)
 	}
 }
 

@@ -249,7 +249,7 @@ func TestStateNoOneElseCanSteer(t *testing.T) {
 			t.Errorf("tcpka %s with a state dir owned by nobody: exit %d %q, want one line with %q", args[0], code, errs, want)
 		}
 	}
-	if v, _ := sysctl.NewFS(tree).Read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) {
+	if v, _ := sysctl.NewFS(tree).Read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 15}) {
 		t.Errorf("values changed through a foreign state dir: %+v", v)
 	}
 	// Given back to root, but the record still someone else's: refused.

@@ -71,6 +71,21 @@ func (s Settings) Keepalive() Settings {
 	return Settings{Time: s.Time, Intvl: s.Intvl, Probes: s.Probes}
 }
 
+// PerSocket is s without tcp_retries2: what a socket option can carry
+// (TCP_KEEPIDLE/INTVL/CNT and TCP_USER_TIMEOUT). tcp_retries2 exists only
+// per network namespace.
+func (s Settings) PerSocket() Settings {
+	s.Retries2 = 0
+	return s
+}
+
+// Sysctls is s without TCP_USER_TIMEOUT: what a network namespace's
+// sysctls can carry.
+func (s Settings) Sysctls() Settings {
+	s.UserTimeout = 0
+	return s
+}
+
 // SetsKeepalive says whether s sets any of the three keepalive fields.
 func (s Settings) SetsKeepalive() bool { return s.Time != 0 || s.Intvl != 0 || s.Probes != 0 }
 

@@ -74,30 +74,15 @@ func (n *NS) In(fn func(fs sysctl.FS) error) error {
 	return netns.Do(n.target, func() error { return fn(fs) })
 }
 
-// Read reads the sysctls tcpka manages (sysctl.Keys) and, when readable,
-// tcp_retries2 (0 when not).
+// Read reads the sysctls tcpka manages (sysctl.Keys).
 func (n *NS) Read() (keepalive.Settings, error) {
 	var v keepalive.Settings
 	err := n.In(func(fs sysctl.FS) error {
 		var err error
-		v, err = ReadHere(fs)
+		v, err = fs.Read()
 		return err
 	})
 	return v, err
-}
-
-// ReadHere is Read for code already inside the namespace (In, Every).
-func ReadHere(fs sysctl.FS) (keepalive.Settings, error) {
-	v, err := fs.Read()
-	if err != nil {
-		return v, err
-	}
-	if v.Retries2 == 0 {
-		if r, err := fs.ReadKey(sysctl.Retries2); err == nil {
-			v.Retries2 = r
-		}
-	}
-	return v, nil
 }
 
 // ReadNet reads the namespace's retransmission parameters (RTO bounds,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -24,6 +25,12 @@ func (p Plan) ProfileYAML(comment, description string, sources []string) []byte 
 	}
 	k := p.Settings
 	fmt.Fprintf(&b, "time: %ds\ninterval: %ds\nprobes: %d\n", k.Time, k.Intvl, k.Probes)
+	if k.Retries2 != 0 {
+		fmt.Fprintf(&b, "retries2: %d\n", k.Retries2)
+	}
+	if k.UserTimeout != 0 {
+		fmt.Fprintf(&b, "user_timeout: %ds\n", int(k.UserTimeout/time.Second))
+	}
 	if p.IdleTimeout > 0 {
 		fmt.Fprintf(&b, "idle_timeout: %ds\n", p.IdleTimeout)
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -15,6 +16,9 @@ type Ask struct {
 	IdleTimeout int
 	// DetectWithin bounds the dead-peer detection time.
 	DetectWithin int
+	// IdleOnly bounds only an idle connection (keepalive), not one with
+	// data in flight (tcp_retries2, TCP_USER_TIMEOUT).
+	IdleOnly bool
 }
 
 // Plan is a solved Ask.
@@ -24,10 +28,14 @@ type Plan struct {
 	// (detect.Margin); TimeLimit = IdleTimeout - Margin is the largest
 	// time that keeps the path open. Both 0 without an idle timeout.
 	Margin, TimeLimit int
-	// Settings are the chosen values: time, interval and probes.
+	// Settings are the chosen values: time, interval and probes; with a
+	// detection bound (not IdleOnly) also tcp_retries2, where the kernel's
+	// 15 would miss it, and TCP_USER_TIMEOUT.
 	Settings keepalive.Settings
 	// Why says in a sentence or two how the values were chosen.
 	Why string
+	// DataWhy says how the data-in-flight bound is met, and what it costs.
+	DataWhy string
 }
 
 // ErrImpossible is wrapped when no valid profile meets the ask.
@@ -115,10 +123,51 @@ func Solve(a Ask) (Plan, error) {
 				roundDown(p.TimeLimit), ProbesPerHour(roundDown(p.TimeLimit)), ProbesPerHour(k.Time), detect.Words(w))
 		}
 	}
+	if a.DetectWithin > 0 && !a.IdleOnly {
+		if err := p.boundData(); err != nil {
+			return p, err
+		}
+	}
 	if err := p.check(); err != nil {
 		return p, err
 	}
 	return p, nil
+}
+
+// boundData bounds a connection with unacknowledged data in flight, which
+// keepalive does not: tcp_retries2 for every socket of the namespace (the
+// largest that fits the bound, unset when the kernel's 15 already does),
+// and TCP_USER_TIMEOUT = time + interval x probes for the sockets tcpka
+// enforce reaches, which keeps keepalive's meaning on an idle connection.
+func (p *Plan) boundData() error {
+	w := p.DetectWithin
+	def := keepalive.KernelDefaults.Retries2
+	p.Settings.UserTimeout = time.Duration(detect.Idle(p.Settings)) * time.Second
+	var net detect.Net
+	if net.Data(keepalive.Settings{Retries2: def}) <= w {
+		p.DataWhy = fmt.Sprintf("data in flight: the kernel's tcp_retries2 %d already gives up within %s (%s); user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches at about the same as an idle one",
+			def, detect.Words(w), detect.Seconds(net.Data(keepalive.Settings{Retries2: def})), detect.Words(detect.Idle(p.Settings)))
+		return nil
+	}
+	r := 0
+	for n := def - 1; n >= 1; n-- {
+		if net.Data(keepalive.Settings{Retries2: n}) <= w {
+			r = n
+			break
+		}
+	}
+	if r == 0 {
+		return fmt.Errorf("%w: detect-within %s is shorter than retransmission allows even at tcp_retries2 1 (%s): use --idle-only to bound idle connections only",
+			ErrImpossible, detect.Seconds(w), detect.Seconds(net.Data(keepalive.Settings{Retries2: 1})))
+	}
+	p.Settings.Retries2 = r
+	d := net.Data(keepalive.Settings{Retries2: r})
+	p.DataWhy = fmt.Sprintf("data in flight: tcp_retries2 %d gives up on unacknowledged data after %s (the kernel's %d takes %s), for every socket; user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches",
+		r, detect.Seconds(d), def, detect.Seconds(net.Data(keepalive.Settings{Retries2: def})), detect.Words(detect.Idle(p.Settings)))
+	if r < 8 {
+		p.DataWhy += fmt.Sprintf("; below 8 it is under the 100 s RFC 1122 asks for: a network outage longer than %s breaks busy connections too, not only dead peers", detect.Words(d))
+	}
+	return nil
 }
 
 // check holds a plan to its own ask; Solve calls it so that a bug in the
@@ -133,6 +182,9 @@ func (p Plan) check() error {
 	}
 	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {
 		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", d, p.DetectWithin)
+	}
+	if d := (detect.Net{}).Bounds(k.Over(keepalive.KernelDefaults), true).Data; p.DetectWithin > 0 && !p.IdleOnly && d > p.DetectWithin {
+		return fmt.Errorf("plan: internal error: data in flight %d s above bound %d s", d, p.DetectWithin)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -49,7 +50,7 @@ func TestSolveMiddleboxes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := Solve(Ask{IdleTimeout: m.IdleTimeout, DetectWithin: tt.within})
+			p, err := Solve(Ask{IdleTimeout: m.IdleTimeout, DetectWithin: tt.within, IdleOnly: true})
 			if err != nil {
 				t.Fatalf("Solve: %v", err)
 			}
@@ -63,6 +64,47 @@ func TestSolveMiddleboxes(t *testing.T) {
 				t.Errorf("margin %d limit %d for idle timeout %d", p.Margin, p.TimeLimit, m.IdleTimeout)
 			}
 		})
+	}
+}
+
+// TestSolveData: with a detection bound (and not --idle-only), plan bounds
+// a connection with data in flight too: the largest tcp_retries2 whose
+// retransmission ends within the bound (none when the kernel's 15 does),
+// and TCP_USER_TIMEOUT = time + interval x probes; both within the bound
+// by the one model.
+func TestSolveData(t *testing.T) {
+	tests := []struct {
+		within   int
+		retries2 int
+		ut       time.Duration
+		why      string
+	}{
+		{120, 8, 2 * time.Minute, "tcp_retries2 8 gives up on unacknowledged data after 104 s (1m44s) (the kernel's 15 takes 929 s (15m29s))"},
+		{600, 12, 10 * time.Minute, "tcp_retries2 12 gives up"},
+		{30, 6, 27 * time.Second, "below 8 it is under the 100 s RFC 1122 asks for"},
+		{3600, 0, 3600 * time.Second, "the kernel's tcp_retries2 15 already gives up within 1h"},
+		{2, 1, 2 * time.Second, "tcp_retries2 1 gives up"},
+	}
+	for _, tt := range tests {
+		p, err := Solve(Ask{IdleTimeout: 350, DetectWithin: tt.within})
+		if err != nil {
+			t.Fatalf("Solve(%d): %v", tt.within, err)
+		}
+		if p.Settings.Retries2 != tt.retries2 || p.Settings.UserTimeout != time.Duration(detect.Idle(p.Settings.Keepalive()))*time.Second {
+			t.Errorf("Solve(%d): %+v, want retries2 %d and user_timeout time + interval x probes", tt.within, p.Settings, tt.retries2)
+		}
+		if p.Settings.UserTimeout > tt.ut {
+			t.Errorf("Solve(%d): user_timeout %v past the bound %v", tt.within, p.Settings.UserTimeout, tt.ut)
+		}
+		if !strings.Contains(p.DataWhy, tt.why) {
+			t.Errorf("Solve(%d): data why %q, want %q", tt.within, p.DataWhy, tt.why)
+		}
+		if d := (detect.Net{}).Bounds(p.Settings.Over(keepalive.KernelDefaults), true).Data; d > tt.within {
+			t.Errorf("Solve(%d): data in flight %d s", tt.within, d)
+		}
+	}
+	if p, _ := Solve(Ask{IdleTimeout: 350, DetectWithin: 120, IdleOnly: true}); p.Settings.Retries2 != 0 || p.Settings.UserTimeout != 0 {
+		t.Errorf("--idle-only set %+v", p.Settings)
 	}
 }
 

@@ -33,6 +33,10 @@ type Profile struct {
 	DetectWithin int
 	// Origin is "shipped" or the file the profile was read from.
 	Origin string
+	// Warnings are what the profile costs that its author should know:
+	// tcp_retries2 below RFC 1122's 100 s, a user timeout that cuts
+	// keepalive's probes short.
+	Warnings []string
 	// Raw is the text it was decoded from.
 	Raw []byte
 }
@@ -64,9 +68,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return ErrInvalid }
 
-// Over returns the profile's values with the keys it leaves alone taken
-// from base.
-func (p *Profile) Over(base keepalive.Settings) keepalive.Settings { return p.Settings.Over(base) }
+// Over returns what a namespace holding base holds once the profile is
+// applied: its sysctl values over base. user_timeout is a socket's and is
+// not part of it.
+func (p *Profile) Over(base keepalive.Settings) keepalive.Settings {
+	return p.Settings.Sysctls().Over(base)
+}
 
 // Complete says whether the profile sets all three keepalive keys, so that
 // its detection time does not depend on the kernel it is applied to.
@@ -83,7 +90,7 @@ var yamlKey = map[string]keepalive.Field{
 }
 
 // knownKeys is listed in errors about unknown keys.
-const knownKeys = "name, description, time, interval, probes, idle_timeout, detect_within, sources"
+const knownKeys = "name, description, time, interval, probes, retries2, user_timeout, idle_timeout, detect_within, sources"
 
 // Decode parses data as the profile file named file. defaultName is used
 // when the profile has no name key.
@@ -177,6 +184,24 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 				return nil, fail(vn.Line, key, "%v", err)
 			}
 			p.Settings.Set(keepalive.Probes, n)
+		case "retries2":
+			n, err := integer(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if err := checkRange(keepalive.Retries2, n); err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			p.Settings.Retries2 = n
+		case "user_timeout":
+			n, err := durationSeconds(vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			if max := keepalive.UserTimeout.Max() / 1000; n < 1 || n > max {
+				return nil, fail(vn.Line, key, "%ds is out of range: must be 1s..%ds", n, max)
+			}
+			p.Settings.UserTimeout = time.Duration(n) * time.Second
 		case "idle_timeout", "detect_within":
 			n, err := durationSeconds(vn)
 			if err != nil {
@@ -195,12 +220,34 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 		}
 	}
 	if p.Settings.IsZero() {
-		return nil, fail(root.Line, "", "sets none of time, interval, probes")
+		return nil, fail(root.Line, "", "sets none of time, interval, probes, retries2, user_timeout")
 	}
 	if err := p.checkIntent(func(key string) int { return seen[key] }); err != nil {
 		return nil, &Error{File: file, Line: err.Line, Key: err.Key, Msg: err.Msg}
 	}
+	p.Warnings = warnings(p.Settings)
 	return p, nil
+}
+
+// RFC1122Retries2 is the least tcp_retries2 that keeps retransmitting for
+// the 100 s RFC 1122 (4.2.3.5) asks for: at 8 the kernel gives up after
+// 102.2 s.
+const RFC1122Retries2 = 8
+
+// warnings names what a valid profile costs.
+func warnings(s keepalive.Settings) []string {
+	var out []string
+	if r := s.Retries2; r > 0 && r < RFC1122Retries2 {
+		out = append(out, fmt.Sprintf("retries2 %d gives up on unacknowledged data after %s, below the 100 s RFC 1122 asks for: a network outage that long breaks busy connections too, not only dead peers",
+			r, detect.Seconds(detect.Net{}.Data(keepalive.Settings{Retries2: r}))))
+	}
+	if u := s.UserTimeout; u > 0 && s.Time != 0 && s.Intvl != 0 && s.Probes != 0 {
+		if full := detect.Idle(s.Keepalive()); u < time.Duration(full)*time.Second {
+			out = append(out, fmt.Sprintf("user_timeout %s ends an idle connection at %s, before its %d probes are out: time + interval x probes = %s keeps keepalive's meaning",
+				u, detect.Seconds(detect.Idle(s)), s.Probes, detect.Words(full)))
+		}
+	}
+	return out
 }
 
 // checkIntent holds the profile to its own stated idle_timeout and
@@ -218,12 +265,26 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 				"time + interval*probes = %d s exceeds detect_within %d s", d, p.DetectWithin)}
 		}
 	}
+	// Data in flight: each bound the profile sets must keep its promise.
+	var net detect.Net
+	if r := p.Settings.Retries2; p.DetectWithin > 0 && r > 0 {
+		if d := net.Data(keepalive.Settings{Retries2: r}); d > p.DetectWithin {
+			return &Error{Line: line("retries2"), Key: "retries2", Msg: fmt.Sprintf(
+				"%d gives up on data in flight after %d s, past detect_within %d s", r, d, p.DetectWithin)}
+		}
+	}
+	if u := p.Settings.UserTimeout; p.DetectWithin > 0 && u > 0 {
+		if d := net.Data(keepalive.Settings{UserTimeout: u}); d > p.DetectWithin {
+			return &Error{Line: line("user_timeout"), Key: "user_timeout", Msg: fmt.Sprintf(
+				"%s gives up on data in flight after %d s, past detect_within %d s", u, d, p.DetectWithin)}
+		}
+	}
 	return nil
 }
 
 func checkRange(f keepalive.Field, n int) error {
 	if n < 1 || n > f.Max() {
-		if f == keepalive.Probes {
+		if f == keepalive.Probes || f == keepalive.Retries2 {
 			return fmt.Errorf("%d is out of range: must be 1..%d", n, f.Max())
 		}
 		return fmt.Errorf("%ds is out of range: must be 1s..%ds", n, f.Max())

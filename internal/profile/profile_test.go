@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ func TestDecodeGood(t *testing.T) {
 		{"full.yaml", "full", keepalive.Settings{Time: 300, Intvl: 30, Probes: 5}},
 		{"time-only.yaml", "time-only", keepalive.Settings{Time: 600}},
 		{"bare-seconds.yaml", "legacy", keepalive.Settings{Time: 600, Intvl: 45, Probes: 16}},
+		{"data.yaml", "data", keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8, UserTimeout: 2 * time.Minute}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -46,7 +48,7 @@ func TestDecodeBad(t *testing.T) {
 		file string
 		want string
 	}{
-		{"unknown-key.yaml", "testdata/bad/unknown-key.yaml:3: probe: unknown key (known: name, description, time, interval, probes, idle_timeout, detect_within, sources)"},
+		{"unknown-key.yaml", "testdata/bad/unknown-key.yaml:3: probe: unknown key (known: name, description, time, interval, probes, retries2, user_timeout, idle_timeout, detect_within, sources)"},
 		{"duplicate-key.yaml", "testdata/bad/duplicate-key.yaml:3: time: duplicate key (first set on line 1)"},
 		{"wrong-type.yaml", `testdata/bad/wrong-type.yaml:2: probes: must be a whole number, not the string "five"`},
 		{"fraction.yaml", "testdata/bad/fraction.yaml:1: time: 1.5s: must be whole seconds"},
@@ -62,11 +64,14 @@ func TestDecodeBad(t *testing.T) {
 		{"second-document.yaml", "testdata/bad/second-document.yaml:2: a second YAML document: a profile is one document"},
 		{"list.yaml", "testdata/bad/list.yaml:1: a profile is a mapping of keys (time, interval, probes, ...), not a list"},
 		{"syntax.yaml", "testdata/bad/syntax.yaml:1: not valid YAML: did not find expected ',' or ']'"},
-		{"no-keys.yaml", "testdata/bad/no-keys.yaml:1: sets none of time, interval, probes"},
+		{"no-keys.yaml", "testdata/bad/no-keys.yaml:1: sets none of time, interval, probes, retries2, user_timeout"},
 		{"idle-timeout.yaml", "testdata/bad/idle-timeout.yaml:1: time: 400 s does not fit below idle_timeout 350 s with the 35 s margin for timer lateness: use at most 315 s"},
 		{"detect-within.yaml", "testdata/bad/detect-within.yaml:4: detect_within: time + interval*probes = 210 s exceeds detect_within 120 s"},
 		{"bool.yaml", "testdata/bad/bool.yaml:1: time: must be a duration like 90s or 2m, or whole seconds, not a boolean (true)"},
 		{"leading-zero.yaml", "testdata/bad/leading-zero.yaml:1: time: 074: a leading zero makes YAML read it as octal (60): write 74"},
+		{"retries2-past-bound.yaml", "testdata/bad/retries2-past-bound.yaml:4: retries2: 8 gives up on data in flight after 104 s, past detect_within 30 s"},
+		{"retries2-too-large.yaml", "testdata/bad/retries2-too-large.yaml:4: retries2: 256 is out of range: must be 1..255"},
+		{"user-timeout-fraction.yaml", "testdata/bad/user-timeout-fraction.yaml:2: user_timeout: 1.5s: must be whole seconds"},
 		{"sources-not-list.yaml", "testdata/bad/sources-not-list.yaml:1: sources: must be a list of strings, not a scalar (the string \"https://x\")"},
 	}
 	entries, _ := os.ReadDir("testdata/bad")
@@ -179,6 +184,26 @@ func TestLoadRefusesWritableByOthers(t *testing.T) {
 	}
 }
 
+// TestWarnings: what a valid profile costs is said, not refused.
+func TestWarnings(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want []string
+	}{
+		{"time: 60s\ninterval: 15s\nprobes: 4\nretries2: 8\nuser_timeout: 2m\n", nil},
+		{"retries2: 5\n", []string{"retries2 5 gives up on unacknowledged data after 13 s, below the 100 s RFC 1122 asks for: a network outage that long breaks busy connections too, not only dead peers"}},
+		{"time: 11s\ninterval: 7s\nprobes: 5\nuser_timeout: 30s\n", []string{"user_timeout 30s ends an idle connection at 32 s, before its 5 probes are out: time + interval x probes = 46s keeps keepalive's meaning"}},
+	} {
+		p, err := Decode("w.yaml", "w", []byte(tt.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(p.Warnings, tt.want) {
+			t.Errorf("%q: warnings %q, want %q", tt.text, p.Warnings, tt.want)
+		}
+	}
+}
+
 func TestIsPath(t *testing.T) {
 	for arg, want := range map[string]bool{
 		"ssh": false, "aws-nlb": false, "./ssh": true, "/etc/tcpka/profile.yaml": true, "my.yaml": true, "my.yml": true,
@@ -231,8 +256,8 @@ func TestShippedProfiles(t *testing.T) {
 		t.Errorf("fast-failover detects after %d s, want under 30 s", d)
 	}
 	kd, _ := Shipped("kernel-default")
-	if v := kd.Settings; v != keepalive.KernelDefaults.Keepalive() {
-		t.Errorf("kernel-default = %+v, want %+v", v, keepalive.KernelDefaults.Keepalive())
+	if v := kd.Settings; v != keepalive.KernelDefaults {
+		t.Errorf("kernel-default = %+v, want %+v", v, keepalive.KernelDefaults)
 	}
 }
 

@@ -114,7 +114,7 @@ func Evaluate(a Ask, k keepalive.Settings) (*Report, error) {
 	// The TCP layer: does the kernel alone meet the goal?
 	r.KernelOK = detect.KeepsOpen(k.Time, a.IdleTimeout) && detect.Idle(k) <= a.DetectWithin
 	if !r.KernelOK {
-		if rec.Profile.Settings == a.DefaultSettings.Keepalive() {
+		if rec.Profile.Settings == a.DefaultSettings {
 			r.ProfileName, r.ProfileCommand = a.DefaultName, "sudo tcpka apply "+a.DefaultName
 		} else {
 			r.ProfileCommand = fmt.Sprintf("tcpka plan --idle-timeout %ds --detect-within %ds -o ssh-path.yaml && sudo tcpka apply ./ssh-path.yaml", a.IdleTimeout, a.DetectWithin)

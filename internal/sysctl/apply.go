@@ -20,6 +20,8 @@ type Result struct {
 	After   keepalive.Settings // what the keys hold afterwards (Before on a dry run or when nothing changed)
 	Changes []Change           // keys that differed from what was asked
 	Written bool               // false for a dry run or when nothing differed
+	// Present are the keys the tree has (an optional key may be missing).
+	Present []Key
 	// Undone is the transaction a killed run left in this namespace,
 	// undone before this one (on a dry run: to be undone); Left says what
 	// it had left in the kernel.
@@ -45,10 +47,14 @@ func Apply(rw KeyReadWriter, want keepalive.Settings, keys []Key, dryRun bool) (
 	var res Result
 	for _, k := range Keys {
 		n, err := rw.ReadKey(k)
+		if err != nil && k.Optional() && errors.Is(err, ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return Result{}, err
 		}
 		k.Set(&res.Before, n)
+		res.Present = append(res.Present, k)
 	}
 	res.Changes = Diff(want, res.Before, keys)
 	res.After = res.Before
@@ -64,7 +70,7 @@ func Apply(rw KeyReadWriter, want keepalive.Settings, keys []Key, dryRun bool) (
 		}
 	}
 	res.Written = true
-	for _, k := range Keys {
+	for _, k := range res.Present {
 		n, err := rw.ReadKey(k)
 		if err != nil {
 			return res, err

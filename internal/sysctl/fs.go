@@ -86,6 +86,9 @@ func (fs FS) Read() (keepalive.Settings, error) {
 	var v keepalive.Settings
 	for _, k := range Keys {
 		b, err := readSmallAt(dfd, k.Name(), fs.Path(k))
+		if err != nil && k.Optional() && errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return keepalive.Settings{}, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
 		}

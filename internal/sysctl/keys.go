@@ -18,8 +18,12 @@ const (
 )
 
 // Keys lists the keys tcpka manages, in the order they are shown and
-// written.
-var Keys = []Key{Time, Intvl, Probes}
+// written: the three keepalive keys, which bound an idle connection, and
+// tcp_retries2, which bounds one with unacknowledged data in flight.
+var Keys = []Key{Time, Intvl, Probes, Retries2}
+
+// KeepaliveKeys are the three keys that decide an idle connection.
+var KeepaliveKeys = []Key{Time, Intvl, Probes}
 
 var keyNames = [...]string{"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes", "tcp_retries2"}
 
@@ -36,6 +40,12 @@ func (k Key) RelPath() string { return "net/ipv4/" + keyNames[k] }
 func (k Key) Field() keepalive.Field {
 	return [...]keepalive.Field{keepalive.Time, keepalive.Intvl, keepalive.Probes, keepalive.Retries2}[k]
 }
+
+// Optional says whether a proc tree may lack the key: tcp_retries2 is read
+// for the data-in-flight bound, and a tree without it (a bind mount of the
+// keepalive files alone) still has keepalive. A missing optional key reads
+// as 0, "unknown"; writing it is an error.
+func (k Key) Optional() bool { return k == Retries2 }
 
 // Unit is "s" for the two durations and "" for the counts.
 func (k Key) Unit() string {

@@ -161,7 +161,7 @@ func JournalName(id NSID) string { return "journal-" + id.Key() + ".json" }
 
 func saveJournal(d *atomicfile.Dir, j Journal) error {
 	b, err := json.Marshal(journalJSON{Op: j.Op, Profile: j.Profile, NS: j.NS,
-		Before: toJSON(j.Before, Keys), Want: toJSON(j.Want, j.Keys), At: j.At, PID: j.PID})
+		Before: toJSON(j.Before, j.Keys), Want: toJSON(j.Want, j.Keys), At: j.At, PID: j.PID})
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func loadJournal(d *atomicfile.Dir, id NSID) (*Journal, error) {
 // or "a mix of both".
 func (j *Journal) Left(now keepalive.Settings) string {
 	switch {
-	case len(Diff(j.Before, now, Keys)) == 0:
+	case len(Diff(j.Before, now, j.Keys)) == 0:
 		return "the values from before it"
 	case len(Diff(j.Want, now, j.Keys)) == 0:
 		return "the values it was writing"

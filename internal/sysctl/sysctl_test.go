@@ -17,7 +17,13 @@ import (
 
 func ka(t, i, p int) keepalive.Settings { return keepalive.Settings{Time: t, Intvl: i, Probes: p} }
 
-var kernelDefaults = keepalive.KernelDefaults.Keepalive()
+// withRetries2 is s with tcp_retries2 n.
+func withRetries2(s keepalive.Settings, n int) keepalive.Settings {
+	s.Retries2 = n
+	return s
+}
+
+var kernelDefaults = keepalive.KernelDefaults
 
 // fakeTree writes a proc tree with the given values under t.TempDir().
 func fakeTree(t *testing.T, v keepalive.Settings) FS {
@@ -115,17 +121,19 @@ func TestApply(t *testing.T) {
 		wantChanges []Change
 		wantWritten bool
 	}{
-		{"all three", ka(300, 30, 5), nil, false, ka(300, 30, 5),
+		{"all three", ka(300, 30, 5), nil, false, withRetries2(ka(300, 30, 5), 15),
 			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, true},
+		{"and tcp_retries2", withRetries2(ka(300, 30, 5), 8), nil, false, withRetries2(ka(300, 30, 5), 8),
+			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}, {Retries2, 15, 8}}, true},
 		{"dry run writes nothing", ka(300, 30, 5), nil, true, kernelDefaults,
 			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, false},
-		{"partial leaves the rest", keepalive.Settings{Time: 600}, nil, false, ka(600, 75, 9),
+		{"partial leaves the rest", keepalive.Settings{Time: 600}, nil, false, withRetries2(ka(600, 75, 9), 15),
 			[]Change{{Time, 7200, 600}}, true},
 		{"no change writes nothing", kernelDefaults, nil, false, kernelDefaults, nil, false},
 		// A revert restores what the kernel held, even values a profile
 		// may not set: every key, zero and out of range included.
-		{"exact restore", ka(40000, 0, 200), Keys, false, ka(40000, 0, 200),
-			[]Change{{Time, 7200, 40000}, {Intvl, 75, 0}, {Probes, 9, 200}}, true},
+		{"exact restore", withRetries2(ka(40000, 0, 200), 0), Keys, false, withRetries2(ka(40000, 0, 200), 0),
+			[]Change{{Time, 7200, 40000}, {Intvl, 75, 0}, {Probes, 9, 200}, {Retries2, 15, 0}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +186,7 @@ func TestApplyRollsBack(t *testing.T) {
 		t.Run(failKey.Name(), func(t *testing.T) {
 			fs := fakeTree(t, kernelDefaults)
 			rw := &failingRW{FS: fs, failKey: failKey}
-			_, err := Apply(rw, ka(60, 15, 4), Keys, false)
+			_, err := Apply(rw, withRetries2(ka(60, 15, 4), 8), Keys, false)
 			if err == nil {
 				t.Fatal("Apply succeeded with a failing write")
 			}
@@ -308,7 +316,7 @@ func TestKilledTransaction(t *testing.T) {
 				t.Fatalf("after a kill: journal %v running %v", j, running)
 			}
 			wantLeft := map[int]string{0: "the values from before it", 1: "a mix of the values before it and the ones it was writing", 2: "a mix of the values before it and the ones it was writing"}[n]
-			if got := j.Left(now); got != wantLeft || j.Profile != "ssh" || j.Before != kernelDefaults {
+			if got := j.Left(now); got != wantLeft || j.Profile != "ssh" || j.Before.Keepalive() != kernelDefaults.Keepalive() {
 				t.Errorf("journal %+v left %q, want %q", j, got, wantLeft)
 			}
 			res, err := st.Transact(fs, Request{What: "apply", Want: ka(300, 30, 5), Record: "aws-nlb", NS: id})
@@ -318,7 +326,7 @@ func TestKilledTransaction(t *testing.T) {
 			if res.Undone == nil || res.Undone.Profile != "ssh" {
 				t.Errorf("the next apply did not report the undone one: %+v", res)
 			}
-			if v, _ := fs.Read(); v != ka(300, 30, 5) {
+			if v, _ := fs.Read(); v != withRetries2(ka(300, 30, 5), 15) {
 				t.Errorf("after the next apply: %+v", v)
 			}
 			if j, _ := st.Interrupted(id); j != nil {

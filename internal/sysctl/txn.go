@@ -139,7 +139,7 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 		return plan, nil
 	}
 	if req.Record != "" {
-		rec := RevertRecord{NS: req.NS, Before: plan.Before, Keys: Keys, Profile: req.Record, At: time.Now().UTC()}
+		rec := RevertRecord{NS: req.NS, Before: plan.Before, Keys: plan.Present, Profile: req.Record, At: time.Now().UTC()}
 		if err := SaveRevert(d, rec); err != nil {
 			return plan, fmt.Errorf("%s: %w", req.What, err)
 		}

@@ -50,11 +50,11 @@ func procpsSysctl(t *testing.T) string {
 	return p
 }
 
-const readBack = `cat /proc/sys/net/ipv4/tcp_keepalive_time /proc/sys/net/ipv4/tcp_keepalive_intvl /proc/sys/net/ipv4/tcp_keepalive_probes`
+const readBack = `cat /proc/sys/net/ipv4/tcp_keepalive_time /proc/sys/net/ipv4/tcp_keepalive_intvl /proc/sys/net/ipv4/tcp_keepalive_probes /proc/sys/net/ipv4/tcp_retries2`
 
 // inScratchNetns runs script with sh in a new network namespace (and,
-// with mountNS, a private mount namespace) and returns the three values it
-// reads back at the end, and the loader's stderr.
+// with mountNS, a private mount namespace) and returns the values of the
+// keys tcpka manages it reads back at the end, and the loader's stderr.
 func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (keepalive.Settings, string) {
 	t.Helper()
 	flags := []string{"-n"}
@@ -68,12 +68,12 @@ func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (
 		t.Fatalf("unshare %v: %v\nstdout: %s\nstderr: %s", flags, err, stdout.String(), stderr.String())
 	}
 	f := strings.Fields(stdout.String())
-	if len(f) < 3 {
+	if len(f) < len(sysctl.Keys) {
 		t.Fatalf("read back %q", stdout.String())
 	}
 	var v keepalive.Settings
 	for i, k := range sysctl.Keys {
-		n, err := strconv.Atoi(f[len(f)-3+i])
+		n, err := strconv.Atoi(f[len(f)-len(sysctl.Keys)+i])
 		if err != nil {
 			t.Fatalf("read back %q: %v", stdout.String(), err)
 		}
@@ -100,7 +100,7 @@ func TestLoaderRoundTrip(t *testing.T) {
 		if err := os.WriteFile(file, Render(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want := p.Settings.Over(keepalive.KernelDefaults).Keepalive()
+		want := p.Over(keepalive.KernelDefaults)
 		for name, bin := range loaders {
 			t.Run(p.Name+"/"+name, func(t *testing.T) {
 				script := `"$1" "$2" >/dev/null`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -26,8 +27,15 @@ const DropInName = "60-tcpka.conf"
 func detectionLine(p *profile.Profile) string {
 	k := p.Over(keepalive.KernelDefaults)
 	s := fmt.Sprintf("dead-peer detection on an idle connection: %d + %d*%d = %s", k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
-	if len(sysctl.SetKeys(p.Settings)) < len(sysctl.Keys) {
+	if !p.Complete() {
 		s += " (unset keys at the kernel defaults)"
+	}
+	if r := p.Settings.Retries2; r != 0 {
+		s += fmt.Sprintf("\nwith data in flight: tcp_retries2 %d gives up after %s (the kernel's 15: %s)",
+			r, detect.Seconds(detect.Net{}.Data(k)), detect.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
+	}
+	if u := p.Settings.UserTimeout; u != 0 {
+		s += fmt.Sprintf("\nuser_timeout %s is a socket option (TCP_USER_TIMEOUT), not a sysctl: tcpka enforce sets it", detect.Words(int(u/time.Second)))
 	}
 	return s
 }
@@ -66,13 +74,17 @@ func Render(p *profile.Profile) []byte {
 }
 
 // RenderK8s returns the pod-level securityContext.sysctls snippet for the
-// keys p sets. The three keys are namespaced and in Kubernetes' safe set
-// (1.29+, kernels >= 4.5), so no kubelet flag is needed; values are strings
-// as the API wants them.
+// keys p sets. The three keepalive keys are namespaced and in Kubernetes'
+// safe set (1.29+, kernels >= 4.5), so no kubelet flag is needed;
+// tcp_retries2 is namespaced but not in the safe set, and the header says
+// which kubelet flag admits it. Values are strings as the API wants them.
 func RenderK8s(p *profile.Profile) []byte {
 	var b bytes.Buffer
 	comment(&b, fmt.Sprintf("TCP keepalive profile %q (%s), %s\n%s\nPut under the pod's spec: every pod has its own network namespace, which\nstarts at the kernel defaults 7200/75/9 whatever the node is set to.",
 		p.Name, origin(p), Marker, detectionLine(p)))
+	if p.Settings.Retries2 != 0 {
+		comment(&b, "net.ipv4.tcp_retries2 is not in Kubernetes' safe set: the kubelet admits the pod\nonly with --allowed-unsafe-sysctls=net.ipv4.tcp_retries2 (allowedUnsafeSysctls).")
+	}
 	b.WriteString("securityContext:\n  sysctls:\n")
 	for _, k := range sysctl.SetKeys(p.Settings) {
 		fmt.Fprintf(&b, "  - name: %s\n    value: %s\n", k.Dotted(), strconv.Quote(strconv.Itoa(k.Get(p.Settings))))

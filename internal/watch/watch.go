@@ -259,9 +259,13 @@ func (w *Watcher) fail(what string, err error) error {
 // time under the field names every JSON output uses.
 func (w *Watcher) logApplied(msg string, changed int, k keepalive.Settings) {
 	d := detect.Idle(k)
-	w.log.Info(msg, "profile", w.profile.Name, "changed", changed,
+	attrs := []any{"profile", w.profile.Name, "changed", changed,
 		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes,
-		"detection_s", d, "detection", detect.Words(d))
+		"detection_s", d, "detection", detect.Words(d)}
+	if k.Retries2 > 0 {
+		attrs = append(attrs, "retries2", k.Retries2, "data_in_flight_s", detect.Net{}.Data(k))
+	}
+	w.log.Info(msg, attrs...)
 }
 
 func (w *Watcher) setState(v keepalive.Settings, problem error) {

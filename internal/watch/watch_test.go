@@ -141,7 +141,7 @@ func TestWatcher(t *testing.T) {
 	}
 	got := logLines(t, &logs)
 	want := []map[string]any{
-		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s"},
+		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s", "retries2": 15.0, "data_in_flight_s": 929.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_time", "from": 7200.0, "to": 123.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_intvl", "from": 75.0, "to": 45.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_probes", "from": 9.0, "to": 6.0},
@@ -149,7 +149,7 @@ func TestWatcher(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Start logs (-want +got):\n%s", d)
 	}
-	if v, _ := sysctl.NewFS(root).Read(); v != (keepalive.Settings{Time: 123, Intvl: 45, Probes: 6}) {
+	if v, _ := sysctl.NewFS(root).Read(); v != (keepalive.Settings{Time: 123, Intvl: 45, Probes: 6, Retries2: 15}) {
 		t.Errorf("after Start the tree holds %+v", v)
 	}
 
@@ -244,7 +244,7 @@ func TestWatcherReload(t *testing.T) {
 
 	setNext(func() (*profile.Profile, error) { return decode("time: 60s\ninterval: 15s\nprobes: 4\n"), nil })
 	w.Reload()
-	waitFor("the edited profile applied", func() bool { return read() == (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) })
+	waitFor("the edited profile applied", func() bool { return read() == (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 15}) })
 	if !strings.Contains(logs.String(), `"msg":"profile reloaded","profile":"test","time_s":60`) {
 		t.Errorf("reload not logged: %s", logs.String())
 	}
@@ -258,7 +258,7 @@ func TestWatcherReload(t *testing.T) {
 	if c, body := healthz(t, h); !strings.Contains(body, "profile not reloaded: /etc/tcpka/profile.yaml:1: probes: 0 is out of range: must be 1..127; keeping profile test") {
 		t.Errorf("/healthz after a bad edit: %d %q", c, body)
 	}
-	if v := read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}) {
+	if v := read(); v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 15}) {
 		t.Errorf("a bad edit changed the kernel: %+v", v)
 	}
 	if !strings.Contains(logs.String(), `"msg":"profile not reloaded"`) {
