@@ -358,13 +358,19 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		fmt.Fprintf(w, "case        one connection with SO_KEEPALIVE, one without, idle for %s, then each sends and the server echoes\n", fmtSecs(idle))
 		fmt.Fprintf(w, "model       first probe after time %s, answered ones every max(time, intvl) = %s, each late by up to its timer-wheel granularity; a flow survives when its longest silence is shorter than %s\n",
 			detect.Seconds(vals.Time), detect.Seconds(int(with.Every/time.Second)), detect.Seconds(int(d/time.Second)))
-		fmt.Fprintf(w, "%-19s %-19s %-10s %s\n", "connection", "longest silence", "predicted", "measured")
-		for _, c := range []struct {
-			name string
-			sl   detect.Silence
-			h    probe.Held
-		}{{"with keepalive", with, k}, {"without keepalive", without, n}} {
-			fmt.Fprintf(w, "%-19s %-19s %-10s %s\n", c.name, fmtSecs(c.sl.Min)+" .. "+fmtSecs(c.sl.Max), survives(c.sl.Flow == detect.FlowKept), describeHeld(c.h))
+		rows := []struct {
+			name, silence string
+			sl            detect.Silence
+			h             probe.Held
+		}{{"with keepalive", "", with, k}, {"without keepalive", "", without, n}}
+		width := len("longest silence") + 4
+		for i := range rows {
+			rows[i].silence = fmtSecs(rows[i].sl.Min) + " .. " + fmtSecs(rows[i].sl.Max)
+			width = max(width, len(rows[i].silence)+1)
+		}
+		fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", "connection", width, "longest silence", "predicted", "measured")
+		for _, r := range rows {
+			fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", r.name, width, r.silence, survives(r.sl.Flow == detect.FlowKept), describeHeld(r.h))
 		}
 		switch {
 		case ok:
