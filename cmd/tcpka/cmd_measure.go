@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -24,12 +25,16 @@ type measureFlags struct {
 	withData    bool
 	userTimeout time.Duration
 	retries2    int
+	natTimeout  time.Duration
+	idle        time.Duration
 	json        bool
+	// set reports whether a flag was given on the command line.
+	set func(name string) bool
 }
 
 var cmdMeasure = &Command{
 	Name:      "measure",
-	UsageLine: "measure PROFILE [--timeout D] [--with-data] [--user-timeout D] [--retries2 N] [--json]",
+	UsageLine: "measure PROFILE [--timeout D] [--with-data] [--user-timeout D] [--retries2 N] [--nat-timeout D [--idle D2]] [--json]",
 	Short:     "time real dead-peer detection in scratch network namespaces, vs the prediction",
 	Long: `Builds two scratch network namespaces joined by a veth pair, writes PROFILE's
 keepalive values inside them only (keys the profile does not set, and
@@ -47,15 +52,31 @@ host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
 and retransmission decides (tcp_retries2, the RTO). --user-timeout sets
 TCP_USER_TIMEOUT on the connection. Scale a profile down (e.g. 2/1/3) to
 measure it in seconds; a profile predicted to take longer than --timeout is
-refused before anything is created.`,
-	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 5\nsudo tcpka measure ./short.yaml --user-timeout 7s --json",
+refused before anything is created.
+
+--nat-timeout D measures the other promise, that keepalive keeps a flow
+open through a NAT or load balancer that forgets flows silent for D. Three
+scratch namespaces, client, router and server: the router masquerades, its
+conntrack forgets an established TCP flow after D (loose pickup off) and it
+drops the packets of forgotten flows. PROFILE's values go in the client's
+namespace. The client holds a connection with SO_KEEPALIVE and one without
+idle for D2 (--idle, default 3 x D), then both send and the server echoes.
+The model predicts that a flow survives when its longest silence ends
+before D: the first probe comes after time, answered ones every
+max(time, intvl), each late by up to its timer-wheel granularity. Exit 0
+when both connections did what the model predicted; a profile whose
+outcome would depend on how late a timer fires is refused up front.`,
+	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 5\nsudo tcpka measure ./short.yaml --user-timeout 7s --json\nsudo tcpka measure ./short.yaml --nat-timeout 4s --idle 10s",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &measureFlags{}
 		fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up waiting after `D`; a longer prediction is refused up front")
 		fs.BoolVar(&f.withData, "with-data", false, "leave unacknowledged data in flight: retransmission decides")
 		fs.DurationVar(&f.userTimeout, "user-timeout", 0, "set TCP_USER_TIMEOUT to `D` on the connection")
 		fs.IntVar(&f.retries2, "retries2", 0, "tcp_retries2 `N` in the scratch namespaces (default: this namespace's)")
+		fs.DurationVar(&f.natTimeout, "nat-timeout", 0, "instead: hold connections idle through a NAT that forgets flows silent for `D` (whole seconds)")
+		fs.DurationVar(&f.idle, "idle", 0, "with --nat-timeout: hold them idle for `D2` (default 3 x D)")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		f.set = func(name string) bool { return fs.Changed(name) }
 		return func(env *Env, args []string) error { return runMeasure(env, *f, args) }
 	},
 }
@@ -95,6 +116,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	}
 	if f.retries2 < 0 || f.retries2 > 255 {
 		return usagef("--retries2 must be 1..255, got %d", f.retries2)
+	}
+	if f.set("nat-timeout") || f.set("idle") {
+		return runMeasureNAT(env, f, args[0])
 	}
 	p, err := profile.Load(args[0])
 	if err != nil {
@@ -222,3 +246,188 @@ func describeFailure(res probe.Result) string {
 func fmtSecs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// maxNATTimeout is conntrack's own default established timeout (5 days):
+// the most --nat-timeout takes.
+const maxNATTimeout = 432000 * time.Second
+
+// measureNATJSONOut is measure --nat-timeout's --json shape. The NAT's
+// timeout is the path's idle_timeout_s, as in plan and profiles; the other
+// times are fractional seconds.
+type measureNATJSONOut struct {
+	Profile                           string   `json:"profile"`
+	TimeS                             int      `json:"time_s"`
+	IntvlS                            int      `json:"intvl_s"`
+	Probes                            int      `json:"probes"`
+	IdleTimeoutS                      int      `json:"idle_timeout_s"`
+	IdleForS                          float64  `json:"idle_for_s"`
+	SilenceMinS                       float64  `json:"silence_min_s"`
+	SilenceMaxS                       float64  `json:"silence_max_s"`
+	PredictedSurvived                 bool     `json:"predicted_survived"`
+	Survived                          bool     `json:"survived"`
+	EchoMs                            *float64 `json:"echo_ms"`
+	Error                             string   `json:"error"`
+	WithoutKeepalivePredictedSurvived bool     `json:"without_keepalive_predicted_survived"`
+	WithoutKeepaliveSurvived          bool     `json:"without_keepalive_survived"`
+	WithoutKeepaliveError             string   `json:"without_keepalive_error"`
+	OK                                bool     `json:"ok"`
+}
+
+// runMeasureNAT is measure --nat-timeout: bad input is refused before
+// anything is created, then probe.MeasureNAT holds the connections and
+// detect.IdleFlow says what should have become of them.
+func runMeasureNAT(env *Env, f measureFlags, arg string) error {
+	if !f.set("nat-timeout") {
+		return usagef("--idle needs --nat-timeout")
+	}
+	for _, other := range []string{"with-data", "user-timeout", "retries2"} {
+		if f.set(other) {
+			return usagef("--%s does not apply with --nat-timeout (the peer answers: nothing is retransmitted)", other)
+		}
+	}
+	d := f.natTimeout
+	if d < probe.MinNATTimeout || d > maxNATTimeout || d%time.Second != 0 {
+		return usagef("--nat-timeout must be whole seconds from %s to %s (conntrack counts seconds), got %s", probe.MinNATTimeout, maxNATTimeout, d)
+	}
+	idle := f.idle
+	if !f.set("idle") {
+		idle = 3 * d
+	} else if idle <= 0 {
+		return usagef("--idle must be positive, got %s", idle)
+	}
+	p, err := profile.Load(arg)
+	if err != nil {
+		return err
+	}
+	base, err := env.Kernel.Read()
+	if err != nil {
+		return fmt.Errorf("measure: %w", err)
+	}
+	// As for the detection measurement: keys the profile leaves alone are
+	// this namespace's.
+	vals := p.Over(base)
+	hz := env.Kernel.ReadNet().HZ
+	with := detect.IdleFlow(vals, true, idle, d, hz)
+	without := detect.IdleFlow(vals, false, idle, d, hz)
+	if without.Flow == detect.FlowAtRisk {
+		return fmt.Errorf("measure: --idle %s is within %s of --nat-timeout %s: whether a flow idle that long survives is a matter of milliseconds; use an --idle below %s or above %s",
+			idle, detect.Slack, d, d-detect.Slack, d)
+	}
+	if with.Flow == detect.FlowAtRisk {
+		msg := fmt.Sprintf("measure: %s: with keepalive the flow stays silent for %s .. %s (probes after time %d s, then every %s) and the NAT timeout %s lies within: the outcome is up to how late a timer fires; measure with --nat-timeout %s or more",
+			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, detect.Seconds(int(with.Every/time.Second)), d, with.Max.Truncate(time.Second)+time.Second)
+		if lost := (with.Min - time.Nanosecond).Truncate(time.Second); lost >= probe.MinNATTimeout {
+			msg += fmt.Sprintf(", or %s or less", lost)
+		}
+		return errors.New(msg)
+	}
+	if run := idle + probe.DefaultEchoWait; run > f.timeout {
+		return fmt.Errorf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
+			idle, detect.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
+	}
+	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
+		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	res, err := probe.MeasureNAT(ctx, probe.NATOptions{Settings: vals, Timeout: d, Idle: idle})
+	if err != nil {
+		return fmt.Errorf("measure: %w (scratch namespaces removed)", err)
+	}
+	k, n := res.WithKeepalive, res.WithoutKeepalive
+	predK, predN := with.Flow == detect.FlowKept, without.Flow == detect.FlowKept
+	ok := k.Survived == predK && n.Survived == predN
+
+	if f.json {
+		out := measureNATJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes,
+			IdleTimeoutS: int(d / time.Second), IdleForS: round3(idle.Seconds()),
+			SilenceMinS: round3(with.Min.Seconds()), SilenceMaxS: round3(with.Max.Seconds()),
+			PredictedSurvived: predK, Survived: k.Survived, Error: heldError(k),
+			WithoutKeepalivePredictedSurvived: predN, WithoutKeepaliveSurvived: n.Survived, WithoutKeepaliveError: heldError(n), OK: ok}
+		if k.Survived {
+			e := round3(float64(k.Echo.Microseconds()) / 1000)
+			out.EchoMs = &e
+		}
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+	} else {
+		w := env.Stdout
+		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in the client's scratch network namespace only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
+		fmt.Fprintf(w, "path        client -> NAT router -> server, 3 scratch network namespaces: the router forgets a TCP flow silent for %s and drops its packets\n", detect.Seconds(int(d/time.Second)))
+		fmt.Fprintf(w, "case        one connection with SO_KEEPALIVE, one without, idle for %s, then each sends and the server echoes\n", fmtSecs(idle))
+		fmt.Fprintf(w, "model       first probe after time %s, answered ones every max(time, intvl) = %s, each late by up to its timer-wheel granularity; a flow survives when its longest silence is shorter than %s\n",
+			detect.Seconds(vals.Time), detect.Seconds(int(with.Every/time.Second)), detect.Seconds(int(d/time.Second)))
+		rows := []struct {
+			name, silence string
+			sl            detect.Silence
+			h             probe.Held
+		}{{"with keepalive", "", with, k}, {"without keepalive", "", without, n}}
+		width := len("longest silence") + 4
+		for i := range rows {
+			rows[i].silence = fmtSecs(rows[i].sl.Min) + " .. " + fmtSecs(rows[i].sl.Max)
+			width = max(width, len(rows[i].silence)+1)
+		}
+		fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", "connection", width, "longest silence", "predicted", "measured")
+		for _, r := range rows {
+			fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", r.name, width, r.silence, survives(r.sl.Flow == detect.FlowKept), describeHeld(r.h))
+		}
+		switch {
+		case ok:
+			fmt.Fprintf(w, "verdict     ok: both as predicted\n")
+		case k.Survived != predK:
+			fmt.Fprintf(w, "verdict     MISS: the keepalive connection %s, the model said it would be %s\n", pastTense(k.Survived), survives(predK))
+		default:
+			fmt.Fprintf(w, "verdict     MISS: the connection without keepalive %s, the model said it would be %s: the NAT did not behave as built, so the keepalive result proves nothing\n", pastTense(n.Survived), survives(predN))
+		}
+	}
+	if !ok {
+		return exitCode(exitFailure)
+	}
+	return nil
+}
+
+func survives(b bool) string {
+	if b {
+		return "survives"
+	}
+	return "lost"
+}
+
+func pastTense(survived bool) string {
+	if survived {
+		return "survived"
+	}
+	return "was lost"
+}
+
+// describeHeld says what became of a connection held through the NAT.
+func describeHeld(h probe.Held) string {
+	if h.Survived {
+		return fmt.Sprintf("survived: echo in %.1f ms after %s idle", float64(h.Echo.Microseconds())/1000, fmtSecs(h.Idle))
+	}
+	switch {
+	case errors.Is(h.Err, os.ErrDeadlineExceeded):
+		return fmt.Sprintf("lost: no echo within %s", detect.Seconds(int(probe.DefaultEchoWait/time.Second)))
+	case h.Errno == syscall.ETIMEDOUT:
+		return "lost: ETIMEDOUT, keepalive gave up (its probes went unanswered)"
+	case h.Errno != 0:
+		return fmt.Sprintf("lost: %s (%v)", unix.ErrnoName(h.Errno), h.Errno)
+	}
+	return "lost: " + h.Err.Error()
+}
+
+// heldError is a lost connection's reason for --json: an errno name,
+// "no_echo" when nothing came back, "" when it survived.
+func heldError(h probe.Held) string {
+	switch {
+	case h.Survived:
+		return ""
+	case errors.Is(h.Err, os.ErrDeadlineExceeded):
+		return "no_echo"
+	case h.Errno != 0:
+		return unix.ErrnoName(h.Errno)
+	}
+	return h.Err.Error()
+}

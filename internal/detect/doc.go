@@ -30,6 +30,12 @@
 //     value for that field (keepalive.Settings.Over its namespace's
 //     sysctls); without SO_KEEPALIVE an idle dead peer is never noticed.
 //
+// An idle connection whose peer answers has a second question: does it keep
+// its flow through a NAT or load balancer that forgets silent flows?
+// Answered probes come the first after Time, then every max(Time, Intvl)
+// (the timer re-armed Intvl after a probe finds the answer already Time
+// old); IdleFlow bounds the longest silence with the timers' lateness.
+//
 // Idle and Data are the whole-second answers every command prints; Predict
 // gives the band around them that measure checks a real kernel against.
 //

@@ -13,4 +13,15 @@
 // cancelled (Ctrl-C). The calling process's own namespace is never
 // written: every write runs on an OS thread that entered a scratch
 // namespace and is discarded afterwards.
+//
+// MeasureNAT checks the other promise of keepalive, that it keeps a flow
+// open through a NAT that forgets silent flows. It builds three scratch
+// namespaces, client, router and server (-c, -r, -s), joined by veth
+// pairs; the router masquerades and drops invalid packets (nftables,
+// spoken over netlink by github.com/google/nftables) and its own conntrack
+// forgets an established TCP flow after the timeout, with loose pickup off.
+// The client holds one connection with SO_KEEPALIVE and one without idle
+// for a while, then each sends a few bytes that the server echoes: the
+// echo comes back only over a flow the router still knows. The same
+// cleanup discipline holds.
 package probe

@@ -72,20 +72,30 @@ var dir struct {
 	created bool
 }
 
-// scratch is a pair of named namespaces and what lives in them.
+// scratch is a set of named namespaces and what lives in them.
 type scratch struct {
-	names   [2]string
-	handles [2]*netns.NS
+	names   []string
+	handles []*netns.NS
 	counted bool // holds a use of /run/netns
 	closers []func()
+}
+
+// newScratch names one namespace per suffix, tcpka-measure-PID-N-SUFFIX:
+// removeStale finds them by that pattern if this process is killed.
+func newScratch(suffixes ...string) *scratch {
+	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
+	s := &scratch{handles: make([]*netns.NS, len(suffixes))}
+	for _, x := range suffixes {
+		s.names = append(s.names, id+"-"+x)
+	}
+	return s
 }
 
 // Measure runs one measurement. The scratch namespaces are gone when it
 // returns, whatever happened.
 func Measure(ctx context.Context, o Options) (res Result, err error) {
-	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
-	s := &scratch{names: [2]string{id + "-a", id + "-b"}}
-	res.Namespaces = s.names
+	s := newScratch("a", "b")
+	res.Namespaces = [2]string(s.names)
 	defer func() {
 		if cerr := s.cleanup(); cerr != nil && err == nil {
 			err = cerr
@@ -94,17 +104,12 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	if err := s.create(); err != nil {
 		return res, err
 	}
-	ha, err := netlink.NewHandleAt(s.handles[0].Handle())
+	hs, err := s.netlink()
 	if err != nil {
-		return res, fmt.Errorf("netlink in scratch netns: %w", err)
+		return res, err
 	}
-	s.closers = append(s.closers, ha.Close)
-	hb, err := netlink.NewHandleAt(s.handles[1].Handle())
-	if err != nil {
-		return res, fmt.Errorf("netlink in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, hb.Close)
-	_, lb, err := link(ha, hb, s.handles[1].Handle())
+	ha, hb := hs[0], hs[1]
+	_, lb, err := link(ha, hb, s.handles[1].Handle(), "tcpka0", "tcpka1", addrA, addrB)
 	if err != nil {
 		return res, err
 	}
@@ -212,7 +217,7 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	}
 }
 
-// create makes the two named namespaces.
+// create makes the named namespaces.
 func (s *scratch) create() error {
 	dir.Lock()
 	if dir.users == 0 {
@@ -261,16 +266,34 @@ func removeStale() {
 	}
 }
 
-// link joins A and B with a veth pair, addresses and permanent neighbours.
-func link(ha, hb *netlink.Handle, nsB vns.NsHandle) (la, lb netlink.Link, err error) {
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tcpka0"}, PeerName: "tcpka1", PeerNamespace: netlink.NsFd(int(nsB))}
+// netlink opens a netlink handle in each scratch namespace; cleanup
+// closes them.
+func (s *scratch) netlink() ([]*netlink.Handle, error) {
+	hs := make([]*netlink.Handle, len(s.handles))
+	for i, n := range s.handles {
+		h, err := netlink.NewHandleAt(n.Handle())
+		if err != nil {
+			return nil, fmt.Errorf("netlink in scratch netns %s: %w", s.names[i], err)
+		}
+		s.closers = append(s.closers, h.Close)
+		hs[i] = h
+	}
+	return hs, nil
+}
+
+// link joins A (handle ha) and B (handle hb, namespace nsB) with a veth
+// pair named nameA and nameB, gives the ends addrA and addrB and each end
+// a permanent neighbour entry for the other (no ARP, so a silenced peer
+// is not reported as unreachable and an idle path sends nothing).
+func link(ha, hb *netlink.Handle, nsB vns.NsHandle, nameA, nameB string, addrA, addrB *net.IPNet) (la, lb netlink.Link, err error) {
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nameA}, PeerName: nameB, PeerNamespace: netlink.NsFd(int(nsB))}
 	if err := ha.LinkAdd(veth); err != nil {
 		return nil, nil, fmt.Errorf("create veth pair: %w", err)
 	}
-	if la, err = ha.LinkByName("tcpka0"); err != nil {
+	if la, err = ha.LinkByName(nameA); err != nil {
 		return nil, nil, err
 	}
-	if lb, err = hb.LinkByName("tcpka1"); err != nil {
+	if lb, err = hb.LinkByName(nameB); err != nil {
 		return nil, nil, err
 	}
 	for _, x := range []struct {
