@@ -5,23 +5,23 @@
 // cost every start; this program's start-up is the least any single tcpka
 // binary with those commands can have, and bench/show/run times it beside
 // the floor and tcpka show.
+//
+// Each library is in a file of its own; the build tags nohttp, noebpf,
+// nonetlink and noyaml leave one out (bench/show/run --split builds each
+// library alone).
 package main
 
-import (
-	"net"
-	"net/http"
-	"os"
+import "os"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netlink"
-	"gopkg.in/yaml.v3"
-)
+// uses are the calls into each library, never made: they keep what tcpka
+// keeps reachable, so the linker keeps it.
+var uses []func(arg string)
 
 func main() {
 	if len(os.Args) > 1 {
-		unused(os.Args[1])
+		for _, use := range uses {
+			use(os.Args[1])
+		}
 		return
 	}
 	for _, k := range []string{"time", "intvl", "probes"} {
@@ -31,28 +31,4 @@ func main() {
 		}
 		os.Stdout.Write(b)
 	}
-}
-
-// unused makes the calls reachable, so that the linker keeps what tcpka
-// keeps; the benchmark never passes an argument.
-func unused(arg string) {
-	ln, err := net.Listen("tcp", arg)
-	if err == nil {
-		srv := &http.Server{Handler: http.NewServeMux()}
-		srv.Serve(ln)
-	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SockOps, License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}})
-	if err == nil {
-		if l, err := link.AttachCgroup(link.CgroupOptions{Path: arg, Attach: ebpf.AttachCGroupSockOps, Program: prog}); err == nil {
-			l.Pin(arg)
-		}
-		if l, err := link.LoadPinnedLink(arg, nil); err == nil {
-			l.Info()
-		}
-	}
-	if h, err := netlink.NewHandle(); err == nil {
-		h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: arg}, PeerName: arg})
-	}
-	var doc yaml.Node
-	yaml.Unmarshal([]byte(arg), &doc)
 }
