@@ -65,8 +65,8 @@ func printCommandList(w io.Writer) {
 func printHelp(w io.Writer, c *Command) {
 	fmt.Fprintf(w, "usage: tcpka %s\n\n", c.UsageLine)
 	fmt.Fprintf(w, "%s\n", c.Short)
-	if c.Long != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
+	if long := c.long(); long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(long))
 	}
 	if fs := c.flagSet(); fs.HasAvailableFlags() {
 		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())

@@ -27,7 +27,24 @@ var cmdPlan = &Command{
 	Name:      "plan",
 	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE] [--json]",
 	Short:     "choose keepalive values that keep a path open and notice a dead peer in time",
-	Long: `Computes tcp_keepalive_time, _intvl and _probes for a network path whose
+	LongFunc:  planLong,
+	Examples:  "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
+	Bind: func(fs *pflag.FlagSet) Runner {
+		f := &planFlags{}
+		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
+		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`, idle or with data in flight")
+		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
+		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
+		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
+		fs.BoolVar(&f.json, "json", false, "print one JSON object")
+		return func(env *Env, args []string) error { return runPlan(env, *f, args) }
+	},
+}
+
+// planLong is plan's help text; it lists the known middleboxes, so it is
+// made when asked for, not at every start.
+func planLong() string {
+	return `Computes tcp_keepalive_time, _intvl and _probes for a network path whose
 middleboxes forget idle flows after --idle-timeout (the smallest on the path):
 the idle time stays below it with a margin for timer lateness (10 %, at least
 10 s). With --detect-within, a silently dead peer is also noticed within that
@@ -48,18 +65,7 @@ against the range the vendor allows).
 
 Asks no profile can meet are refused with the reason. -o FILE writes the
 plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing else is
-written; plan needs no privileges.`,
-	Examples: "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
-	Bind: func(fs *pflag.FlagSet) Runner {
-		f := &planFlags{}
-		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
-		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`, idle or with data in flight")
-		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
-		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
-		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
-		fs.BoolVar(&f.json, "json", false, "print one JSON object")
-		return func(env *Env, args []string) error { return runPlan(env, *f, args) }
-	},
+written; plan needs no privileges.`
 }
 
 func pathList() string {

@@ -120,7 +120,9 @@ func enforceNote(env *Env) string {
 	if !env.Kernel.RealProc() || !caps.Has(caps.SysAdmin) {
 		return ""
 	}
-	live, err := enforce.NewStore(env.ProcRoot(), env.RunDir, "").Live()
+	// Counting live attachments needs no cgroup names, so not the
+	// mountinfo parse NewStore does for them.
+	live, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.RunDir}.Live()
 	if err != nil || live == 0 {
 		return ""
 	}

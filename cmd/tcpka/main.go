@@ -27,12 +27,23 @@ type Command struct {
 	Short     string // one line for the command list
 	Long      string // paragraphs for help
 	Examples  string // shell lines for help
+	// LongFunc, when set, makes Long when help or the man page asks for it:
+	// text built from a table (plan's middleboxes) costs nothing at start-up.
+	LongFunc func() string
 	// Netns: the command takes the global --netns TARGET.
 	Netns bool
 	// Bind defines the command's flags on a fresh set and returns the
 	// function that runs the command with them: flag values live in that
 	// closure, one per run, never in package variables.
 	Bind func(fs *pflag.FlagSet) Runner
+}
+
+// long is the command's Long text.
+func (c *Command) long() string {
+	if c.LongFunc != nil {
+		return c.LongFunc()
+	}
+	return c.Long
 }
 
 // Runner runs a command with its bound flags.

@@ -86,9 +86,9 @@ PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or 
 	for _, c := range commands {
 		fmt.Fprintf(w, ".SS \"tcpka %s\"\n", strings.ReplaceAll(roff(c.UsageLine), `"`, `""`))
 		fmt.Fprintln(w, roff(upperFirst(c.Short)+"."))
-		if c.Long != "" {
+		if long := c.long(); long != "" {
 			fmt.Fprintln(w, ".PP")
-			roffParagraphs(w, c.Long)
+			roffParagraphs(w, long)
 		}
 		fs := c.flagSet()
 		if fs.HasAvailableFlags() {

@@ -2,9 +2,10 @@ package caps
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Cap is a capability number from linux/capability.h.
@@ -18,11 +19,16 @@ const (
 	BPF       Cap = 39 // load BPF programs (Linux 5.8+; SysAdmin before)
 )
 
-var names = map[Cap]string{NetAdmin: "CAP_NET_ADMIN", SysPtrace: "CAP_SYS_PTRACE", SysAdmin: "CAP_SYS_ADMIN", BPF: "CAP_BPF"}
-
 func (c Cap) String() string {
-	if n, ok := names[c]; ok {
-		return n
+	switch c {
+	case NetAdmin:
+		return "CAP_NET_ADMIN"
+	case SysPtrace:
+		return "CAP_SYS_PTRACE"
+	case SysAdmin:
+		return "CAP_SYS_ADMIN"
+	case BPF:
+		return "CAP_BPF"
 	}
 	return "capability " + strconv.Itoa(int(c))
 }
@@ -31,26 +37,15 @@ func (c Cap) String() string {
 // can pretend to lack one.
 var effective = readEffective
 
+// readEffective asks the kernel with capget(2): the CapEff of
+// /proc/self/status without reading and parsing that file (show, as root,
+// checks a capability at every run).
 func readEffective() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	var d [2]unix.CapUserData
+	if err := unix.Capget(&unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}, &d[0]); err != nil {
 		return 0
 	}
-	return parseCapEff(string(b))
-}
-
-// parseCapEff reads the CapEff line of a /proc/PID/status text.
-func parseCapEff(status string) uint64 {
-	for _, line := range strings.Split(status, "\n") {
-		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			if err != nil {
-				return 0
-			}
-			return v
-		}
-	}
-	return 0
+	return uint64(d[1].Effective)<<32 | uint64(d[0].Effective)
 }
 
 // Has says whether every capability is in the effective set.

@@ -2,6 +2,9 @@ package caps
 
 import (
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +17,51 @@ func TestRequire(t *testing.T) {
 	err := Require("measure", SysAdmin, NetAdmin)
 	if err == nil || err.Error() != "measure needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run it with sudo" {
 		t.Errorf("Require without CAP_SYS_ADMIN: %v", err)
+	}
+}
+
+// parseCapEff reads the CapEff line of a /proc/PID/status text: what
+// readEffective must agree with.
+func parseCapEff(status string) uint64 {
+	for _, line := range strings.Split(status, "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				return 0
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// TestEffectiveIsCapEff: capget's effective set is the CapEff line of
+// /proc/self/status, here and in a process that keeps only CAP_NET_ADMIN.
+func TestEffectiveIsCapEff(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readEffective(), parseCapEff(string(b)); got != want {
+		t.Errorf("capget %016x, /proc/self/status CapEff %016x", got, want)
+	}
+	if os.Getenv("CAPS_TEST_CHILD") == "1" {
+		if got := readEffective(); got != 1<<NetAdmin {
+			t.Errorf("under setpriv: effective set %016x, want CAP_NET_ADMIN alone", got)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop capabilities with setpriv")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv not installed")
+	}
+	cmd := exec.Command("setpriv", "--inh-caps=-all,+net_admin", "--bounding-set=-all,+net_admin", "--",
+		os.Args[0], "-test.run=^TestEffectiveIsCapEff$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CAPS_TEST_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("with only CAP_NET_ADMIN: %v\n%s", err, out)
 	}
 }
 

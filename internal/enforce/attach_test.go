@@ -114,6 +114,10 @@ func TestCgroupAttach(t *testing.T) {
 		list[0].Detached || time.Since(list[0].Attached) > time.Minute {
 		t.Fatalf("List = %+v", list)
 	}
+	// tcpka show counts live attachments with a Store that has no Cgroup2.
+	if n, err := (Store{BPFRoot: st.BPFRoot, RunDir: st.RunDir}).Live(); err != nil || n != 1 {
+		t.Errorf("Live without Cgroup2 = %d, %v; want 1", n, err)
+	}
 
 	// Same values again: nothing changes. New values: the link's program is replaced.
 	if res, err := st.Attach(cg, "test-213", settings(2, 1, 3), false); err != nil || res.Action != "unchanged" {
@@ -178,6 +182,9 @@ func TestCgroupGone(t *testing.T) {
 	}
 	if len(list) != 1 || !list[0].Detached || list[0].Cgroup != dir {
 		t.Fatalf("List after rmdir = %+v", list)
+	}
+	if n, err := (Store{BPFRoot: st.BPFRoot, RunDir: st.RunDir}).Live(); err != nil || n != 0 {
+		t.Errorf("Live without Cgroup2 after rmdir = %d, %v; want 0", n, err)
 	}
 	// The "restart": a new cgroup at the same path.
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -1,21 +1,17 @@
 package metrics
 
 import (
-	"bytes"
 	"compress/gzip"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/prometheus/common/expfmt"
 )
 
 // Handler serves the snapshot that snap returns, taken afresh at every
-// request, as promhttp serves a registry: the exposition format is
-// negotiated from the Accept header (delimited protobuf, protobuf text or
-// the text format, which is also the fallback), the response is gzipped
-// when Accept-Encoding allows it, and an error from snap (or from
-// encoding) is a 500 whose body says what failed; nothing partial is sent.
+// request, in the text format (ContentType) whatever the Accept header
+// asks for: Prometheus reads the format from the Content-Type it gets. The
+// response is gzipped when Accept-Encoding allows it, and an error from
+// snap is a 500 whose body says what failed; nothing partial is sent.
 func Handler(snap func() (Snapshot, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := snap()
@@ -23,22 +19,22 @@ func Handler(snap func() (Snapshot, error)) http.Handler {
 			http.Error(w, "tcpka metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
-		var body bytes.Buffer
-		if err := encode(&body, format, s); err != nil {
+		fams, err := Gather(s)
+		if err != nil {
 			http.Error(w, "tcpka metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
+		body := AppendText(nil, fams)
 		h := w.Header()
-		h.Set("Content-Type", string(format))
+		h.Set("Content-Type", ContentType)
 		h.Add("Vary", "Accept-Encoding")
 		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-			w.Write(body.Bytes())
+			w.Write(body)
 			return
 		}
 		h.Set("Content-Encoding", "gzip")
 		zw := gzip.NewWriter(w)
-		zw.Write(body.Bytes())
+		zw.Write(body)
 		zw.Close()
 	})
 }

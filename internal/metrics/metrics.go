@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -54,69 +51,73 @@ type Watch struct {
 	Errors      int // checks that failed to read or correct the sysctls
 }
 
-// family collects the samples of one gauge family; labels are kept in
-// the order they are given and sorted by name when the family is built.
+// Family is one metric family as the text format writes it: a gauge or a
+// counter with its samples sorted by label values.
+type Family struct {
+	Name, Help string
+	Counter    bool // a counter family; a gauge otherwise
+	Metrics    []Metric
+}
+
+// Metric is one sample: its labels, sorted by name, and its value.
+type Metric struct {
+	Labels []Label
+	Value  float64
+}
+
+// Label is one label pair.
+type Label struct{ Name, Value string }
+
+// family collects the samples of one family; labels are kept in the order
+// they are given and sorted by name when the family is built.
 type family struct {
 	name, help string
-	counter    bool                   // a counter family; a gauge otherwise
-	metrics    map[string]*dto.Metric // by label values: setting twice overwrites
+	counter    bool
+	metrics    map[string]Metric // by label values: setting twice overwrites
 }
 
 func (f *family) set(v float64, labels ...string) {
-	pairs := make([]*dto.LabelPair, 0, len(labels)/2)
+	pairs := make([]Label, 0, len(labels)/2)
 	for i := 0; i+1 < len(labels); i += 2 {
-		pairs = append(pairs, &dto.LabelPair{Name: ptr(labels[i]), Value: ptr(labels[i+1])})
+		pairs = append(pairs, Label{Name: labels[i], Value: labels[i+1]})
 	}
-	sort.Slice(pairs, func(i, j int) bool { return pairs[i].GetName() < pairs[j].GetName() })
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].Name < pairs[j].Name })
 	key := ""
 	for _, p := range pairs {
-		key += p.GetName() + "\xff" + p.GetValue() + "\xff"
+		key += p.Name + "\xff" + p.Value + "\xff"
 	}
 	if f.metrics == nil {
-		f.metrics = map[string]*dto.Metric{}
+		f.metrics = map[string]Metric{}
 	}
-	m := &dto.Metric{Label: pairs}
-	if f.counter {
-		m.Counter = &dto.Counter{Value: ptr(v)}
-	} else {
-		m.Gauge = &dto.Gauge{Value: ptr(v)}
-	}
-	f.metrics[key] = m
+	f.metrics[key] = Metric{Labels: pairs, Value: v}
 }
 
 // build returns the family with its metrics sorted by label values, as a
-// Prometheus registry gathers them; nil when it has no metric.
-func (f *family) build() *dto.MetricFamily {
+// Prometheus registry gathers them; ok is false when it has no metric.
+func (f *family) build() (fam Family, ok bool) {
 	if len(f.metrics) == 0 {
-		return nil
+		return Family{}, false
 	}
-	ms := make([]*dto.Metric, 0, len(f.metrics))
+	ms := make([]Metric, 0, len(f.metrics))
 	for _, m := range f.metrics {
 		ms = append(ms, m)
 	}
 	sort.Slice(ms, func(i, j int) bool {
-		a, b := ms[i].GetLabel(), ms[j].GetLabel()
+		a, b := ms[i].Labels, ms[j].Labels
 		for k := 0; k < len(a) && k < len(b); k++ {
-			if a[k].GetValue() != b[k].GetValue() {
-				return a[k].GetValue() < b[k].GetValue()
+			if a[k].Value != b[k].Value {
+				return a[k].Value < b[k].Value
 			}
 		}
 		return len(a) < len(b)
 	})
-	typ := dto.MetricType_GAUGE
-	if f.counter {
-		typ = dto.MetricType_COUNTER
-	}
-	return &dto.MetricFamily{Name: ptr(f.name), Help: ptr(f.help), Type: typ.Enum(), Metric: ms}
+	return Family{Name: f.name, Help: f.help, Counter: f.counter, Metrics: ms}, true
 }
-
-// ptr returns a pointer to v, as the dto structs want.
-func ptr[T any](v T) *T { return &v }
 
 // Gather returns the snapshot's metric families, sorted by name. Families
 // without a sample (no namespace given, no socket source, no installed
 // profile) are left out.
-func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
+func Gather(s Snapshot) ([]Family, error) {
 	gauge := func(name, help string) *family { return &family{name: name, help: help} }
 	kaTime := gauge("tcpka_keepalive_time_seconds", "net.ipv4.tcp_keepalive_time: idle time before the first keepalive probe.")
 	kaIntvl := gauge("tcpka_keepalive_interval_seconds", "net.ipv4.tcp_keepalive_intvl: time between unanswered keepalive probes.")
@@ -183,39 +184,24 @@ func Gather(s Snapshot) ([]*dto.MetricFamily, error) {
 		errs.set(float64(s.Watch.Errors))
 	}
 
-	var mfs []*dto.MetricFamily
+	var fams []Family
 	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
-		if mf := f.build(); mf != nil {
-			mfs = append(mfs, mf)
+		if fam, ok := f.build(); ok {
+			fams = append(fams, fam)
 		}
 	}
-	sort.Slice(mfs, func(i, j int) bool { return mfs[i].GetName() < mfs[j].GetName() })
-	return mfs, nil
+	sort.Slice(fams, func(i, j int) bool { return fams[i].Name < fams[j].Name })
+	return fams, nil
 }
 
 // Write encodes the snapshot in the Prometheus text exposition format.
 func Write(w io.Writer, s Snapshot) error {
-	return encode(w, expfmt.NewFormat(expfmt.TypeTextPlain), s)
-}
-
-// encode writes the snapshot's families to w in format f.
-func encode(w io.Writer, f expfmt.Format, s Snapshot) error {
-	mfs, err := Gather(s)
+	fams, err := Gather(s)
 	if err != nil {
 		return err
 	}
-	enc := expfmt.NewEncoder(w, f)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok {
-		if err := c.Close(); err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-	}
-	return nil
+	_, err = w.Write(AppendText(nil, fams))
+	return err
 }
 
 // WriteTextfile writes the snapshot to dir/tcpka.prom with the one atomic
