@@ -63,7 +63,7 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	snap.Samples[0].Values = v
+	snap.Samples[0].Values, snap.Samples[0].Net = v, env.Kernel.ReadNet()
 	if _, err := os.Stat(f.profile); err == nil {
 		p, err := profile.LoadFile(f.profile)
 		if err != nil {

@@ -21,8 +21,11 @@ const TextfileName = "tcpka.prom"
 type Sample struct {
 	// Netns labels the sample (netns="NAME"); "" when a single namespace is
 	// reported, and then no netns label is emitted.
-	Netns   string
-	Values  keepalive.Settings
+	Netns  string
+	Values keepalive.Settings
+	// Net is the namespace's retransmission parameters, for the
+	// data-in-flight bound (the zero value: the kernel's defaults).
+	Net     detect.Net
 	Sockets *sockdiag.Counts // nil: not counted (not root)
 }
 
@@ -123,6 +126,8 @@ func Gather(s Snapshot) ([]Family, error) {
 	kaIntvl := gauge("tcpka_keepalive_interval_seconds", "net.ipv4.tcp_keepalive_intvl: time between unanswered keepalive probes.")
 	kaProbes := gauge("tcpka_keepalive_probes", "net.ipv4.tcp_keepalive_probes: unanswered probes before the connection is reset.")
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
+	retries2 := gauge("tcpka_tcp_retries2", "net.ipv4.tcp_retries2: retransmissions before a connection with unacknowledged data gives up.")
+	dataDetect := gauge("tcpka_data_in_flight_detection_seconds", "Time a connection with unacknowledged data in flight takes to notice a silently dead peer: retransmission until tcp_retries2 gives up.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
 	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
 	// One netns label on every sample as soon as any sample names its
@@ -143,6 +148,10 @@ func Gather(s Snapshot) ([]Family, error) {
 		kaIntvl.set(float64(v.Intvl), lv...)
 		kaProbes.set(float64(v.Probes), lv...)
 		kaDetect.set(float64(detect.Idle(v)), lv...)
+		if v.Retries2 > 0 {
+			retries2.set(float64(v.Retries2), lv...)
+			dataDetect.set(float64(smp.Net.Data(v)), lv...)
+		}
 		if smp.Sockets != nil {
 			c := *smp.Sockets
 			sockets.set(float64(c.Off), append(lv, "keepalive", "off")...)
@@ -185,7 +194,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	var fams []Family
-	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
+	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, retries2, dataDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
 		if fam, ok := f.build(); ok {
 			fams = append(fams, fam)
 		}
