@@ -106,15 +106,42 @@ func Seconds(n int) string {
 	return strconv.Itoa(n) + " s (" + Words(n) + ")"
 }
 
-// Margin is the room an idle time must leave below a path's idle timeout
-// for timer lateness (up to 8/63 of a timer's delay, see Granularity):
-// 10 % of the timeout, at least 10 s.
-func Margin(idleTimeout int) int { return max(idleTimeout/10, 10) }
+// Margin is the room an idle time must leave below a path's idle timeout:
+// idleTimeout - OpenLimit(idleTimeout), at least 10 % of the timeout and
+// 10 s, more where a timer that long can fire later than that.
+func Margin(idleTimeout int) int { return idleTimeout - OpenLimit(idleTimeout) }
+
+// OpenLimit is the longest period, in whole seconds, that keeps a flow open
+// through a middlebox forgetting it after idleTimeout seconds: 10 % (at
+// least 10 s) below the timeout for middleboxes that keep time loosely,
+// and short enough that the timer, fired as late as the timer wheel lets
+// it on any common tick rate (up to 8/63 of its delay, see Granularity),
+// still comes before the timeout. 0 when no period fits.
+func OpenLimit(idleTimeout int) int {
+	t := idleTimeout - max(idleTimeout/10, 10)
+	for ; t > 0; t-- {
+		if secs(t)+worstLate(secs(t)) < secs(idleTimeout) {
+			break
+		}
+	}
+	return max(t, 0)
+}
+
+// worstLate is the latest a timer armed d ahead fires, over the tick rates
+// kernels are built with, plus the slack of a wake-up.
+func worstLate(d time.Duration) time.Duration {
+	var g time.Duration
+	for _, hz := range []int{100, 250, 300, 1000} {
+		g = max(g, Granularity(d, hz))
+	}
+	return g + Slack
+}
 
 // KeepsOpen is the one test of "fits under the idle timeout": a packet
-// every `every` seconds (the keepalive time, an SSH keepalive period)
-// keeps a flow open through a middlebox that forgets it after idleTimeout
-// seconds, late timers included.
+// every `every` seconds (a keepalive timer's period, max(time, interval)
+// once probes are answered; an SSH keepalive period) keeps a flow open
+// through a middlebox that forgets it after idleTimeout seconds, late
+// timers included.
 func KeepsOpen(every, idleTimeout int) bool {
-	return every > 0 && every <= idleTimeout-Margin(idleTimeout)
+	return every > 0 && every <= OpenLimit(idleTimeout)
 }

@@ -109,6 +109,12 @@ func Solve(a Ask) (Plan, error) {
 			k.Probes = min(9, (phase+def.Intvl-1)/def.Intvl)
 			k.Intvl = min(def.Intvl, phase/k.Probes)
 		}
+		if a.IdleTimeout > 0 && k.Intvl > p.TimeLimit {
+			// Answered probes come every max(time, interval): the
+			// interval must keep the path open too.
+			k.Intvl = p.TimeLimit
+			k.Probes = min(keepalive.Probes.Max(), phase/k.Intvl)
+		}
 		bound := "half of the " + detect.Words(w) + " bound"
 		switch {
 		case tcap >= w/2:
@@ -177,8 +183,8 @@ func (p Plan) check() error {
 	if err := k.Validate(); err != nil {
 		return fmt.Errorf("plan: internal error: %w", err)
 	}
-	if p.IdleTimeout > 0 && !detect.KeepsOpen(k.Time, p.IdleTimeout) {
-		return fmt.Errorf("plan: internal error: time %d s above limit %d s", k.Time, p.TimeLimit)
+	if p.IdleTimeout > 0 && !detect.KeepsOpen(max(k.Time, k.Intvl), p.IdleTimeout) {
+		return fmt.Errorf("plan: internal error: time %d s or interval %d s above limit %d s", k.Time, k.Intvl, p.TimeLimit)
 	}
 	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {
 		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", d, p.DetectWithin)

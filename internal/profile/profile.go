@@ -259,6 +259,18 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 			"%d s does not fit below idle_timeout %d s with the %d s margin for timer lateness: use at most %d s",
 			t, p.IdleTimeout, m, p.IdleTimeout-m)}
 	}
+	// Once a probe is answered the next comes max(time, interval) later,
+	// so the interval (the kernel's 75 s where the profile leaves it) must
+	// fit the path too.
+	if k := p.Over(keepalive.KernelDefaults); p.Settings.Time != 0 && p.IdleTimeout > 0 && !detect.KeepsOpen(k.Intvl, p.IdleTimeout) {
+		key, what := "interval", fmt.Sprintf("%d s", k.Intvl)
+		if p.Settings.Intvl == 0 {
+			key, what = "time", fmt.Sprintf("the kernel's interval %d s (the profile sets none)", k.Intvl)
+		}
+		return &Error{Line: line(key), Key: key, Msg: fmt.Sprintf(
+			"%s does not fit below idle_timeout %d s: once a probe is answered the next comes max(time, interval) later; use an interval of at most %d s",
+			what, p.IdleTimeout, detect.OpenLimit(p.IdleTimeout))}
+	}
 	if p.DetectWithin > 0 && p.Complete() {
 		if d := detect.Idle(p.Settings); d > p.DetectWithin {
 			return &Error{Line: line("detect_within"), Key: "detect_within", Msg: fmt.Sprintf(

@@ -70,6 +70,8 @@ func TestDecodeBad(t *testing.T) {
 		{"bool.yaml", "testdata/bad/bool.yaml:1: time: must be a duration like 90s or 2m, or whole seconds, not a boolean (true)"},
 		{"leading-zero.yaml", "testdata/bad/leading-zero.yaml:1: time: 074: a leading zero makes YAML read it as octal (60): write 74"},
 		{"retries2-past-bound.yaml", "testdata/bad/retries2-past-bound.yaml:4: retries2: 8 gives up on data in flight after 104 s, past detect_within 30 s"},
+		{"interval-past-idle.yaml", "testdata/bad/interval-past-idle.yaml:3: interval: 70 s does not fit below idle_timeout 60 s: once a probe is answered the next comes max(time, interval) later; use an interval of at most 50 s"},
+		{"default-interval-past-idle.yaml", "testdata/bad/default-interval-past-idle.yaml:2: time: the kernel's interval 75 s (the profile sets none) does not fit below idle_timeout 60 s: once a probe is answered the next comes max(time, interval) later; use an interval of at most 50 s"},
 		{"retries2-too-large.yaml", "testdata/bad/retries2-too-large.yaml:4: retries2: 256 is out of range: must be 1..255"},
 		{"user-timeout-fraction.yaml", "testdata/bad/user-timeout-fraction.yaml:2: user_timeout: 1.5s: must be whole seconds"},
 		{"sources-not-list.yaml", "testdata/bad/sources-not-list.yaml:1: sources: must be a list of strings, not a scalar (the string \"https://x\")"},

@@ -110,8 +110,10 @@ func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 	if s.Interval > 0 {
 		j.Every, j.By = period, LayerSSH
 	}
-	if s.TCPKeepAlive && (j.Every == 0 || k.Time < j.Every) {
-		j.Every, j.By = k.Time, LayerTCP
+	// TCP keepalive sends every max(time, interval) once its probes are
+	// answered.
+	if tcp := max(k.Time, k.Intvl); s.TCPKeepAlive && (j.Every == 0 || tcp < j.Every) {
+		j.Every, j.By = tcp, LayerTCP
 	}
 	j.Verdict = verdict(j.Every, idle)
 	return j
