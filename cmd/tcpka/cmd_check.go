@@ -77,7 +77,7 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 	drift := sysctl.Drift(p.Settings, cur)
 	interrupted, ij := env.interrupted(cur)
 	if f.json {
-		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSON(cur), Keys: checkKeys(p, cur), Interrupted: ij}
+		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSONIn(env.Kernel.ReadNet(), cur), Keys: checkKeys(p, cur), Interrupted: ij}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}

@@ -161,6 +161,9 @@ func TestNetnsCLI(t *testing.T) {
 	if got := all(); got != applied {
 		t.Fatalf("after apply --all-netns: %s, want %s", got, applied)
 	}
+	if got := nstest.Retries2(t, "tcpka-a"); got != "6" {
+		t.Errorf("tcp_retries2 in tcpka-a after apply fast-failover --all-netns: %s, want 6", got)
+	}
 	if _, _, code := tcpkaRun(t, "check", "fast-failover", "--all-netns"); code != 0 {
 		t.Errorf("check --all-netns after apply: exit %d, want 0", code)
 	}
@@ -173,6 +176,9 @@ func TestNetnsCLI(t *testing.T) {
 	mustMatch(t, "revert --netns", out, `(?m)^reverted: 4 keys restored$`)
 	if got, want := all(), "10/3/5 100/10/1 10/3/5 10/3/5"; got != want {
 		t.Fatalf("after revert --netns tcpka-a: %s, want %s", got, want)
+	}
+	if got := nstest.Retries2(t, "tcpka-a"); got != "15" {
+		t.Errorf("tcp_retries2 in tcpka-a after revert: %s, want 15", got)
 	}
 	out, _, _ = tcpkaRun(t, "revert", "--netns", "tcpka-a")
 	mustMatch(t, "second revert", out, `nothing to revert`)

@@ -45,6 +45,21 @@ func TestScript(t *testing.T) {
 			env.Setenv("PUTTY_FIXTURES", dir)
 			return err
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// private runs a command in new mount and pid namespaces with
+			// a tmpfs on /run, so scratch network namespaces a measurement
+			// names there are never visible on the host.
+			"private": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) == 0 {
+					ts.Fatalf("usage: private COMMAND [ARGS...]")
+				}
+				err := ts.Exec("unshare", append([]string{"-m", "-p", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
+					"sh", "-c", `mount -t tmpfs tcpka-test /run && exec "$@"`, "sh"}, args...)...)
+				if (err != nil) != neg {
+					ts.Fatalf("private %v: %v (negated %v)", args, err, neg)
+				}
+			},
+		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "root":

@@ -60,7 +60,7 @@ func tcpkaBinary(t *testing.T) string {
 	return bin
 }
 
-// hostValues reads the three keepalive sysctls of the test's own netns.
+// hostValues reads the sysctls tcpka manages in the test's own netns.
 func hostValues(t *testing.T) keepalive.Settings {
 	t.Helper()
 	v, err := sysctl.NewFS("").Read()
@@ -97,7 +97,7 @@ func TestSitePlaybook(t *testing.T) {
 		}
 	}
 	prof := filepath.Join(dir, "edge.yaml")
-	if err := os.WriteFile(prof, []byte("name: edge\ndescription: test profile\ntime: 240s\ninterval: 20s\nprobes: 4\n"), 0o644); err != nil {
+	if err := os.WriteFile(prof, []byte("name: edge\ndescription: test profile\ntime: 240s\ninterval: 20s\nprobes: 4\nretries2: 9\nuser_timeout: 320s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("unshare", "-m", "-n", "--propagation", "private",
@@ -123,7 +123,7 @@ func TestSitePlaybook(t *testing.T) {
 	if got := readFile(t, out, "files-check0"); got != "" {
 		t.Errorf("--check wrote files:\n%s", got)
 	}
-	if got := readFile(t, out, "values-check0"); got != "7200 75 9" {
+	if got := readFile(t, out, "values-check0"); got != "7200 75 9 15" {
 		t.Errorf("--check changed the netns: %s", got)
 	}
 
@@ -132,8 +132,8 @@ func TestSitePlaybook(t *testing.T) {
 	if r1.failed != 0 || r1.changed == 0 {
 		t.Errorf("first run: %+v, want changed > 0, failed=0\n%s", r1, text1)
 	}
-	if got := readFile(t, out, "values-run1"); got != "240 20 4" {
-		t.Errorf("netns after the first run: %s, want 240 20 4", got)
+	if got := readFile(t, out, "values-run1"); got != "240 20 4 9" {
+		t.Errorf("netns after the first run: %s, want 240 20 4 9", got)
 	}
 	if !strings.Contains(text1, "PID 1 is not systemd") && !strings.Contains(text1, "Enable tcpka.service") {
 		t.Errorf("first run neither enabled tcpka.service nor said why not:\n%s", text1)
@@ -157,13 +157,13 @@ func TestSitePlaybook(t *testing.T) {
 	if r3.failed != 0 || r3.changed == 0 {
 		t.Errorf("--check on a drifted netns: %+v, want changed > 0\n%s", r3, text3)
 	}
-	for _, want := range []string{"net.ipv4.tcp_keepalive_time 7200 -> 240", "dead-peer detection 7875 s (2h11m15s) -> 320 s (5m20s)"} {
+	for _, want := range []string{"net.ipv4.tcp_keepalive_time 7200 -> 240", "net.ipv4.tcp_retries2 15 -> 9", "dead-peer detection 7875 s (2h11m15s) -> 320 s (5m20s)"} {
 		if !strings.Contains(text3, want) {
 			t.Errorf("--check --diff does not say %q:\n%s", want, text3)
 		}
 	}
-	if got := readFile(t, out, "values-check"); got != "7200 75 9" {
-		t.Errorf("--check wrote the netns: %s, want 7200 75 9", got)
+	if got := readFile(t, out, "values-check"); got != "7200 75 9 15" {
+		t.Errorf("--check wrote the netns: %s, want 7200 75 9 15", got)
 	}
 	if before, after := files, readFile(t, out, "files-after-check"); before != after {
 		t.Errorf("--check changed files:\nbefore:\n%s\nafter:\n%s", before, after)

@@ -165,7 +165,7 @@ func (p *podman) build(version string) string {
 	return strings.TrimSpace(stdout.String())
 }
 
-// hostValues reads the three keepalive sysctls of the test's own netns.
+// hostValues reads the sysctls tcpka manages in the test's own netns.
 func hostValues(t *testing.T) keepalive.Settings {
 	t.Helper()
 	v, err := sysctl.NewFS("").Read()
@@ -236,7 +236,7 @@ func TestImage(t *testing.T) {
 
 	t.Run("apply in a scratch netns", func(t *testing.T) {
 		nsPath := scratchNetns(t)
-		prof := writeProfile(t, "name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n")
+		prof := writeProfile(t, "name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\nretries2: 9\n")
 		opts := []string{"--network", "ns:" + nsPath, "--cap-add", "NET_ADMIN", "-v", prof + ":/etc/tcpka/profile.yaml:ro"}
 
 		// With /proc/sys read-only (every runtime's default) apply says
@@ -245,8 +245,8 @@ func TestImage(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, "tcpka: apply: /proc/sys is mounted read-only") {
 			t.Errorf("apply with read-only /proc/sys: exit %d, stderr %q; want exit 1 and the read-only explanation", code, stderr)
 		}
-		if got := readNetns(t, nsPath); got != "7200 75 9" {
-			t.Fatalf("after a refused apply the scratch netns has %s, want 7200 75 9", got)
+		if got := readNetns(t, nsPath); got != "7200 75 9 15" {
+			t.Fatalf("after a refused apply the scratch netns has %s, want 7200 75 9 15", got)
 		}
 
 		opts = append(opts, "--security-opt", "unmask=/proc/sys")
@@ -260,8 +260,8 @@ func TestImage(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil || !res.Applied {
 			t.Errorf("apply --json = %s (%v), want applied true", stdout, err)
 		}
-		if got := readNetns(t, nsPath); got != "123 45 6" {
-			t.Errorf("scratch netns after apply in the container: %s, want 123 45 6", got)
+		if got := readNetns(t, nsPath); got != "123 45 6 9" {
+			t.Errorf("scratch netns after apply in the container: %s, want 123 45 6 9", got)
 		}
 	})
 
@@ -275,7 +275,7 @@ func TestImage(t *testing.T) {
 // the node's: watch applies, corrects a drift, and stops with exit 0.
 func testDaemonSetLike(t *testing.T, p *podman, tag string) {
 	nsPath := scratchNetns(t)
-	prof := writeProfile(t, "name: fleet\ntime: 300s\ninterval: 30s\nprobes: 5\n")
+	prof := writeProfile(t, "name: fleet\ntime: 300s\ninterval: 30s\nprobes: 5\nretries2: 8\n")
 	name := fmt.Sprintf("tcpka-test-watch-%d", os.Getpid())
 	args := append(append([]string{}, p.globalOpts...), "run", "--rm", "--name", name,
 		"--cgroup-parent", p.cgroupParent,
@@ -318,11 +318,11 @@ func testDaemonSetLike(t *testing.T, p *podman, tag string) {
 			}
 		}
 	}
-	waitValues("300 30 5")
-	if out, err := exec.Command("nsenter", "--net="+nsPath, "sh", "-c", "echo 7200 > /proc/sys/net/ipv4/tcp_keepalive_time").CombinedOutput(); err != nil {
+	waitValues("300 30 5 8")
+	if out, err := exec.Command("nsenter", "--net="+nsPath, "sh", "-c", "echo 7200 > /proc/sys/net/ipv4/tcp_keepalive_time && echo 15 > /proc/sys/net/ipv4/tcp_retries2").CombinedOutput(); err != nil {
 		t.Fatalf("drift: %v: %s", err, out)
 	}
-	waitValues("300 30 5")
+	waitValues("300 30 5 8")
 	// The log line follows the write back: give it a moment to land.
 	const corrected = `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":300`
 	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), corrected) && time.Now().Before(deadline); {
@@ -394,11 +394,12 @@ func waitNetns(t *testing.T, nsPath string) {
 	}
 }
 
-// readNetns reads the three keepalive sysctls of the netns at nsPath.
+// readNetns reads the sysctls tcpka manages in the netns at nsPath.
 func readNetns(t *testing.T, nsPath string) string {
 	t.Helper()
 	out, err := exec.Command("nsenter", "--net="+nsPath, "cat",
-		"/proc/sys/net/ipv4/tcp_keepalive_time", "/proc/sys/net/ipv4/tcp_keepalive_intvl", "/proc/sys/net/ipv4/tcp_keepalive_probes").Output()
+		"/proc/sys/net/ipv4/tcp_keepalive_time", "/proc/sys/net/ipv4/tcp_keepalive_intvl", "/proc/sys/net/ipv4/tcp_keepalive_probes",
+		"/proc/sys/net/ipv4/tcp_retries2").Output()
 	if err != nil {
 		t.Fatalf("nsenter: %v", err)
 	}

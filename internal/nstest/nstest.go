@@ -135,7 +135,23 @@ func HoldUnnamed(t *testing.T, time, intvl, probes int) int {
 // tools other than tcpka (ip netns exec, nsenter).
 func Values(t *testing.T, target string) string {
 	t.Helper()
-	cat := []string{"cat", "/proc/sys/net/ipv4/tcp_keepalive_time", "/proc/sys/net/ipv4/tcp_keepalive_intvl", "/proc/sys/net/ipv4/tcp_keepalive_probes"}
+	return catIn(t, target, "tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes")
+}
+
+// Retries2 reads tcp_retries2 in the netns of target, as Values does.
+func Retries2(t *testing.T, target string) string {
+	t.Helper()
+	return catIn(t, target, "tcp_retries2")
+}
+
+// catIn reads /proc/sys/net/ipv4 files in the netns of target and joins
+// their values with "/".
+func catIn(t *testing.T, target string, names ...string) string {
+	t.Helper()
+	cat := []string{"cat"}
+	for _, n := range names {
+		cat = append(cat, "/proc/sys/net/ipv4/"+n)
+	}
 	var out string
 	switch {
 	case target == "":

@@ -4,7 +4,7 @@
 # so every write the role makes lands in SCRATCH (a tmpfs), and the network
 # namespace is a new one. Usage: scratch.sh SCRATCH OUT -- ansible-playbook ARGS
 #   OUT/{check0,run1,run2,check}.txt   the four runs' output
-#   OUT/values-{check0,run1,run2,check} the netns's three sysctls after each
+#   OUT/values-{check0,run1,run2,check} the netns's four sysctls after each
 #   OUT/files-{check0,before-check,after-check}  the overlays' files, hashed
 set -euo pipefail
 scratch=$1 out=$2
@@ -20,7 +20,7 @@ mkdir -p "$scratch/home" "$scratch/tmp"
 export HOME=$scratch/home TMPDIR=$scratch/tmp ANSIBLE_LOCAL_TEMP=$scratch/tmp ANSIBLE_REMOTE_TEMP=$scratch/tmp
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0
 
-values() { cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} | tr '\n' ' '; }
+values() { cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} /proc/sys/net/ipv4/tcp_retries2 | tr '\n' ' '; }
 files() { (cd "$scratch" && find upper_etc upper_usr_local_bin -type f -print0 | sort -z | xargs -0 -r sha256sum); }
 
 # --check before anything is installed: nothing may be written.
@@ -34,6 +34,6 @@ values > "$out/values-run2"
 files > "$out/files-before-check"
 # --check --diff in a fresh network namespace (kernel defaults: it drifted).
 export OUT=$out
-unshare -n bash -c '"$@" --check --diff > "$OUT/check.txt" 2>&1; rc=$?; cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} | tr "\n" " " > "$OUT/values-check"; exit $rc' check "$@" \
+unshare -n bash -c '"$@" --check --diff > "$OUT/check.txt" 2>&1; rc=$?; cat /proc/sys/net/ipv4/tcp_keepalive_{time,intvl,probes} /proc/sys/net/ipv4/tcp_retries2 | tr "\n" " " > "$OUT/values-check"; exit $rc' check "$@" \
 	|| { echo "check run failed"; cat "$out/check.txt"; exit 1; }
 files > "$out/files-after-check"
