@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -96,6 +97,7 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		Force: installForce, DryRun: installDryRun,
 	})
 	if err != nil {
+		printRecovered(env.Stdout, res)
 		return explainInstall(err)
 	}
 	w := env.Stdout
@@ -154,6 +156,20 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	return nil
 }
 
+// printRecovered prints what install or uninstall did to an interrupted
+// install (completed it, or put files back) before it failed: those
+// changes were made, and the error alone would not say so.
+func printRecovered(w io.Writer, res *sysctld.Result) {
+	if res == nil {
+		return
+	}
+	for _, a := range res.Actions {
+		if a.Op == sysctld.OpUndo || a.Op == sysctld.OpComplete {
+			fmt.Fprintf(w, "  %-9s %s  (%s)\n", a.Op, a.Path, a.Note)
+		}
+	}
+}
+
 func rootNote(root string) string {
 	if root == "/" {
 		return ""
@@ -186,6 +202,7 @@ func runUninstall(env *Env, uninstallRoot string, uninstallForce bool, args []st
 	}
 	res, err := sysctld.Uninstall(uninstallRoot, uninstallForce)
 	if err != nil {
+		printRecovered(env.Stdout, res)
 		return fmt.Errorf("uninstall: %w", err)
 	}
 	w := env.Stdout

@@ -345,6 +345,65 @@ func TestKilledTransaction(t *testing.T) {
 	}
 }
 
+// TestKilledStateWrite kills an apply inside the atomic write of its
+// revert record, and of its journal, after the temporary file is written
+// and before the rename. Neither file is written again by the revert that
+// follows (no record: nothing to revert; a record: nothing to change), so
+// the next lock holder removes what the kill left.
+func TestKilledStateWrite(t *testing.T) {
+	id := NSID{Cookie: 7, Inode: 42}
+	for _, name := range []string{RevertName(id), JournalName(id)} {
+		t.Run(name, func(t *testing.T) {
+			fs := fakeTree(t, kernelDefaults)
+			st := State{RunDir: t.TempDir()}
+			atomicfile.Hook = func(step, target string) error {
+				if step == "rename" && filepath.Base(target) == name {
+					panic(killed{})
+				}
+				return nil
+			}
+			func() {
+				defer func() {
+					atomicfile.Hook = nil
+					if r := recover(); r == nil {
+						t.Fatal("the apply was not killed")
+					} else if _, ok := r.(killed); !ok {
+						panic(r)
+					}
+				}()
+				st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id})
+			}()
+			d, err := st.Dir()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if left := d.Temps(""); len(left) != 1 {
+				t.Fatalf("the kill left %v, want one temporary file", left)
+			}
+			// The next command: tcpka revert.
+			unlock, err := st.Lock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := LoadRevert(d, id); err == nil {
+				if _, err := st.Transact(fs, Request{What: "revert", Want: rec.Before, Keys: rec.Keys, Exact: true, NS: id}); err != nil {
+					t.Fatal(err)
+				}
+			} else if !errors.Is(err, ErrNothingToRevert) {
+				t.Fatal(err)
+			}
+			unlock()
+			if v, _ := fs.Read(); v != kernelDefaults {
+				t.Errorf("after the revert: %+v", v)
+			}
+			if left := d.Temps(""); len(left) != 0 {
+				t.Errorf("temporary files left after the next command: %v", left)
+			}
+		})
+	}
+}
+
 // TestFailedReadBackSaysWritten: a read-back that differs after all
 // writes says the keys were written.
 func TestFailedReadBackSaysWritten(t *testing.T) {

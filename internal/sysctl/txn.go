@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
@@ -26,13 +27,37 @@ type State struct {
 func (st State) lockPath() string { return filepath.Join(st.RunDir, "tcpka.lock") }
 
 // Lock takes the transaction lock: two tcpka runs cannot interleave their
-// writes. Call the returned func to release it.
+// writes. Call the returned func to release it. Holding it, it removes the
+// temporary files of records and journals that a tcpka killed mid-write
+// left: only a lock holder writes them, so none is in progress.
 func (st State) Lock() (unlock func(), err error) {
 	timeout := st.LockTimeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	return Lock(st.lockPath(), timeout)
+	unlock, err = Lock(st.lockPath(), timeout)
+	if err == nil {
+		st.cleanTemps()
+	}
+	return unlock, err
+}
+
+// cleanTemps removes the temporary files a killed SaveRevert or journal
+// write left in the state directory (".revert-….json.tcpka-tmp-…"): the
+// next write of the same name would, but a revert record is written once
+// and a journal only when something changes, so they could stay for
+// good. The caller holds the lock.
+func (st State) cleanTemps() {
+	d, err := st.OpenDir()
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	for _, n := range d.Temps("") {
+		if strings.HasPrefix(n, ".revert-") || strings.HasPrefix(n, ".journal-") {
+			_ = d.Remove(n)
+		}
+	}
 }
 
 // Busy says whether another tcpka holds the transaction lock now.

@@ -1,0 +1,432 @@
+// Command floodbench measures tcpka watch under a flood of idle TCP
+// connections (issue 16). Run it through bench/watch/flood/run, which puts
+// it in private network, mount and pid namespaces with a tmpfs on /run:
+// the sysctls it drifts are the scratch namespace's.
+//
+// It starts `tcpka watch fast-failover --interval 1s --listen ADDR` under
+// prlimit --nofile=1024, then measures twice, without and with the flood:
+// drift correction latency (tcp_keepalive_time written behind watch's back
+// once a second, the file polled every millisecond until the profile's
+// value is back), watch's VmRSS, VmHWM and open descriptors, and /healthz
+// (a new connection each time, 10 s timeout). The flood is -conns
+// connections that send nothing; one that watch closes (after its 5 s
+// header timeout) is opened again once, so the flood stays.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	timeKey  = "/proc/sys/net/ipv4/tcp_keepalive_time"
+	profile  = "fast-failover"
+	want     = 10   // fast-failover's tcp_keepalive_time
+	drifted  = 7200 // what the drift writes
+	hzTimout = 10 * time.Second
+)
+
+type bench struct {
+	addr   string
+	port   int
+	pid    int
+	rounds int
+}
+
+func main() {
+	tcpka := flag.String("tcpka", "tcpka", "the tcpka binary")
+	conns := flag.Int("conns", 10000, "idle connections in the flood")
+	rounds := flag.Int("rounds", 20, "drift corrections measured in each phase")
+	addr := flag.String("listen", "127.0.0.1:9977", "watch's --listen address")
+	nofile := flag.Int("nofile", 1024, "watch's descriptor limit (prlimit --nofile)")
+	somaxconn := flag.Int("somaxconn", 0, "set net.core.somaxconn in the scratch namespace first (0: leave it)")
+	runDir := flag.String("run-dir", "/run", "watch's --run-dir")
+	flag.Parse()
+
+	if *somaxconn > 0 {
+		if err := os.WriteFile("/proc/sys/net/core/somaxconn", []byte(strconv.Itoa(*somaxconn)), 0); err != nil {
+			fail(err)
+		}
+	}
+	lim := uint64(*conns + 4096)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+		fail(fmt.Errorf("raise the driver's descriptor limit: %w", err))
+	}
+	_, portStr, _ := net.SplitHostPort(*addr)
+	port, _ := strconv.Atoi(portStr)
+	b := &bench{addr: *addr, port: port, rounds: *rounds}
+
+	logf, err := os.CreateTemp("", "tcpka-watch-log")
+	if err != nil {
+		fail(err)
+	}
+	defer os.Remove(logf.Name())
+	cmd := exec.Command("prlimit", fmt.Sprintf("--nofile=%d", *nofile), "--", *tcpka, "watch", profile,
+		"--interval", "1s", "--listen", *addr, "--run-dir", *runDir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	b.pid = cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() { _ = cmd.Process.Kill() }()
+	if err := b.ready(10 * time.Second); err != nil {
+		fail(err)
+	}
+	sm, _ := os.ReadFile("/proc/sys/net/core/somaxconn")
+	fmt.Printf("watch pid %d: %s; somaxconn %s", b.pid, limitLine(b.pid), sm)
+
+	quiet := b.measure(nil)
+
+	f := newFlood(*addr, *conns)
+	t0 := time.Now()
+	f.open()
+	est, queue := b.serverSide()
+	fmt.Printf("flood: %d attempted in %s: %d established (client side), %d connects timed out (2 s), %d refused or failed; server side %d ESTABLISHED on port %d, %d of them in the accept queue\n",
+		*conns, time.Since(t0).Round(time.Millisecond), f.held.Load(), f.timeouts.Load(), f.failed.Load(), est, b.port, queue)
+	flooded := b.measure(f)
+	est, queue = b.serverSide()
+	fmt.Printf("flood at the end: %d held (client side), %d closed by watch (each opened again once); server side %d ESTABLISHED, %d in the accept queue\n",
+		f.held.Load(), f.closed.Load(), est, queue)
+
+	// Stop watch under the flood: SIGTERM, exit within a second.
+	ts := time.Now()
+	_ = cmd.Process.Signal(unix.SIGTERM)
+	var stopped time.Duration
+	select {
+	case <-exited:
+		stopped = time.Since(ts)
+	case <-time.After(5 * time.Second):
+		stopped = -1
+	}
+	f.stop()
+
+	logb, _ := os.ReadFile(logf.Name())
+	corrected := strings.Count(string(logb), "drift corrected")
+	var warnLines []string
+	for _, l := range strings.Split(string(logb), "\n") {
+		if strings.Contains(l, "level=WARN") && !strings.Contains(l, "drift corrected") {
+			warnLines = append(warnLines, l)
+		}
+	}
+
+	fmt.Println()
+	fmt.Printf("%-34s %-22s %-22s\n", "", "no flood", fmt.Sprintf("%d idle connections", *conns))
+	row := func(name string, f func(p *phase) string) {
+		fmt.Printf("%-34s %-22s %-22s\n", name, f(quiet), f(flooded))
+	}
+	row("drift corrected / rounds", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.fix), p.rounds) })
+	row("drift->fix ms min/med/max", func(p *phase) string { return msStats(p.fix) })
+	row("VmRSS MiB max", func(p *phase) string { return fmt.Sprintf("%.1f", float64(p.rssMax)/1024) })
+	row("VmHWM MiB at the end", func(p *phase) string { return fmt.Sprintf("%.1f", float64(p.hwm)/1024) })
+	row("open descriptors max", func(p *phase) string { return strconv.Itoa(p.fdMax) })
+	row("/healthz answered / asked", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.hz), p.hzAsked) })
+	row("/healthz ms min/med/max", func(p *phase) string { return msStats(p.hz) })
+	fmt.Println()
+	if stopped >= 0 {
+		fmt.Printf("SIGTERM under the flood: exited in %s\n", stopped.Round(time.Millisecond))
+	} else {
+		fmt.Printf("SIGTERM under the flood: still running after 5 s\n")
+	}
+	fmt.Printf("watch log: %d \"drift corrected\" lines, %d other warnings\n", corrected, len(warnLines))
+	for i, l := range warnLines {
+		if i == 5 {
+			fmt.Printf("  (%d more)\n", len(warnLines)-i)
+			break
+		}
+		fmt.Println("  " + l)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "floodbench:", err)
+	os.Exit(2)
+}
+
+func limitLine(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Max open files") {
+			return strings.Join(strings.Fields(l), " ")
+		}
+	}
+	return "?"
+}
+
+// ready waits until watch applied the profile and /healthz answers.
+func (b *bench) ready(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if v, _ := readTime(); v == want {
+			if _, code, err := healthz(b.addr); err == nil && code == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("watch did not apply the profile and answer /healthz within 10 s")
+}
+
+func readTime() (int, error) {
+	buf := make([]byte, 32)
+	fd, err := unix.Open(timeKey, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+}
+
+func healthz(addr string) (time.Duration, int, error) {
+	c := &http.Client{Timeout: hzTimout, Transport: &http.Transport{DisableKeepAlives: true}}
+	t0 := time.Now()
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0, 0, err
+	}
+	resp.Body.Close()
+	return time.Since(t0), resp.StatusCode, nil
+}
+
+// phase is one measurement.
+type phase struct {
+	rounds        int
+	fix, hz       []time.Duration
+	hzAsked       int
+	rssMax, hwm   int // KiB
+	fdMax         int
+	hzErrs        []string
+	mu            sync.Mutex
+	hzOutstanding sync.WaitGroup
+}
+
+// measure drifts the sysctl once a second, rounds times, and samples
+// watch's memory and descriptors; one /healthz request is in flight at a
+// time.
+func (b *bench) measure(f *flood) *phase {
+	p := &phase{rounds: b.rounds}
+	var inflight atomic.Bool
+	for i := 0; i < b.rounds; i++ {
+		if inflight.CompareAndSwap(false, true) {
+			p.hzAsked++
+			p.hzOutstanding.Add(1)
+			go func() {
+				defer p.hzOutstanding.Done()
+				defer inflight.Store(false)
+				d, code, err := healthz(b.addr)
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				switch {
+				case err != nil:
+					p.hzErrs = append(p.hzErrs, err.Error())
+				case code != 200:
+					p.hzErrs = append(p.hzErrs, "status "+strconv.Itoa(code))
+				default:
+					p.hz = append(p.hz, d)
+				}
+			}()
+		}
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond) // any phase of watch's interval
+		if err := os.WriteFile(timeKey, []byte(strconv.Itoa(drifted)), 0); err != nil {
+			fail(err)
+		}
+		t0 := time.Now()
+		fixed := false
+		for time.Since(t0) < 10*time.Second {
+			if v, _ := readTime(); v == want {
+				fixed = true
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if fixed {
+			p.fix = append(p.fix, time.Since(t0))
+		} else {
+			fmt.Printf("round %d: drift not corrected within 10 s\n", i)
+			_ = os.WriteFile(timeKey, []byte(strconv.Itoa(want)), 0)
+		}
+		rss, hwm := memKiB(b.pid)
+		p.rssMax = max(p.rssMax, rss)
+		p.hwm = hwm
+		p.fdMax = max(p.fdMax, fds(b.pid))
+		held := ""
+		if f != nil {
+			held = fmt.Sprintf(", flood holds %d", f.held.Load())
+		}
+		fmt.Printf("round %2d: drift fixed in %s, VmRSS %d KiB, fds %d%s\n", i, time.Since(t0).Round(time.Millisecond), rss, fds(b.pid), held)
+	}
+	p.hzOutstanding.Wait()
+	for _, e := range p.hzErrs {
+		fmt.Println("  /healthz:", e)
+	}
+	return p
+}
+
+func memKiB(pid int) (rss, hwm int) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss, _ = strconv.Atoi(f[1])
+		case "VmHWM:":
+			hwm, _ = strconv.Atoi(f[1])
+		}
+	}
+	return rss, hwm
+}
+
+func fds(pid int) int {
+	es, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(es)
+}
+
+// serverSide reads /proc/net/tcp: the ESTABLISHED sockets on watch's port
+// (accepted and waiting to be), and the listener's accept queue.
+func (b *bench) serverSide() (est, queue int) {
+	fh, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return
+	}
+	defer fh.Close()
+	hexPort := fmt.Sprintf(":%04X", b.port)
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || !strings.HasSuffix(f[1], hexPort) {
+			continue
+		}
+		switch f[3] {
+		case "01":
+			est++
+		case "0A":
+			q := strings.SplitN(f[4], ":", 2)
+			rx, _ := strconv.ParseInt(q[1], 16, 64)
+			queue = int(rx)
+		}
+	}
+	return
+}
+
+// flood holds idle connections.
+type flood struct {
+	addr                           string
+	n                              int
+	held, timeouts, failed, closed atomic.Int64
+	ctx                            context.Context
+	cancel                         context.CancelFunc
+	wg                             sync.WaitGroup
+	mu                             sync.Mutex
+	conns                          map[net.Conn]bool
+}
+
+func newFlood(addr string, n int) *flood {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &flood{addr: addr, n: n, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{}}
+}
+
+func (f *flood) dial() net.Conn {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(f.ctx, "tcp", f.addr)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		f.timeouts.Add(1)
+		return nil
+	case err != nil:
+		f.failed.Add(1)
+		return nil
+	}
+	f.mu.Lock()
+	f.conns[c] = true
+	f.mu.Unlock()
+	f.held.Add(1)
+	return c
+}
+
+// hold waits until watch closes c, then opens it once more.
+func (f *flood) hold(c net.Conn, again bool) {
+	defer f.wg.Done()
+	buf := make([]byte, 1)
+	_, _ = c.Read(buf)
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+	c.Close()
+	f.held.Add(-1)
+	if f.ctx.Err() != nil {
+		return
+	}
+	f.closed.Add(1)
+	if again {
+		if c := f.dial(); c != nil {
+			f.wg.Add(1)
+			go f.hold(c, false)
+		}
+	}
+}
+
+// open makes the connections, at most 1000 connects at a time, and
+// returns when every first attempt is done.
+func (f *flood) open() {
+	sem := make(chan struct{}, 1000)
+	var dials sync.WaitGroup
+	for i := 0; i < f.n; i++ {
+		sem <- struct{}{}
+		dials.Add(1)
+		go func() {
+			defer dials.Done()
+			c := f.dial()
+			<-sem
+			if c != nil {
+				f.wg.Add(1)
+				go f.hold(c, true)
+			}
+		}()
+	}
+	dials.Wait()
+}
+
+func (f *flood) stop() {
+	f.cancel()
+	f.mu.Lock()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+func msStats(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	return ms(s[0]) + " / " + ms(s[len(s)/2]) + " / " + ms(s[len(s)-1])
+}
