@@ -7,7 +7,8 @@
 // prlimit --nofile=1024, then measures twice, without and with the flood:
 // drift correction latency (tcp_keepalive_time written behind watch's back
 // once a second, the file polled every millisecond until the profile's
-// value is back), watch's VmRSS, VmHWM and open descriptors, and /healthz
+// value is back; and, from watch's log, how long after its tick each
+// correction came), watch's VmRSS, VmHWM and open descriptors, and /healthz
 // (a new connection each time, 10 s timeout). The flood is -conns
 // connections that send nothing; one that watch closes (after its 5 s
 // header timeout) is opened again once, so the flood stays.
@@ -94,6 +95,7 @@ func main() {
 	fmt.Printf("watch pid %d: %s; somaxconn %s", b.pid, limitLine(b.pid), sm)
 
 	quiet := b.measure(nil)
+	floodStart := time.Now()
 
 	f := newFlood(*addr, *conns)
 	t0 := time.Now()
@@ -120,6 +122,8 @@ func main() {
 
 	logb, _ := os.ReadFile(logf.Name())
 	corrected := strings.Count(string(logb), "drift corrected")
+	lateQuiet, lateFlood := lateness(string(logb), floodStart)
+	quiet.late, flooded.late = lateQuiet, lateFlood
 	var warnLines []string
 	for _, l := range strings.Split(string(logb), "\n") {
 		if strings.Contains(l, "level=WARN") && !strings.Contains(l, "drift corrected") {
@@ -134,6 +138,7 @@ func main() {
 	}
 	row("drift corrected / rounds", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.fix), p.rounds) })
 	row("drift->fix ms min/med/max", func(p *phase) string { return msStats(p.fix) })
+	row("correction after its tick ms", func(p *phase) string { return msStats(p.late) })
 	row("VmRSS MiB max", func(p *phase) string { return fmt.Sprintf("%.1f", float64(p.rssMax)/1024) })
 	row("VmHWM MiB at the end", func(p *phase) string { return fmt.Sprintf("%.1f", float64(p.hwm)/1024) })
 	row("open descriptors max", func(p *phase) string { return strconv.Itoa(p.fdMax) })
@@ -212,7 +217,7 @@ func healthz(addr string) (time.Duration, int, error) {
 // phase is one measurement.
 type phase struct {
 	rounds        int
-	fix, hz       []time.Duration
+	fix, hz, late []time.Duration
 	hzAsked       int
 	rssMax, hwm   int // KiB
 	fdMax         int
@@ -419,6 +424,48 @@ func (f *flood) stop() {
 	}
 	f.mu.Unlock()
 	f.wg.Wait()
+}
+
+// lateness reads the times of watch's "drift corrected" lines and says
+// how long after its tick each correction was logged, before and after
+// the flood started. A ticker keeps its phase, so the tick is the earliest
+// offset within the second (the offsets taken on a circle, as a tick near
+// a second's end wraps).
+func lateness(log string, split time.Time) (before, after []time.Duration) {
+	var ts []time.Time
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "drift corrected") || !strings.HasPrefix(l, "time=") {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, strings.Fields(l)[0][len("time="):])
+		if err == nil {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	const sec = int64(time.Second)
+	off := func(t time.Time) int64 { return t.UnixNano() % sec }
+	ref, best := int64(0), sec
+	for _, r := range ts {
+		worst := int64(0)
+		for _, t := range ts {
+			worst = max(worst, (off(t)-off(r)+sec)%sec)
+		}
+		if worst < best {
+			ref, best = off(r), worst
+		}
+	}
+	for _, t := range ts {
+		d := time.Duration((off(t) - ref + sec) % sec)
+		if t.Before(split) {
+			before = append(before, d)
+		} else {
+			after = append(after, d)
+		}
+	}
+	return before, after
 }
 
 func msStats(ds []time.Duration) string {
