@@ -22,6 +22,7 @@ import (
 type watchFlags struct {
 	interval      time.Duration
 	listen        string
+	healthListen  string
 	logFormat     string
 	enforceCgroup string
 	bpfRoot       string
@@ -34,7 +35,7 @@ const watchShutdown = 500 * time.Millisecond
 
 var cmdWatch = &Command{
 	Name:      "watch",
-	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
+	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the three sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
@@ -50,7 +51,10 @@ keepalive values under the names 'tcpka metrics' uses, and
 tcpka_watch_corrections_total per key) and /healthz: 200 "ok" while the
 last check succeeded, 503 with the reason when it failed. The server
 closes a connection that sends no request within 5 s and serves at most 64
-at once, so a flood of clients cannot starve drift correction.
+at once, so a flood of clients cannot starve drift correction. Such a flood
+does make later connections wait in the kernel's queue, so give liveness
+probes their own listener: --health-listen ADDR serves /healthz alone (on
+127.0.0.1, where only the node itself reaches it).
 
 One watch keeps a namespace (--all-netns: every one): a second is refused,
 and so is 'tcpka revert' while it runs (stop it first).
@@ -73,6 +77,7 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		f := &watchFlags{}
 		fs.DurationVar(&f.interval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
 		fs.StringVar(&f.listen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
+		fs.StringVar(&f.healthListen, "health-listen", "", "serve /healthz alone on `ADDR`, for liveness probes (e.g. 127.0.0.1:9978)")
 		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
 		fs.BoolVar(&f.allNetns, "all-netns", false, "keep the profile applied in every network namespace")
 		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
@@ -105,12 +110,18 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	if err := env.canWrite("watch"); err != nil {
 		return err
 	}
-	var ln net.Listener
+	var ln, healthLn net.Listener
 	if f.listen != "" {
 		if ln, err = net.Listen("tcp", f.listen); err != nil {
 			return fmt.Errorf("watch: --listen: %w", err)
 		}
 		defer ln.Close()
+	}
+	if f.healthListen != "" {
+		if healthLn, err = net.Listen("tcp", f.healthListen); err != nil {
+			return fmt.Errorf("watch: --health-listen: %w", err)
+		}
+		defer healthLn.Close()
 	}
 	log := slog.New(handler)
 	// One watch per namespace: revert checks the lease and refuses to undo
@@ -150,14 +161,27 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 			w.Reload()
 		}
 	}()
-	var srv *http.Server
-	var serveErr <-chan error
-	listening := ""
-	if ln != nil {
-		srv, serveErr = watch.Serve(ln, w.Handler(), log, watch.DefaultLimits)
-		listening = ln.Addr().String()
+	var servers []*http.Server
+	serveErr := make(chan error, 2)
+	listening, healthListening := "", ""
+	serve := func(ln net.Listener, h http.Handler, lim watch.Limits) string {
+		srv, errc := watch.Serve(ln, h, log, lim)
+		servers = append(servers, srv)
+		addr := ln.Addr().String()
+		go func() { serveErr <- fmt.Errorf("serving %s: %w", addr, <-errc) }()
+		return addr
 	}
-	log.Info("watching", "profile", p.Name, "interval", f.interval.String(), "listen", listening, "netns", env.Kernel.ID())
+	if ln != nil {
+		listening = serve(ln, w.Handler(), watch.DefaultLimits)
+	}
+	if healthLn != nil {
+		healthListening = serve(healthLn, w.HealthHandler(), watch.HealthLimits)
+	}
+	attrs := []any{"profile", p.Name, "interval", f.interval.String(), "listen", listening}
+	if healthListening != "" {
+		attrs = append(attrs, "health_listen", healthListening)
+	}
+	log.Info("watching", append(attrs, "netns", env.Kernel.ID())...)
 
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -166,7 +190,7 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	case err := <-serveErr:
 		stop()
 		<-done
-		return fmt.Errorf("watch: serving %s: %w", listening, err)
+		return fmt.Errorf("watch: %w", err)
 	}
 	log.Info("stopping", "reason", "signal")
 	// A check waiting for another tcpka's lock must not hold up the exit.
@@ -174,9 +198,9 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	case <-done:
 	case <-time.After(watchShutdown):
 	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), watchShutdown)
-		defer cancel()
+	sctx, cancel := context.WithTimeout(context.Background(), watchShutdown)
+	defer cancel()
+	for _, srv := range servers {
 		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("watch: shutdown: %w", err)
 		}

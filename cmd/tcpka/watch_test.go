@@ -139,9 +139,10 @@ func TestWatchInScratchNetns(t *testing.T) {
 	prof := filepath.Join(t.TempDir(), "fleet.yaml")
 	os.WriteFile(prof, []byte("name: fleet\ntime: 123s\ninterval: 45s\nprobes: 6\n"), 0o644)
 	const addr = "127.0.0.1:9977" // inside the scratch netns: always free
+	const healthAddr = "127.0.0.1:9978"
 
 	run := t.TempDir()
-	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --run-dir "$RUN"`)
+	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --health-listen `+healthAddr+` --run-dir "$RUN"`)
 	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+run, "PROFILE="+prof)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -230,6 +231,33 @@ func TestWatchInScratchNetns(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || body.String() != "ok\n" {
 		t.Errorf("/healthz: %d %q, want 200 ok", resp.StatusCode, body.String())
+	}
+
+	// A flood of idle connections on --listen (more than it serves at
+	// once) does not reach --health-listen: /healthz answers within a
+	// kubelet's 1 s probe timeout, and serves nothing else.
+	var idle []net.Conn
+	for range 100 {
+		c, err := netnsClient(nsPath).Transport.(*http.Transport).DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", len(idle), err)
+		}
+		idle = append(idle, c)
+	}
+	probe := netnsClient(nsPath)
+	probe.Timeout = time.Second
+	if resp, err := probe.Get("http://" + healthAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("--health-listen /healthz under 100 idle connections on --listen: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := probe.Get("http://" + healthAddr + "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("--health-listen /metrics: %v %v, want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for _, c := range idle {
+		c.Close()
 	}
 
 	// In the namespace watch keeps: a second watch, and a revert (which

@@ -276,24 +276,21 @@ func TestBaseDaemonSet(t *testing.T) {
 		t.Error("allowPrivilegeEscalation is not false")
 	}
 
-	// The readiness probe asks tcpka's /healthz on the port it listens on.
-	p := c.ReadinessProbe
-	if p == nil || p.HTTPGet == nil {
-		t.Fatal("no httpGet readiness probe")
+	// Both probes ask /healthz on --health-listen, on the node's loopback
+	// (hostNetwork: the kubelet reaches it, nobody else), where a flood of
+	// connections to the metrics port cannot make them time out.
+	health, _ := flagValue(c.Args, "--health-listen")
+	if health != "127.0.0.1:9978" {
+		t.Errorf("--health-listen %q, want 127.0.0.1:9978", health)
 	}
-	if p.HTTPGet.Path != "/healthz" {
-		t.Errorf("readiness probe path %q, want /healthz", p.HTTPGet.Path)
-	}
-	port := p.HTTPGet.Port.IntValue()
-	if name := p.HTTPGet.Port.String(); port == 0 {
-		for _, cp := range c.Ports {
-			if cp.Name == name {
-				port = int(cp.ContainerPort)
-			}
+	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("no httpGet %s probe", name)
+			continue
 		}
-	}
-	if port != 9977 {
-		t.Errorf("readiness probe port resolves to %d, want 9977 (--listen)", port)
+		if got := fmt.Sprintf("%s:%d%s", p.HTTPGet.Host, p.HTTPGet.Port.IntValue(), p.HTTPGet.Path); got != health+"/healthz" {
+			t.Errorf("%s probe asks %s, want %s/healthz (--health-listen)", name, got, health)
+		}
 	}
 
 	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {

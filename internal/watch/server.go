@@ -34,6 +34,17 @@ var DefaultLimits = Limits{
 	MaxHeaderBytes:    8 << 10,
 }
 
+// HealthLimits are for the --health-listen listener: a probe every few
+// seconds from the node itself, answered in microseconds.
+var HealthLimits = Limits{
+	MaxConns:          8,
+	ReadHeaderTimeout: 2 * time.Second,
+	ReadTimeout:       2 * time.Second,
+	WriteTimeout:      2 * time.Second,
+	IdleTimeout:       5 * time.Second,
+	MaxHeaderBytes:    4 << 10,
+}
+
 // Serve serves h on ln within lim until the server is shut down; accept
 // errors (EMFILE included) and protocol errors are logged through log, in
 // watch's own format, at level WARN. The channel gets Serve's error.

@@ -285,24 +285,36 @@ func (w *Watcher) state() (v keepalive.Settings, problem error, checked bool) {
 func (w *Watcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", w.metricsHandler())
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, problem, checked := w.state()
-		w.mu.Lock()
-		if pp := w.profileProblem; pp != nil {
-			problem = errors.Join(problem, fmt.Errorf("profile not reloaded: %w; keeping profile %s", pp, w.profile.Name))
-		}
-		w.mu.Unlock()
-		switch {
-		case !checked:
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(rw, "not applied yet")
-		case problem != nil:
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(rw, problem.Error())
-		default:
-			fmt.Fprintln(rw, "ok")
-		}
-	})
+	mux.HandleFunc("/healthz", w.healthz)
 	return mux
+}
+
+// HealthHandler serves /healthz alone: what --health-listen serves, so
+// that a liveness probe has a listener no /metrics client can crowd out.
+func (w *Watcher) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", w.healthz)
+	return mux
+}
+
+// healthz answers 200 "ok" while the profile holds, 503 with the reason
+// otherwise.
+func (w *Watcher) healthz(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, problem, checked := w.state()
+	w.mu.Lock()
+	if pp := w.profileProblem; pp != nil {
+		problem = errors.Join(problem, fmt.Errorf("profile not reloaded: %w; keeping profile %s", pp, w.profile.Name))
+	}
+	w.mu.Unlock()
+	switch {
+	case !checked:
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(rw, "not applied yet")
+	case problem != nil:
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(rw, problem.Error())
+	default:
+		fmt.Fprintln(rw, "ok")
+	}
 }

@@ -8,8 +8,9 @@
 // drift correction latency (tcp_keepalive_time written behind watch's back
 // once a second, the file polled every millisecond until the profile's
 // value is back; and, from watch's log, how long after its tick each
-// correction came), watch's VmRSS, VmHWM and open descriptors, and /healthz
-// (a new connection each time, 10 s timeout). The flood is -conns
+// correction came), watch's VmRSS, VmHWM and open descriptors, /healthz
+// on --listen (a new connection each time, 10 s timeout) and on
+// --health-listen (once a round, 1 s timeout, as a kubelet probes). The flood is -conns
 // connections that send nothing; one that watch closes (after its 5 s
 // header timeout) is opened again once, so the flood stays.
 package main
@@ -45,6 +46,7 @@ const (
 
 type bench struct {
 	addr   string
+	health string // --health-listen
 	port   int
 	pid    int
 	rounds int
@@ -55,6 +57,7 @@ func main() {
 	conns := flag.Int("conns", 10000, "idle connections in the flood")
 	rounds := flag.Int("rounds", 20, "drift corrections measured in each phase")
 	addr := flag.String("listen", "127.0.0.1:9977", "watch's --listen address")
+	health := flag.String("health-listen", "127.0.0.1:9978", "watch's --health-listen address, probed as a kubelet does (1 s timeout)")
 	nofile := flag.Int("nofile", 1024, "watch's descriptor limit (prlimit --nofile)")
 	somaxconn := flag.Int("somaxconn", 0, "set net.core.somaxconn in the scratch namespace first (0: leave it)")
 	runDir := flag.String("run-dir", "/run", "watch's --run-dir")
@@ -71,7 +74,7 @@ func main() {
 	}
 	_, portStr, _ := net.SplitHostPort(*addr)
 	port, _ := strconv.Atoi(portStr)
-	b := &bench{addr: *addr, port: port, rounds: *rounds}
+	b := &bench{addr: *addr, health: *health, port: port, rounds: *rounds}
 
 	logf, err := os.CreateTemp("", "tcpka-watch-log")
 	if err != nil {
@@ -79,7 +82,7 @@ func main() {
 	}
 	defer os.Remove(logf.Name())
 	cmd := exec.Command("prlimit", fmt.Sprintf("--nofile=%d", *nofile), "--", *tcpka, "watch", profile,
-		"--interval", "1s", "--listen", *addr, "--run-dir", *runDir)
+		"--interval", "1s", "--listen", *addr, "--health-listen", *health, "--run-dir", *runDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		fail(err)
@@ -144,6 +147,8 @@ func main() {
 	row("open descriptors max", func(p *phase) string { return strconv.Itoa(p.fdMax) })
 	row("/healthz answered / asked", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.hz), p.hzAsked) })
 	row("/healthz ms min/med/max", func(p *phase) string { return msStats(p.hz) })
+	row("--health-listen ok within 1 s", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.probe), len(p.probe)+p.probeFailed) })
+	row("--health-listen ms min/med/max", func(p *phase) string { return msStats(p.probe) })
 	fmt.Println()
 	if stopped >= 0 {
 		fmt.Printf("SIGTERM under the flood: exited in %s\n", stopped.Round(time.Millisecond))
@@ -203,8 +208,11 @@ func readTime() (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(buf[:n])))
 }
 
-func healthz(addr string) (time.Duration, int, error) {
-	c := &http.Client{Timeout: hzTimout, Transport: &http.Transport{DisableKeepAlives: true}}
+func healthz(addr string) (time.Duration, int, error) { return healthzWithin(addr, hzTimout) }
+
+// healthzWithin asks /healthz on a new connection, giving up after d.
+func healthzWithin(addr string, d time.Duration) (time.Duration, int, error) {
+	c := &http.Client{Timeout: d, Transport: &http.Transport{DisableKeepAlives: true}}
 	t0 := time.Now()
 	resp, err := c.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -219,6 +227,8 @@ type phase struct {
 	rounds        int
 	fix, hz, late []time.Duration
 	hzAsked       int
+	probe         []time.Duration // --health-listen, one per round
+	probeFailed   int
 	rssMax, hwm   int // KiB
 	fdMax         int
 	hzErrs        []string
@@ -251,6 +261,11 @@ func (b *bench) measure(f *flood) *phase {
 					p.hz = append(p.hz, d)
 				}
 			}()
+		}
+		if d, code, err := healthzWithin(b.health, time.Second); err == nil && code == 200 {
+			p.probe = append(p.probe, d)
+		} else {
+			p.probeFailed++
 		}
 		time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond) // any phase of watch's interval
 		if err := os.WriteFile(timeKey, []byte(strconv.Itoa(drifted)), 0); err != nil {
