@@ -1,5 +1,5 @@
 // Command faultbench kills tcpka apply and tcpka install at random instants
-// and checks what they leave (issue 16). Run it through bench/faults/run,
+// and checks what they leave. Run it through bench/faults/run,
 // which puts it in private network, mount and pid namespaces with a tmpfs
 // on /run: it writes the sysctls of the namespace it runs in and files
 // below /run only.

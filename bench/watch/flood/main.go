@@ -1,5 +1,5 @@
 // Command floodbench measures tcpka watch under a flood of idle TCP
-// connections (issue 16). Run it through bench/watch/flood/run, which puts
+// connections. Run it through bench/watch/flood/run, which puts
 // it in private network, mount and pid namespaces with a tmpfs on /run:
 // the sysctls it drifts are the scratch namespace's.
 //
