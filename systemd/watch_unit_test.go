@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/testio"
 )
 
 const watchUnit = "tcpka-watch.service"
@@ -62,23 +63,6 @@ func TestWatchUnitVerifies(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestWatchUnitExecStart runs the unit's ExecStart with the binary and
 // profile paths swapped for scratch ones, in a scratch netns, as systemd
 // would, then stops it the way systemd does.
@@ -104,7 +88,7 @@ func TestWatchUnitExecStart(t *testing.T) {
 	args = append(args, "--run-dir", t.TempDir())
 	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$@"`, "sh")
 	cmd.Args = append(cmd.Args, args...)
-	var stderr lockedBuffer
+	var stderr testio.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

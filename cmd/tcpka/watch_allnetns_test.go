@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/nstest"
+	"github.com/tcpka/tcpka/internal/testio"
 )
 
 // TestWatchAllNetns: watch --all-netns applies the profile in every
@@ -52,14 +53,14 @@ func TestWatchAllNetns(t *testing.T) {
 // watchProcess is a tcpka watch run as a user runs it: the built binary.
 type watchProcess struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testio.Buffer
 	exited chan error
 }
 
 // startWatch starts tcpka watch ARGS; it is killed at cleanup if still running.
 func startWatch(t *testing.T, args ...string) *watchProcess {
 	t.Helper()
-	w := &watchProcess{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	w := &watchProcess{stderr: &testio.Buffer{}, exited: make(chan error, 1)}
 	w.cmd = exec.Command(tcpkaBinary(t), append([]string{"watch"}, args...)...)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/testio"
 )
 
 // TestWatchBadInput: every mistake exits before anything is served, with
@@ -57,24 +57,6 @@ func TestWatchBadInput(t *testing.T) {
 	if string(b) != "4\n" {
 		t.Errorf("a refused watch wrote the tree: probes %q", b)
 	}
-}
-
-// syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // netnsValues reads (or with write, first writes) the sysctls of the netns
@@ -144,7 +126,7 @@ func TestWatchInScratchNetns(t *testing.T) {
 	run := t.TempDir()
 	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --health-listen `+healthAddr+` --run-dir "$RUN"`)
 	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+run, "PROFILE="+prof)
-	var stderr syncBuffer
+	var stderr testio.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

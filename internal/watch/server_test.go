@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tcpka/tcpka/internal/testio"
 )
 
 // TestServeUnderFlood holds three times MaxConns idle connections that
@@ -101,7 +103,7 @@ func TestServeLogsInWatchFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testio.Buffer
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
 	srv, done := Serve(ln, boom, slog.New(slog.NewJSONHandler(&logs, nil)), DefaultLimits)
 	defer func() { srv.Close(); <-done }()
@@ -113,21 +115,4 @@ func TestServeLogsInWatchFormat(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), "http: panic serving") {
 		t.Errorf("server errors not in watch's log format: %q", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/testio"
 )
 
 // treeKernel is a Kernel over a fake proc tree, written by sysctl.Apply
@@ -220,7 +221,7 @@ func TestWatcherReload(t *testing.T) {
 		return p
 	}
 	root := fakeTree(t, keepalive.KernelDefaults)
-	var logs syncBuffer
+	var logs testio.Buffer
 	w := New(decode("time: 123s\ninterval: 45s\nprobes: 6\n"), time.Hour, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	var mu sync.Mutex
 	next := func() (*profile.Profile, error) { return decode("time: 123s\ninterval: 45s\nprobes: 6\n"), nil }

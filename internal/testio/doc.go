@@ -1,0 +1,2 @@
+// Package testio holds I/O helpers the tests of several packages share.
+package testio
