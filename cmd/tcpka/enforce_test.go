@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,6 +110,64 @@ func TestEnforcePIDCLI(t *testing.T) {
 	out, errs, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
 	if code != 1 || out != "" || errs != "tcpka: enforce: pid "+pid+": process gone: no such process\n" {
 		t.Errorf("gone pid: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// TestEnforcePIDFDOrder: a process with a dozen connections has sockets
+// on one- and two-digit descriptors; enforce --pid lists them in numeric
+// order (4, 11, 12), not as /proc/PID/fd sorts their names (11, 12, 4).
+func TestEnforcePIDFDOrder(t *testing.T) {
+	if !enforcetest.InScratchNetns(t) {
+		return
+	}
+	echo := enforcetest.Echo(t)
+	var args []string
+	for i := 0; i < 12; i++ {
+		args = append(args, "dial:"+echo)
+	}
+	c := enforcetest.Start(t, "", args...)
+	var opened []int
+	for range args {
+		opened = append(opened, helperFD(t, c.Next(t)))
+	}
+	if slices.Min(opened) >= 10 || slices.Max(opened) < 10 {
+		t.Fatalf("the helper's sockets are on fds %v: want some below 10 and some above", opened)
+	}
+	want := slices.Sorted(slices.Values(opened))
+	pid := strconv.Itoa(c.Pid())
+	textFDs := func(out string) []int {
+		var fds []int
+		for _, m := range regexp.MustCompile(`(?m)^  fd (\d+) `).FindAllStringSubmatch(out, -1) {
+			n, _ := strconv.Atoi(m[1])
+			fds = append(fds, n)
+		}
+		return fds
+	}
+	jsonFDs := func(out string) []int {
+		var j enforcePIDJSON
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("--json: %v\n%s", err, out)
+		}
+		var fds []int
+		for _, s := range j.Sockets {
+			fds = append(fds, s.FD)
+		}
+		return fds
+	}
+	for _, tt := range []struct {
+		args []string
+		fds  func(string) []int
+	}{
+		{[]string{"enforce", "fast-failover", "--pid", pid, "--dry-run"}, textFDs},
+		{[]string{"enforce", "fast-failover", "--pid", pid, "--dry-run", "--json"}, jsonFDs},
+	} {
+		out, errs, code := tcpkaRun(t, tt.args...)
+		if code != 0 || errs != "" {
+			t.Fatalf("tcpka %s: exit %d, %s", strings.Join(tt.args, " "), code, errs)
+		}
+		if got := tt.fds(out); !slices.Equal(got, want) {
+			t.Errorf("tcpka %s lists fds %v, want %v:\n%s", strings.Join(tt.args, " "), got, want, out)
+		}
 	}
 }
 

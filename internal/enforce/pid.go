@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,12 +101,17 @@ func EnforcePID(pid int, s keepalive.Settings, opt PIDOptions) (*PIDResult, erro
 	}
 	want := sockopt.Options{On: true, Settings: s}
 	want.Settings.Retries2 = 0 // a namespace's, not a socket option
-	ns := nsCache{}
+	// ReadDir sorts names as strings (10, 11, 4): go through the
+	// descriptors in numeric order, the order a user reads them in.
+	var fds []int
 	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			fds = append(fds, fd)
 		}
+	}
+	slices.Sort(fds)
+	ns := nsCache{}
+	for _, fd := range fds {
 		// No readlink: a duplicate of a non-socket fails the first
 		// getsockopt in inspect and is closed at once.
 		dup, err := sockopt.PidfdGetfd(pidfd, fd)
