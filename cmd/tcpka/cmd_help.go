@@ -78,3 +78,11 @@ func printHelp(w io.Writer, c *Command) {
 		}
 	}
 }
+
+// isGlobalFlag says whether every command takes the flag (addGlobalFlags
+// without --netns, which only some commands take).
+func isGlobalFlag(name string) bool {
+	fs := newFlagSet("global")
+	addGlobalFlags(fs, &globals{}, false)
+	return fs.Lookup(name) != nil
+}

@@ -16,7 +16,7 @@ type revertFlags struct {
 var cmdRevert = &Command{
 	Name:      "revert",
 	Netns:     true,
-	UsageLine: "revert [--dry-run] [--json]",
+	UsageLine: "revert [--dry-run] [--json] [--netns TARGET]",
 	Short:     "restore the values from before the first tcpka apply",
 	Long: `Restores the three keys to what they were before tcpka first changed them in
 this network namespace (since boot, or since the last revert), as one

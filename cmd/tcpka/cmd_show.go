@@ -22,7 +22,7 @@ type showFlags struct {
 var cmdShow = &Command{
 	Name:      "show",
 	Netns:     true,
-	UsageLine: "show [--json] [--all-netns | --netns TARGET]",
+	UsageLine: "show [--json] [--root DIR] [--all-netns | --netns TARGET]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network
 namespace and the time an idle connection takes to notice a silently dead

@@ -23,7 +23,7 @@ type sshFlags struct {
 
 var cmdSSH = &Command{
 	Name:      "ssh",
-	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--json]",
+	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--ssh-config FILE] [--sshd-config FILE] [--json]",
 	Short:     "judge SSH keepalives and TCP keepalive for a host, or saved PuTTY sessions; print what fixes them",
 	Long: `An SSH session has two keepalives: the SSH layer's (ServerAliveInterval and
 ServerAliveCountMax in the client, ClientAliveInterval and ClientAliveCountMax

@@ -289,6 +289,39 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
+// TestUsageLineFlags: each command's UsageLine (the first line of its
+// help, the man page's synopsis, what a usage error repeats) names every
+// flag the command takes, and no flag it does not take. Flags every
+// command takes (--proc-root) are documented once, in 'tcpka help'.
+func TestUsageLineFlags(t *testing.T) {
+	mentioned := regexp.MustCompile(`(?:^|[\s\[(|])(--?[a-z][a-z0-9-]*)`)
+	for _, c := range commands {
+		inUsage := map[string]bool{}
+		for _, m := range mentioned.FindAllStringSubmatch(c.UsageLine, -1) {
+			inUsage[m[1]] = true
+		}
+		fs := c.flagSet()
+		takes := map[string]bool{}
+		fs.VisitAll(func(f *pflag.Flag) {
+			takes["--"+f.Name] = true
+			if f.Shorthand != "" {
+				takes["-"+f.Shorthand] = true
+			}
+			if f.Hidden || isGlobalFlag(f.Name) {
+				return
+			}
+			if !inUsage["--"+f.Name] && (f.Shorthand == "" || !inUsage["-"+f.Shorthand]) {
+				t.Errorf("tcpka %s takes --%s but its usage line does not say so: %s", c.Name, f.Name, c.UsageLine)
+			}
+		})
+		for flag := range inUsage {
+			if !takes[flag] {
+				t.Errorf("tcpka %s: its usage line names %s, which it does not take: %s", c.Name, flag, c.UsageLine)
+			}
+		}
+	}
+}
+
 // TestManPage renders tcpka help --man with groff (warnings on) and checks
 // every command and flag of the table is in the rendered page.
 func TestManPage(t *testing.T) {
