@@ -60,6 +60,7 @@ func printCommandList(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path.")
 	fmt.Fprintln(w, "Run 'tcpka help COMMAND' for details.")
+	fmt.Fprintf(w, "\nGlobal flags (every command takes them):\n%s", globalFlags().FlagUsages())
 }
 
 func printHelp(w io.Writer, c *Command) {
@@ -68,8 +69,12 @@ func printHelp(w io.Writer, c *Command) {
 	if long := c.long(); long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(long))
 	}
-	if fs := c.flagSet(); fs.HasAvailableFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	own, global := splitFlags(c.flagSet())
+	if own.HasAvailableFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", own.FlagUsages())
+	}
+	if global.HasAvailableFlags() {
+		fmt.Fprintf(w, "\nGlobal flags:\n%s", global.FlagUsages())
 	}
 	if c.Examples != "" {
 		fmt.Fprintln(w, "\nExamples:")
@@ -79,10 +84,28 @@ func printHelp(w io.Writer, c *Command) {
 	}
 }
 
-// isGlobalFlag says whether every command takes the flag (addGlobalFlags
-// without --netns, which only some commands take).
-func isGlobalFlag(name string) bool {
+// globalFlags are the flags every command takes: addGlobalFlags without
+// --netns, which only some commands take.
+func globalFlags() *pflag.FlagSet {
 	fs := newFlagSet("global")
 	addGlobalFlags(fs, &globals{}, false)
-	return fs.Lookup(name) != nil
+	return fs
+}
+
+// isGlobalFlag says whether every command takes the flag.
+func isGlobalFlag(name string) bool { return globalFlags().Lookup(name) != nil }
+
+// splitFlags parts a command's flag set into its own flags (--netns
+// among them) and the global ones, for help and the man page, which list
+// the global ones apart.
+func splitFlags(fs *pflag.FlagSet) (own, global *pflag.FlagSet) {
+	own, global = newFlagSet(fs.Name()), newFlagSet(fs.Name())
+	fs.VisitAll(func(f *pflag.Flag) {
+		if isGlobalFlag(f.Name) {
+			global.AddFlag(f)
+		} else {
+			own.AddFlag(f)
+		}
+	})
+	return own, global
 }

@@ -111,14 +111,12 @@ func newFlagSet(name string) *pflag.FlagSet {
 // the commands that act on one namespace's sysctls or sockets (elsewhere it
 // would be accepted and silently mean nothing).
 func addGlobalFlags(fs *pflag.FlagSet, g *globals, netns bool) {
-	fs.StringVar(&g.procRoot, "proc-root", "/proc", "use procfs mounted at `DIR` (e.g. the host's /proc/sys/net bind-mounted in a container)")
+	fs.StringVar(&g.procRoot, "proc-root", "/proc", "use /proc/sys and /proc/PID below `DIR` instead of /proc (e.g. a host's /proc mounted into a container)")
 	fs.StringVar(&g.runDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
 	if netns {
 		fs.StringVar(&g.netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	}
-	// Hidden from every command's help, where it is noise for most users;
-	// documented in the README for containers (the DaemonSet uses it).
-	_ = fs.MarkHidden("proc-root")
+	// Hidden from every command's help: only tests move the state.
 	_ = fs.MarkHidden("run-dir")
 }
 

@@ -90,19 +90,18 @@ PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or 
 			fmt.Fprintln(w, ".PP")
 			roffParagraphs(w, long)
 		}
-		fs := c.flagSet()
-		if fs.HasAvailableFlags() {
+		// The global options are listed once, under GLOBAL OPTIONS.
+		if fs, _ := splitFlags(c.flagSet()); fs.HasAvailableFlags() {
 			fmt.Fprintln(w, ".PP\nOptions:")
-			fs.VisitAll(func(f *pflag.Flag) {
-				if !f.Hidden {
-					roffFlag(w, f)
-				}
-			})
+			visibleFlagsDo(fs, func(f *pflag.Flag) { roffFlag(w, f) })
 		}
 		if c.Examples != "" {
 			fmt.Fprintf(w, ".PP\nExamples:\n.RS\n.nf\n%s\n.fi\n.RE\n", roff(strings.TrimSpace(c.Examples)))
 		}
 	}
+	fmt.Fprintln(w, ".SH GLOBAL OPTIONS")
+	fmt.Fprintln(w, "Every command takes these.")
+	visibleFlagsDo(globalFlags(), func(f *pflag.Flag) { roffFlag(w, f) })
 	fmt.Fprintln(w, ".SH PROFILES")
 	fmt.Fprintf(w, "Shipped profiles (also installed as YAML files under /usr/share/tcpka/profiles): %s.\n", roff(strings.Join(profileNames(), ", ")))
 	fmt.Fprintln(w, ".SH EXIT STATUS")
@@ -122,4 +121,13 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// visibleFlagsDo calls fn for each flag of fs that help shows.
+func visibleFlagsDo(fs *pflag.FlagSet, fn func(*pflag.Flag)) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			fn(f)
+		}
+	})
 }

@@ -277,11 +277,19 @@ func TestHelpEveryCommand(t *testing.T) {
 				t.Errorf("tcpka help %s lacks %q:\n%s", c.Name, w, help)
 			}
 		}
-		if strings.Contains(help, "proc-root") {
-			t.Errorf("tcpka help %s shows the hidden --proc-root", c.Name)
+		// --proc-root (the DaemonSet points it at the host's /proc) is in
+		// every command's help, apart from the command's own flags.
+		if !regexp.MustCompile(`\nGlobal flags:\n +--proc-root DIR +use /proc/sys and /proc/PID below DIR instead of /proc`).MatchString(help) {
+			t.Errorf("tcpka help %s lacks --proc-root under Global flags:\n%s", c.Name, help)
+		}
+		if strings.Contains(help, "--run-dir") {
+			t.Errorf("tcpka help %s shows the hidden --run-dir", c.Name)
 		}
 	}
 	list := tcpkaOut(t, "help")
+	if !regexp.MustCompile(`(?m)^Global flags \(every command takes them\):\n +--proc-root DIR +use /proc/sys and /proc/PID below DIR`).MatchString(list) {
+		t.Errorf("tcpka help does not document --proc-root:\n%s", list)
+	}
 	for _, c := range commands {
 		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(c.Name) + ` +` + regexp.QuoteMeta(c.Short) + `$`).MatchString(list) {
 			t.Errorf("tcpka help does not list %s", c.Name)
@@ -352,7 +360,11 @@ func TestManPage(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(text, "proc-root") {
-		t.Error("man page shows the hidden --proc-root")
+	// The global --proc-root once, under its own heading, not per command.
+	if n := strings.Count(text, "--proc-root"); n != 1 || !strings.Contains(text, "GLOBAL OPTIONS Every command takes these. --proc-root DIR use /proc/sys and /proc/PID below DIR") {
+		t.Errorf("man page shows --proc-root %d times, want once under GLOBAL OPTIONS", n)
+	}
+	if strings.Contains(text, "run-dir") {
+		t.Error("man page shows the hidden --run-dir")
 	}
 }
