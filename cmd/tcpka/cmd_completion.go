@@ -2,6 +2,7 @@ package main
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/complete"
@@ -64,4 +65,18 @@ func profileNames() []string {
 	n := profile.ShippedNames()
 	sort.Strings(n)
 	return n
+}
+
+// completesTo makes completion offer words after flag name. Pass the list
+// the command checks the value against, so the two cannot differ.
+func completesTo(fs *pflag.FlagSet, name string, words []string) {
+	_ = fs.SetAnnotation(name, complete.WordsAnnotation, words)
+}
+
+// oneOf is "a, b or c", for an error that lists the values a flag takes.
+func oneOf(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

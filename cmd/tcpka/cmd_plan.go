@@ -35,6 +35,7 @@ var cmdPlan = &Command{
 		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`, idle or with data in flight")
 		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
 		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
+		completesTo(fs, "path", plan.Names())
 		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		return func(env *Env, args []string) error { return runPlan(env, *f, args) }

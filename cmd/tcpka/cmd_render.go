@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctld"
 )
+
+// renderFormats are the values of render --format.
+var renderFormats = []string{"sysctl", "k8s", "unit"}
 
 var cmdRender = &Command{
 	Name:      "render",
@@ -33,6 +37,7 @@ removes it after the service stops. Put it in
 	Examples: "tcpka render ssh\ntcpka render ssh > /etc/sysctl.d/60-tcpka.conf\ntcpka render aws-nlb --format k8s\ntcpka render aws-nlb --format unit --unit myapp.service",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		format := fs.String("format", "sysctl", "output `FORMAT`: sysctl (a sysctl.d drop-in), k8s (pod securityContext.sysctls) or unit (a service drop-in that enforces the profile)")
+		completesTo(fs, "format", renderFormats)
 		unit := fs.String("unit", "", "with --format unit: the systemd service `NAME`")
 		return func(env *Env, args []string) error { return runRender(env, *format, *unit, args) }
 	},
@@ -43,8 +48,8 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 		return usagef("needs exactly one PROFILE")
 	}
 	switch {
-	case renderFormat != "sysctl" && renderFormat != "k8s" && renderFormat != "unit":
-		return usagef("--format %q: must be sysctl, k8s or unit", renderFormat)
+	case !slices.Contains(renderFormats, renderFormat):
+		return usagef("--format %q: must be %s", renderFormat, oneOf(renderFormats))
 	case renderFormat == "unit" && renderUnit == "":
 		return usagef("--format unit needs --unit NAME")
 	case renderFormat != "unit" && renderUnit != "":

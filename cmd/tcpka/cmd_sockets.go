@@ -67,6 +67,7 @@ tcpka sockets --state all --pid 1234`,
 		fs.IntVar(&f.pid, "pid", 0, "only sockets held by process `N`")
 		fs.BoolVar(&f.noKeepalive, "no-keepalive", false, "only sockets with keepalive off")
 		fs.StringVar(&f.state, "state", "established", "TCP state `S`: established, syn-sent, time-wait, listening, ..., connected or all")
+		completesTo(fs, "state", sockdiag.StateNames())
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		return func(env *Env, args []string) error { return runSockets(env, *f, args) }
 	},

@@ -66,6 +66,7 @@ any does not (or the input is bad: one line on stderr).`,
 		f := &sshFlags{}
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D`")
 		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
+		completesTo(fs, "path", plan.Names())
 		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D` (default: the ssh profile's 2m)")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.sshConfig, "ssh-config", "", "read the client config from `FILE` (ssh -F)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,12 +80,30 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.StringVar(&f.listen, "listen", "", "serve /metrics and /healthz on `ADDR` (host:port)")
 		fs.StringVar(&f.healthListen, "health-listen", "", "serve /healthz alone on `ADDR`, for liveness probes (e.g. 127.0.0.1:9978)")
 		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
+		completesTo(fs, "log-format", logFormats())
 		fs.BoolVar(&f.allNetns, "all-netns", false, "keep the profile applied in every network namespace")
 		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
 		fs.StringVar(&f.bpfRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
 		return func(env *Env, args []string) error { return runWatch(env, *f, args) }
 	},
+}
+
+// logHandlers are the values of --log-format and the logs they make.
+var logHandlers = []struct {
+	name string
+	make func(io.Writer) slog.Handler
+}{
+	{"text", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
+	{"json", func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }},
+}
+
+func logFormats() []string {
+	var out []string
+	for _, l := range logHandlers {
+		out = append(out, l.name)
+	}
+	return out
 }
 
 func runWatch(env *Env, f watchFlags, args []string) error {
@@ -95,13 +114,13 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 		return usagef("--interval %s: must be at least 1s", f.interval)
 	}
 	var handler slog.Handler
-	switch f.logFormat {
-	case "text":
-		handler = slog.NewTextHandler(env.Stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(env.Stderr, nil)
-	default:
-		return usagef("--log-format %q: must be text or json", f.logFormat)
+	for _, l := range logHandlers {
+		if l.name == f.logFormat {
+			handler = l.make(env.Stderr)
+		}
+	}
+	if handler == nil {
+		return usagef("--log-format %q: must be %s", f.logFormat, oneOf(logFormats()))
 	}
 	p, err := profile.Load(args[0])
 	if err != nil {

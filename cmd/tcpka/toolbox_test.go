@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 )
 
@@ -154,6 +156,77 @@ func TestCompletionBash(t *testing.T) {
 		want := sorted(append(visibleFlags(c), "--help", "-h"))
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("tcpka %s -<TAB> (-want +got):\n%s", c.Name, diff)
+		}
+	}
+}
+
+// TestCompletionFlagValues: the flags that take one of a few words
+// complete to exactly the words the command accepts: each one offered is
+// named by the error for a value it refuses, which is made from the same
+// list.
+func TestCompletionFlagValues(t *testing.T) {
+	paths := sorted(plan.Names())
+	states := []string{"all", "close-wait", "closed", "closing", "connected", "established", "fin-wait-1", "fin-wait-2", "last-ack", "listening", "syn-recv", "syn-sent", "time-wait"}
+	tests := []struct {
+		line []string // the command line up to the flag
+		want []string
+		bad  []string // a run with a value the command refuses
+	}{
+		{[]string{"render", "ssh", "--format"}, []string{"k8s", "sysctl", "unit"}, []string{"render", "ssh", "--format", "nope"}},
+		{[]string{"sockets", "--state"}, states, []string{"sockets", "--state", "nope"}},
+		{[]string{"plan", "--path"}, paths, []string{"plan", "--path", "nope"}},
+		{[]string{"ssh", "--path"}, paths, []string{"ssh", "--path", "nope"}},
+		{[]string{"watch", "ssh", "--log-format"}, []string{"json", "text"}, []string{"watch", "ssh", "--log-format", "nope"}},
+	}
+	for _, tt := range tests {
+		_, errOut, code := tcpkaRun(t, tt.bad...)
+		if code != exitUsage {
+			t.Errorf("tcpka %s: exit %d, want %d", strings.Join(tt.bad, " "), code, exitUsage)
+		}
+		for _, w := range tt.want {
+			if !regexp.MustCompile(`[ ,]` + regexp.QuoteMeta(w) + `[ ,]`).MatchString(errOut) {
+				t.Errorf("tcpka %s: the error does not name %s, which completion offers: %s", strings.Join(tt.bad, " "), w, errOut)
+			}
+		}
+	}
+	var bash, fish string
+	if _, err := exec.LookPath("bash"); err == nil {
+		bash = writeScript(t, "bash")
+	}
+	if _, err := exec.LookPath("fish"); err == nil {
+		fish = writeScript(t, "fish")
+	}
+	zsh := tcpkaOut(t, "completion", "zsh")
+	for _, tt := range tests {
+		line := "tcpka " + strings.Join(tt.line, " ")
+		if bash != "" {
+			for _, words := range [][]string{append(tt.line, ""), append(tt.line, "=", "")} {
+				got := bashComplete(t, bash, t.TempDir(), append([]string{"tcpka"}, words...)...)
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("bash %q<TAB> (-want +got):\n%s", strings.Join(words, " "), diff)
+				}
+			}
+			first := tt.want[0]
+			if got := bashComplete(t, bash, t.TempDir(), append(append([]string{"tcpka"}, tt.line...), first[:2])...); !slices.Contains(got, first) {
+				t.Errorf("bash %q %s<TAB>: %v lacks %s", line, first[:2], got, first)
+			}
+		}
+		if fish != "" {
+			out, err := exec.Command("fish", "--no-config", "-c", `source $argv[1]; or exit 1; complete -C $argv[2]`, fish, line+" ").CombinedOutput()
+			if err != nil {
+				t.Fatalf("fish: %v\n%s", err, out)
+			}
+			var got []string
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				got = append(got, strings.SplitN(l, "\t", 2)[0])
+			}
+			if diff := cmp.Diff(tt.want, sorted(got)); diff != "" {
+				t.Errorf("fish %q<TAB> (-want +got):\n%s", line+" ", diff)
+			}
+		}
+		flag := tt.line[len(tt.line)-1][2:]
+		if !regexp.MustCompile(`:` + flag + `:\([a-z0-9 -]+\)'`).MatchString(zsh) {
+			t.Errorf("zsh script: --%s of %s completes no words", flag, tt.line[0])
 		}
 	}
 }

@@ -17,10 +17,16 @@ const (
 	ValWords   = "words" // fixed words (Flag/Arg Words)
 )
 
+// WordsAnnotation on a flag (pflag.FlagSet.SetAnnotation) lists the
+// values it takes; they complete it. The command sets it from the list it
+// checks the value against, so the two cannot differ.
+const WordsAnnotation = "tcpka-complete-words"
+
 type Flag struct {
 	Long, Short string
 	Usage       string
 	Value       string // "" for a flag without a value (bool), else a val* kind or ValNone
+	Words       []string
 	TakesValue  bool
 }
 
@@ -60,7 +66,9 @@ func FlagModel(f *pflag.Flag) Flag {
 	if !cf.TakesValue {
 		return cf
 	}
-	switch {
+	switch words := f.Annotations[WordsAnnotation]; {
+	case len(words) > 0:
+		cf.Value, cf.Words = ValWords, words
 	case f.Name == "netns":
 		cf.Value = ValNetns
 	default:

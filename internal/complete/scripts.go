@@ -112,7 +112,7 @@ _tcpka() {
 			if f.Short != "" {
 				pat += fmt.Sprintf("|%q", c.Name+" -"+f.Short)
 			}
-			fmt.Fprintf(w, "\t%s) %s; return 0 ;;\n", pat, bashValue(f.Value, nil))
+			fmt.Fprintf(w, "\t%s) %s; return 0 ;;\n", pat, bashValue(f.Value, f.Words))
 		}
 	}
 	fmt.Fprint(w, `	esac
@@ -220,7 +220,7 @@ _tcpka() {
 		for _, f := range c.Flags {
 			body := "[" + zshQuote(f.Usage) + "]"
 			if f.TakesValue {
-				body += ":" + strings.ToLower(f.Long) + ":" + zshAction(m, f.Value, nil)
+				body += ":" + strings.ToLower(f.Long) + ":" + zshAction(m, f.Value, f.Words)
 			}
 			if f.Short != "" {
 				specs = append(specs, "'(-"+f.Short+" --"+f.Long+")'{-"+f.Short+",--"+f.Long+"}'"+body+"'")
@@ -333,7 +333,7 @@ complete -c tcpka -f
 				line += " -s " + f.Short
 			}
 			if f.TakesValue {
-				line += " -r " + fishArgs(m, f.Value, nil)
+				line += " -r " + fishArgs(m, f.Value, f.Words)
 			}
 			fmt.Fprintf(w, "%s -d %s\n", line, fishQuote(f.Usage))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -62,39 +63,53 @@ const (
 	StatesConnected States = StatesAll &^ (1<<Listen | 1<<Close | 1<<TimeWait | 1<<SynRecv | 1<<NewSynRecv)
 )
 
+// stateFilters are the --state values, as ss spells them, in the order
+// help and completion offer them; ParseStates also takes ss's short
+// forms in stateAliases.
+var stateFilters = []struct {
+	name   string
+	states States
+}{
+	{"established", 1 << Established},
+	{"syn-sent", 1 << SynSent},
+	{"syn-recv", 1<<SynRecv | 1<<NewSynRecv},
+	{"fin-wait-1", 1 << FinWait1},
+	{"fin-wait-2", 1 << FinWait2},
+	{"time-wait", 1 << TimeWait},
+	{"close-wait", 1 << CloseWait},
+	{"last-ack", 1 << LastAck},
+	{"listening", 1 << Listen},
+	{"closing", 1 << Closing},
+	{"closed", 1 << Close},
+	{"connected", StatesConnected},
+	{"all", StatesAll},
+}
+
+var stateAliases = map[string]string{"estab": "established", "listen": "listening"}
+
+// StateNames lists the values ParseStates takes (short forms aside).
+func StateNames() []string {
+	out := make([]string, len(stateFilters))
+	for i, f := range stateFilters {
+		out[i] = f.name
+	}
+	return out
+}
+
 // ParseStates turns a --state value into a set: a state name as ss spells
 // it (established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait,
 // close-wait, last-ack, listening, closing, closed) or all, connected.
 func ParseStates(name string) (States, error) {
-	switch name {
-	case "all":
-		return StatesAll, nil
-	case "connected":
-		return StatesConnected, nil
-	case "established", "estab":
-		return 1 << Established, nil
-	case "syn-sent":
-		return 1 << SynSent, nil
-	case "syn-recv":
-		return 1<<SynRecv | 1<<NewSynRecv, nil
-	case "fin-wait-1":
-		return 1 << FinWait1, nil
-	case "fin-wait-2":
-		return 1 << FinWait2, nil
-	case "time-wait":
-		return 1 << TimeWait, nil
-	case "closed":
-		return 1 << Close, nil
-	case "close-wait":
-		return 1 << CloseWait, nil
-	case "last-ack":
-		return 1 << LastAck, nil
-	case "listening", "listen":
-		return 1 << Listen, nil
-	case "closing":
-		return 1 << Closing, nil
+	if full, ok := stateAliases[name]; ok {
+		name = full
 	}
-	return 0, fmt.Errorf("unknown state %q: want established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack, listening, closing, closed, connected or all", name)
+	for _, f := range stateFilters {
+		if f.name == name {
+			return f.states, nil
+		}
+	}
+	names := StateNames()
+	return 0, fmt.Errorf("unknown state %q: want %s or %s", name, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // Timer is the socket timer that is armed (idiag_timer).
