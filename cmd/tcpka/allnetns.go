@@ -5,12 +5,14 @@ package main
 // renders what each visit found.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/kernel"
@@ -48,23 +50,51 @@ func visitJSON(v *kernel.Visit) nsJSON {
 }
 
 // every runs fn in every network namespace (kernel.Every); --all-netns and
-// --netns exclude each other. It warns about namespaces it could not read.
-func (e *Env) every(what string, fn func(v *kernel.Visit, fs sysctl.FS) error) ([]kernel.Visit, error) {
+// --netns exclude each other. It warns, once each, when no namespace is
+// known to be the host's and when processes' namespaces could not be read.
+func (e *Env) every(what string, fn func(v *kernel.Visit, fs sysctl.FS) error) ([]kernel.Visit, netns.Listing, error) {
 	if e.Kernel.Target() != nil {
-		return nil, usagef("--all-netns and --netns exclude each other")
+		return nil, netns.Listing{}, usagef("--all-netns and --netns exclude each other")
 	}
 	visits, l, err := kernel.Every(e.ProcRoot(), netns.DefaultRunDir, fn)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, l, fmt.Errorf("%s: %w", what, err)
 	}
-	if l.Unreadable > 0 {
-		hint := "permission denied"
-		if os.Geteuid() != 0 {
-			hint += ": run as root to see all"
+	others, other := l.Unreadable, ""
+	if l.HostErr != nil {
+		hint := ""
+		if errors.Is(l.HostErr, os.ErrPermission) { // counted in Unreadable
+			hint, others, other = unreadableHint(), others-1, "other "
 		}
-		fmt.Fprintf(e.Stderr, "tcpka: %s: the network namespace of %d %s could not be read (%s)\n", what, l.Unreadable, plural(l.Unreadable, "process"), hint)
+		fmt.Fprintf(e.Stderr, "tcpka: %s: %s%s; no namespace is labelled [host]\n", what, oneLine(l.HostErr.Error()), hint)
 	}
-	return visits, nil
+	if others > 0 {
+		fmt.Fprintf(e.Stderr, "tcpka: %s: cannot read the network namespace of %d %s%s: permission denied%s: %s\n",
+			what, others, other, verb(others, "process", "processes"), unreadableHint(),
+			verb(others, "its namespace may be missing here", "their namespaces may be missing here"))
+	}
+	return visits, l, nil
+}
+
+// unreadableHint says why /proc/PID/ns/net of another process is refused:
+// it takes root, and root needs CAP_SYS_PTRACE for a process that holds
+// capabilities tcpka lacks (a container that drops it).
+func unreadableHint() string {
+	switch {
+	case os.Geteuid() != 0:
+		return " (needs root)"
+	case !caps.Has(caps.SysPtrace):
+		return " (needs CAP_SYS_PTRACE)"
+	}
+	return ""
+}
+
+// rootHint is the advice for namespaces that could not be entered.
+func rootHint() string {
+	if os.Geteuid() != 0 {
+		return ": run as root to read them all"
+	}
+	return ""
 }
 
 // failedVisit: the namespace could not be read or changed. One that went
@@ -93,13 +123,18 @@ type showAllRowJSON struct {
 }
 
 type showAllJSONOut struct {
-	HostNetns  string           `json:"host_netns,omitempty"`
-	Namespaces []showAllRowJSON `json:"namespaces"`
+	HostNetns string `json:"host_netns,omitempty"`
+	// HostError: why no namespace is the host's (PID 1's unreadable).
+	HostError string `json:"host_error,omitempty"`
+	// UnreadableProcesses: processes whose namespace could not be read,
+	// so the list may lack namespaces only they are in.
+	UnreadableProcesses int              `json:"unreadable_processes"`
+	Namespaces          []showAllRowJSON `json:"namespaces"`
 }
 
 func showAllNetns(env *Env, asJSON bool) error {
 	vals := map[*kernel.Visit]keepalive.Settings{}
-	visits, err := env.every("show", func(v *kernel.Visit, fs sysctl.FS) error {
+	visits, l, err := env.every("show", func(v *kernel.Visit, fs sysctl.FS) error {
 		s, err := fs.Read()
 		vals[v] = s
 		return err
@@ -107,17 +142,21 @@ func showAllNetns(env *Env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	var host *kernel.Visit
+	var host *kernel.Visit // the host's namespace, when it was read
+	hostID := ""
 	for i := range visits {
-		if visits[i].Host && visits[i].Err == nil {
-			host = &visits[i]
+		if visits[i].Host {
+			hostID = visits[i].ID()
+			if visits[i].Err == nil {
+				host = &visits[i]
+			}
 		}
 	}
 	differs := func(v *kernel.Visit) bool { return host != nil && !v.Host && vals[v] != vals[host] }
 	if asJSON {
-		out := showAllJSONOut{Namespaces: []showAllRowJSON{}}
-		if host != nil {
-			out.HostNetns = host.ID()
+		out := showAllJSONOut{HostNetns: hostID, UnreadableProcesses: l.Unreadable, Namespaces: []showAllRowJSON{}}
+		if l.HostErr != nil {
+			out.HostError = oneLine(l.HostErr.Error())
 		}
 		for i := range visits {
 			v := &visits[i]
@@ -134,20 +173,25 @@ func showAllNetns(env *Env, asJSON bool) error {
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
-	defaults, differing, failed := 0, 0, 0
+	defaults, differing, failed, gone := 0, 0, 0, 0
 	for i := range visits {
 		v := &visits[i]
 		name := "-"
 		if len(v.Names) > 0 {
 			name = strings.Join(v.Names, ",")
 		}
+		hostNote := ""
+		if v.Host {
+			hostNote = "host, "
+		}
 		if v.Gone {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tgone since it was listed\n", v.ID(), name, v.ProcsCell())
+			gone++
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%sgone since it was listed\n", v.ID(), name, v.ProcsCell(), hostNote)
 			continue
 		}
 		if v.Err != nil {
 			failed++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\tcannot read: %s\n", v.ID(), name, v.ProcsCell(), oneLine(v.Err.Error()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%scannot read: %s\n", v.ID(), name, v.ProcsCell(), hostNote, oneLine(v.Err.Error()))
 			continue
 		}
 		s := vals[v]
@@ -174,13 +218,46 @@ func showAllNetns(env *Env, asJSON bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%d network %s: %d with the kernel defaults (dead peer noticed after %s), %d %s from the host\n",
-		len(visits), plural(len(visits), "namespace"), defaults, detect.Seconds(detect.Idle(keepalive.KernelDefaults)),
-		differing, verb(differing, "differs", "differ"))
+	fmt.Fprintln(env.Stdout, showAllSummary(len(visits), failed, gone, defaults, differing, l, host != nil, hostID != ""))
 	if failed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: show: %d network %s could not be read (see NOTE)\n", failed, plural(failed, "namespace"))
+		fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(visits), plural(len(visits), "namespace"), rootHint())
 	}
 	return nil
+}
+
+// showAllSummary is the closing line of show --all-netns. It claims only
+// what was read: how many namespaces could not be, that more may exist
+// where processes' namespaces were unreadable, and no comparison with a
+// host whose namespace is unknown or unread.
+func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listing, hostRead, hostFound bool) string {
+	var b strings.Builder
+	if l.Unreadable > 0 {
+		b.WriteString("at least ")
+	}
+	fmt.Fprintf(&b, "%d network %s", total, plural(total, "namespace"))
+	read := total - failed - gone
+	if read < total {
+		fmt.Fprintf(&b, ", %d read", read)
+		if failed > 0 {
+			fmt.Fprintf(&b, ", %d could not be read (see NOTE)", failed)
+		}
+		if gone > 0 {
+			fmt.Fprintf(&b, ", %d gone since listed", gone)
+		}
+	}
+	if read == 0 {
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d with the kernel defaults (dead peer noticed after %s)", defaults, detect.Seconds(detect.Idle(keepalive.KernelDefaults)))
+	switch {
+	case hostRead:
+		fmt.Fprintf(&b, ", %d %s from the host", differing, verb(differing, "differs", "differ"))
+	case hostFound:
+		b.WriteString(", none compared with the host (its values could not be read)")
+	default:
+		b.WriteString(", none compared with the host (PID 1's network namespace could not be read)")
+	}
+	return b.String()
 }
 
 // ---- apply --all-netns
@@ -205,7 +282,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 	results := map[*kernel.Visit]sysctl.Result{}
 	var visits []kernel.Visit
 	err := env.locked("apply", f.dryRun, func() (err error) {
-		visits, err = env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
+		visits, _, err = env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
 			res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NS: env.identityHere()})
 			results[v] = res
 			return err
@@ -296,7 +373,7 @@ type checkAllJSONOut struct {
 
 func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error {
 	vals := map[*kernel.Visit]keepalive.Settings{}
-	visits, err := env.every("check", func(v *kernel.Visit, fs sysctl.FS) error {
+	visits, _, err := env.every("check", func(v *kernel.Visit, fs sysctl.FS) error {
 		s, err := fs.Read()
 		vals[v] = s
 		return err

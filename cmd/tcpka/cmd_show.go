@@ -33,7 +33,9 @@ start at the kernel defaults 7200/75/9 whatever the host is set to.
 --netns shows another namespace; --all-netns shows every namespace found
 under /run/netns and in /proc/*/ns/net, once each, with its name, a few of
 its processes, and a note where it has the kernel defaults or differs from
-the host (pid 1's namespace).`,
+the host (PID 1's namespace; when PID 1's cannot be read, tcpka says so and
+labels none the host's). Without root, tcpka reads its own namespace only:
+it says how many namespaces and processes it could not read, and why.`,
 	Examples: "tcpka show\ntcpka show --json\nsudo tcpka show --netns blue\nsudo tcpka show --all-netns",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &showFlags{}

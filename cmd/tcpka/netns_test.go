@@ -287,3 +287,99 @@ func TestNetnsCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestAllNetnsHost: --all-netns labels the namespace of PID 1 (in the pid
+// namespace tcpka sees) [host], or none when it cannot read PID 1's, and
+// then says so once; it never takes its own namespace for the host's. What
+// it could not read is counted and explained, not summed up as read. tcpka
+// runs as root without CAP_SYS_PTRACE inside a scratch namespace (a
+// container that drops it), and as nobody in PID 1's namespace, where it
+// still reads its own namespace but cannot enter another.
+func TestAllNetnsHost(t *testing.T) {
+	if !nstest.Private(t, "ip", "nsenter", "setpriv") {
+		return
+	}
+	nstest.SetValues(t, "", 600, 60, 6) // PID 1's: the "host"
+	nstest.Run(t, "ip", "netns", "add", "tcpka-h")
+	nstest.SetValues(t, "tcpka-h", 100, 10, 1)
+	nstest.HoldUnnamed(t, 300, 30, 3) // a root process: unreadable to both
+	bin := tcpkaBinary(t)
+	const defaults = `0 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\)`
+	const noHost = `none compared with the host \(PID 1's network namespace could not be read\)`
+	for _, tt := range []struct {
+		name   string
+		runAs  []string // what starts tcpka
+		stdout []string // lines, as regexps
+		stderr string
+	}{
+		{
+			name:  "root without CAP_SYS_PTRACE in a scratch netns",
+			runAs: []string{"ip", "netns", "exec", "tcpka-h", "setpriv", "--bounding-set", "-sys_ptrace"},
+			stdout: []string{
+				`net:\[\d+\] +tcpka-h +\d+ tcpka +100 s +10 s +1 +110 s \(1m50s\) +-`,
+				`at least 1 network namespace: ` + defaults + `, ` + noHost,
+			},
+			stderr: `^tcpka: show: cannot read PID 1's network namespace: /proc/1/ns/net: permission denied \(needs CAP_SYS_PTRACE\); no namespace is labelled \[host\]
+tcpka: show: cannot read the network namespace of 1 other process: permission denied \(needs CAP_SYS_PTRACE\): its namespace may be missing here
+$`,
+		},
+		{
+			name:  "nobody in PID 1's netns",
+			runAs: []string{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"},
+			stdout: []string{
+				`net:\[\d+\] +tcpka-h +- +- +- +- +- +cannot read: enter net:\[\d+\]: operation not permitted \(entering another network namespace needs CAP_SYS_ADMIN\)`,
+				`net:\[\d+\] +- +\d+ tcpka +600 s +60 s +6 +960 s \(16m\) +-`,
+				`at least 2 network namespaces, 1 read, 1 could not be read \(see NOTE\): ` + defaults + `, ` + noHost,
+			},
+			stderr: `^tcpka: show: cannot read PID 1's network namespace: /proc/1/ns/net: permission denied \(needs root\); no namespace is labelled \[host\]
+tcpka: show: cannot read the network namespace of 1 other process: permission denied \(needs root\): its namespace may be missing here
+tcpka: show: 1 of 2 network namespaces could not be read \(see NOTE\): run as root to read them all
+$`,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			run := func(args ...string) (string, string) {
+				cmd := exec.Command(tt.runAs[0], append(append(tt.runAs[1:], bin), args...)...)
+				var out, errb bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				if err := cmd.Run(); err != nil {
+					t.Fatalf("tcpka %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+				}
+				return out.String(), errb.String()
+			}
+			out, errOut := run("show", "--all-netns")
+			for _, re := range tt.stdout {
+				mustMatch(t, "show --all-netns", out, `(?m)^`+re+`$`)
+			}
+			if strings.Contains(out, "host,") || regexp.MustCompile(`(?m) host$`).MatchString(out) {
+				t.Errorf("show --all-netns labels a namespace the host's:\n%s", out)
+			}
+			mustMatch(t, "show --all-netns stderr", errOut, tt.stderr)
+
+			out, errOut = run("show", "--all-netns", "--json")
+			var j struct {
+				HostNetns           *string `json:"host_netns"`
+				HostError           string  `json:"host_error"`
+				UnreadableProcesses int     `json:"unreadable_processes"`
+				Namespaces          []struct {
+					Host bool `json:"host"`
+				} `json:"namespaces"`
+			}
+			if err := json.Unmarshal([]byte(out), &j); err != nil {
+				t.Fatalf("show --all-netns --json: %v\n%s", err, out)
+			}
+			if j.HostNetns != nil || !strings.HasPrefix(j.HostError, "cannot read PID 1's network namespace: /proc/1/ns/net: permission denied") || j.UnreadableProcesses != 2 {
+				t.Errorf("show --all-netns --json: host_netns %v, host_error %q, unreadable_processes %d; want none, PID 1's error, 2 (PID 1 and the holder)", j.HostNetns, j.HostError, j.UnreadableProcesses)
+			}
+			for _, n := range j.Namespaces {
+				if n.Host {
+					t.Errorf("show --all-netns --json marks a namespace host:\n%s", out)
+				}
+			}
+			mustMatch(t, "show --all-netns --json stderr", errOut, `^tcpka: show: cannot read PID 1's network namespace: `)
+		})
+	}
+	if got := nstest.Values(t, "") + " " + nstest.Values(t, "tcpka-h"); got != "600/60/6 100/10/1" {
+		t.Errorf("show wrote something: %s", got)
+	}
+}

@@ -49,6 +49,12 @@ func Each(n int, open func(i int) (*NS, error), fn func(i int) error, closeEach 
 			return
 		}
 		defer home.Close()
+		var homeSt unix.Stat_t
+		if err := unix.Fstat(int(home), &homeSt); err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("this thread's network namespace: %w", err)
+			return
+		}
 		moved := false
 		for i := 0; i < n; i++ {
 			ns, err := open(i)
@@ -56,8 +62,16 @@ func Each(n int, open func(i int) (*NS, error), fn func(i int) error, closeEach 
 				errs[i] = err
 				continue
 			}
-			if err := setns(ns.h); err != nil {
+			if ns.Dev == homeSt.Dev && ns.Ino == homeSt.Ino {
+				// Already there: no setns, which needs CAP_SYS_ADMIN even
+				// into one's own namespace, so that without privileges
+				// tcpka still reads the namespace it runs in.
+				errs[i] = fn(i)
+			} else if err := setns(ns.h); err != nil {
 				errs[i] = fmt.Errorf("enter %s: %w", ns.ID(), err)
+				if errors.Is(err, unix.EPERM) {
+					errs[i] = fmt.Errorf("%w (entering another network namespace needs CAP_SYS_ADMIN)", errs[i])
+				}
 			} else if err := inside(ns); err != nil {
 				moved = true
 				errs[i] = err

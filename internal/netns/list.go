@@ -17,7 +17,7 @@ type Namespace struct {
 	Dev, Ino uint64
 	Names    []string // under the run dir, sorted
 	Pids     []int    // processes in it, ascending
-	Host     bool     // the namespace of pid 1 (tcpka's own if pid 1's is unreadable)
+	Host     bool     // the namespace of pid 1 under the proc root (Listing.HostErr when unknown)
 	Err      error    // a name under the run dir that is not a network namespace
 
 	runDir, procRoot string
@@ -89,6 +89,11 @@ type Listing struct {
 	// Unreadable counts processes whose namespace could not be read
 	// (permission: run as root to see them all).
 	Unreadable int
+	// HostErr says why no namespace is marked Host: pid 1's could not be
+	// read ("cannot read PID 1's network namespace: ..."). Another
+	// namespace, tcpka's own say, is never taken for the host's: in a
+	// container or a scratch namespace it is not.
+	HostErr error
 }
 
 // List finds every distinct network namespace: the names under runDir
@@ -143,14 +148,19 @@ func List(runDir, procRoot string) (Listing, error) {
 		}
 	}
 	sort.Ints(pids)
-	hasHost := false
+	hostPath := filepath.Join(procRoot, "1", "ns", "net")
+	listing.HostErr = fmt.Errorf("cannot read PID 1's network namespace: %s: %w", hostPath, ErrNotExist)
 	for _, pid := range pids {
+		path := filepath.Join(procRoot, strconv.Itoa(pid), "ns", "net")
 		var st unix.Stat_t
-		err := unix.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "ns", "net"), &st)
+		err := unix.Stat(path, &st)
 		if err != nil {
 			// ENOENT: exited (or a zombie) since ReadDir; EACCES: not ours.
 			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 				listing.Unreadable++
+			}
+			if pid == 1 {
+				listing.HostErr = fmt.Errorf("cannot read PID 1's network namespace: %s: %w", path, err)
 			}
 			continue
 		}
@@ -159,18 +169,7 @@ func List(runDir, procRoot string) (Listing, error) {
 		n.Pids = append(n.Pids, pid)
 		if pid == 1 {
 			n.Host = true
-			hasHost = true
-		}
-	}
-
-	if !hasHost {
-		// pid 1's namespace is unreadable (tcpka runs in a container, or
-		// pid 1 is protected): take tcpka's own namespace as the host's.
-		var st unix.Stat_t
-		if unix.Stat(filepath.Join(procRoot, "self", "ns", "net"), &st) == nil {
-			if n, ok := byKey[key{st.Dev, st.Ino}]; ok {
-				n.Host = true
-			}
+			listing.HostErr = nil
 		}
 	}
 	for _, k := range order {

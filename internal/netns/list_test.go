@@ -3,6 +3,8 @@ package netns
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 
@@ -91,5 +93,53 @@ func TestList(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/tcpka-a"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestListHost: the host is PID 1's namespace under the proc root and no
+// other; without a readable PID 1, no namespace is the host's (tcpka's own
+// included) and HostErr says why. The proc trees link to this process's
+// own namespace, so it runs unprivileged.
+func TestListHost(t *testing.T) {
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Skipf("cannot read this process's network namespace: %v", err)
+	}
+	for _, tt := range []struct {
+		name    string
+		pids    []string // each linked to this process's namespace
+		host    bool
+		hostErr string
+	}{
+		{"PID 1 readable", []string{"1", "42"}, true, ""},
+		{"no PID 1", []string{"42", "self"}, false, `^cannot read PID 1's network namespace: .*/1/ns/net: no such network namespace$`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, p := range tt.pids {
+				if err := os.MkdirAll(filepath.Join(root, p, "ns"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink("/proc/self/ns/net", filepath.Join(root, p, "ns", "net")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, err := List(filepath.Join(root, "no-netns"), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Namespaces) != 1 || l.Namespaces[0].ID() != self {
+				t.Fatalf("List found %+v, want this process's %s once", l.Namespaces, self)
+			}
+			if got := l.Namespaces[0].Host; got != tt.host {
+				t.Errorf("Host = %v, want %v", got, tt.host)
+			}
+			switch {
+			case tt.hostErr == "" && l.HostErr != nil:
+				t.Errorf("HostErr = %v, want none", l.HostErr)
+			case tt.hostErr != "" && (l.HostErr == nil || !regexp.MustCompile(tt.hostErr).MatchString(l.HostErr.Error())):
+				t.Errorf("HostErr = %v, want %s", l.HostErr, tt.hostErr)
+			}
+		})
 	}
 }
