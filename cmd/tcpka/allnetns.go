@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -448,4 +449,227 @@ func (e *Env) identityHere() sysctl.NSID {
 		return sysctl.NSID{}
 	}
 	return kernel.IdentityHere()
+}
+
+// ---- revert --all-netns
+
+type revertAllRowJSON struct {
+	nsJSON
+	Reverted        bool         `json:"reverted"`
+	NothingToRevert bool         `json:"nothing_to_revert"`
+	Profile         string       `json:"profile,omitempty"`
+	Changes         []changeJSON `json:"changes"`
+}
+
+// unreachedJSON is a revert record whose namespace was not reached.
+type unreachedJSON struct {
+	Record string `json:"record"`
+	// Netns and Cookie: the identity the record names.
+	Netns   string `json:"netns,omitempty"`
+	Cookie  uint64 `json:"cookie,omitempty"`
+	Profile string `json:"profile"`
+	// Gone: no namespace has its identity any more (a dry run; a real run
+	// drops such records first).
+	Gone bool `json:"gone"`
+}
+
+type revertAllJSONOut struct {
+	DryRun     bool               `json:"dry_run"`
+	Namespaces []revertAllRowJSON `json:"namespaces"`
+	Failed     []string           `json:"failed"`
+	Unreached  []unreachedJSON    `json:"unreached_records"`
+}
+
+// revertOutcome is what revert found and did in one namespace.
+type revertOutcome struct {
+	rec    sysctl.RevertRecord
+	res    sysctl.Result
+	record bool // the namespace had a record
+}
+
+// unreached is a record no visited namespace matched.
+type unreached struct {
+	name string
+	rec  sysctl.RevertRecord
+	gone bool
+}
+
+func revertAllNetns(env *Env, f *revertFlags) error {
+	if env.Kernel.Target() != nil {
+		return usagef("--all-netns and --netns exclude each other")
+	}
+	if !env.Kernel.RealProc() {
+		return usagef("--all-netns needs --proc-root /proc: revert records name each namespace by an identity only this machine's /proc gives")
+	}
+	outcomes := map[*kernel.Visit]*revertOutcome{}
+	var visits []kernel.Visit
+	var left []unreached
+	var badRecords error // records that could not be read
+	err := env.locked("revert", f.dryRun, func() (err error) {
+		if pid := env.State.Leased("all"); pid != 0 {
+			return fmt.Errorf("revert: %s keeps a profile applied in every network namespace and would undo the revert: stop it first (systemctl stop tcpka-watch), then run tcpka revert --all-netns", watchName(pid))
+		}
+		d, err := env.State.OpenDir()
+		if errors.Is(err, os.ErrNotExist) {
+			d = nil // no record anywhere
+		} else if err != nil {
+			return fmt.Errorf("revert: %w", err)
+		} else {
+			defer d.Close()
+		}
+		reached := map[string]bool{}
+		visits, _, err = env.every("revert", func(v *kernel.Visit, fs sysctl.FS) error {
+			o := &revertOutcome{}
+			outcomes[v] = o
+			if d == nil {
+				return nil
+			}
+			id := env.identityHere()
+			var err error
+			o.rec, o.res, err = revertHere(env.State, d, fs, id, f.dryRun)
+			if errors.Is(err, sysctl.ErrNothingToRevert) {
+				return nil
+			}
+			o.record = true
+			reached[sysctl.RevertName(id)] = true
+			return err
+		})
+		if err != nil || d == nil {
+			return err
+		}
+		var recs map[string]sysctl.RevertRecord
+		recs, badRecords = sysctl.RevertRecords(d)
+		var alive func(sysctl.NSID) bool
+		for _, name := range slices.Sorted(maps.Keys(recs)) {
+			if reached[name] {
+				continue
+			}
+			if alive == nil {
+				alive = kernel.Alive(env.ProcRoot(), netns.DefaultRunDir)
+			}
+			left = append(left, unreached{name: name, rec: recs[name], gone: !alive(recs[name].NS)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	nfailed, failed := failedLabels(visits, failedVisit)
+	var unreachedNames []string // records kept whose namespace may live
+	for _, u := range left {
+		if !u.gone {
+			unreachedNames = append(unreachedNames, u.name)
+		}
+	}
+	nunreached := len(unreachedNames)
+	if f.json {
+		out := revertAllJSONOut{DryRun: f.dryRun, Namespaces: []revertAllRowJSON{}, Failed: []string{}, Unreached: []unreachedJSON{}}
+		for i := range visits {
+			v := &visits[i]
+			o := outcomes[v]
+			if o == nil {
+				o = &revertOutcome{}
+			}
+			j := revertAllRowJSON{nsJSON: visitJSON(v), Reverted: o.record && v.Err == nil && !f.dryRun,
+				NothingToRevert: !o.record && v.Err == nil && outcomes[v] != nil, Profile: o.rec.Profile, Changes: changesJSON(o.res.Changes)}
+			if failedVisit(v) {
+				out.Failed = append(out.Failed, v.ID())
+			}
+			out.Namespaces = append(out.Namespaces, j)
+		}
+		for _, u := range left {
+			j := unreachedJSON{Record: u.name, Cookie: u.rec.NS.Cookie, Profile: u.rec.Profile, Gone: u.gone}
+			if u.rec.NS.Inode != 0 {
+				j.Netns = netns.FormatID(u.rec.NS.Inode)
+			}
+			out.Unreached = append(out.Unreached, j)
+		}
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+	} else {
+		w := env.Stdout
+		reverted, nothing, gone := 0, 0, 0
+		for i := range visits {
+			v := &visits[i]
+			o := outcomes[v]
+			if o == nil {
+				o = &revertOutcome{}
+			}
+			fmt.Fprintln(w, v.Label())
+			printUndone(w, o.res, f.dryRun)
+			if o.rec.Keys != nil { // its record was read
+				fmt.Fprintf(w, "  values from before profile %s was applied (%s)\n", o.rec.Profile, o.rec.At.Format("2006-01-02 15:04:05 UTC"))
+				if o.res.Before != (keepalive.Settings{}) {
+					printChanges(w, detect.Net{}, o.rec.Before, o.rec.Keys, o.res, o.rec.Before)
+				}
+			}
+			n := len(o.res.Changes)
+			switch {
+			case v.Gone:
+				gone++
+				fmt.Fprintln(w, "  gone: it went away since it was listed")
+			case v.Err != nil:
+				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(v.Err.Error()))
+			case !o.record:
+				nothing++
+				fmt.Fprintln(w, "  nothing to revert")
+			case f.dryRun:
+				reverted++
+				fmt.Fprintf(w, "  would restore %d %s and forget the record\n", n, plural(n, "key"))
+			case n == 0:
+				reverted++
+				fmt.Fprintln(w, "  reverted: the kernel already held these values")
+			default:
+				reverted++
+				fmt.Fprintf(w, "  reverted: %d %s restored\n", n, plural(n, "key"))
+			}
+		}
+		for _, u := range left {
+			fmt.Fprintf(w, "revert record %s (profile %s, applied %s)\n", u.name, u.rec.Profile, u.rec.At.Format("2006-01-02 15:04:05 UTC"))
+			if u.gone {
+				fmt.Fprintln(w, "  gone: its network namespace no longer exists; the next revert or apply drops the record")
+			} else {
+				fmt.Fprintf(w, "  NOT REACHED: no network namespace found has its identity (%s); the record is kept\n", nsIdentity(u.rec.NS))
+			}
+		}
+		did := "reverted"
+		if f.dryRun {
+			did = "would be reverted (dry run: nothing written)"
+		}
+		fmt.Fprintf(w, "%d of %d network %s %s, %d had nothing to revert, %d failed", reverted, len(visits), plural(len(visits), "namespace"), did, nothing, nfailed)
+		if nunreached > 0 {
+			fmt.Fprintf(w, ", %d revert %s not reached", nunreached, plural(nunreached, "record"))
+		}
+		fmt.Fprintln(w)
+	}
+	if nfailed > 0 {
+		fmt.Fprintf(env.Stderr, "tcpka: revert: failed in %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
+	}
+	if nunreached > 0 {
+		fmt.Fprintf(env.Stderr, "tcpka: revert: %d revert %s %s a network namespace that was not reached: %s\n",
+			nunreached, plural(nunreached, "record"), verb(nunreached, "names", "name"), strings.Join(unreachedNames, ", "))
+	}
+	if badRecords != nil {
+		fmt.Fprintf(env.Stderr, "tcpka: revert: %s\n", oneLine(badRecords.Error()))
+	}
+	if nfailed > 0 || nunreached > 0 || badRecords != nil {
+		return exitCode(exitFailure)
+	}
+	return nil
+}
+
+// nsIdentity spells a record's namespace identity for a message.
+func nsIdentity(id sysctl.NSID) string {
+	var parts []string
+	if id.Cookie != 0 {
+		parts = append(parts, fmt.Sprintf("cookie %d", id.Cookie))
+	}
+	if id.Inode != 0 {
+		parts = append(parts, netns.FormatID(id.Inode))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

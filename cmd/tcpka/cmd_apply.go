@@ -29,7 +29,8 @@ YAML file (anything with a '/' or ending in .yaml/.yml). Writing needs root;
 
 --netns TARGET applies inside one other network namespace; --all-netns in
 every namespace 'tcpka show --all-netns' lists, each a transaction of its
-own, and exits 1 naming the namespaces where it failed.`,
+own, and exits 1 naming the namespaces where it failed ('tcpka revert
+--all-netns' undoes it).`,
 	Examples: "tcpka apply ssh --dry-run\nsudo tcpka apply aws-nlb\nsudo tcpka apply ./my-profile.yaml\nsudo tcpka apply aws-nlb --all-netns --dry-run",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &applyFlags{}

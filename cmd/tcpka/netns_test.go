@@ -11,9 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/nstest"
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 // tcpkaRun runs the CLI in this process, as a user would run it.
@@ -21,6 +24,22 @@ func tcpkaRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// tcpkaRunAs runs the built tcpka under the command prefix (ip netns exec,
+// setpriv): as another user, with fewer capabilities, in another namespace.
+func tcpkaRunAs(t *testing.T, prefix []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(prefix[0], append(append(prefix[1:], tcpkaBinary(t)), args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", strings.Join(prefix, " "), err)
+	}
 	return out.String(), errb.String(), code
 }
 
@@ -303,7 +322,6 @@ func TestAllNetnsHost(t *testing.T) {
 	nstest.Run(t, "ip", "netns", "add", "tcpka-h")
 	nstest.SetValues(t, "tcpka-h", 100, 10, 1)
 	nstest.HoldUnnamed(t, 300, 30, 3) // a root process: unreadable to both
-	bin := tcpkaBinary(t)
 	const defaults = `0 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\)`
 	const noHost = `none compared with the host \(PID 1's network namespace could not be read\)`
 	for _, tt := range []struct {
@@ -339,13 +357,11 @@ $`,
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			run := func(args ...string) (string, string) {
-				cmd := exec.Command(tt.runAs[0], append(append(tt.runAs[1:], bin), args...)...)
-				var out, errb bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &errb
-				if err := cmd.Run(); err != nil {
-					t.Fatalf("tcpka %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+				out, errOut, code := tcpkaRunAs(t, tt.runAs, args...)
+				if code != 0 {
+					t.Fatalf("tcpka %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 				}
-				return out.String(), errb.String()
+				return out, errOut
 			}
 			out, errOut := run("show", "--all-netns")
 			for _, re := range tt.stdout {
@@ -381,5 +397,189 @@ $`,
 	}
 	if got := nstest.Values(t, "") + " " + nstest.Values(t, "tcpka-h"); got != "600/60/6 100/10/1" {
 		t.Errorf("show wrote something: %s", got)
+	}
+}
+
+// TestRevertAllNetns: revert --all-netns restores every namespace that has
+// a revert record, one transaction each, and forgets the records; it names
+// what it could not revert (a namespace it cannot enter, a record whose
+// namespace it does not reach) and exits 1. Inside private pid+net+mount
+// namespaces, with a private /run.
+func TestRevertAllNetns(t *testing.T) {
+	if !nstest.Private(t, "ip", "nsenter", "setpriv") {
+		return
+	}
+	nstest.SetValues(t, "", 600, 60, 6) // PID 1's: the "host"
+	nstest.Run(t, "ip", "netns", "add", "tcpka-a")
+	nstest.Run(t, "ip", "netns", "add", "tcpka-b")
+	nstest.SetValues(t, "tcpka-a", 100, 10, 1)
+	upid := "pid:" + strconv.Itoa(nstest.HoldUnnamed(t, 300, 30, 3))
+	all := func() string {
+		return strings.Join([]string{nstest.Values(t, ""), nstest.Values(t, "tcpka-a"), nstest.Values(t, "tcpka-b"), nstest.Values(t, upid)}, " ")
+	}
+	const start, applied = "600/60/6 100/10/1 7200/75/9 300/30/3", "10/3/5 10/3/5 10/3/5 10/3/5"
+	const at = `\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)`
+	usage := regexp.QuoteMeta("(usage: tcpka revert [--dry-run] [--json] [--all-netns | --netns TARGET])")
+	ghost := func() { // a record of a namespace long gone
+		d, err := sysctl.State{RunDir: "/run"}.Dir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		rec := sysctl.RevertRecord{NS: sysctl.NSID{Inode: 1}, Before: keepalive.KernelDefaults, Keys: sysctl.Keys, Profile: "ghost", At: time.Now().UTC()}
+		if err := sysctl.SaveRevert(d, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPtraceInA := []string{"ip", "netns", "exec", "tcpka-a", "setpriv", "--bounding-set", "-sys_ptrace"}
+	for _, st := range []struct {
+		name   string
+		before func()
+		runAs  []string // nil: in this process, as root
+		args   []string
+		code   int
+		stdout []string // regexps, multi-line
+		stderr string   // regexp for all of it
+		after  string   // the four namespaces' values
+	}{
+		{
+			name: "no records", args: []string{"revert", "--all-netns"},
+			stdout: []string{`(?m)^net:\[\d+\] tcpka-a\n  nothing to revert$`, `(?m)^0 of 4 network namespaces reverted, 4 had nothing to revert, 0 failed$`},
+			stderr: `^$`, after: start,
+		},
+		{
+			name: "with --netns", args: []string{"revert", "--all-netns", "--netns", "tcpka-a"}, code: 2,
+			stdout: []string{`^$`}, stderr: `^tcpka: revert: --all-netns and --netns exclude each other ` + usage + `\n$`, after: start,
+		},
+		{
+			name: "with another --proc-root", args: []string{"revert", "--all-netns", "--proc-root", "/run"}, code: 2,
+			stdout: []string{`^$`}, stderr: `^tcpka: revert: --all-netns needs --proc-root /proc: revert records name each namespace by an identity only this machine's /proc gives ` + usage + `\n$`, after: start,
+		},
+		{
+			name: "an argument", args: []string{"revert", "--all-netns", "ssh"}, code: 2,
+			stdout: []string{`^$`}, stderr: `^tcpka: revert: takes no arguments, got "ssh" ` + usage + `\n$`, after: start,
+		},
+		{name: "apply in one", args: []string{"apply", "ssh", "--netns", "tcpka-a"}, stdout: []string{`applied`}, stderr: `^$`, after: "600/60/6 60/15/4 7200/75/9 300/30/3"},
+		{name: "apply in all", args: []string{"apply", "fast-failover", "--all-netns"}, stdout: []string{`applied`}, stderr: `^$`, after: applied},
+		{
+			name: "dry run", before: ghost, args: []string{"revert", "--all-netns", "--dry-run"},
+			stdout: []string{
+				// tcpka-a goes back to before the first apply, ssh's.
+				`(?m)^net:\[\d+\] tcpka-a\n  values from before profile ssh was applied ` + at + `\n  tcp_keepalive_time +10 s -> 100 s\n(  .*\n)*  would restore 4 keys and forget the record\n`,
+				`(?m)^net:\[\d+\] \(1 \S+.*\) \[host\]\n  values from before profile fast-failover was applied ` + at + `\n  tcp_keepalive_time +10 s -> 600 s$`,
+				`(?m)^revert record revert-i1.json \(profile ghost, applied .*\)\n  gone: its network namespace no longer exists; the next revert or apply drops the record$`,
+				`(?m)^4 of 4 network namespaces would be reverted \(dry run: nothing written\), 0 had nothing to revert, 0 failed$`,
+			},
+			stderr: `^$`, after: applied,
+		},
+		{
+			// Without CAP_SYS_PTRACE, from tcpka-a: PID 1's namespace and
+			// the holder's are out of reach; their records are kept, and
+			// so is the ghost's, since not every namespace could be listed.
+			name: "namespaces out of reach", runAs: noPtraceInA, args: []string{"revert", "--all-netns"}, code: 1,
+			stdout: []string{
+				`(?m)^net:\[\d+\] tcpka-a\n  values from before profile ssh was applied ` + at + `\n(  .*\n)*  reverted: 4 keys restored$`,
+				`(?m)^net:\[\d+\] tcpka-b\n  values from before profile fast-failover was applied ` + at + `\n(  .*\n)*  reverted: 4 keys restored$`,
+				`(?m)^revert record revert-[ci]\d+.json \(profile fast-failover, applied .*\)\n  NOT REACHED: no network namespace found has its identity \((cookie \d+, )?net:\[\d+\]\); the record is kept$`,
+				`(?m)^2 of 2 network namespaces reverted, 0 had nothing to revert, 0 failed, 3 revert records not reached$`,
+			},
+			stderr: `^tcpka: revert: cannot read PID 1's network namespace: .*
+tcpka: revert: cannot read the network namespace of 1 other process: .*
+tcpka: revert: 3 revert records name a network namespace that was not reached: revert-[ci]\d+.json, revert-[ci]\d+.json, revert-i1.json
+$`,
+			after: "10/3/5 100/10/1 7200/75/9 10/3/5",
+		},
+		{
+			// Now every namespace is listed: the ghost's record shows as
+			// gone, not as a failure.
+			name: "a namespace that cannot be entered, dry run",
+			before: func() {
+				nstest.Run(t, "touch", "/run/netns/tcpka-uts")
+				nstest.Run(t, "mount", "--bind", "/proc/self/ns/uts", "/run/netns/tcpka-uts")
+			},
+			args: []string{"revert", "--all-netns", "--dry-run"}, code: 1,
+			stdout: []string{
+				`(?m)^net:\[\d+\] tcpka-a\n  nothing to revert$`,
+				`(?m)^/run/netns/tcpka-uts\n  FAILED: /run/netns/tcpka-uts: not a network namespace: it is a uts namespace$`,
+				`(?m)^revert record revert-i1.json \(profile ghost, applied .*\)\n  gone: `,
+				`(?m)^2 of 5 network namespaces would be reverted \(dry run: nothing written\), 2 had nothing to revert, 1 failed$`,
+			},
+			stderr: `^tcpka: revert: failed in 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`,
+			after:  "10/3/5 100/10/1 7200/75/9 10/3/5",
+		},
+		{
+			// The ghost's record was dropped before anything was written.
+			name: "a namespace that cannot be entered", args: []string{"revert", "--all-netns", "--json"}, code: 1,
+			stdout: []string{
+				`(?s)"dry_run": false,`,
+				`(?s)"host": true,\s*"reverted": true,\s*"nothing_to_revert": false,\s*"profile": "fast-failover",\s*"changes": \[\s*\{\s*"key": "net.ipv4.tcp_keepalive_time",\s*"old": 10,\s*"new": 600\s*\}`,
+				`(?s)"names": \[\s*"tcpka-a"\s*\],.*?"reverted": false,\s*"nothing_to_revert": true,`,
+				`(?s)"failed": \[\s*"/run/netns/tcpka-uts"\s*\],\s*"unreached_records": \[\]`,
+			},
+			stderr: `^tcpka: revert: failed in 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`,
+			after:  start,
+		},
+		{
+			name: "a record that cannot be read",
+			before: func() {
+				nstest.Run(t, "umount", "/run/netns/tcpka-uts")
+				nstest.Run(t, "rm", "/run/netns/tcpka-uts")
+				if err := os.WriteFile("/run/tcpka/revert-i2.json", []byte("garbage\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+			args: []string{"revert", "--all-netns", "--dry-run"}, code: 1,
+			stdout: []string{`(?m)^0 of 4 network namespaces would be reverted \(dry run: nothing written\), 4 had nothing to revert, 0 failed$`},
+			stderr: `^tcpka: revert: revert state /run/tcpka/revert-i2.json: invalid character .*\n$`,
+			after:  start,
+		},
+		{
+			name:   "nothing left",
+			before: func() { nstest.Run(t, "rm", "/run/tcpka/revert-i2.json") },
+			args:   []string{"revert", "--all-netns"},
+			stdout: []string{`(?m)^0 of 4 network namespaces reverted, 4 had nothing to revert, 0 failed$`},
+			stderr: `^$`, after: start,
+		},
+	} {
+		if st.before != nil {
+			st.before()
+		}
+		var out, errOut string
+		var code int
+		if st.runAs == nil {
+			out, errOut, code = tcpkaRun(t, st.args...)
+		} else {
+			out, errOut, code = tcpkaRunAs(t, st.runAs, st.args...)
+		}
+		what := st.name + ": tcpka " + strings.Join(st.args, " ")
+		if code != st.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", what, code, st.code, out, errOut)
+		}
+		for _, re := range st.stdout {
+			mustMatch(t, what, out, re)
+		}
+		mustMatch(t, what+" (stderr)", errOut, st.stderr)
+		if got := all(); got != st.after {
+			t.Fatalf("%s: values %s, want %s", what, got, st.after)
+		}
+	}
+
+	// --json: one row per namespace; every record was used and forgotten.
+	out, _, code := tcpkaRun(t, "revert", "--all-netns", "--json")
+	var j revertAllJSONOut
+	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
+		t.Fatalf("revert --all-netns --json: exit %d, %v\n%s", code, err, out)
+	}
+	if len(j.Namespaces) != 4 || len(j.Failed) != 0 || len(j.Unreached) != 0 {
+		t.Errorf("revert --all-netns --json after all was reverted: %+v", j)
+	}
+	for _, n := range j.Namespaces {
+		if n.Reverted || !n.NothingToRevert {
+			t.Errorf("revert --all-netns --json: %s: reverted %v, nothing_to_revert %v", n.Netns, n.Reverted, n.NothingToRevert)
+		}
+	}
+	left, _ := filepath.Glob("/run/tcpka/revert-*")
+	if len(left) > 0 {
+		t.Errorf("records left after revert --all-netns: %v", left)
 	}
 }

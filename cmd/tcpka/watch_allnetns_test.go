@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
@@ -23,7 +25,8 @@ func TestWatchAllNetns(t *testing.T) {
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w1")
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w2")
 
-	w := startWatch(t, "fast-failover", "--interval", "1s", "--all-netns", "--run-dir", t.TempDir())
+	run := t.TempDir()
+	w := startWatch(t, "fast-failover", "--interval", "1s", "--all-netns", "--run-dir", run)
 	stderr := w.stderr
 	waitValues := func(ns, what string) {
 		t.Helper()
@@ -46,6 +49,20 @@ func TestWatchAllNetns(t *testing.T) {
 
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w3")
 	waitValues("tcpka-w3", "a namespace made after the start")
+
+	// revert --all-netns would be undone at the next check: refused, in
+	// one line, the records kept.
+	out, errOut, code := tcpkaRun(t, "revert", "--all-netns", "--run-dir", run)
+	if want := fmt.Sprintf("tcpka: revert: tcpka watch (pid %d) keeps a profile applied in every network namespace and would undo the revert: stop it first (systemctl stop tcpka-watch), then run tcpka revert --all-netns\n", w.cmd.Process.Pid); code != 1 || out != "" || errOut != want {
+		t.Errorf("revert --all-netns under watch --all-netns: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
+	}
+	for _, ns := range []string{"", "tcpka-w1", "tcpka-w3"} {
+		waitValues(ns, "after a refused revert")
+	}
+	// Watch records its first sweep: the host, tcpka-w1 and tcpka-w2.
+	if recs, _ := filepath.Glob(filepath.Join(run, "tcpka", "revert-*.json")); len(recs) != 3 {
+		t.Errorf("revert records after a refused revert: %v, want 3", recs)
+	}
 
 	w.stop(t)
 }

@@ -113,7 +113,36 @@ func SaveRevert(d *atomicfile.Dir, rec RevertRecord) error {
 
 // LoadRevert reads the namespace's record from the private state directory d.
 func LoadRevert(d *atomicfile.Dir, id NSID) (RevertRecord, error) {
-	name := RevertName(id)
+	return loadRevert(d, RevertName(id))
+}
+
+// RevertRecords reads every revert record in d, by file name: revert
+// --all-netns names those whose namespace it did not reach. A record that
+// cannot be read is left out and named in the error, which joins them all.
+func RevertRecords(d *atomicfile.Dir) (map[string]RevertRecord, error) {
+	names, err := d.Names()
+	if err != nil {
+		return nil, fmt.Errorf("revert state: %w", err)
+	}
+	out := map[string]RevertRecord{}
+	var errs []error
+	for _, n := range names {
+		if !strings.HasPrefix(n, "revert-") || !strings.HasSuffix(n, ".json") {
+			continue
+		}
+		rec, err := loadRevert(d, n)
+		switch {
+		case errors.Is(err, ErrNothingToRevert): // removed meanwhile
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			out[n] = rec
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func loadRevert(d *atomicfile.Dir, name string) (RevertRecord, error) {
 	b, err := d.ReadPrivate(name, maxRecord)
 	if errors.Is(err, os.ErrNotExist) {
 		return RevertRecord{}, ErrNothingToRevert

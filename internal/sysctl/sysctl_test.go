@@ -267,6 +267,23 @@ func TestRevertRecord(t *testing.T) {
 	if _, err := LoadRevert(d, NSID{Cookie: 5388, Inode: 4026531840}); !errors.Is(err, ErrNothingToRevert) {
 		t.Errorf("a namespace reusing the inode found a record: %v", err)
 	}
+
+	// RevertRecords: every namespace's record by file name, nothing else.
+	other := RevertRecord{NS: NSID{Inode: 4026532247}, Before: ka(60, 15, 4), Keys: Keys[:3], Profile: "aws-nlb", At: time.Unix(2, 0).UTC()}
+	if err := SaveRevert(d, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteFile(JournalName(id), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all, err := RevertRecords(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]RevertRecord{"revert-c5386.json": first, "revert-i4026532247.json": other}
+	if diff := cmp.Diff(want, all); diff != "" {
+		t.Errorf("RevertRecords (-want +got):\n%s", diff)
+	}
 }
 
 // killAfter writes n keys, then dies as a SIGKILL would: nothing after it
