@@ -27,7 +27,8 @@ same text to /etc/sysctl.d/60-tcpka.conf.
 --format k8s prints the pod securityContext.sysctls snippet instead: every
 pod has its own network namespace, which starts at the kernel defaults
 7200/75/9 whatever the node is set to, so pods need the setting themselves.
-The three keys are in Kubernetes' safe set (1.29+), so no kubelet flag is needed.
+The keepalive keys are in Kubernetes' safe set (1.29+), so no kubelet flag is
+needed for them; tcp_retries2 is not, and the snippet says which flag admits it.
 
 --format unit --unit NAME prints a systemd drop-in for service NAME that runs
 'tcpka enforce PROFILE --unit %n' before every start (systemd makes a new

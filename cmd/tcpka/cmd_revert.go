@@ -19,7 +19,7 @@ var cmdRevert = &Command{
 	Netns:     true,
 	UsageLine: "revert [--dry-run] [--json] [--all-netns | --netns TARGET]",
 	Short:     "restore the values from before the first tcpka apply",
-	Long: `Restores the three keys to what they were before tcpka first changed them in
+	Long: `Restores the keys to what they were before tcpka first changed them in
 this network namespace (since boot, or since the last revert), as one
 transaction, and forgets the record. Says so when there is nothing to revert.
 

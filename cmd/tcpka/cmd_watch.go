@@ -38,7 +38,7 @@ var cmdWatch = &Command{
 	Name:      "watch",
 	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
-	Long: `Applies PROFILE, then every --interval reads the three sysctls and writes back
+	Long: `Applies PROFILE, then every --interval reads the sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
 per corrected key: which key, from what, to what. Logs go to stderr with
 log/slog, as text or JSON lines.

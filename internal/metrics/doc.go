@@ -1,5 +1,5 @@
 // Package metrics turns tcpka's view of the keepalive state into Prometheus
-// metrics: the three sysctls and the dead-peer detection time per network
+// metrics: the sysctls and the dead-peer detection times per network
 // namespace, drift against the installed profile, the live-socket summary
 // when a source for it is given, and build info.
 //
