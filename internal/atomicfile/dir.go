@@ -411,7 +411,12 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: no file name", path)
 	}
 	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%s: %w", abs, ErrNoDir)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s: %w", abs, ErrNotDir)
+	case err != nil:
 		return &os.PathError{Op: "open", Path: filepath.Join(abs, name), Err: err}
 	}
 	d := &Dir{fd: fd, Path: abs, Root: "/"}
