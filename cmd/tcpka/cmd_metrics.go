@@ -49,10 +49,12 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		return usagef("takes no arguments, got %q", args[0])
 	}
 	if f.textfileDir != "" {
-		if st, err := os.Stat(f.textfileDir); err != nil {
+		if st, err := os.Stat(f.textfileDir); errors.Is(err, fs.ErrNotExist) {
+			return inputf("metrics: --textfile-dir %s: %w", f.textfileDir, errors.Unwrap(err))
+		} else if err != nil {
 			return fmt.Errorf("metrics: --textfile-dir %s: %w", f.textfileDir, errors.Unwrap(err))
 		} else if !st.IsDir() {
-			return fmt.Errorf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
+			return inputf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
 		}
 	}
 	v, err := env.Kernel.Read()

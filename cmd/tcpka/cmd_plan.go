@@ -63,9 +63,9 @@ reaches). --idle-only leaves both out.
 With --path, --idle-timeout states a timeout you configured on it (checked
 against the range the vendor allows).
 
-Asks no profile can meet are refused with the reason. -o FILE writes the
-plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing else is
-written; plan needs no privileges.`
+Asks no profile can meet are refused with the reason (exit 2). -o FILE
+writes the plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing
+else is written; plan needs no privileges.`
 }
 
 func pathList() string {
@@ -253,7 +253,7 @@ func shellPath(file string) string {
 // writePlanProfile writes the plan as a profile with the one atomic writer.
 func writePlanProfile(file string, p plan.Plan, box *plan.Middlebox, cmdline string) error {
 	if st, err := os.Stat(file); err == nil && st.IsDir() {
-		return errors.New("is a directory")
+		return inputError{errors.New("is a directory")}
 	}
 	data, err := p.Profile(file, box, cmdline)
 	if err != nil {

@@ -209,23 +209,45 @@ func TestNetnsCLI(t *testing.T) {
 	if got, want := all(), "7200/75/9 7200/75/9 7200/75/9 7200/75/9"; got != want {
 		t.Fatalf("after apply kernel-default --all-netns: %s, want %s", got, want)
 	}
+	// Reading: drift found anywhere is 1; without drift, a namespace that
+	// could not be read leaves the answer open: 3.
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"check", "kernel-default", "--all-netns"}, exitUnknown, `^tcpka: check: could not read 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`},
+		{[]string{"check", "ssh", "--all-netns"}, exitFailure, `^tcpka: check: could not read 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`},
+		{[]string{"show", "--all-netns"}, exitUnknown, `^tcpka: show: 1 network namespace could not be read \(see NOTE\)\n$`},
+		{[]string{"show", "--all-netns", "--json"}, exitUnknown, `^tcpka: show: 1 network namespace could not be read \(see their error\)\n$`},
+	} {
+		_, errOut, code := tcpkaRun(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("tcpka %s with a broken name: exit %d, want %d", strings.Join(tt.args, " "), code, tt.code)
+		}
+		mustMatch(t, strings.Join(tt.args, " "), errOut, tt.stderr)
+	}
 	nstest.Run(t, "umount", "/run/netns/tcpka-uts")
 	nstest.Run(t, "rm", "/run/netns/tcpka-uts")
 
-	// Bad targets: one clear line, exit 1, nothing written.
+	// Bad targets: one clear line, nothing written; exit 3 for a namespace
+	// that cannot be opened, 2 for a file that is not one.
 	exited := exec.Command("true")
 	if err := exited.Run(); err != nil {
 		t.Fatal(err)
 	}
 	before := all()
-	for _, tt := range []struct{ target, stderr string }{
-		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`},
-		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`},
-		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`},
+	for _, tt := range []struct {
+		target, stderr string
+		code           int
+	}{
+		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUnknown},
+		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`, exitUsage},
+		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUnknown},
 	} {
 		out, errOut, code := tcpkaRun(t, "apply", "fast-failover", "--netns", tt.target)
-		if code != 1 || out != "" {
-			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit 1 and no output", tt.target, code, out)
+		if code != tt.code || out != "" {
+			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit %d and no output", tt.target, code, out, tt.code)
 		}
 		mustMatch(t, "apply --netns "+tt.target, errOut, tt.stderr)
 	}
