@@ -20,6 +20,7 @@ import (
 // Nothing here writes a real sysctl: every tree is a fake one.
 func TestExitCodes(t *testing.T) {
 	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) // profile ssh
+	defaults := fakeProc(t, keepalive.Settings{})                                        // 7200/75/9
 	empty := t.TempDir()                                                                 // no sysctls: unreadable
 	bad := "testdata/exit/bad.yaml"
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
@@ -74,7 +75,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"plan", "--idle-timeout", "10s"}, exitUsage, line, "impossible ask"},
 		{[]string{"plan", "--path", "nowhere"}, exitUsage, line, "unknown path"},
 		{[]string{"plan", "--idle-timeout", "soon"}, exitUsage, line, "not a duration"},
-		// ssh
+		// ssh: a side that misses the goal is 1
+		{append([]string{"ssh", "myhost", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitOK, quiet, "verdict: meets the goal through the kernel values"},
+		{append([]string{"ssh", "myhost", "--proc-root", defaults}, sshBins("testdata/exit/ssh-plain")...), exitFailure, report, "verdict: misses the goal"},
+		{append([]string{"ssh", "myhost", "--json", "--proc-root", defaults}, sshBins("testdata/exit/ssh-plain")...), exitFailure, report, `"idle_path": "dropped"`},
 		{[]string{"ssh", "--putty", "testdata/exit/putty", "--proc-root", tree}, exitOK, quiet, "every session keeps the 4m path open"},
 		{[]string{"ssh", "--putty", putty + "sessions.reg", "--proc-root", tree}, exitFailure, report, "misses the goal: the session does not keep the path open"},
 		{append([]string{"ssh", "--idle-timeout", "soon", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitUsage, line, "not a duration"},
