@@ -59,7 +59,8 @@ func printCommandList(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Short)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path.")
+	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path;")
+	fmt.Fprintln(w, "so is the value of every flag that names a profile (metrics --profile).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Exit status, the same for every command:")
 	for _, e := range exitTable {

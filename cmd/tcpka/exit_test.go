@@ -30,6 +30,7 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(filepath.Join(unsafeRun, "tcpka"), 0o777)
+	noInstall := t.TempDir()
 	putty := "../../internal/sshcfg/testdata/putty/"
 	sshBins := func(ssh string) []string { return []string{"--ssh-bin", ssh, "--sshd-bin", "/nonexistent/sshd"} }
 
@@ -97,12 +98,15 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"measure", "kernel-default", "--proc-root", tree}, exitUsage, line, "exceeds --timeout"},
 		{[]string{"measure", "ssh", "--nat-timeout", "1s", "--proc-root", tree}, exitUsage, line, "--nat-timeout must be whole seconds"},
 		{[]string{"measure", "ssh", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
-		// metrics
-		{[]string{"metrics", "--proc-root", tree, "--profile", missing}, exitOK, quiet, "tcpka_profile_installed 0"},
+		// metrics: only the default installed profile may be absent
+		{[]string{"metrics", "--proc-root", tree, "--root", noInstall}, exitOK, quiet, "tcpka_profile_installed 0"},
+		{[]string{"metrics", "--proc-root", tree, "--profile", "ssh"}, exitOK, quiet, `tcpka_profile_drift{profile="ssh"} 0`},
+		{[]string{"metrics", "--proc-root", tree, "--profile", missing}, exitUsage, line, "--profile " + missing + ": no such file"},
+		{[]string{"metrics", "--proc-root", tree, "--profile", "nope"}, exitUsage, line, "--profile nope: unknown profile"},
 		{[]string{"metrics", "--proc-root", tree, "--profile", bad}, exitUsage, line, "probes: 0 is out of range"},
-		{[]string{"metrics", "--proc-root", tree, "--profile", missing, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
+		{[]string{"metrics", "--proc-root", tree, "--root", noInstall, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
 		{[]string{"metrics", "extra"}, exitUsage, line, "takes no arguments"},
-		{[]string{"metrics", "--proc-root", empty, "--profile", missing}, exitUnknown, line, "no such sysctl"},
+		{[]string{"metrics", "--proc-root", empty, "--root", noInstall}, exitUnknown, line, "no such sysctl"},
 		// render reads no kernel: 0 or 2
 		{[]string{"render", "ssh"}, exitOK, quiet, "net.ipv4.tcp_keepalive_time = 60"},
 		{[]string{"render", "nope"}, exitUsage, line, "nope: unknown profile"},

@@ -81,7 +81,7 @@ func writeMan(w io.Writer) {
 	fmt.Fprintln(w, ".SH DESCRIPTION")
 	roffParagraphs(w, `tcpka reads and writes the TCP keepalive sysctls net.ipv4.tcp_keepalive_time, net.ipv4.tcp_keepalive_intvl and net.ipv4.tcp_keepalive_probes of a network namespace, applies them from named profiles, and says when an idle connection notices a silently dead peer: time + intvl * probes seconds.
 
-PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or the path of a YAML file: anything containing '/' or ending in .yaml or .yml.`)
+PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or the path of a YAML file: anything containing '/' or ending in .yaml or .yml. A flag that names a profile (metrics --profile) takes the same.`)
 	fmt.Fprintln(w, ".SH COMMANDS")
 	for _, c := range commands {
 		fmt.Fprintf(w, ".SS \"tcpka %s\"\n", strings.ReplaceAll(roff(c.UsageLine), `"`, `""`))

@@ -293,6 +293,7 @@ func TestNetnsCLI(t *testing.T) {
 	defer client.Close()
 	defer server.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	noInstall := t.TempDir() // no installed profile below it
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -300,8 +301,8 @@ func TestNetnsCLI(t *testing.T) {
 		{[]string{"sockets", "--netns", "tcpka-a", "--port", port, "--summary", "--json"}, `"total": 2,`},
 		{[]string{"sockets", "--port", port, "--summary", "--json"}, `"total": 0,`},
 		// Go's Dial and Accept turn keepalive on with their own 15 s values.
-		{[]string{"metrics", "--netns", "tcpka-a", "--profile", "/nonexistent"}, "tcpka_sockets{keepalive=\"own\"} 2\n"},
-		{[]string{"metrics", "--netns", "tcpka-a", "--profile", "/nonexistent"}, "tcpka_keepalive_time_seconds " + strings.Split(nstest.Values(t, "tcpka-a"), "/")[0] + "\n"},
+		{[]string{"metrics", "--netns", "tcpka-a", "--root", noInstall}, "tcpka_sockets{keepalive=\"own\"} 2\n"},
+		{[]string{"metrics", "--netns", "tcpka-a", "--root", noInstall}, "tcpka_keepalive_time_seconds " + strings.Split(nstest.Values(t, "tcpka-a"), "/")[0] + "\n"},
 	} {
 		out, errOut, code := tcpkaRun(t, tt.args...)
 		if code != 0 || !strings.Contains(out, tt.want) {
