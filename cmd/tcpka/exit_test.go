@@ -24,6 +24,10 @@ func TestExitCodes(t *testing.T) {
 	empty := t.TempDir()                                                                 // no sysctls: unreadable
 	bad := "testdata/exit/bad.yaml"
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	existing := filepath.Join(t.TempDir(), "existing.yaml")
+	if err := os.WriteFile(existing, []byte("time: 1m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// A state directory others may write: apply refuses before any write.
 	unsafeRun := t.TempDir()
 	if err := os.Mkdir(filepath.Join(unsafeRun, "tcpka"), 0o777); err != nil {
@@ -73,9 +77,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"apply", "ssh", "--proc-root", empty, "--run-dir", t.TempDir()}, exitUnknown, line, "no such sysctl"},
 		// plan reads nothing: no 3
 		{[]string{"plan", "--idle-timeout", "4m"}, exitOK, quiet, "tcp_keepalive_time"},
+		{[]string{"plan", "--idle-timeout", "4m", "-o", existing}, exitFailure, line, "file exists: add --force to replace it"},
 		{[]string{"plan", "--idle-timeout", "10s"}, exitUsage, line, "impossible ask"},
 		{[]string{"plan", "--path", "nowhere"}, exitUsage, line, "unknown path"},
 		{[]string{"plan", "--idle-timeout", "soon"}, exitUsage, line, "not a duration"},
+		{[]string{"plan", "--idle-timeout", "4m", "--force"}, exitUsage, line, "--force goes with -o FILE"},
 		// ssh: a side that misses the goal is 1
 		{append([]string{"ssh", "myhost", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitOK, quiet, "verdict: meets the goal through the kernel values"},
 		{append([]string{"ssh", "myhost", "--proc-root", defaults}, sshBins("testdata/exit/ssh-plain")...), exitFailure, report, "verdict: misses the goal"},
@@ -146,6 +152,9 @@ func TestExitCodes(t *testing.T) {
 	// Nothing above changed the tree it read.
 	if v, err := sysctl.NewFS(tree).Read(); err != nil || v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) {
 		t.Errorf("the tree holds %+v (%v), want the ssh profile's values as they were", v, err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "time: 1m\n" {
+		t.Errorf("plan -o without --force changed %s: %q", existing, b)
 	}
 }
 

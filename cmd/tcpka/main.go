@@ -10,7 +10,7 @@
 //	0  ok; for check, ssh and measure: the kernel matches, the goal is met
 //	1  drift (check), a missed goal (ssh, measure), or a change that failed
 //	   and was rolled back or never written (apply as non-root or on a
-//	   read-only /proc/sys)
+//	   read-only /proc/sys, plan -o onto an existing file without --force)
 //	2  usage or invalid input, nothing touched: an unknown command, flag
 //	   or profile name, a profile file that is missing or not a valid
 //	   profile, a bad flag value (a directory to read or write below, such
@@ -95,7 +95,7 @@ var exitTable = []struct {
 	{exitFailure, []string{
 		"drift (check), a missed goal (ssh, measure), or a change that failed",
 		"and was rolled back or never written (apply without root or on a",
-		"read-only /proc/sys)"}},
+		"read-only /proc/sys, plan -o onto an existing FILE without --force)"}},
 	{exitUsage, []string{
 		"usage or invalid input, nothing touched: an unknown command, flag or",
 		"profile name, a profile file missing or not a valid profile, a bad",
