@@ -170,7 +170,15 @@ func showAllNetns(env *Env, asJSON bool) error {
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		return writeJSON(env.Stdout, out)
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+		// A namespace that could not be read: what it holds is not known.
+		if failed, _ := failedLabels(visits, failedVisit); failed > 0 {
+			fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see their error)%s\n", failed, len(visits), plural(len(visits), "namespace"), rootHint())
+			return exitCode(exitUnknown)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
@@ -222,6 +230,7 @@ func showAllNetns(env *Env, asJSON bool) error {
 	fmt.Fprintln(env.Stdout, showAllSummary(len(visits), failed, gone, defaults, differing, l, host != nil, hostID != ""))
 	if failed > 0 {
 		fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(visits), plural(len(visits), "namespace"), rootHint())
+		return exitCode(exitUnknown) // what they hold is not known
 	}
 	return nil
 }
@@ -436,8 +445,13 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 	if nfailed > 0 {
 		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
 	}
-	if nfailed > 0 || ndrift > 0 {
+	// Drift found anywhere answers the question; otherwise a namespace
+	// that could not be read leaves it open.
+	switch {
+	case ndrift > 0:
 		return exitCode(exitFailure)
+	case nfailed > 0:
+		return exitCode(exitUnknown)
 	}
 	return nil
 }

@@ -21,8 +21,10 @@ var cmdCheck = &Command{
 	Short:     "exit 0 if the kernel matches a profile, 1 if it drifted",
 	Long: `Compares the keys PROFILE sets with the kernel's values, like tuned-adm verify.
 Prints each key with both values and exits 0 when all match, 1 when any
-differs. Needs no privileges for tcpka's own namespace; --netns TARGET checks
-another one, --all-netns every one (exit 1 if any drifted or could not be read).`,
+differs, 2 when PROFILE is not a shipped name or a valid profile file, and 3
+when the kernel's values could not be read. Needs no privileges for tcpka's
+own namespace; --netns TARGET checks another one (3 if it cannot be opened),
+--all-netns every one (1 if any drifted, else 3 if any could not be read).`,
 	Examples: "tcpka check ssh && echo in place",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &checkFlags{}

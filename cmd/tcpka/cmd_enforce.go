@@ -154,7 +154,7 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 	if f.dropIn {
 		unit, err := enforce.NormalizeUnit(f.unit)
 		if err != nil {
-			return fmt.Errorf("enforce: %w", err)
+			return inputf("enforce: %w", err)
 		}
 		arg := args[0]
 		if profile.IsPath(arg) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -37,7 +38,7 @@ func runHelp(env *Env, helpMan bool, args []string) error {
 	case 1:
 		cmd := lookup(args[0])
 		if cmd == nil {
-			return fmt.Errorf("help: unknown command %q: commands are %s", args[0], commandNames())
+			return usagef("unknown command %q: commands are %s", args[0], commandNames())
 		}
 		printHelp(env.Stdout, cmd)
 		return nil
@@ -58,7 +59,20 @@ func printCommandList(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Short)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path.")
+	fmt.Fprintln(w, "PROFILE is a shipped profile's name (tcpka profiles) or a YAML file path;")
+	fmt.Fprintln(w, "so is the value of every flag that names a profile (metrics --profile).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Exit status, the same for every command:")
+	for _, e := range exitTable {
+		for i, l := range e.Lines {
+			code := " "
+			if i == 0 {
+				code = strconv.Itoa(e.Code)
+			}
+			fmt.Fprintf(w, "  %s  %s\n", code, l)
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tcpka help COMMAND' for details.")
 	fmt.Fprintf(w, "\nGlobal flags (every command takes them):\n%s", globalFlags().FlagUsages())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +48,10 @@ the difference and how the failure was reported (ETIMEDOUT for a dead peer).
 
 Exit 0 when the measurement lies in [predicted, predicted*1.15 + 1 s] (or,
 where the model says a late timer can end the connection one retransmission
-sooner, in that range from the earlier time), 1 otherwise. The namespaces are removed on exit, on error and on Ctrl-C; the
+sooner, in that range from the earlier time), 1 when it misses (or measure
+could not run: no root), 2 on bad input (a bad flag or profile, a
+prediction past --timeout), 3 when this namespace's values could not be
+read. The namespaces are removed on exit, on error and on Ctrl-C; the
 host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
 
 --with-data sends data after the peer is gone: keepalive then does nothing
@@ -66,8 +70,9 @@ idle for D2 (--idle, default 3 x D), then both send and the server echoes.
 The model predicts that a flow survives when its longest silence ends
 before D: the first probe comes after time, answered ones every
 max(time, intvl), each late by up to its timer-wheel granularity. Exit 0
-when both connections did what the model predicted; a profile whose
-outcome would depend on how late a timer fires is refused up front.`,
+when both connections did what the model predicted, 1 when one did not; a
+profile whose outcome would depend on how late a timer fires is refused up
+front (exit 2).`,
 	Examples: "sudo tcpka measure fast-failover\nsudo tcpka measure ./short.yaml --with-data --retries2 5\nsudo tcpka measure ./short.yaml --user-timeout 7s --json\nsudo tcpka measure ./short.yaml --nat-timeout 4s --idle 10s",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &measureFlags{}
@@ -140,7 +145,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	vals := p.Settings.Over(base)
 	if vals.Retries2 == 0 {
 		if f.withData && f.retries2 == 0 {
-			return fmt.Errorf("measure: read tcp_retries2: not readable under %s (set it with --retries2)", env.ProcRoot())
+			return fmt.Errorf("measure: %w: tcp_retries2 under %s (set it with --retries2)", sysctl.ErrRead, env.ProcRoot())
 		}
 		vals.Retries2 = detect.DefaultRetries2
 	}
@@ -154,7 +159,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
 	if band.Nominal > f.timeout {
-		return fmt.Errorf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
+		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
 			p.Name, detect.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
 	}
 	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
@@ -327,7 +332,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	with := detect.IdleFlow(vals, true, idle, d, hz)
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {
-		return fmt.Errorf("measure: --idle %s is within %s of --nat-timeout %s: whether a flow idle that long survives is a matter of milliseconds; use an --idle below %s or above %s",
+		return inputf("measure: --idle %s is within %s of --nat-timeout %s: whether a flow idle that long survives is a matter of milliseconds; use an --idle below %s or above %s",
 			idle, detect.Slack, d, d-detect.Slack, d)
 	}
 	if with.Flow == detect.FlowAtRisk {
@@ -336,10 +341,10 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		if lost := (with.Min - time.Nanosecond).Truncate(time.Second); lost >= probe.MinNATTimeout {
 			msg += fmt.Sprintf(", or %s or less", lost)
 		}
-		return errors.New(msg)
+		return inputError{errors.New(msg)}
 	}
 	if run := idle + probe.DefaultEchoWait; run > f.timeout {
-		return fmt.Errorf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
+		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
 			idle, detect.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
 	}
 	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/caps"
@@ -18,11 +19,14 @@ import (
 type metricsFlags struct {
 	textfileDir string
 	profile     string
+	root        string
+	// set reports whether a flag was given on the command line.
+	set func(name string) bool
 }
 
 var cmdMetrics = &Command{
 	Name:      "metrics",
-	UsageLine: "metrics [--textfile-dir DIR] [--profile FILE] [--netns TARGET]",
+	UsageLine: "metrics [--textfile-dir DIR] [--profile PROFILE] [--netns TARGET]",
 	Netns:     true,
 	Short:     "print the keepalive state as Prometheus metrics",
 	Long: `Prints the keepalive sysctls, the dead-peer detection time, whether the kernel
@@ -31,15 +35,26 @@ matches the installed profile, and build info in the Prometheus text format.
 With --textfile-dir, writes DIR/tcpka.prom for node_exporter's textfile
 collector instead, atomically (temp file in DIR, fsync, rename): the
 collector never reads half a file. tcpka-metrics.timer runs this every
-minute. No installed profile is not an error: tcpka_profile_installed is 0.
+minute.
+
+The profile compared with is the installed one, /etc/tcpka/profile.yaml
+('tcpka install' writes it); no installed profile is not an error:
+tcpka_profile_installed is 0. --profile PROFILE compares with another, a
+shipped profile's name or a file as for 'tcpka check PROFILE'; that one
+must exist (exit 2, nothing written, when it does not or is not a valid
+profile).
+
 Needs no privileges beyond writing DIR; as root it also counts the live TCP
 sockets by keepalive state (tcpka_sockets{keepalive="off|sysctl|own"}, the
 numbers of tcpka sockets --summary --processes).`,
-	Examples: "tcpka metrics\ntcpka metrics --textfile-dir /var/lib/prometheus/node-exporter",
+	Examples: "tcpka metrics\ntcpka metrics --textfile-dir /var/lib/prometheus/node-exporter\ntcpka metrics --profile aws-nlb",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &metricsFlags{}
 		fs.StringVar(&f.textfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
-		fs.StringVar(&f.profile, "profile", sysctld.ProfileFile, "compare with the installed profile `FILE`")
+		fs.StringVar(&f.profile, "profile", sysctld.ProfileFile, "compare with `PROFILE`, a shipped name or a file, instead of the installed one")
+		fs.StringVar(&f.root, "root", "/", "look for the installed profile under `DIR` (for tests)")
+		_ = fs.MarkHidden("root")
+		f.set = func(name string) bool { return fs.Changed(name) }
 		return func(env *Env, args []string) error { return runMetrics(env, *f, args) }
 	},
 }
@@ -49,10 +64,12 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		return usagef("takes no arguments, got %q", args[0])
 	}
 	if f.textfileDir != "" {
-		if st, err := os.Stat(f.textfileDir); err != nil {
+		if st, err := os.Stat(f.textfileDir); errors.Is(err, fs.ErrNotExist) {
+			return inputf("metrics: --textfile-dir %s: %w", f.textfileDir, errors.Unwrap(err))
+		} else if err != nil {
 			return fmt.Errorf("metrics: --textfile-dir %s: %w", f.textfileDir, errors.Unwrap(err))
 		} else if !st.IsDir() {
-			return fmt.Errorf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
+			return inputf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
 		}
 	}
 	v, err := env.Kernel.Read()
@@ -64,16 +81,13 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		return err
 	}
 	snap.Samples[0].Values, snap.Samples[0].Net = v, env.Kernel.ReadNet()
-	if _, err := os.Stat(f.profile); err == nil {
-		p, err := profile.LoadFile(f.profile)
-		if err != nil {
-			return fmt.Errorf("metrics: installed profile: %w", err)
-		}
-		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("metrics: installed profile: %w", err)
+	p, err := metricsProfile(f)
+	if err != nil {
+		return err
 	}
-	// else no installed profile: tcpka_profile_installed 0, not an error
+	if p != nil {
+		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
+	}
 	if f.textfileDir != "" {
 		if err := metrics.WriteTextfile(f.textfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -81,6 +95,27 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		return nil
 	}
 	return metrics.Write(env.Stdout, snap)
+}
+
+// metricsProfile loads the profile metrics compares with: --profile's, a
+// name or a path as any PROFILE, which must exist; else the installed one,
+// which may be absent (nil, tcpka_profile_installed 0).
+func metricsProfile(f metricsFlags) (*profile.Profile, error) {
+	if f.set("profile") {
+		p, err := profile.Load(f.profile)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: --profile %w", err)
+		}
+		return p, nil
+	}
+	p, err := profile.LoadFile(filepath.Join(f.root, f.profile))
+	switch {
+	case errors.Is(err, profile.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("metrics: installed profile: %w", err)
+	}
+	return p, nil
 }
 
 // metricsBase is what tcpka metrics and tcpka watch report besides the

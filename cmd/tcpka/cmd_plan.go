@@ -20,12 +20,12 @@ import (
 
 type planFlags struct {
 	idle, within, path, out string
-	json, idleOnly          bool
+	json, idleOnly, force   bool
 }
 
 var cmdPlan = &Command{
 	Name:      "plan",
-	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE] [--json]",
+	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE [--force]] [--json]",
 	Short:     "choose keepalive values that keep a path open and notice a dead peer in time",
 	LongFunc:  planLong,
 	Examples:  "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
@@ -36,7 +36,8 @@ var cmdPlan = &Command{
 		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
 		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
 		completesTo(fs, "path", plan.Names())
-		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`")
+		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`, which must not exist")
+		fs.BoolVar(&f.force, "force", false, "with -o: replace FILE if it exists")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		return func(env *Env, args []string) error { return runPlan(env, *f, args) }
 	},
@@ -64,9 +65,10 @@ reaches). --idle-only leaves both out.
 With --path, --idle-timeout states a timeout you configured on it (checked
 against the range the vendor allows).
 
-Asks no profile can meet are refused with the reason. -o FILE writes the
-plan as a profile for 'tcpka apply' and 'tcpka check'. Nothing else is
-written; plan needs no privileges.`
+Asks no profile can meet are refused with the reason (exit 2). -o FILE
+writes the plan as a profile for 'tcpka apply' and 'tcpka check',
+atomically; an existing FILE is left alone and refused (exit 1) unless
+--force is given. Nothing else is written; plan needs no privileges.`
 }
 
 func pathList() string {
@@ -164,13 +166,20 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if f.idleOnly && ask.DetectWithin == 0 {
 		return usagef("--idle-only goes with --detect-within")
 	}
+	if f.force && planOut == "" {
+		return usagef("--force goes with -o FILE")
+	}
 	ask.IdleOnly = f.idleOnly
 	p, err := plan.Solve(ask)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
 	if planOut != "" {
-		if err := writePlanProfile(planOut, p, box, planCommandLine(box, f)); err != nil {
+		err := writePlanProfile(planOut, p, box, planCommandLine(box, f), f.force)
+		if errors.Is(err, atomicfile.ErrExist) {
+			return fmt.Errorf("plan: -o %s: %w: add --force to replace it", planOut, atomicfile.ErrExist)
+		}
+		if err != nil {
 			return fmt.Errorf("plan: -o %s: %w", planOut, err)
 		}
 	}
@@ -251,16 +260,20 @@ func shellPath(file string) string {
 	return "./" + file
 }
 
-// writePlanProfile writes the plan as a profile with the one atomic writer.
-func writePlanProfile(file string, p plan.Plan, box *plan.Middlebox, cmdline string) error {
+// writePlanProfile writes the plan as a profile with the one atomic
+// writer: a new file, or with force one that replaces file.
+func writePlanProfile(file string, p plan.Plan, box *plan.Middlebox, cmdline string, force bool) error {
 	if st, err := os.Stat(file); err == nil && st.IsDir() {
-		return errors.New("is a directory")
+		return inputError{errors.New("is a directory")}
 	}
 	data, err := p.Profile(file, box, cmdline)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(file, data, 0o644)
+	if force {
+		return atomicfile.WriteFile(file, data, 0o644)
+	}
+	return atomicfile.CreateFile(file, data, 0o644)
 }
 
 func planCommandLine(box *plan.Middlebox, f planFlags) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 
@@ -67,7 +66,7 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 	case "unit":
 		unit, err := enforce.NormalizeUnit(renderUnit)
 		if err != nil {
-			return fmt.Errorf("render: --unit %s: %w", renderUnit, err)
+			return inputf("render: --unit %s: %w", renderUnit, err)
 		}
 		arg := args[0]
 		if profile.IsPath(arg) { // the unit runs from /, so a path must be absolute

@@ -92,7 +92,7 @@ func runSockets(env *Env, f socketsFlags, args []string) error {
 	}
 	if f.pid > 0 {
 		if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); err != nil {
-			return fmt.Errorf("sockets: --pid %d: no such process", f.pid)
+			return inputf("sockets: --pid %d: no such process", f.pid)
 		}
 	}
 	sys, err := env.Kernel.Read()

@@ -59,8 +59,15 @@ retransmission gives up on the next one, not by TCP keepalive, and no PuTTY
 setting bounds that time, so the goal a session can miss is surviving the
 path. Sessions in a .reg file are judged with Windows' documented defaults
 (tcpka cannot read a Windows machine), a sessions directory with this
-machine's kernel values. Exit 0 when every session survives the path, 1 when
-any does not (or the input is bad: one line on stderr).`,
+machine's kernel values.
+
+Exit 0 when every side judged (or every PuTTY session) meets the goal, 1
+when one misses it ("verdict: misses the goal"), 2 on bad input (a bad
+flag value, an ask no settings meet, a missing or malformed config, export
+or sessions directory), 3 when settings could not be read (ssh -G failed,
+or sshd -T on --sshd-config FILE; the kernel's values, an unreadable
+export). A side that is not judged (no ssh here, sshd -T without root)
+does not count.`,
 	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json\ntcpka ssh --putty putty-sessions.reg --path aws-nlb\ntcpka ssh --putty ~/.putty/sessions --json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &sshFlags{}
@@ -224,7 +231,10 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 				settingsJSON
 			}{Name: r.ProfileName, Command: r.ProfileCommand, settingsJSON: newSettingsJSON(r.Rec.Profile.Settings)}
 		}
-		return writeJSON(env.Stdout, out)
+		if err := writeJSON(env.Stdout, out); err != nil {
+			return err
+		}
+		return sshMissed(r)
 	}
 
 	w := env.Stdout
@@ -236,7 +246,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 
 	if r.NothingToChange() {
 		fmt.Fprintln(w, "\nnothing to change: both sides and the kernel meet the goal")
-		return nil
+		return sshMissed(r)
 	}
 	if len(clientLines) > 0 {
 		fmt.Fprintf(w, "\nadd to ~/.ssh/config (ssh uses the first value it reads: put this above any \"Host *\" block):\n")
@@ -266,6 +276,15 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 		fmt.Fprintf(w, "\napply the tcpka profile for the TCP layer (covers sessions without SSH keepalives, e.g. clients you do not configure):\n")
 		fmt.Fprintf(w, "    %s\n", r.ProfileCommand)
 		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, detect.Words(p.Time), detect.Seconds(detect.Idle(p)))
+	}
+	return sshMissed(r)
+}
+
+// sshMissed is tcpka ssh's exit: 1 when a judged side misses the goal
+// (its verdict line says so), after the report was printed.
+func sshMissed(r *sshcfg.Report) error {
+	if r.Missed() > 0 {
+		return exitCode(exitFailure)
 	}
 	return nil
 }
@@ -319,11 +338,11 @@ func printSide(w io.Writer, name, peer string, r sshcfg.SideReport, idle, within
 		fmt.Fprintf(w, "  %s path: DROPPED: %s\n", detect.Words(idle), verdict)
 	}
 	switch {
+	case r.Misses(within):
+		fmt.Fprintf(w, "  verdict: misses the goal: see below\n")
 	case len(r.Fix) == 0:
 		fmt.Fprintf(w, "  verdict: ok\n")
-	case j.Meets(within):
-		fmt.Fprintf(w, "  verdict: meets the goal through the kernel values, but its own settings do not: see below\n")
 	default:
-		fmt.Fprintf(w, "  verdict: misses the goal: see below\n")
+		fmt.Fprintf(w, "  verdict: meets the goal through the kernel values, but its own settings do not: see below\n")
 	}
 }

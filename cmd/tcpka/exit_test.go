@@ -12,43 +12,149 @@ import (
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-// TestExitCodes runs the CLI in-process: 0 ok, 1 failure or drift, 2 usage;
-// and every failure is exactly one line on stderr.
+// TestExitCodes runs the CLI in-process through every row of the one exit
+// table (main.go) for the commands that have it: 0 ok, 1 drift, a missed
+// goal or a change that failed, 2 usage or invalid input, 3 could not
+// determine. A failure is exactly one line on stderr and nothing on stdout;
+// drift and a missed goal are the report on stdout, nothing on stderr.
+// Nothing here writes a real sysctl: every tree is a fake one.
 func TestExitCodes(t *testing.T) {
 	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) // profile ssh
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("probes: 0\n"), 0o644)
-	g := []string{"--proc-root", tree, "--run-dir", t.TempDir()}
+	defaults := fakeProc(t, keepalive.Settings{})                                        // 7200/75/9
+	empty := t.TempDir()                                                                 // no sysctls: unreadable
+	bad := "testdata/exit/bad.yaml"
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	existing := filepath.Join(t.TempDir(), "existing.yaml")
+	if err := os.WriteFile(existing, []byte("time: 1m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A state directory others may write: apply refuses before any write.
+	unsafeRun := t.TempDir()
+	if err := os.Mkdir(filepath.Join(unsafeRun, "tcpka"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(unsafeRun, "tcpka"), 0o777)
+	noInstall := t.TempDir()
+	putty := "../../internal/sshcfg/testdata/putty/"
+	sshBins := func(ssh string) []string { return []string{"--ssh-bin", ssh, "--sshd-bin", "/nonexistent/sshd"} }
+
+	const (
+		quiet  = iota // exit 0: whatever stdout says, nothing on stderr
+		report        // exit 1: the report on stdout, nothing on stderr
+		line          // one line "tcpka: ..." on stderr, nothing on stdout
+	)
 	tests := []struct {
-		args []string
-		code int
+		args   []string
+		code   int
+		output int
+		want   string // in stderr for line, in stdout otherwise
 	}{
-		{[]string{"show"}, 0},
-		{[]string{"check", "ssh"}, 0},
-		{[]string{"check", "aws-nlb"}, 1},
-		{[]string{"apply", bad}, 1},
-		{[]string{"apply", "nope"}, 1},
-		{[]string{"apply"}, 2},
-		{[]string{"apply", "ssh", "aws-nlb"}, 2},
-		{[]string{"show", "--nope"}, 2},
-		{[]string{"nope"}, 2},
-		{[]string{"apply", "ssh", "--dry-run"}, 0},
+		// show
+		{[]string{"show", "--proc-root", tree}, exitOK, quiet, "dead peer detected after 120 s"},
+		{[]string{"show", "extra", "--proc-root", tree}, exitUsage, line, "takes no arguments"},
+		{[]string{"show", "--nope", "--proc-root", tree}, exitUsage, line, "unknown flag: --nope"},
+		{[]string{"show", "--netns", "pid:abc", "--proc-root", tree}, exitUsage, line, "bad network namespace"},
+		{[]string{"show", "--netns", t.TempDir(), "--proc-root", tree}, exitUsage, line, "not a network namespace"},
+		{[]string{"show", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
+		{[]string{"show", "--netns", missing, "--proc-root", tree}, exitUnknown, line, "no such network namespace"},
+		// check: drift is 1, a mistyped name is not drift
+		{[]string{"check", "ssh", "--proc-root", tree}, exitOK, quiet, "kernel matches profile ssh"},
+		{[]string{"check", "aws-nlb", "--proc-root", tree}, exitFailure, report, "drift: 3 of 3 keys differ"},
+		{[]string{"check", "aws-nlb", "--json", "--proc-root", tree}, exitFailure, report, `"match": false`},
+		{[]string{"check", "shh", "--proc-root", tree}, exitUsage, line, "shh: unknown profile"},
+		{[]string{"check", bad, "--proc-root", tree}, exitUsage, line, "probes: 0 is out of range"},
+		{[]string{"check", missing, "--proc-root", tree}, exitUsage, line, "missing.yaml: no such file"},
+		{[]string{"check", "--proc-root", tree}, exitUsage, line, "needs exactly one PROFILE"},
+		{[]string{"check", "ssh", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
+		{[]string{"check", "ssh", "--netns", missing, "--proc-root", tree}, exitUnknown, line, "no such network namespace"},
+		// apply: a refused change writes nothing
+		{[]string{"apply", "aws-nlb", "--dry-run", "--proc-root", tree, "--run-dir", t.TempDir()}, exitOK, quiet, "dry run: 3 keys would change"},
+		{[]string{"apply", "aws-nlb", "--proc-root", tree, "--run-dir", unsafeRun}, exitFailure, line, "unsafe state"},
+		{[]string{"apply", "nope", "--proc-root", tree, "--run-dir", t.TempDir()}, exitUsage, line, "nope: unknown profile"},
+		{[]string{"apply", bad, "--proc-root", tree, "--run-dir", t.TempDir()}, exitUsage, line, "probes: 0 is out of range"},
+		{[]string{"apply", "--proc-root", tree}, exitUsage, line, "needs exactly one PROFILE"},
+		{[]string{"apply", "ssh", "aws-nlb", "--proc-root", tree}, exitUsage, line, "needs exactly one PROFILE"},
+		{[]string{"apply", "ssh", "--proc-root", empty, "--run-dir", t.TempDir()}, exitUnknown, line, "no such sysctl"},
+		// plan reads nothing: no 3
+		{[]string{"plan", "--idle-timeout", "4m"}, exitOK, quiet, "tcp_keepalive_time"},
+		{[]string{"plan", "--idle-timeout", "4m", "-o", existing}, exitFailure, line, "file exists: add --force to replace it"},
+		{[]string{"plan", "--idle-timeout", "10s"}, exitUsage, line, "impossible ask"},
+		{[]string{"plan", "--path", "nowhere"}, exitUsage, line, "unknown path"},
+		{[]string{"plan", "--idle-timeout", "soon"}, exitUsage, line, "not a duration"},
+		{[]string{"plan", "--idle-timeout", "4m", "--force"}, exitUsage, line, "--force goes with -o FILE"},
+		// ssh: a side that misses the goal is 1
+		{append([]string{"ssh", "myhost", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitOK, quiet, "verdict: meets the goal through the kernel values"},
+		{append([]string{"ssh", "myhost", "--proc-root", defaults}, sshBins("testdata/exit/ssh-plain")...), exitFailure, report, "verdict: misses the goal"},
+		{append([]string{"ssh", "myhost", "--json", "--proc-root", defaults}, sshBins("testdata/exit/ssh-plain")...), exitFailure, report, `"idle_path": "dropped"`},
+		{[]string{"ssh", "--putty", "testdata/exit/putty", "--proc-root", tree}, exitOK, quiet, "every session keeps the 4m path open"},
+		{[]string{"ssh", "--putty", putty + "sessions.reg", "--proc-root", tree}, exitFailure, report, "misses the goal: the session does not keep the path open"},
+		{append([]string{"ssh", "--idle-timeout", "soon", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitUsage, line, "not a duration"},
+		{append([]string{"ssh", "--idle-timeout", "8s", "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitUsage, line, "impossible ask"},
+		{append([]string{"ssh", "myhost", "--ssh-config", missing, "--proc-root", tree}, sshBins("testdata/exit/ssh-plain")...), exitUsage, line, "--ssh-config " + missing + ": no such file"},
+		{[]string{"ssh", "--putty", missing, "--proc-root", tree}, exitUsage, line, "no such file or directory"},
+		{[]string{"ssh", "--putty", putty + "bad/baddword.reg", "--proc-root", tree}, exitUsage, line, "malformed dword"},
+		{append([]string{"ssh", "myhost", "--proc-root", empty}, sshBins("testdata/exit/ssh-plain")...), exitUnknown, line, "no such sysctl"},
+		{append([]string{"ssh", "myhost", "--proc-root", tree}, sshBins("testdata/exit/ssh-broken")...), exitUnknown, line, "Bad configuration option"},
+		{[]string{"ssh", "--putty", "/proc/self/mem", "--proc-root", tree}, exitUnknown, line, "input/output error"},
+		// measure: bad input is refused before anything is created
+		{[]string{"measure", "--proc-root", tree}, exitUsage, line, "needs exactly one PROFILE"},
+		{[]string{"measure", "ssh", "--timeout", "0s", "--proc-root", tree}, exitUsage, line, "--timeout must be positive"},
+		{[]string{"measure", "nope", "--proc-root", tree}, exitUsage, line, "nope: unknown profile"},
+		{[]string{"measure", bad, "--proc-root", tree}, exitUsage, line, "probes: 0 is out of range"},
+		{[]string{"measure", "kernel-default", "--proc-root", tree}, exitUsage, line, "exceeds --timeout"},
+		{[]string{"measure", "ssh", "--nat-timeout", "1s", "--proc-root", tree}, exitUsage, line, "--nat-timeout must be whole seconds"},
+		{[]string{"measure", "ssh", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
+		// metrics: only the default installed profile may be absent
+		{[]string{"metrics", "--proc-root", tree, "--root", noInstall}, exitOK, quiet, "tcpka_profile_installed 0"},
+		{[]string{"metrics", "--proc-root", tree, "--profile", "ssh"}, exitOK, quiet, `tcpka_profile_drift{profile="ssh"} 0`},
+		{[]string{"metrics", "--proc-root", tree, "--profile", missing}, exitUsage, line, "--profile " + missing + ": no such file"},
+		{[]string{"metrics", "--proc-root", tree, "--profile", "nope"}, exitUsage, line, "--profile nope: unknown profile"},
+		{[]string{"metrics", "--proc-root", tree, "--profile", bad}, exitUsage, line, "probes: 0 is out of range"},
+		{[]string{"metrics", "--proc-root", tree, "--root", noInstall, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
+		{[]string{"metrics", "extra"}, exitUsage, line, "takes no arguments"},
+		{[]string{"metrics", "--proc-root", empty, "--root", noInstall}, exitUnknown, line, "no such sysctl"},
+		// render reads no kernel: 0 or 2
+		{[]string{"render", "ssh"}, exitOK, quiet, "net.ipv4.tcp_keepalive_time = 60"},
+		{[]string{"render", "nope"}, exitUsage, line, "nope: unknown profile"},
+		{[]string{"render", bad}, exitUsage, line, "probes: 0 is out of range"},
+		{[]string{"render", missing}, exitUsage, line, "no such file"},
+		{[]string{"render", "ssh", "--format", "yaml"}, exitUsage, line, `--format "yaml"`},
+		{[]string{"render", "ssh", "--format", "unit", "--unit", "a/b"}, exitUsage, line, "not a service or scope name"},
+		// no command, an unknown one
+		{[]string{"nope"}, exitUsage, line, `unknown command "nope"`},
+		{[]string{"help", "nope"}, exitUsage, line, `unknown command "nope"`},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
-		args := tt.args
-		if args[0] != "nope" {
-			args = append(append([]string{}, args...), g...)
-		}
-		code := run(args, &out, &errb)
+		name := "tcpka " + strings.Join(tt.args, " ")
+		code := run(tt.args, &out, &errb)
 		if code != tt.code {
-			t.Errorf("tcpka %s: exit %d, want %d (stderr %q)", strings.Join(tt.args, " "), code, tt.code, errb.String())
+			t.Errorf("%s: exit %d, want %d (stderr %q)", name, code, tt.code, errb.String())
+			continue
 		}
-		if code != 0 && tt.args[0] != "check" {
-			if n := strings.Count(errb.String(), "\n"); n != 1 || !strings.HasPrefix(errb.String(), "tcpka: ") {
-				t.Errorf("tcpka %s: stderr %q, want one line starting 'tcpka: '", strings.Join(tt.args, " "), errb.String())
+		switch tt.output {
+		case line:
+			if n := strings.Count(errb.String(), "\n"); n != 1 || !strings.HasPrefix(errb.String(), "tcpka: ") || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("%s: stderr %q, want one line starting 'tcpka: ' with %q", name, errb.String(), tt.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("%s: stdout %q, want nothing", name, out.String())
+			}
+		default:
+			if errb.Len() != 0 {
+				t.Errorf("%s: stderr %q, want nothing", name, errb.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("%s: stdout lacks %q:\n%s", name, tt.want, out.String())
 			}
 		}
+	}
+	// Nothing above changed the tree it read.
+	if v, err := sysctl.NewFS(tree).Read(); err != nil || v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) {
+		t.Errorf("the tree holds %+v (%v), want the ssh profile's values as they were", v, err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "time: 1m\n" {
+		t.Errorf("plan -o without --force changed %s: %q", existing, b)
 	}
 }
 

@@ -2,6 +2,21 @@
 // noticed. This file holds the command table, global flags and exit codes;
 // each command lives in a cmd_*.go file of its own: it binds its flags for
 // one run, calls the packages that decide, and renders what they return.
+//
+// Exit status is one table for every command (exitTable, which 'tcpka
+// help' and the man page print; exitStatus maps what a command returned
+// onto it):
+//
+//	0  ok; for check, ssh and measure: the kernel matches, the goal is met
+//	1  drift (check), a missed goal (ssh, measure), or a change that failed
+//	   and was rolled back or never written (apply as non-root or on a
+//	   read-only /proc/sys, plan -o onto an existing file without --force)
+//	2  usage or invalid input, nothing touched: an unknown command, flag
+//	   or profile name, a profile file that is missing or not a valid
+//	   profile, a bad flag value (a directory to read or write below, such
+//	   as --root, --sysctl-d, -o's or --textfile-dir, that does not exist)
+//	3  could not determine: the kernel's values, a network namespace or a
+//	   needed file could not be read
 package main
 
 import (
@@ -14,9 +29,15 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/plan"
+	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sshcfg"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
 // Command is one tcpka subcommand; help, usage, completion and the man
@@ -56,12 +77,77 @@ func init() {
 	commands = []*Command{cmdShow, cmdApply, cmdCheck, cmdRevert, cmdProfiles, cmdSockets, cmdMeasure, cmdEnforce, cmdRender, cmdInstall, cmdUninstall, cmdPlan, cmdSSH, cmdMetrics, cmdWatch, cmdCompletion, cmdVersion, cmdHelp}
 }
 
-// Exit codes.
+// Exit codes: the table in the package comment.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = 0 // ok; the kernel matches, the goal is met
+	exitFailure = 1 // drift, a missed goal, or a change that failed
+	exitUsage   = 2 // usage or invalid input: nothing was touched
+	exitUnknown = 3 // could not determine: kernel, namespace or file unreadable
 )
+
+// exitTable is the exit status section of 'tcpka help' and the man page.
+// Each line fits the 80-column help.
+var exitTable = []struct {
+	Code  int
+	Lines []string
+}{
+	{exitOK, []string{"success; check: the kernel matches; ssh, measure: the goal is met"}},
+	{exitFailure, []string{
+		"drift (check), a missed goal (ssh, measure), or a change that failed",
+		"and was rolled back or never written (apply without root or on a",
+		"read-only /proc/sys, plan -o onto an existing FILE without --force)"}},
+	{exitUsage, []string{
+		"usage or invalid input, nothing touched: an unknown command, flag or",
+		"profile name, a profile file missing or not a valid profile, a bad",
+		"flag value"}},
+	{exitUnknown, []string{
+		"could not determine: the kernel's values, a network namespace",
+		"(--netns) or a needed file could not be read"}},
+}
+
+// invalidInput are the package sentinels of input that is wrong: exit 2.
+var invalidInput = []error{
+	profile.ErrInvalid, profile.ErrUnknown, profile.ErrNotFound,
+	netns.ErrBadSpec, netns.ErrNotNetns,
+	plan.ErrUnknownPath, plan.ErrTimeoutRange, plan.ErrImpossible, plan.ErrNothingAsked,
+	sshcfg.ErrInvalid, sshcfg.ErrImpossible,
+	sysctld.ErrBadRoot, atomicfile.ErrNoDir, atomicfile.ErrNotDir,
+}
+
+// undetermined are the package sentinels of what could not be read: exit 3.
+var undetermined = []error{
+	sysctl.ErrRead, kernel.ErrNamespace, profile.ErrUnreadable, sshcfg.ErrUnreadable, sockdiag.ErrUnavailable,
+}
+
+// exitStatus is the one map from what a command returned to the exit
+// table: a code the command chose after printing its own explanation
+// (check's drift, measure's miss), then bad input, then what could not be
+// read; any other error is a failure.
+func exitStatus(err error) int {
+	var code exitCode
+	var usage usageError
+	var input inputError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &usage), errors.As(err, &input), isAny(err, invalidInput):
+		return exitUsage
+	case isAny(err, undetermined):
+		return exitUnknown
+	}
+	return exitFailure
+}
+
+func isAny(err error, sentinels []error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // Env is what a command runs with: its output streams and the one kernel
 // handle, bound to the --netns target (or tcpka's own namespace) and the
@@ -87,12 +173,23 @@ type globals struct {
 	netns    string
 }
 
-// usageError is a mistake on the command line: exit 2.
+// usageError is a mistake on the command line: exit 2, printed with the
+// usage line.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// inputError is input main itself refuses where no package sentinel says
+// so (a flag value that names nothing, an ask measure cannot time): exit
+// 2, printed as it is, without the usage line.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
+
+func inputf(format string, args ...any) error { return inputError{fmt.Errorf(format, args...)} }
 
 // exitCode ends the program with a code after the command printed its own
 // explanation (check's drift, measure's miss).
@@ -189,11 +286,11 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	k, err := kernel.Open(g.procRoot, g.netns, netns.DefaultRunDir)
 	if errors.Is(err, netns.ErrBadSpec) {
 		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
-		return exitUsage
+		return exitStatus(err)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", g.netns, oneLine(err.Error()))
-		return exitFailure
+		return exitStatus(err)
 	}
 	defer k.Close()
 	env := &Env{Stdout: stdout, Stderr: stderr, Kernel: k, State: sysctl.State{RunDir: g.runDir}, RunDir: g.runDir}
@@ -204,17 +301,14 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	var code exitCode
 	var usage usageError
 	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &code):
-		return int(code)
+	case err == nil, errors.As(err, &code):
+		// The command printed its own explanation.
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, usage.msg, cmd.UsageLine)
-		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "tcpka: %s\n", oneLine(err.Error()))
-		return exitFailure
 	}
+	return exitStatus(err)
 }
 
 // oneLine keeps an error to one line on stderr, whatever a library put in it.

@@ -81,7 +81,7 @@ func writeMan(w io.Writer) {
 	fmt.Fprintln(w, ".SH DESCRIPTION")
 	roffParagraphs(w, `tcpka reads and writes the TCP keepalive sysctls net.ipv4.tcp_keepalive_time, net.ipv4.tcp_keepalive_intvl and net.ipv4.tcp_keepalive_probes of a network namespace, applies them from named profiles, and says when an idle connection notices a silently dead peer: time + intvl * probes seconds.
 
-PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or the path of a YAML file: anything containing '/' or ending in .yaml or .yml.`)
+PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or the path of a YAML file: anything containing '/' or ending in .yaml or .yml. A flag that names a profile (metrics --profile) takes the same.`)
 	fmt.Fprintln(w, ".SH COMMANDS")
 	for _, c := range commands {
 		fmt.Fprintf(w, ".SS \"tcpka %s\"\n", strings.ReplaceAll(roff(c.UsageLine), `"`, `""`))
@@ -105,9 +105,10 @@ PROFILE is the name of a shipped profile (see PROFILES and 'tcpka profiles') or 
 	fmt.Fprintln(w, ".SH PROFILES")
 	fmt.Fprintf(w, "Shipped profiles (also installed as YAML files under /usr/share/tcpka/profiles): %s.\n", roff(strings.Join(profileNames(), ", ")))
 	fmt.Fprintln(w, ".SH EXIT STATUS")
-	fmt.Fprintln(w, ".TP\n0\nSuccess; for check, the kernel matches the profile.")
-	fmt.Fprintln(w, ".TP\n1\nFailure, or drift found; the reason is on standard error.")
-	fmt.Fprintln(w, ".TP\n2\nUsage error: unknown command or flag, wrong arguments.")
+	fmt.Fprintln(w, "The same for every command. An error is one line on standard error; drift and a missed goal are told in the report on standard output.")
+	for _, e := range exitTable {
+		fmt.Fprintf(w, ".TP\n%d\n%s\n", e.Code, roff(upperFirst(strings.Join(e.Lines, " "))+"."))
+	}
 	fmt.Fprintln(w, ".SH FILES")
 	fmt.Fprintln(w, ".TP\n/etc/tcpka/profile.yaml\nThe installed profile: applied at boot by tcpka.service, compared by tcpka metrics.")
 	fmt.Fprintln(w, ".TP\n/usr/share/tcpka/profiles/\nThe shipped profiles as files.")

@@ -228,23 +228,45 @@ func TestNetnsCLI(t *testing.T) {
 	if got, want := all(), "7200/75/9 7200/75/9 7200/75/9 7200/75/9"; got != want {
 		t.Fatalf("after apply kernel-default --all-netns: %s, want %s", got, want)
 	}
+	// Reading: drift found anywhere is 1; without drift, a namespace that
+	// could not be read leaves the answer open: 3.
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"check", "kernel-default", "--all-netns"}, exitUnknown, `^tcpka: check: could not read 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`},
+		{[]string{"check", "ssh", "--all-netns"}, exitFailure, `^tcpka: check: could not read 1 of 5 network namespaces: /run/netns/tcpka-uts\n$`},
+		{[]string{"show", "--all-netns"}, exitUnknown, `^tcpka: show: 1 of \d+ network namespaces could not be read \(see NOTE\)\n$`},
+		{[]string{"show", "--all-netns", "--json"}, exitUnknown, `^tcpka: show: 1 of \d+ network namespaces could not be read \(see their error\)\n$`},
+	} {
+		_, errOut, code := tcpkaRun(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("tcpka %s with a broken name: exit %d, want %d", strings.Join(tt.args, " "), code, tt.code)
+		}
+		mustMatch(t, strings.Join(tt.args, " "), errOut, tt.stderr)
+	}
 	nstest.Run(t, "umount", "/run/netns/tcpka-uts")
 	nstest.Run(t, "rm", "/run/netns/tcpka-uts")
 
-	// Bad targets: one clear line, exit 1, nothing written.
+	// Bad targets: one clear line, nothing written; exit 3 for a namespace
+	// that cannot be opened, 2 for a file that is not one.
 	exited := exec.Command("true")
 	if err := exited.Run(); err != nil {
 		t.Fatal(err)
 	}
 	before := all()
-	for _, tt := range []struct{ target, stderr string }{
-		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`},
-		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`},
-		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`},
+	for _, tt := range []struct {
+		target, stderr string
+		code           int
+	}{
+		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUnknown},
+		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`, exitUsage},
+		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUnknown},
 	} {
 		out, errOut, code := tcpkaRun(t, "apply", "fast-failover", "--netns", tt.target)
-		if code != 1 || out != "" {
-			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit 1 and no output", tt.target, code, out)
+		if code != tt.code || out != "" {
+			t.Errorf("apply --netns %s: exit %d, stdout %q; want exit %d and no output", tt.target, code, out, tt.code)
 		}
 		mustMatch(t, "apply --netns "+tt.target, errOut, tt.stderr)
 	}
@@ -290,6 +312,7 @@ func TestNetnsCLI(t *testing.T) {
 	defer client.Close()
 	defer server.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	noInstall := t.TempDir() // no installed profile below it
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -297,8 +320,8 @@ func TestNetnsCLI(t *testing.T) {
 		{[]string{"sockets", "--netns", "tcpka-a", "--port", port, "--summary", "--json"}, `"total": 2,`},
 		{[]string{"sockets", "--port", port, "--summary", "--json"}, `"total": 0,`},
 		// Go's Dial and Accept turn keepalive on with their own 15 s values.
-		{[]string{"metrics", "--netns", "tcpka-a", "--profile", "/nonexistent"}, "tcpka_sockets{keepalive=\"own\"} 2\n"},
-		{[]string{"metrics", "--netns", "tcpka-a", "--profile", "/nonexistent"}, "tcpka_keepalive_time_seconds " + strings.Split(nstest.Values(t, "tcpka-a"), "/")[0] + "\n"},
+		{[]string{"metrics", "--netns", "tcpka-a", "--root", noInstall}, "tcpka_sockets{keepalive=\"own\"} 2\n"},
+		{[]string{"metrics", "--netns", "tcpka-a", "--root", noInstall}, "tcpka_keepalive_time_seconds " + strings.Split(nstest.Values(t, "tcpka-a"), "/")[0] + "\n"},
 	} {
 		out, errOut, code := tcpkaRun(t, tt.args...)
 		if code != 0 || !strings.Contains(out, tt.want) {
@@ -329,6 +352,7 @@ func TestAllNetnsHost(t *testing.T) {
 		runAs  []string // what starts tcpka
 		stdout []string // lines, as regexps
 		stderr string
+		code   int // of show --all-netns: 3 where a namespace could not be read
 	}{
 		{
 			name:  "root without CAP_SYS_PTRACE in a scratch netns",
@@ -344,6 +368,7 @@ $`,
 		{
 			name:  "nobody in PID 1's netns",
 			runAs: []string{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"},
+			code:  exitUnknown,
 			stdout: []string{
 				`net:\[\d+\] +tcpka-h +- +- +- +- +- +cannot read: enter net:\[\d+\]: operation not permitted \(entering another network namespace needs CAP_SYS_ADMIN\)`,
 				`net:\[\d+\] +- +\d+ tcpka +600 s +60 s +6 +960 s \(16m\) +-`,
@@ -358,8 +383,8 @@ $`,
 		t.Run(tt.name, func(t *testing.T) {
 			run := func(args ...string) (string, string) {
 				out, errOut, code := tcpkaRunAs(t, tt.runAs, args...)
-				if code != 0 {
-					t.Fatalf("tcpka %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+				if code != tt.code {
+					t.Fatalf("tcpka %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, tt.code, out, errOut)
 				}
 				return out, errOut
 			}

@@ -129,13 +129,14 @@ func TestApplyRollsBackOnTheRealKernel(t *testing.T) {
 		cp $p "$RUN/probes"
 		mount --bind "$RUN/probes" $p
 		mount -o remount,bind,ro $p
-		if "$TCPKA" apply ssh --run-dir "$RUN" >/dev/null; then echo apply-succeeded; fi
+		"$TCPKA" apply ssh --run-dir "$RUN" >/dev/null || echo "exit $?"
 		`+readBack, "-m")
 	if err != nil {
 		t.Fatalf("%v: %s", err, stderr)
 	}
-	if out != "7200 75 9 " {
-		t.Errorf("after a failed apply the netns holds %q, want the old values 7200 75 9", out)
+	// A change that failed and was rolled back: exit 1.
+	if out != "exit 1\n7200 75 9 " {
+		t.Errorf("after a failed apply: %q, want exit 1 and the old values 7200 75 9", out)
 	}
 	for _, want := range []string{"tcpka: apply: /proc/sys is mounted read-only", "tcp_keepalive_probes", "rolled back: the keys already written were restored"} {
 		if !strings.Contains(stderr, want) {
@@ -153,13 +154,14 @@ func TestApplyReadOnlyProcSys(t *testing.T) {
 	out, stderr, err := inScratchNetns(t, `
 		mount --bind /proc/sys /proc/sys
 		mount -o remount,bind,ro /proc/sys
-		if "$TCPKA" apply ssh --run-dir "$RUN"; then echo apply-succeeded; fi
+		"$TCPKA" apply ssh --run-dir "$RUN" || echo "exit $?"
 		`+readBack, "-m")
 	if err != nil {
 		t.Fatalf("%v: %s", err, stderr)
 	}
-	if out != "7200 75 9 " {
-		t.Errorf("stdout %q: want nothing from apply and the old values", out)
+	// Nothing written: exit 1, as for any change that failed.
+	if out != "exit 1\n7200 75 9 " {
+		t.Errorf("stdout %q: want nothing from apply but exit 1, and the old values", out)
 	}
 	want := "tcpka: apply: /proc/sys is mounted read-only (as in most containers): run tcpka on the host, or give the container a writable /proc/sys"
 	if !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -46,6 +49,29 @@ func TestScript(t *testing.T) {
 			return err
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// exits N PROGRAM [ARGS...] runs PROGRAM as exec does and
+			// wants exit status N exactly: '!' says only "not 0", and
+			// tcpka's exit statuses are a table (main.go).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: exits N PROGRAM [ARGS...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("exits: %q is not an exit status", args[0])
+				}
+				got := 0
+				var ee *exec.ExitError
+				switch err := ts.Exec(args[1], args[2:]...); {
+				case errors.As(err, &ee):
+					got = ee.ExitCode()
+				case err != nil:
+					ts.Fatalf("exits: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("%s: exit status %d, want %d", args[1], got, want)
+				}
+			},
 			// private runs a command in new mount and pid namespaces with
 			// a tmpfs on /run, so scratch network namespaces a measurement
 			// names there are never visible on the host.

@@ -12,8 +12,9 @@ import (
 
 // TestPuTTYExitCodes: tcpka ssh --putty exits 0 when every session keeps
 // the path open and 1 when any does not (the report on stdout, nothing on
-// stderr), 1 with one line on stderr for bad input (as every bad input
-// file in tcpka), 2 for usage mistakes.
+// stderr); with one line on stderr, 2 for bad input (a bad or missing
+// export, a usage mistake) and 3 for an export that is there but cannot be
+// read.
 func TestPuTTYExitCodes(t *testing.T) {
 	tree := fakeProc(t, keepalive.Settings{Time: 7200, Intvl: 75, Probes: 9})
 	fixtures := "../../internal/sshcfg/testdata/putty/"
@@ -35,9 +36,10 @@ func TestPuTTYExitCodes(t *testing.T) {
 		{[]string{"--putty", fixtures + "sessions.reg", "--json"}, 1, false},
 		// 5 minutes survives an NLB's 350 s, the rest still does not.
 		{[]string{"--putty", fixtures + "unix/sessions", "--path", "aws-nlb"}, 1, false},
-		{[]string{"--putty", fixtures + "bad/garbage.bin"}, 1, true},
-		{[]string{"--putty", fixtures + "bad/baddword.reg"}, 1, true},
-		{[]string{"--putty", fixtures + "missing.reg"}, 1, true},
+		{[]string{"--putty", fixtures + "bad/garbage.bin"}, 2, true},
+		{[]string{"--putty", fixtures + "bad/baddword.reg"}, 2, true},
+		{[]string{"--putty", fixtures + "missing.reg"}, 2, true},
+		{[]string{"--putty", "/proc/self/mem"}, 3, true}, // there, but unreadable
 		{[]string{"--putty", good, "host"}, 2, true},
 		{[]string{"--putty", good, "--idle-timeout", "soon"}, 2, true},
 	}

@@ -36,8 +36,8 @@ func TestWatchBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"watch"}, 2, "tcpka: watch: needs exactly one PROFILE (usage: tcpka watch PROFILE"},
-		{[]string{"watch", bad}, 1, "bad.yaml:1: probes: 0 is out of range: must be 1..127"},
-		{[]string{"watch", "nope"}, 1, `tcpka: `},
+		{[]string{"watch", bad}, 2, "bad.yaml:1: probes: 0 is out of range: must be 1..127"},
+		{[]string{"watch", "nope"}, 2, `tcpka: nope: unknown profile`},
 		{[]string{"watch", "ssh", "--interval", "100ms"}, 2, "tcpka: watch: --interval 100ms: must be at least 1s"},
 		{[]string{"watch", "ssh", "--interval", "often"}, 2, `tcpka: watch: invalid argument "often" for "--interval" flag`},
 		{[]string{"watch", "ssh", "--log-format", "xml"}, 2, `tcpka: watch: --log-format "xml": must be text or json`},

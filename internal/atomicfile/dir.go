@@ -32,6 +32,9 @@ var (
 	ErrIsDir = errors.New("is a directory")
 	// ErrTooLarge: the file is larger than the reader's limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrExist: CreateFile found the name taken (by a file, a directory
+	// or a symlink); it was left as it is.
+	ErrExist = errors.New("file exists")
 )
 
 // tempInfix marks tcpka's temporary files: ".NAME.tcpka-tmp-RANDOM". They
@@ -278,6 +281,19 @@ func ReadFile(path string, limit int64, check func(*unix.Stat_t) error) ([]byte,
 // WriteFile replaces name atomically with data and mode (see the package
 // comment). rename replaces a symlink at name, never its target.
 func (d *Dir) WriteFile(name string, data []byte, mode os.FileMode) error {
+	return d.write(name, data, mode, true)
+}
+
+// CreateFile is WriteFile for a name that must not exist yet: the file
+// appears whole or not at all, and whatever holds the name, even if it
+// appeared during the write, stays as it is (ErrExist). The last step
+// is renameat2(RENAME_NOREPLACE), or link and unlink where the file
+// system lacks it, so no check-then-write race is left.
+func (d *Dir) CreateFile(name string, data []byte, mode os.FileMode) error {
+	return d.write(name, data, mode, false)
+}
+
+func (d *Dir) write(name string, data []byte, mode os.FileMode, replace bool) error {
 	d.CleanTemps(name)
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -320,13 +336,40 @@ func (d *Dir) WriteFile(name string, data []byte, mode os.FileMode) error {
 	if err := hook("rename", target); err != nil {
 		return fail(err)
 	}
-	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
+	if replace {
+		err = unix.Renameat(d.fd, tmp, d.fd, name)
+	} else {
+		err = d.renameNoReplace(tmp, name)
+	}
+	if errors.Is(err, unix.EEXIST) {
+		_ = unix.Unlinkat(d.fd, tmp, 0)
+		return fmt.Errorf("write %s: %w", target, Wrap(ErrExist, err))
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if err := hook("fsync-dir", target); err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}
 	return d.Sync()
+}
+
+// renameat2 is unix.Renameat2; a variable so a test can take
+// RENAME_NOREPLACE away, as some file systems do.
+var renameat2 = unix.Renameat2
+
+// renameNoReplace moves tmp to name unless name exists (EEXIST). A file
+// system without RENAME_NOREPLACE gets a hard link, which fails the same
+// way, and the temporary name is removed.
+func (d *Dir) renameNoReplace(tmp, name string) error {
+	err := renameat2(d.fd, tmp, d.fd, name, unix.RENAME_NOREPLACE)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	if err := unix.Linkat(d.fd, tmp, d.fd, name, 0); err != nil {
+		return err
+	}
+	return unix.Unlinkat(d.fd, tmp, 0)
 }
 
 // Remove unlinks name (never following a symlink) and fsyncs the
@@ -396,9 +439,19 @@ func (d *Dir) Temps(name string) []string {
 }
 
 // WriteFile writes data to path atomically with mode: the one-shot form
-// for a path a user gave (plan -o, the textfile directory), whose
+// for a path a user gave (plan -o --force, the textfile directory), whose
 // directories may be symlinks.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
+	return writePath(path, data, mode, true)
+}
+
+// CreateFile is WriteFile for a path that must not exist yet (plan -o):
+// see Dir.CreateFile.
+func CreateFile(path string, data []byte, mode os.FileMode) error {
+	return writePath(path, data, mode, false)
+}
+
+func writePath(path string, data []byte, mode os.FileMode, replace bool) error {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -411,10 +464,15 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: no file name", path)
 	}
 	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%s: %w", abs, ErrNoDir)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s: %w", abs, ErrNotDir)
+	case err != nil:
 		return &os.PathError{Op: "open", Path: filepath.Join(abs, name), Err: err}
 	}
 	d := &Dir{fd: fd, Path: abs, Root: "/"}
 	defer d.Close()
-	return d.WriteFile(name, data, mode)
+	return d.write(name, data, mode, replace)
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWriteFileAtomic rewrites a file many times while readers read it: a
@@ -128,5 +130,65 @@ func TestPrivateDirRefusesOthers(t *testing.T) {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s: %v %v, want mode 0700", p, fi.Mode(), err)
 		}
+	}
+}
+
+// TestCreateFileRefusesExisting: CreateFile writes a name that is free and
+// leaves whatever holds a taken one (a file, a symlink, a directory) as it
+// was, with ErrExist and no temporary file left; WriteFile replaces.
+func TestCreateFileRefusesExisting(t *testing.T) {
+	t.Run("renameat2", testCreateFile)
+	// A file system without RENAME_NOREPLACE: link, then unlink.
+	defer func(f func(int, string, int, string, uint) error) { renameat2 = f }(renameat2)
+	renameat2 = func(int, string, int, string, uint) error { return unix.EINVAL }
+	t.Run("link", testCreateFile)
+}
+
+func testCreateFile(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "file.yaml"), []byte("old\n"), 0o644)
+	os.Symlink(victim, filepath.Join(dir, "link.yaml"))
+	os.Mkdir(filepath.Join(dir, "dir.yaml"), 0o755)
+	tests := []struct {
+		name string
+		want error
+		keep string // what the name holds afterwards, read through it
+	}{
+		{"new.yaml", nil, "new\n"},
+		{"file.yaml", ErrExist, "old\n"},
+		{"link.yaml", ErrExist, "precious\n"},
+		{"dir.yaml", ErrExist, ""},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(dir, tt.name)
+		err := CreateFile(p, []byte("new\n"), 0o644)
+		if !errors.Is(err, tt.want) || (err != nil) != (tt.want != nil) {
+			t.Errorf("CreateFile(%s): %v, want %v", tt.name, err, tt.want)
+		}
+		if err != nil && (!errors.Is(err, os.ErrExist) || err.Error() != "write "+p+": file exists") {
+			t.Errorf("CreateFile(%s): %q, want %q wrapping os.ErrExist", tt.name, err, "write "+p+": file exists")
+		}
+		if tt.keep != "" {
+			if b, _ := os.ReadFile(p); string(b) != tt.keep {
+				t.Errorf("CreateFile(%s): it holds %q, want %q", tt.name, b, tt.keep)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("the symlink's target was written: %q", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), tempInfix) {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+	if err := WriteFile(filepath.Join(dir, "file.yaml"), []byte("new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "file.yaml")); string(b) != "new\n" {
+		t.Errorf("WriteFile did not replace file.yaml: %q", b)
 	}
 }

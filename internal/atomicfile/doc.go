@@ -2,6 +2,10 @@
 // unit, the install record, revert records and journals, enforce's
 // records, plan -o and the metrics textfile.
 //
+// WriteFile replaces the target; CreateFile refuses a target that exists
+// (plan -o without --force), atomically, with no window between the check
+// and the write.
+//
 // A write creates a temporary file exclusively (O_EXCL|O_NOFOLLOW) with an
 // unpredictable name in the target's directory, writes it, sets an
 // explicit mode, fsyncs it, renames it over the target and fsyncs the

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -25,17 +26,34 @@ func Own(procRoot string) *NS {
 	return &NS{procRoot: procRoot}
 }
 
+// ErrNamespace is wrapped when the network namespace a command is bound
+// to could not be opened or entered (it is gone, or tcpka may not): what
+// the kernel holds there could not be determined. A spec that names no
+// namespace at all (netns.ErrBadSpec, netns.ErrNotNetns) is bad input
+// instead and does not wrap it.
+var ErrNamespace = errors.New("network namespace unavailable")
+
+// nsError marks err with ErrNamespace, its text unchanged.
+type nsError struct{ err error }
+
+func (e nsError) Error() string   { return e.err.Error() }
+func (e nsError) Unwrap() []error { return []error{ErrNamespace, e.err} }
+
 // Open binds procRoot and the namespace spec names: "" for tcpka's own, a
 // name under runDir, a path, or pid:N (see netns.Resolve, whose errors it
-// returns, ErrBadSpec among them).
+// returns: ErrBadSpec and ErrNotNetns as they are, the others wrapping
+// ErrNamespace too).
 func Open(procRoot, spec, runDir string) (*NS, error) {
 	n := Own(procRoot)
 	if spec == "" {
 		return n, nil
 	}
 	t, err := netns.Resolve(spec, runDir, n.procRoot)
-	if err != nil {
+	if errors.Is(err, netns.ErrBadSpec) || errors.Is(err, netns.ErrNotNetns) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, nsError{err}
 	}
 	n.target = t
 	return n, nil
@@ -65,13 +83,19 @@ func (n *NS) Target() *netns.NS { return n.target }
 
 // In runs fn on a thread inside the namespace with the namespace's sysctl
 // file system; fn must not hand work to other goroutines (they would not
-// be inside).
+// be inside). When the thread cannot enter the namespace, fn does not run
+// and the error wraps ErrNamespace.
 func (n *NS) In(fn func(fs sysctl.FS) error) error {
 	fs := sysctl.NewFS(n.procRoot)
 	if n.target == nil {
 		return fn(fs)
 	}
-	return netns.Do(n.target, func() error { return fn(fs) })
+	ran := false
+	err := netns.Do(n.target, func() error { ran = true; return fn(fs) })
+	if err != nil && !ran {
+		return nsError{err}
+	}
+	return err
 }
 
 // Read reads the sysctls tcpka manages (sysctl.Keys).

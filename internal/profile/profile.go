@@ -41,7 +41,9 @@ type Profile struct {
 	Raw []byte
 }
 
-// ErrInvalid is wrapped by every decode and validation error.
+// ErrInvalid is wrapped by every decode and validation error, and by the
+// refusal of a file that is no profile (a directory, a FIFO or device, too
+// large, writable by others when tcpka runs as root).
 var ErrInvalid = errors.New("invalid profile")
 
 // Error is a decode error with its position.

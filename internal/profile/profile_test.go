@@ -99,20 +99,28 @@ func TestDecodeBad(t *testing.T) {
 	}
 }
 
+// TestLoadPaths: each failure says what and why in one line and wraps the
+// sentinel a caller decides on (tcpka's exit code, metrics' default file).
 func TestLoadPaths(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		arg  string
 		want string
+		is   error
 	}{
-		{dir, dir + ": is a directory, not a profile file"},
-		{filepath.Join(dir, "missing.yaml"), filepath.Join(dir, "missing.yaml") + ": no such file"},
-		{"no-such-profile", "no-such-profile: unknown profile: shipped profiles are aws-nlb, azure-lb, fast-failover, gcp-vpc, kernel-default, ssh; a file path needs a '/' or a .yaml suffix"},
+		{dir, dir + ": is a directory, not a profile file", ErrInvalid},
+		{filepath.Join(dir, "missing.yaml"), filepath.Join(dir, "missing.yaml") + ": no such file", ErrNotFound},
+		{"no-such-profile", "no-such-profile: unknown profile: shipped profiles are aws-nlb, azure-lb, fast-failover, gcp-vpc, kernel-default, ssh; a file path needs a '/' or a .yaml suffix", ErrUnknown},
+		// A regular file whose read fails (EIO at offset 0).
+		{"/proc/self/mem", "/proc/self/mem: read /proc/self/mem: input/output error", ErrUnreadable},
 	}
 	for _, tt := range tests {
 		_, err := Load(tt.arg)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("Load(%q) = %v, want %q", tt.arg, err, tt.want)
+		}
+		if !errors.Is(err, tt.is) {
+			t.Errorf("Load(%q) = %v, want it to wrap %v", tt.arg, err, tt.is)
 		}
 	}
 }
@@ -139,6 +147,9 @@ func TestLoadHostileFiles(t *testing.T) {
 		case err := <-done:
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("LoadFile(%s) = %v, want %q", tt.path, err, tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("LoadFile(%s) = %v, want it to wrap ErrInvalid", tt.path, err)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("LoadFile(%s) did not return within 5 s", tt.path)
@@ -169,7 +180,7 @@ func TestLoadRefusesWritableByOthers(t *testing.T) {
 		t.Errorf("a 0644 profile in a 0700 directory: %v", err)
 	}
 	p := write("group.yaml", 0o664)
-	if _, err := LoadFile(p); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "mode 0664 lets group or others change what root applies") {
+	if _, err := LoadFile(p); !errors.Is(err, ErrUnsafe) || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "mode 0664 lets group or others change what root applies") {
 		t.Errorf("a 0664 profile: %v", err)
 	}
 	open := filepath.Join(dir, "open")

@@ -14,8 +14,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrUnknown is wrapped when a name is neither shipped nor a file.
-var ErrUnknown = errors.New("unknown profile")
+// Sentinel errors a caller can decide on with errors.Is. With ErrInvalid
+// (profile.go) they sort every failure of Load: the argument names no
+// profile (ErrUnknown, ErrNotFound) or a file that is no profile tcpka
+// uses (ErrInvalid, ErrUnsafe too), or the file could not be read
+// (ErrUnreadable).
+var (
+	// ErrUnknown: a name (no '/', no .yaml) that is not a shipped profile.
+	ErrUnknown = errors.New("unknown profile")
+	// ErrNotFound: a path that names no file. Whether that is an error is
+	// the caller's to say: tcpka metrics reads the installed profile only
+	// where there is one.
+	ErrNotFound = errors.New("no such file")
+	// ErrUnreadable: the file is there but could not be read (permission,
+	// an I/O error): what it says could not be determined.
+	ErrUnreadable = errors.New("cannot read")
+)
+
+// marked is err, its text unchanged, that also wraps a sentinel.
+type marked struct{ sentinel, err error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.sentinel, m.err} }
 
 // IsPath says whether arg names a file rather than a shipped profile:
 // anything containing '/' or ending in .yaml or .yml.
@@ -23,7 +43,8 @@ func IsPath(arg string) bool {
 	return strings.Contains(arg, "/") || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")
 }
 
-// Load resolves arg to a shipped profile or a file and decodes it.
+// Load resolves arg to a shipped profile or a file and decodes it: a path
+// is anything containing '/' or ending in .yaml or .yml (IsPath).
 func Load(arg string) (*Profile, error) {
 	if arg == "" {
 		return nil, fmt.Errorf("%w: empty name", ErrUnknown)
@@ -46,22 +67,24 @@ const MaxSize = 1 << 20
 func LoadFile(path string) (*Profile, error) {
 	data, err := atomicfile.ReadFile(path, MaxSize, func(st *unix.Stat_t) error { return checkWriters(path, st) })
 	switch {
+	case err == nil:
+		return Decode(path, NameFromFile(path), data)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: no such file", path)
+		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
 	case errors.Is(err, atomicfile.ErrIsDir):
-		return nil, fmt.Errorf("%s: is a directory, not a profile file", path)
+		return nil, &Error{File: path, Msg: "is a directory, not a profile file"}
 	case errors.Is(err, atomicfile.ErrTooLarge):
-		return nil, fmt.Errorf("%s: larger than %d KiB: not a profile", path, MaxSize>>10)
+		return nil, &Error{File: path, Msg: fmt.Sprintf("larger than %d KiB: not a profile", MaxSize>>10)}
+	case errors.Is(err, atomicfile.ErrNotRegular), errors.Is(err, ErrUnsafe):
+		return nil, marked{ErrInvalid, err}
 	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("%s: permission denied", path)
-	case err != nil:
-		return nil, err
+		return nil, marked{ErrUnreadable, fmt.Errorf("%s: permission denied", path)}
 	}
-	return Decode(path, NameFromFile(path), data)
+	return nil, marked{ErrUnreadable, err}
 }
 
-// ErrUnsafe is wrapped when root is asked to apply a profile others may
-// have written.
+// ErrUnsafe is wrapped, with ErrInvalid, when root is asked to apply a
+// profile others may have written.
 var ErrUnsafe = errors.New("writable by others")
 
 // checkWriters refuses, when tcpka runs as root, a profile file that group

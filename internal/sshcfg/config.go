@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +43,43 @@ func Parse(r io.Reader) (Config, error) {
 // ErrMissingKey is wrapped when the output lacks a keyword tcpka needs
 // (not OpenSSH, or a very old one).
 var ErrMissingKey = errors.New("keyword missing")
+
+// Sentinel errors that sort what tcpka ssh could not judge (ErrImpossible,
+// in judge.go, is an ask no settings meet).
+var (
+	// ErrInvalid: input the user named is not there or not what it should
+	// be: a PuTTY export or sessions directory, --ssh-config or
+	// --sshd-config.
+	ErrInvalid = errors.New("invalid input")
+	// ErrUnreadable: the settings could not be read: ssh -G or sshd -T
+	// failed or printed too little, or a file is there but unreadable.
+	ErrUnreadable = errors.New("cannot read the settings")
+)
+
+// marked is err, its text unchanged, that also wraps a sentinel.
+type marked struct{ sentinel, err error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.sentinel, m.err} }
+
+// checkConfig refuses a config file given by flag that is not there
+// before ssh or sshd is run on it (which would say so in its own words,
+// or, for ssh -F, not at all for some versions).
+func checkConfig(flag, file string) error {
+	if file == "" {
+		return nil
+	}
+	st, err := os.Stat(file)
+	switch {
+	case err != nil && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)):
+		return marked{ErrInvalid, fmt.Errorf("%s %s: no such file", flag, file)}
+	case err != nil:
+		return marked{ErrUnreadable, fmt.Errorf("%s %s: %w", flag, file, errors.Unwrap(err))}
+	case st.IsDir():
+		return marked{ErrInvalid, fmt.Errorf("%s %s: is a directory, not a config file", flag, file)}
+	}
+	return nil
+}
 
 func (c Config) value(key string) (string, error) {
 	v := c[key]
@@ -189,37 +228,52 @@ func Run(bin string, args ...string) (Config, error) {
 	return Parse(&stdout)
 }
 
-// ReadClient runs `ssh -G [-F configFile] host`.
+// ReadClient runs `ssh -G [-F configFile] host`. A failure of ssh, or
+// output that lacks a keyword, wraps ErrUnreadable; ErrNotInstalled is
+// returned as it is.
 func ReadClient(sshBin, configFile, host string) (Settings, error) {
+	if err := checkConfig("--ssh-config", configFile); err != nil {
+		return Settings{}, err
+	}
 	var args []string
 	if configFile != "" {
 		args = append(args, "-F", configFile)
 	}
 	args = append(args, "-G", "--", host)
 	c, err := Run(sshBin, args...)
-	if err != nil {
+	if errors.Is(err, ErrNotInstalled) {
 		return Settings{}, err
+	}
+	if err != nil {
+		return Settings{}, marked{ErrUnreadable, err}
 	}
 	s, err := c.Settings(Client)
 	if err != nil {
-		return s, fmt.Errorf("ssh -G output: %w", err)
+		return s, marked{ErrUnreadable, fmt.Errorf("ssh -G output: %w", err)}
 	}
 	return s, nil
 }
 
-// ReadServer runs `sshd -T [-f configFile]` (needs root).
+// ReadServer runs `sshd -T [-f configFile]` (needs root); its errors are
+// sorted as ReadClient's.
 func ReadServer(sshdBin, configFile string) (Settings, error) {
+	if err := checkConfig("--sshd-config", configFile); err != nil {
+		return Settings{}, err
+	}
 	args := []string{"-T"}
 	if configFile != "" {
 		args = append(args, "-f", configFile)
 	}
 	c, err := Run(sshdBin, args...)
-	if err != nil {
+	if errors.Is(err, ErrNotInstalled) {
 		return Settings{}, err
+	}
+	if err != nil {
+		return Settings{}, marked{ErrUnreadable, err}
 	}
 	s, err := c.Settings(Server)
 	if err != nil {
-		return s, fmt.Errorf("sshd -T output: %w", err)
+		return s, marked{ErrUnreadable, fmt.Errorf("sshd -T output: %w", err)}
 	}
 	return s, nil
 }

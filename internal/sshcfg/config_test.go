@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,10 +35,52 @@ func TestReadClientReal(t *testing.T) {
 			t.Errorf("ReadClient(%s) = %+v, want %+v", tt.host, got, tt.want)
 		}
 	}
-	// ssh's own error comes back as one line.
-	_, err := ReadClient("ssh", "testdata/nonexistent_config", "alive")
-	if err == nil || !strings.Contains(err.Error(), "ssh -F testdata/nonexistent_config -G -- alive: ") {
-		t.Errorf("missing -F file: %v", err)
+	// A config that is not there is bad input, refused before ssh runs;
+	// ssh's own error comes back as one line: the settings could not be
+	// read.
+	bad := filepath.Join(t.TempDir(), "bad_config")
+	if err := os.WriteFile(bad, []byte("NoSuchKeyword yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		config, want string
+		is           error
+	}{
+		{"testdata/nonexistent_config", "--ssh-config testdata/nonexistent_config: no such file", ErrInvalid},
+		{"testdata", "--ssh-config testdata: is a directory, not a config file", ErrInvalid},
+		{bad, "ssh -F " + bad + " -G -- alive: ", ErrUnreadable},
+	} {
+		_, err := ReadClient("ssh", tt.config, "alive")
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("-F %s: %v, want one line starting %q", tt.config, err, tt.want)
+		}
+		if !errors.Is(err, tt.is) {
+			t.Errorf("-F %s: %v, want it to wrap %v", tt.config, err, tt.is)
+		}
+	}
+}
+
+// TestSideMisses: a judged side misses the goal when, kernel values
+// included, the path drops its idle sessions or a dead peer goes unnoticed
+// past the bound; lines to fix its own settings alone do not make a miss.
+func TestSideMisses(t *testing.T) {
+	fix := []string{"ServerAliveInterval 60"}
+	for _, tt := range []struct {
+		name string
+		side SideReport
+		want bool
+	}{
+		{"not judged", SideReport{Note: "ssh is not installed here"}, false},
+		{"nothing to fix", SideReport{J: &Judgment{Verdict: Survives, Detect: 90}}, false},
+		{"meets through the kernel values", SideReport{J: &Judgment{Verdict: Survives, Detect: 90}, Fix: fix}, false},
+		{"noticed too late", SideReport{J: &Judgment{Verdict: Survives, Detect: 600}, Fix: fix}, true},
+		{"never noticed", SideReport{J: &Judgment{Verdict: Survives}, Fix: fix}, true},
+		{"dropped by the path", SideReport{J: &Judgment{Verdict: Dropped, Detect: 90}, Fix: fix}, true},
+		{"at risk", SideReport{J: &Judgment{Verdict: AtRisk, Detect: 90}, Fix: fix}, true},
+	} {
+		if got := tt.side.Misses(120); got != tt.want {
+			t.Errorf("%s: Misses(120) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -79,11 +81,20 @@ type PuTTYSessions struct {
 	Sessions []PuTTYSession
 }
 
-// PuTTYError is bad input: the file, the line where it helps, and why.
+// PuTTYError is bad input: the file, the line where it helps, and why. It
+// wraps ErrInvalid, and Err where set.
 type PuTTYError struct {
 	File string
 	Line int
 	Msg  string
+	Err  error // a sentinel besides ErrInvalid (ErrNoSessions), or nil
+}
+
+func (e *PuTTYError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalid, e.Err}
+	}
+	return []error{ErrInvalid}
 }
 
 func (e *PuTTYError) Error() string {
@@ -93,7 +104,8 @@ func (e *PuTTYError) Error() string {
 	return e.File + ": " + e.Msg
 }
 
-// ErrNoSessions is wrapped when the input is valid but holds no session.
+// ErrNoSessions is wrapped, with ErrInvalid, when the input is readable
+// but holds no session.
 var ErrNoSessions = errors.New("no PuTTY sessions")
 
 // ReadPuTTY reads saved PuTTY sessions from path: a registry export
@@ -102,7 +114,7 @@ var ErrNoSessions = errors.New("no PuTTY sessions")
 func ReadPuTTY(path string) (PuTTYSessions, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return PuTTYSessions{}, pathError(err)
+		return PuTTYSessions{}, inputError(err)
 	}
 	if st.IsDir() {
 		if sub := filepath.Join(path, "sessions"); isDir(sub) {
@@ -112,10 +124,22 @@ func ReadPuTTY(path string) (PuTTYSessions, error) {
 	}
 	data, err := atomicfile.ReadFile(path, puttyMaxExport, nil)
 	if err != nil {
-		return PuTTYSessions{}, pathError(err)
+		return PuTTYSessions{}, inputError(err)
 	}
 	sessions, err := parseRegExport(path, data)
 	return PuTTYSessions{Path: path, Client: PuTTYWindows, Sessions: sessions}, err
+}
+
+// inputError is pathError of a failure to read a file or directory the
+// user named, sorted: missing, or not a file to read, is ErrInvalid; there
+// but unreadable (permission, I/O) is ErrUnreadable.
+func inputError(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, atomicfile.ErrNotRegular), errors.Is(err, atomicfile.ErrTooLarge),
+		errors.Is(err, atomicfile.ErrIsDir), errors.Is(err, syscall.ENOTDIR):
+		return marked{ErrInvalid, pathError(err)}
+	}
+	return marked{ErrUnreadable, pathError(err)}
 }
 
 // pathError says "PATH: what" rather than "stat PATH: what".
@@ -246,7 +270,7 @@ func parseRegExport(file string, data []byte) ([]PuTTYSession, error) {
 		return nil, &PuTTYError{File: file, Msg: "empty file: not a registry export"}
 	}
 	if len(sessions) == 0 {
-		return nil, &PuTTYError{File: file, Msg: fmt.Sprintf("%v: the export has no key under %s (export that key with regedit)", ErrNoSessions, puttySessionsKey)}
+		return nil, &PuTTYError{File: file, Msg: fmt.Sprintf("%v: the export has no key under %s (export that key with regedit)", ErrNoSessions, puttySessionsKey), Err: ErrNoSessions}
 	}
 	for i := range sessions {
 		sessions[i].total()
@@ -353,7 +377,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 	out := PuTTYSessions{Path: dir, Client: PuTTYUnix}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return out, pathError(err)
+		return out, inputError(err)
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
@@ -362,7 +386,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 		}
 		data, err := atomicfile.ReadFile(p, puttyMaxSession, nil)
 		if err != nil {
-			return out, pathError(err)
+			return out, inputError(err)
 		}
 		s, err := parseUnixSession(p, data)
 		if err != nil {
@@ -372,7 +396,7 @@ func readPuTTYDir(dir string) (PuTTYSessions, error) {
 		out.Sessions = append(out.Sessions, s)
 	}
 	if len(out.Sessions) == 0 {
-		return out, &PuTTYError{File: dir, Msg: fmt.Sprintf("%v: the directory holds no session files (Unix PuTTY saves them in ~/.putty/sessions or ~/.config/putty/sessions)", ErrNoSessions)}
+		return out, &PuTTYError{File: dir, Msg: fmt.Sprintf("%v: the directory holds no session files (Unix PuTTY saves them in ~/.putty/sessions or ~/.config/putty/sessions)", ErrNoSessions), Err: ErrNoSessions}
 	}
 	return out, nil
 }

@@ -146,8 +146,15 @@ func TestReadPuTTYBad(t *testing.T) {
 		if strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error on more than one line", tt.path)
 		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want it to wrap ErrInvalid", tt.path, err)
+		}
 	}
-	if _, err := ReadPuTTY("testdata/putty/missing.reg"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing file: %v, want not exist", err)
+	if _, err := ReadPuTTY("testdata/putty/missing.reg"); !errors.Is(err, os.ErrNotExist) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("missing file: %v, want not exist and ErrInvalid", err)
+	}
+	// There, but unreadable: the sessions could not be determined.
+	if _, err := ReadPuTTY("/proc/self/mem"); !errors.Is(err, ErrUnreadable) || errors.Is(err, ErrInvalid) {
+		t.Errorf("unreadable file: %v, want ErrUnreadable", err)
 	}
 }

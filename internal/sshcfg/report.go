@@ -135,6 +135,26 @@ func Evaluate(a Ask, k keepalive.Settings) (*Report, error) {
 	return r, nil
 }
 
+// Misses says whether the side was judged and misses the goal: with the
+// kernel values too, an idle session does not survive the path or a dead
+// peer is not noticed within detectWithin. A side that meets the goal only
+// through the kernel values has lines to fix but does not miss it.
+func (s SideReport) Misses(detectWithin int) bool {
+	return s.J != nil && len(s.Fix) > 0 && !s.J.Meets(detectWithin)
+}
+
+// Missed counts the judged sides that miss the goal (tcpka ssh exits 1
+// when any does).
+func (r *Report) Missed() int {
+	n := 0
+	for _, s := range []SideReport{r.Client, r.Server} {
+		if s.Misses(r.Ask.DetectWithin) {
+			n++
+		}
+	}
+	return n
+}
+
 // NothingToChange says whether both sides and the kernel meet the goal.
 func (r *Report) NothingToChange() bool {
 	return len(r.Client.Fix) == 0 && r.Server.J != nil && len(r.Server.Fix) == 0 && r.ProfileCommand == ""

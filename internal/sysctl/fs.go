@@ -28,7 +28,20 @@ var (
 	ErrNotExist = errors.New("no such sysctl")
 	// ErrMalformed: the file held something that is not an integer.
 	ErrMalformed = errors.New("malformed value")
+	// ErrRead is wrapped by every error of reading a key (missing, not
+	// permitted, malformed), alongside the sentinel that says why: the
+	// values could not be determined, as opposed to a write that failed.
+	ErrRead = errors.New("cannot read the sysctls")
 )
+
+// readError marks err as a failed read (ErrRead) without changing its
+// text, which already says "read PATH: why".
+type readError struct{ err error }
+
+func (e readError) Error() string   { return e.err.Error() }
+func (e readError) Unwrap() []error { return []error{ErrRead, e.err} }
+
+func readFailed(format string, args ...any) error { return readError{fmt.Errorf(format, args...)} }
 
 // FS reads and writes the keepalive sysctls below a proc root. The netns is
 // the one of the calling thread: /proc/sys/net shows the netns of whoever
@@ -57,11 +70,11 @@ func (fs FS) Path(k Key) string {
 func (fs FS) ReadKey(k Key) (int, error) {
 	b, err := readSmall(fs.Path(k))
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
+		return 0, readFailed("read %s: %w", fs.Path(k), classify(err))
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
+		return 0, readFailed("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
 	}
 	return n, nil
 }
@@ -78,7 +91,7 @@ func (fs FS) Read() (keepalive.Settings, error) {
 		// Let ReadKey name the key and classify the error.
 		_, kerr := fs.ReadKey(Time)
 		if kerr == nil {
-			kerr = fmt.Errorf("open %s: %w", dir, err)
+			kerr = readFailed("open %s: %w", dir, err)
 		}
 		return keepalive.Settings{}, kerr
 	}
@@ -90,11 +103,11 @@ func (fs FS) Read() (keepalive.Settings, error) {
 			continue
 		}
 		if err != nil {
-			return keepalive.Settings{}, fmt.Errorf("read %s: %w", fs.Path(k), classify(err))
+			return keepalive.Settings{}, readFailed("read %s: %w", fs.Path(k), classify(err))
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {
-			return keepalive.Settings{}, fmt.Errorf("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
+			return keepalive.Settings{}, readFailed("read %s: %w: %q", fs.Path(k), ErrMalformed, strings.TrimSpace(string(b)))
 		}
 		k.Set(&v, n)
 	}

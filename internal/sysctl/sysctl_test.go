@@ -80,18 +80,38 @@ func TestReadWrite(t *testing.T) {
 	}
 }
 
+// TestReadErrors: every failed read wraps ErrRead and the sentinel that
+// says why, and keeps its text; a failed write never wraps ErrRead (the
+// caller tells "could not determine" from "could not change" by it).
 func TestReadErrors(t *testing.T) {
-	fs := NewFS(t.TempDir())
-	if _, err := fs.Read(); !errors.Is(err, ErrNotExist) {
-		t.Errorf("Read on an empty tree: %v, want ErrNotExist", err)
+	empty := NewFS(t.TempDir())
+	malformed := fakeTree(t, kernelDefaults)
+	os.WriteFile(malformed.Path(Probes), []byte("nine\n"), 0o644)
+	readKey := func(fs FS) func() error { return func() error { _, err := fs.ReadKey(Time); return err } }
+	read := func(fs FS) func() error { return func() error { _, err := fs.Read(); return err } }
+	tests := []struct {
+		name     string
+		op       func() error
+		want     error
+		readFail bool
+		text     string
+	}{
+		{"Read on an empty tree", read(empty), ErrNotExist, true, "read " + empty.Path(Time) + ": no such sysctl"},
+		{"ReadKey on an empty tree", readKey(empty), ErrNotExist, true, "read " + empty.Path(Time) + ": no such sysctl"},
+		{"Read of 'nine'", read(malformed), ErrMalformed, true, "read " + malformed.Path(Probes) + `: malformed value: "nine"`},
+		{"WriteKey on an empty tree (a sysctl is never created)", func() error { return empty.WriteKey(Time, 60) }, ErrNotExist, false, "write " + empty.Path(Time) + ": no such sysctl"},
 	}
-	if err := fs.WriteKey(Time, 60); !errors.Is(err, ErrNotExist) {
-		t.Errorf("WriteKey on an empty tree: %v, want ErrNotExist (a sysctl is never created)", err)
-	}
-	fs = fakeTree(t, kernelDefaults)
-	os.WriteFile(fs.Path(Probes), []byte("nine\n"), 0o644)
-	if _, err := fs.Read(); !errors.Is(err, ErrMalformed) {
-		t.Errorf("Read of 'nine': %v, want ErrMalformed", err)
+	for _, tt := range tests {
+		err := tt.op()
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+		if errors.Is(err, ErrRead) != tt.readFail {
+			t.Errorf("%s: errors.Is(err, ErrRead) = %v, want %v", tt.name, !tt.readFail, tt.readFail)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), tt.text) {
+			t.Errorf("%s: %q, want it to start %q", tt.name, err, tt.text)
+		}
 	}
 }
 

@@ -124,7 +124,8 @@ func Dotted(key string) string {
 	return string(b)
 }
 
-// ErrBadRoot is wrapped when the root directory is missing or not a directory.
+// ErrBadRoot is wrapped when the root is not a directory; a root that does
+// not exist wraps ErrNoDir.
 var ErrBadRoot = errors.New("not a directory")
 
 // Resolve reads every sysctl.d file and /etc/sysctl.conf below root ("" or
@@ -133,7 +134,9 @@ func Resolve(root string) (*Resolution, error) {
 	if root == "" {
 		root = "/"
 	}
-	if st, err := os.Stat(root); err != nil {
+	if st, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("root %s: %w", root, ErrNoDir)
+	} else if err != nil {
 		return nil, fmt.Errorf("root %s: %w", root, err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("root %s: %w", root, ErrBadRoot)
