@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 func buildDeb(t *testing.T, dist string) string {
@@ -84,7 +85,7 @@ func TestDeb(t *testing.T) {
 
 	// Contents: every file, from the repository's lists.
 	want := []string{
-		"/usr/sbin/tcpka",
+		systemd.BinPath,
 		"/usr/share/man/man8/tcpka.8.gz",
 		"/usr/share/bash-completion/completions/tcpka",
 		"/usr/share/zsh/vendor-completions/_tcpka",
@@ -120,7 +121,7 @@ func TestDeb(t *testing.T) {
 	}
 	for name, m := range modes {
 		wantMode := "-rw-r--r-- root/root"
-		if name == "/usr/sbin/tcpka" {
+		if name == systemd.BinPath {
 			wantMode = "-rwxr-xr-x root/root"
 		}
 		if m != wantMode {
@@ -131,24 +132,32 @@ func TestDeb(t *testing.T) {
 	// What is inside works as installed.
 	root := t.TempDir()
 	dpkgDeb(t, "-x", deb, root)
-	bin := filepath.Join(root, "usr/sbin/tcpka")
+	bin := filepath.Join(root, systemd.BinPath)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			t.Error("/usr/sbin/tcpka is dynamically linked; want CGO_ENABLED=0")
+			t.Errorf("%s is dynamically linked; want CGO_ENABLED=0", systemd.BinPath)
 		}
 	}
 	f.Close()
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !regexp.MustCompile(`^tcpka 1\.2\.3~test\nrevision [0-9a-f]{40}`).Match(out) {
 		t.Errorf("tcpka version: %v\n%s", err, out)
 	}
-	for _, u := range append(units, timers...) {
+	// Each packaged unit runs the packaged binary.
+	execRE := regexp.MustCompile(`(?m)^Exec[A-Za-z]*=[-+@:!]*(\S+)`)
+	for _, u := range units {
 		data, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system", filepath.Base(u)))
-		if bytes.Contains(data, []byte("/usr/local/bin/tcpka")) {
-			t.Errorf("%s still names /usr/local/bin/tcpka", filepath.Base(u))
+		m := execRE.FindAllSubmatch(data, -1)
+		if len(m) == 0 {
+			t.Errorf("%s: no Exec*= line", filepath.Base(u))
+		}
+		for _, x := range m {
+			if string(x[1]) != systemd.BinPath {
+				t.Errorf("%s runs %s, want %s (where the package puts tcpka)", filepath.Base(u), x[1], systemd.BinPath)
+			}
 		}
 	}
 	out, err := exec.Command("bash", "--norc", "-c", `source "$0" && COMP_WORDS=(tcpka apply "") COMP_CWORD=2 && _tcpka && echo "${COMPREPLY[@]}"`,

@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed tcpka.service
 var Unit []byte
+
+// BinPath is where tcpka lives on a host: the .deb installs it there, the
+// Ansible role copies it there, the container image has it there, and
+// every shipped unit and unit drop-in runs it from there. TestOneBinPath
+// keeps all of them on this one path.
+const BinPath = "/usr/sbin/tcpka"

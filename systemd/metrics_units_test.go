@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/systemd"
 )
 
 var metricsUnits = []string{"tcpka-metrics.service", "tcpka-metrics.timer"}
@@ -91,8 +93,8 @@ func TestMetricsUnitsVerify(t *testing.T) {
 // written.
 func TestMetricsServiceCommand(t *testing.T) {
 	args := execStart(t)
-	if len(args) != 4 || args[1] != "metrics" || args[2] != "--textfile-dir" {
-		t.Fatalf("ExecStart = %q, want /usr/sbin/tcpka metrics --textfile-dir DIR", args)
+	if len(args) != 4 || args[0] != systemd.BinPath || args[1] != "metrics" || args[2] != "--textfile-dir" {
+		t.Fatalf("ExecStart = %q, want %s metrics --textfile-dir DIR", args, systemd.BinPath)
 	}
 	data, _ := os.ReadFile("tcpka-metrics.service")
 	for _, want := range []string{"ConditionPathIsDirectory=" + args[3], "ReadWritePaths=-" + args[3]} {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 const watchUnit = "tcpka-watch.service"
@@ -81,8 +82,8 @@ func TestWatchUnitExecStart(t *testing.T) {
 	prof := filepath.Join(dir, "profile.yaml")
 	os.WriteFile(prof, []byte("time: 600s\ninterval: 60s\nprobes: 5\n"), 0o644)
 	args := watchExecStart(t)
-	if args[0] != "/usr/local/bin/tcpka" || args[1] != "watch" || args[2] != "/etc/tcpka/profile.yaml" {
-		t.Fatalf("ExecStart=%s: want /usr/local/bin/tcpka watch /etc/tcpka/profile.yaml ...", strings.Join(args, " "))
+	if args[0] != systemd.BinPath || args[1] != "watch" || args[2] != "/etc/tcpka/profile.yaml" {
+		t.Fatalf("ExecStart=%s: want %s watch /etc/tcpka/profile.yaml ...", strings.Join(args, " "), systemd.BinPath)
 	}
 	args[0], args[2] = bin, prof
 	args = append(args, "--run-dir", t.TempDir())

@@ -16,6 +16,7 @@ import (
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 // enforceOpts are enforce's flags.
@@ -43,9 +44,6 @@ func (f *enforceOpts) noteRetries2(w io.Writer) {
 		fmt.Fprintf(w, "  tcp_retries2 %d is per network namespace, not per socket: tcpka apply sets it\n", f.retries2)
 	}
 }
-
-// dropInBin is the tcpka path the unit drop-in runs.
-const dropInBin = "/usr/sbin/tcpka"
 
 var cmdEnforce = &Command{
 	Name:      "enforce",
@@ -162,7 +160,7 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 				arg = abs
 			}
 		}
-		fmt.Fprint(env.Stdout, enforce.DropIn(dropInBin, arg, unit))
+		fmt.Fprint(env.Stdout, enforce.DropIn(systemd.BinPath, arg, unit))
 		return nil
 	}
 	if os.Geteuid() != 0 {

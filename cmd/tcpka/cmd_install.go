@@ -139,8 +139,8 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	if installDryRun {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(installRoot, sysctld.Binary)); err != nil {
-		fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", sysctld.Binary, rootNote(installRoot))
+	if _, err := os.Stat(filepath.Join(installRoot, systemd.BinPath)); err != nil {
+		fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", systemd.BinPath, rootNote(installRoot))
 	}
 	if a, ok := res.Action(path.Join(sysctld.UnitDir, sysctld.UnitName)); ok && a.Op != sysctld.OpSkip {
 		if a.Op != sysctld.OpUnchanged && installRoot == "/" && systemdBooted() {

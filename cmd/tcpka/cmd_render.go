@@ -8,6 +8,7 @@ import (
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctld"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 // renderFormats are the values of render --format.
@@ -74,7 +75,7 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 				return err
 			}
 		}
-		out = []byte(enforce.DropIn(dropInBin, arg, unit))
+		out = []byte(enforce.DropIn(systemd.BinPath, arg, unit))
 	default:
 		out = sysctld.Render(p)
 	}

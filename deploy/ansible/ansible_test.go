@@ -1,6 +1,6 @@
 // Package ansible tests the tcpka Ansible role by running site.yml with
 // ansible-playbook against localhost, inside a private mount and network
-// namespace: /etc and /usr/local/bin are throwaway overlays and /run a
+// namespace: /etc and /usr/sbin are throwaway overlays and /run a
 // tmpfs (testdata/scratch.sh), so the host is never written.
 package ansible
 
@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 // recap reads "changed=N" from the PLAY RECAP line for localhost.
@@ -72,7 +73,7 @@ func hostValues(t *testing.T) keepalive.Settings {
 
 func TestSitePlaybook(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: a private mount and network namespace with overlays over /etc and /usr/local/bin")
+		t.Skip("needs root: a private mount and network namespace with overlays over /etc and /usr/sbin")
 	}
 	for _, tool := range []string{"ansible-playbook", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -136,9 +137,18 @@ func TestSitePlaybook(t *testing.T) {
 		t.Errorf("first run neither enabled tcpka.service nor said why not:\n%s", text1)
 	}
 	files := readFile(t, out, "files-before-check")
-	for _, want := range []string{"upper_etc/sysctl.d/60-tcpka.conf", "upper_etc/tcpka/profile.yaml", "upper_usr_local_bin/tcpka"} {
+	for _, want := range []string{"upper_etc/sysctl.d/60-tcpka.conf", "upper_etc/tcpka/profile.yaml", "upper_usr_sbin/tcpka"} {
 		if !strings.Contains(files, want) {
 			t.Errorf("after two runs %s is missing; files:\n%s", want, files)
+		}
+	}
+
+	// The installed unit runs the binary the role installed, which is
+	// where the package puts it and the shipped units run it from.
+	if _, err := os.Stat("/etc/systemd/system"); err == nil {
+		want := "ExecStart=" + systemd.BinPath + " apply /etc/tcpka/profile.yaml"
+		if got := readFile(t, out, "unit-run1"); got != want {
+			t.Errorf("installed tcpka.service: %s, want %s", got, want)
 		}
 	}
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/systemd"
 )
 
 // maxImageBytes is the issue's size goal for the image.
@@ -206,7 +207,7 @@ func TestImage(t *testing.T) {
 			t.Errorf("image size %d bytes, want under %d", size, maxImageBytes)
 		}
 		rev, _ := exec.Command("git", "rev-parse", "HEAD").Output()
-		want := []string{"1.2.3-test", strings.TrimSpace(string(rev)), "https://github.com/tcpka/tcpka", `["/usr/local/bin/tcpka"]`}
+		want := []string{"1.2.3-test", strings.TrimSpace(string(rev)), "https://github.com/tcpka/tcpka", `["` + systemd.BinPath + `"]`}
 		for i, w := range want {
 			if f[i+1] != w {
 				t.Errorf("label/entrypoint %d = %q, want %q", i, f[i+1], w)

@@ -27,8 +27,6 @@ const (
 	ManifestFile     = "/etc/tcpka/install.json"
 	UnitDir          = "/etc/systemd/system"
 	UnitName         = "tcpka.service"
-	// Binary is what the unit runs.
-	Binary = "/usr/local/bin/tcpka"
 )
 
 // FileMode is the mode of every file install writes: world-readable, as the
