@@ -1,5 +1,7 @@
 // Package systemd holds the unit files tcpka installs, embedded in the
-// binary so `tcpka install` needs no file on disk.
+// binary so `tcpka install` needs no file on disk, the one path tcpka is
+// installed at, and what a unit makes of another path: how ExecStart=
+// spells it (WithBinary) and whether the unit's sandbox hides it (Hides).
 package systemd
 
 import _ "embed"

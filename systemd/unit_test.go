@@ -15,13 +15,20 @@ func verify(t *testing.T, unit []byte) (string, error) {
 	t.Helper()
 	root := t.TempDir()
 	bin := filepath.Join(root, BinPath)
-	dir := filepath.Join(root, "etc/systemd/system")
-	for _, d := range []string{filepath.Dir(bin), dir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return verifyAt(t, root, unit)
+}
+
+// verifyAt runs systemd-analyze verify on unit installed under root.
+func verifyAt(t *testing.T, root string, unit []byte) (string, error) {
+	t.Helper()
+	dir := filepath.Join(root, "etc/systemd/system")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "tcpka.service")

@@ -34,6 +34,13 @@ Enabling the unit is left to you ('systemctl enable tcpka.service'): it
 applies the profile at boot after systemd-sysctl, so the profile holds even
 when a later sysctl.d file sets the same keys.
 
+The unit runs the tcpka binary that runs install, by its real path
+(symlinks resolved). install refuses a binary the unit could not run at
+boot: a 'go run' build (build tcpka and run that instead) or one below
+/tmp, /var/tmp, /home or /root, which the unit's sandbox hides. Under
+--root DIR the unit runs the tcpka inside DIR that runs install, or else
+/usr/sbin/tcpka, where the package puts it.
+
 Every file is written atomically (temporary file in the same directory,
 fsync, rename, fsync of the directory), with mode 0644. Symlinks are not
 followed. A file that tcpka did not generate is not overwritten without
@@ -91,14 +98,15 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		return fmt.Errorf("install: %w", err)
 	}
 	dropIn := sysctld.Render(p)
+	bin, unit, unitErr := installUnit(installRoot)
 	res, err := sysctld.Install(sysctld.InstallOptions{
 		Root: installRoot, SysctlDir: installSysctlDir,
-		DropIn: dropIn, Profile: copyData, Unit: systemd.Unit,
+		DropIn: dropIn, Profile: copyData, Unit: unit, UnitErr: unitErr,
 		Force: installForce, DryRun: installDryRun,
 	})
 	if err != nil {
 		printRecovered(env.Stdout, res)
-		return explainInstall(err)
+		return explainInstall(err, args[0], installRoot)
 	}
 	w := env.Stdout
 	k := p.Over(keepalive.KernelDefaults)
@@ -139,10 +147,10 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	if installDryRun {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(installRoot, systemd.BinPath)); err != nil {
-		fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", systemd.BinPath, rootNote(installRoot))
-	}
 	if a, ok := res.Action(path.Join(sysctld.UnitDir, sysctld.UnitName)); ok && a.Op != sysctld.OpSkip {
+		if _, err := os.Stat(filepath.Join(installRoot, bin)); err != nil {
+			fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", bin, rootNote(installRoot))
+		}
 		if a.Op != sysctld.OpUnchanged && installRoot == "/" && systemdBooted() {
 			if out, err := exec.Command("systemctl", "daemon-reload").CombinedOutput(); err != nil {
 				fmt.Fprintf(w, "warning: systemctl daemon-reload: %v: %s\n", err, strings.TrimSpace(string(out)))
@@ -183,9 +191,53 @@ func systemdBooted() bool {
 	return err == nil && st.IsDir()
 }
 
-// explainInstall adds what to do to errors from writing below /etc.
-func explainInstall(err error) error {
+// installUnit is tcpka.service as install writes it under root: running
+// the binary that runs install (sysctld.UnitBinary says which path that is
+// inside root, or why no unit may run it).
+func installUnit(root string) (bin string, unit []byte, err error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("tcpka.service runs the binary that runs install, and it cannot be found: %w", err)
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		realRoot = root // Install names what is wrong with it
+	}
+	var goTmp []string
+	for _, d := range []string{os.TempDir(), os.Getenv("GOTMPDIR")} {
+		if d == "" {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			d = r
+		}
+		goTmp = append(goTmp, d)
+	}
+	bin, _, err = sysctld.UnitBinary(realRoot, exe, systemd.Unit, goTmp)
+	if err != nil {
+		return "", nil, err
+	}
+	unit, err = systemd.WithBinary(systemd.Unit, bin)
+	return bin, unit, err
+}
+
+// explainInstall adds what to do to errors from writing below /etc and to
+// a binary the unit cannot run; profile and root are install's.
+func explainInstall(err error, profile, root string) error {
+	bin, cmd := systemd.BinPath, "sudo "+systemd.BinPath+" install "+profile
+	if root != "/" {
+		bin = filepath.Join(root, systemd.BinPath)
+		cmd = bin + " install " + profile + " --root " + root
+	}
+	again := fmt.Sprintf("copy it to %s and run install with that binary: %s", bin, cmd)
 	switch {
+	case errors.Is(err, sysctld.ErrGoRun):
+		return inputf("install: %w: build tcpka (go build -o tcpka ./cmd/tcpka, or go install), %s", err, again)
+	case errors.Is(err, sysctld.ErrHidden), errors.Is(err, systemd.ErrExecPath):
+		return inputf("install: %w: %s", err, again)
 	case errors.Is(err, sysctld.ErrPermission) && os.Geteuid() == 0:
 		return fmt.Errorf("install: refused although tcpka runs as root (a read-only bind mount, a security module, an immutable file): %w", err)
 	case errors.Is(err, sysctld.ErrPermission):

@@ -114,15 +114,20 @@ type InstallOptions struct {
 	SysctlDir string // inside the root; DefaultSysctlDir when ""
 	DropIn    []byte // Render's output
 	Profile   []byte // the profile copy for the unit
-	Unit      []byte // systemd/tcpka.service
-	Force     bool   // replace files tcpka did not generate
-	DryRun    bool
+	Unit      []byte // systemd/tcpka.service, running the binary UnitBinary chose
+	// UnitErr, when set, is why there is no unit to write (UnitBinary's
+	// refusal): Install fails with it, before writing anything, where it
+	// would write the unit; where there is no systemd it does not matter.
+	UnitErr error
+	Force   bool // replace files tcpka did not generate
+	DryRun  bool
 }
 
 type target struct {
 	dir, name string
 	data      []byte
-	optional  bool // skip when the directory is missing (no systemd)
+	optional  bool  // skip when the directory is missing (no systemd)
+	err       error // why data cannot be written (InstallOptions.UnitErr)
 }
 
 // Install writes the drop-in, the profile copy and the unit, each atomically,
@@ -147,7 +152,7 @@ func Install(o InstallOptions) (*Result, error) {
 	targets := []target{
 		{dir: path.Clean("/" + o.SysctlDir), name: DropInName, data: o.DropIn},
 		{dir: ConfigDir, name: path.Base(ProfileFile), data: o.Profile},
-		{dir: UnitDir, name: UnitName, data: o.Unit, optional: true},
+		{dir: UnitDir, name: UnitName, data: o.Unit, optional: true, err: o.UnitErr},
 	}
 	type planned struct {
 		target
@@ -191,6 +196,10 @@ func Install(o InstallOptions) (*Result, error) {
 				continue
 			}
 			dirs[t.dir] = d
+		}
+		if t.err != nil {
+			errs = append(errs, t.err)
+			continue
 		}
 		st, old, err := existing(d, t.name)
 		if err != nil {

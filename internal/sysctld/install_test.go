@@ -227,6 +227,28 @@ func TestInstallBadPaths(t *testing.T) {
 			t.Errorf("unit op %s, want skip", a.Op)
 		}
 	})
+	// A binary the unit may not run (UnitBinary's refusal) stops the install
+	// where the unit would be written, and only there.
+	t.Run("unit refused", func(t *testing.T) {
+		root := newRoot(t)
+		o := opts(root)
+		o.UnitErr = fmt.Errorf("tcpka.service cannot run /tmp/go-build1/b001/exe/tcpka: %w", ErrGoRun)
+		before := tree(t, root)
+		if _, err := Install(o); !errors.Is(err, ErrGoRun) {
+			t.Fatalf("got %v, want ErrGoRun", err)
+		}
+		if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+			t.Errorf("a refused install changed the tree (-before +after):\n%s", diff)
+		}
+		os.RemoveAll(filepath.Join(root, "etc/systemd"))
+		res, err := Install(o)
+		if err != nil {
+			t.Fatalf("no systemd, so no unit: %v", err)
+		}
+		if a, _ := res.Action("/etc/systemd/system/tcpka.service"); a.Op != OpSkip {
+			t.Errorf("unit op %s, want skip", a.Op)
+		}
+	})
 	t.Run("read-only sysctl.d", func(t *testing.T) {
 		if os.Geteuid() == 0 {
 			t.Skip("root writes into a mode 0555 directory; install.txtar covers a read-only mount as root")
