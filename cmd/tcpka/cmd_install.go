@@ -50,8 +50,11 @@ install resolves sysctl.d precedence and says if another file overrides a
 key, and how to fix it. The runtime values are not changed: run 'tcpka
 apply PROFILE' for that.
 
---root DIR prefixes every path (image builds, tests). --sysctl-d DIR
-replaces /etc/sysctl.d. 'tcpka uninstall' removes exactly what install wrote.`,
+--root DIR prefixes every path (image builds, tests); install makes
+/etc/sysctl.d (and /etc) where they are missing, mode 0755. --sysctl-d DIR
+replaces /etc/sysctl.d; it must exist unless it is one of the directories
+the loaders read. --dry-run lists the same actions as the real run.
+'tcpka uninstall' removes exactly what install wrote, directories included.`,
 	Examples: "sudo tcpka install ssh\ntcpka install aws-nlb --dry-run\ntcpka install ./edge.yaml --root /mnt/image",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &installFlags{}
@@ -255,6 +258,12 @@ func runUninstall(env *Env, uninstallRoot string, uninstallForce bool, args []st
 	res, err := sysctld.Uninstall(uninstallRoot, uninstallForce)
 	if err != nil {
 		printRecovered(env.Stdout, res)
+		switch {
+		case errors.Is(err, sysctld.ErrPermission) && os.Geteuid() != 0:
+			return fmt.Errorf("uninstall needs root to remove files below /etc: run it with sudo: %w", err)
+		case errors.Is(err, sysctld.ErrReadOnly):
+			return fmt.Errorf("uninstall: the file system is read-only: %w", err)
+		}
 		return fmt.Errorf("uninstall: %w", err)
 	}
 	w := env.Stdout

@@ -85,7 +85,9 @@ func Classify(err error) error {
 
 // Wrap is an error that is both sentinel and err for errors.Is, and reads
 // as the sentinel with err's text in parentheses only where that says
-// more: "permission denied", not "permission denied (permission denied)".
+// more: "permission denied", not "permission denied (permission denied)"
+// nor "permission denied (operation not permitted)": a bare errno that the
+// sentinel stands for says nothing more.
 func Wrap(sentinel, err error) error { return wrapped{sentinel, err} }
 
 type wrapped struct{ sentinel, err error }
@@ -94,7 +96,7 @@ func (w wrapped) Unwrap() []error { return []error{w.sentinel, w.err} }
 
 func (w wrapped) Error() string {
 	s, e := w.sentinel.Error(), w.err.Error()
-	if strings.Contains(s, e) || strings.Contains(e, s) {
+	if _, bare := w.err.(unix.Errno); bare || strings.Contains(s, e) || strings.Contains(e, s) {
 		return s
 	}
 	return s + " (" + e + ")"
@@ -159,6 +161,34 @@ func openDir(root, dir string, create bool, mode uint32) (*Dir, []string, error)
 		fd = next
 	}
 	return &Dir{fd: fd, Path: path.Clean("/" + dir), Root: root}, created, nil
+}
+
+// Missing lists the directories OpenDir(root, dir, true) would create,
+// outermost first, without creating them: nothing when dir exists. What
+// would stop OpenDir (a missing root, a symlink, a file in the way) is
+// the same error.
+func Missing(root, dir string) ([]string, error) {
+	cur := "/"
+	for _, c := range append([]string{""}, strings.Split(strings.Trim(path.Clean("/"+dir), "/"), "/")...) {
+		cur = path.Join(cur, c)
+		d, _, err := OpenDir(root, cur, false)
+		if err == nil {
+			d.Close()
+			continue
+		}
+		if cur == "/" || !errors.Is(err, ErrNoDir) {
+			return nil, err
+		}
+		out := []string{cur}
+		rest := strings.TrimPrefix(path.Clean("/"+dir), cur)
+		for _, r := range strings.Split(strings.Trim(rest, "/"), "/") {
+			if r != "" {
+				out = append(out, path.Join(out[len(out)-1], r))
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
 }
 
 // Where names a path inside root as it is on this machine.

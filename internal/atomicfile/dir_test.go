@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,65 @@ func testCreateFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "file.yaml")); string(b) != "new\n" {
 		t.Errorf("WriteFile did not replace file.yaml: %q", b)
+	}
+}
+
+// TestMissing: the directories OpenDir would create, and the same refusals.
+func TestMissing(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/tcpka"), 0o755)
+	os.WriteFile(filepath.Join(root, "file"), nil, 0o644)
+	os.Symlink("etc", filepath.Join(root, "link"))
+	cases := []struct {
+		root, dir string
+		want      []string
+		err       error
+	}{
+		{root, "/etc/tcpka", nil, nil},
+		{root, "/", nil, nil},
+		{root, "/etc/sysctl.d", []string{"/etc/sysctl.d"}, nil},
+		{root, "/usr/lib/sysctl.d", []string{"/usr", "/usr/lib", "/usr/lib/sysctl.d"}, nil},
+		{root, "/file/x", nil, ErrNotDir},
+		{root, "/link/sysctl.d", nil, ErrSymlink},
+		{filepath.Join(root, "nope"), "/etc", nil, ErrNoDir},
+	}
+	for _, c := range cases {
+		got, err := Missing(c.root, c.dir)
+		if strings.Join(got, " ") != strings.Join(c.want, " ") || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("Missing(%s, %s) = %q, %v; want %q, %v", c.root, c.dir, got, err, c.want, c.err)
+		}
+		if c.err == nil {
+			d, made, err := OpenDir(c.root, c.dir, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			if strings.Join(made, " ") != strings.Join(c.want, " ") {
+				t.Errorf("OpenDir(%s, %s, true) made %q, Missing said %q", c.root, c.dir, made, c.want)
+			}
+		}
+	}
+}
+
+// TestClassifyText: a permission or read-only error reads as what it is,
+// once, and is still the errno for errors.Is.
+func TestClassifyText(t *testing.T) {
+	cases := []struct {
+		err      error
+		want     string
+		sentinel error
+	}{
+		{unix.EACCES, "permission denied", ErrPermission},
+		{unix.EPERM, "permission denied", ErrPermission},
+		{unix.EROFS, "read-only file system", ErrReadOnly},
+		{&os.PathError{Op: "open", Path: "/etc/x", Err: unix.EACCES}, "permission denied", ErrPermission},
+		{fmt.Errorf("by policy: %w", unix.EPERM), "permission denied (by policy: operation not permitted)", ErrPermission},
+		{unix.ENOSPC, "no space left on device", nil},
+	}
+	for _, c := range cases {
+		got := Classify(c.err)
+		if got.Error() != c.want || !errors.Is(got, c.err) || c.sentinel != nil && !errors.Is(got, c.sentinel) {
+			t.Errorf("Classify(%v) = %q, want %q (and errors.Is %v)", c.err, got, c.want, c.sentinel)
+		}
 	}
 }

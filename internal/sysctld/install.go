@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -149,8 +150,9 @@ func Install(o InstallOptions) (*Result, error) {
 			return res, err
 		}
 	}
+	sysctlDir := path.Clean("/" + o.SysctlDir)
 	targets := []target{
-		{dir: path.Clean("/" + o.SysctlDir), name: DropInName, data: o.DropIn},
+		{dir: sysctlDir, name: DropInName, data: o.DropIn},
 		{dir: ConfigDir, name: path.Base(ProfileFile), data: o.Profile},
 		{dir: UnitDir, name: UnitName, data: o.Unit, optional: true, err: o.UnitErr},
 	}
@@ -169,27 +171,53 @@ func Install(o InstallOptions) (*Result, error) {
 		}
 	}()
 	var created, newDirs []string
+	var dryCreates []manifestEntry // files a dry run would create in directories it would make
 	var errs []error
 	for _, t := range targets {
 		p := path.Join(t.dir, t.name)
 		d, ok := dirs[t.dir]
 		if !ok {
-			// Only tcpka's own directory is created; the others belong to
-			// procps/systemd, and a missing one means a wrong --root or
-			// --sysctl-d, or no systemd.
-			create := t.dir == ConfigDir && !o.DryRun
+			// tcpka makes its own directory, and the sysctl.d directory
+			// when it is one the loaders read (a fresh image tree, a
+			// minimal system), mode 0755 as the distributions have them;
+			// uninstall removes them again if empty. A missing unit
+			// directory means no systemd; a missing --sysctl-d elsewhere,
+			// a typo.
+			create := t.dir == ConfigDir || t.dir == sysctlDir && InDirs(t.dir)
+			if create && o.DryRun {
+				missing, err := atomicfile.Missing(o.Root, t.dir)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if len(missing) > 0 {
+					for _, m := range missing {
+						if !slices.Contains(created, m) {
+							res.Actions = append(res.Actions, Action{Op: OpCreate, Path: m + "/"})
+						}
+					}
+					res.Actions = append(res.Actions, Action{Op: OpCreate, Path: p})
+					created = append(created, missing...)
+					dryCreates = append(dryCreates, manifestEntry{Path: p, SHA256: sum(t.data)})
+					continue
+				}
+			}
 			var made []string
 			var err error
-			d, made, err = atomicfile.OpenDir(o.Root, t.dir, create)
+			d, made, err = atomicfile.OpenDir(o.Root, t.dir, create && !o.DryRun)
 			created = append(created, made...)
 			newDirs = append(newDirs, made...)
-			if errors.Is(err, ErrNoDir) && t.dir == ConfigDir && o.DryRun {
-				res.Actions = append(res.Actions, Action{Op: OpCreate, Path: p})
-				continue
+			for _, m := range made {
+				res.Actions = append(res.Actions, Action{Op: OpCreate, Path: m + "/"})
 			}
 			if errors.Is(err, ErrNoDir) && t.optional {
 				res.Actions = append(res.Actions, Action{Op: OpSkip, Path: p, Note: where(o.Root, t.dir) + " does not exist (no systemd here): the drop-in alone sets the values at boot"})
 				continue
+			}
+			if errors.Is(err, ErrNoDir) && !create {
+				if _, rootErr := atomicfile.Missing(o.Root, "/"); rootErr == nil {
+					err = fmt.Errorf("%w: --sysctl-d %s is not a directory the loaders read, the only ones tcpka makes (%s)", err, t.dir, strings.Join(Dirs, ", "))
+				}
 			}
 			if err != nil {
 				errs = append(errs, err)
@@ -251,6 +279,19 @@ func Install(o InstallOptions) (*Result, error) {
 		created = append(created, prev.CreatedDirs...)
 	}
 	if o.DryRun {
+		// The record, as the real run would write it.
+		m := &manifest{GeneratedBy: Marker, CreatedDirs: dedup(created)}
+		changed := len(stale) > 0 || len(dryCreates) > 0
+		for _, pl := range plan {
+			m.Files = append(m.Files, manifestEntry{Path: path.Join(pl.dir, pl.name), SHA256: sum(pl.data)})
+			changed = changed || pl.op != OpUnchanged
+		}
+		m.Files = append(m.Files, dryCreates...)
+		sort.SliceStable(m.Files, func(i, j int) bool {
+			return targetIndex(m.Files[i].Path, targets) < targetIndex(m.Files[j].Path, targets)
+		})
+		mop, _ := manifestOp(dirs[ConfigDir], m, changed)
+		res.Actions = append(res.Actions, Action{Op: mop, Path: ManifestFile, Note: "what uninstall removes"})
 		return res, nil
 	}
 
@@ -291,16 +332,7 @@ func Install(o InstallOptions) (*Result, error) {
 			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
 		}
 	}
-	complete, _ := json.MarshalIndent(m, "", "  ")
-	complete = append(complete, '\n')
-	mop := OpCreate
-	mst, old, err := existing(dirs[ConfigDir], path.Base(ManifestFile))
-	if err == nil && mst != Absent {
-		mop = OpUpdate
-		if bytes.Equal(old, complete) && len(changes) == 0 {
-			mop = OpUnchanged
-		}
-	}
+	mop, mst := manifestOp(dirs[ConfigDir], m, len(changes) > 0)
 	if mop != OpUnchanged {
 		if err := backup(dirs[ConfigDir], ManifestFile, path.Base(ManifestFile), mst, ""); err != nil {
 			return res, errors.Join(err, undoAll(o.Root, changes, newDirs))
@@ -334,6 +366,35 @@ func Install(o InstallOptions) (*Result, error) {
 	}
 	res.Actions = append(res.Actions, Action{Op: mop, Path: ManifestFile, Note: "what uninstall removes"})
 	return res, nil
+}
+
+// manifestOp is what writing the complete record m does to the record in
+// d (nil: a directory yet to be made), and the record's state there;
+// changed says whether any file changes.
+func manifestOp(d *atomicfile.Dir, m *manifest, changed bool) (Op, State) {
+	if d == nil {
+		return OpCreate, Absent
+	}
+	complete, _ := json.MarshalIndent(m, "", "  ")
+	complete = append(complete, '\n')
+	st, old, err := existing(d, path.Base(ManifestFile))
+	switch {
+	case err != nil || st == Absent:
+		return OpCreate, st
+	case bytes.Equal(old, complete) && !changed:
+		return OpUnchanged, st
+	}
+	return OpUpdate, st
+}
+
+// targetIndex is the position of the target at p, for the record's order.
+func targetIndex(p string, targets []target) int {
+	for i, t := range targets {
+		if path.Join(t.dir, t.name) == p {
+			return i
+		}
+	}
+	return len(targets)
 }
 
 // joinUnique joins errors, each message once: a missing root fails every

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/atomicfile"
+	"golang.org/x/sys/unix"
 )
 
 // newRoot makes a root with the directories a Debian system has.
@@ -72,7 +74,7 @@ func TestInstallUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{
-		"create /etc/sysctl.d/60-tcpka.conf", "create /etc/tcpka/profile.yaml",
+		"create /etc/sysctl.d/60-tcpka.conf", "create /etc/tcpka/", "create /etc/tcpka/profile.yaml",
 		"create /etc/systemd/system/tcpka.service", "create /etc/tcpka/install.json",
 	}, ops(res)); diff != "" {
 		t.Errorf("install actions (-want +got):\n%s", diff)
@@ -249,17 +251,19 @@ func TestInstallBadPaths(t *testing.T) {
 			t.Errorf("unit op %s, want skip", a.Op)
 		}
 	})
-	t.Run("read-only sysctl.d", func(t *testing.T) {
-		if os.Geteuid() == 0 {
-			t.Skip("root writes into a mode 0555 directory; install.txtar covers a read-only mount as root")
-		}
+	// Not root: the tree (root's, mode 0755) cannot be written.
+	t.Run("not root", func(t *testing.T) {
 		root := newRoot(t)
-		d := filepath.Join(root, "etc/sysctl.d")
-		os.Chmod(d, 0o555)
-		defer os.Chmod(d, 0o755)
-		_, err := Install(opts(root))
-		if !errors.Is(err, ErrPermission) {
-			t.Fatalf("got %v", err)
+		os.Chmod(filepath.Dir(root), 0o755) // t.TempDir's parent: 0700
+		before := tree(t, root)
+		var err error
+		asNobody(t, func() { _, err = Install(opts(root)) })
+		t.Log(err)
+		if !errors.Is(err, ErrPermission) || strings.Count(err.Error(), "permission denied") != 1 {
+			t.Fatalf("got %v, want ErrPermission, said once", err)
+		}
+		if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+			t.Errorf("a refused install changed the tree (-before +after):\n%s", diff)
 		}
 	})
 }
@@ -594,5 +598,88 @@ func TestInstallFailuresRestoreExactly(t *testing.T) {
 				t.Errorf("%s #%d: the tree was not put back exactly (-before +after):\n%s", step, nth, diff)
 			}
 		}
+	}
+}
+
+// asNobody runs fn with the file-system permissions of an unprivileged
+// user: as root, on a thread of its own whose file-system uid is 65534
+// (setfsuid also drops CAP_DAC_OVERRIDE from that thread, so a mode 0555
+// directory is refused as for anyone else); the thread is thrown away
+// afterwards.
+func asNobody(t *testing.T, fn func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		unix.Setfsuid(65534)
+		unix.Setfsgid(65534)
+		fn()
+	}()
+	<-done
+}
+
+// TestDryRunSaysWhatInstallDoes: in each starting state, --dry-run lists
+// exactly the actions the real install then takes (the directories it
+// makes and the record included), and writes nothing.
+func TestDryRunSaysWhatInstallDoes(t *testing.T) {
+	other := opts("")
+	other.DropIn = []byte("# " + Marker + "\nnet.ipv4.tcp_keepalive_time = 90\n")
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, root string)
+		o     func(root string) InstallOptions
+	}{
+		{"debian", func(*testing.T, string) {}, opts},
+		{"empty tree", func(t *testing.T, root string) { os.RemoveAll(filepath.Join(root, "etc")) }, opts},
+		{"no sysctl.d", func(t *testing.T, root string) { os.RemoveAll(filepath.Join(root, "etc/sysctl.d")) }, opts},
+		{"installed", func(t *testing.T, root string) { mustInstall(t, opts(root)) }, opts},
+		{"installed, another profile", func(t *testing.T, root string) { mustInstall(t, opts(root)) },
+			func(root string) InstallOptions { o := other; o.Root = root; return o }},
+		{"installed elsewhere", func(t *testing.T, root string) {
+			o := opts(root)
+			o.SysctlDir = "/usr/local/lib/sysctl.d"
+			mustInstall(t, o)
+		}, opts},
+		{"into /run/sysctl.d, not there", func(*testing.T, string) {},
+			func(root string) InstallOptions { o := opts(root); o.SysctlDir = "/run/sysctl.d"; return o }},
+		{"foreign drop-in, --force", func(t *testing.T, root string) {
+			os.WriteFile(filepath.Join(root, "etc/sysctl.d/60-tcpka.conf"), []byte("x = 1\n"), 0o644)
+		}, func(root string) InstallOptions { o := opts(root); o.Force = true; return o }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := newRoot(t)
+			c.setup(t, root)
+			before := tree(t, root)
+			o := c.o(root)
+			o.DryRun = true
+			dry, err := Install(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(before, tree(t, root)); diff != "" {
+				t.Fatalf("the dry run changed the tree (-before +after):\n%s", diff)
+			}
+			o.DryRun = false
+			real, err := Install(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(ops(real), ops(dry)); diff != "" {
+				t.Errorf("dry run (+) and install (-) differ:\n%s", diff)
+			}
+		})
+	}
+}
+
+func mustInstall(t *testing.T, o InstallOptions) {
+	t.Helper()
+	if _, err := Install(o); err != nil {
+		t.Fatal(err)
 	}
 }

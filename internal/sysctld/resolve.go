@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -134,10 +135,15 @@ func Resolve(root string) (*Resolution, error) {
 	if root == "" {
 		root = "/"
 	}
-	if st, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("root %s: %w", root, ErrNoDir)
-	} else if err != nil {
-		return nil, fmt.Errorf("root %s: %w", root, err)
+	if st, err := os.Stat(root); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("root %s: %w", root, ErrNoDir)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once, as the root
+		}
+		return nil, fmt.Errorf("root %s: %w", root, atomicfile.Classify(err))
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("root %s: %w", root, ErrBadRoot)
 	}

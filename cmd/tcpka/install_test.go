@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -111,4 +116,94 @@ func TestInstallHostUnit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInstallNotRoot: as an unprivileged user, install and uninstall under
+// a root-owned tree say once that they need root and write nothing; a dry
+// run needs no privileges.
+func TestInstallNotRoot(t *testing.T) {
+	needRoot(t) // to switch to nobody
+	bin := tcpkaBinary(t)
+	dir, err := os.MkdirTemp("", "tcpka-install-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	installed := filepath.Join(dir, "installed")
+	empty := filepath.Join(dir, "empty")
+	for _, d := range []string{"etc/sysctl.d", "etc/systemd/system"} {
+		os.MkdirAll(filepath.Join(installed, d), 0o755)
+	}
+	os.Mkdir(empty, 0o755)
+	if out, err := exec.Command(bin, "install", "ssh", "--root", installed).CombinedOutput(); err != nil {
+		t.Fatalf("install as root: %v\n%s", err, out)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // regexp
+		stderr string // the one line, a regexp
+	}{
+		{"install", []string{"install", "aws-nlb", "--root", installed}, 1, "",
+			`^tcpka: install needs root to write below /etc: run it with sudo: backup \S+/installed/etc/sysctl.d/60-tcpka.conf: permission denied\n$`},
+		{"install into an empty tree", []string{"install", "aws-nlb", "--root", empty}, 1, "",
+			`^tcpka: install needs root to write below /etc: run it with sudo: \S+/empty/etc: permission denied\n$`},
+		{"uninstall", []string{"uninstall", "--root", installed}, 1, "",
+			`^tcpka: uninstall needs root to remove files below /etc: run it with sudo: remove \S+/installed/etc/sysctl.d/60-tcpka.conf: permission denied\n$`},
+		{"install --dry-run", []string{"install", "aws-nlb", "--root", installed, "--dry-run"}, 0,
+			`(?m)^  update    /etc/sysctl.d/60-tcpka.conf\n(.*\n)*  update    /etc/tcpka/install.json  \(what uninstall removes\)\ndry run: nothing written`, ""},
+		{"install the same again", []string{"install", "ssh", "--root", installed}, 0,
+			`(?m)^  unchanged /etc/tcpka/install.json  \(what uninstall removes\)$`, ""},
+	}
+	before := treeOf(t, dir)
+	for _, c := range cases {
+		cmd := exec.Command(bin, c.args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd.Dir = "/"
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		code := 0
+		if err := cmd.Run(); err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatal(err)
+			}
+			code = ee.ExitCode()
+		}
+		if code != c.code || !regexp.MustCompile(c.stdout).MatchString(o.String()) || c.stdout == "" && o.Len() > 0 ||
+			c.stderr == "" && e.Len() > 0 || c.stderr != "" && !regexp.MustCompile(c.stderr).MatchString(e.String()) {
+			t.Errorf("%s as nobody: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit %d, stdout %q, stderr %q", c.name, code, o.String(), e.String(), c.code, c.stdout, c.stderr)
+		}
+	}
+	if after := treeOf(t, dir); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("the tree changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
+// treeOf lists every path below dir with its mode, size and content hash.
+func treeOf(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		line := p + " " + info.Mode().String()
+		if info.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			line += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
