@@ -16,7 +16,6 @@ import (
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/systemd"
 )
 
 // enforceOpts are enforce's flags.
@@ -47,12 +46,11 @@ func (f *enforceOpts) noteRetries2(w io.Writer) {
 
 var cmdEnforce = &Command{
 	Name:      "enforce",
-	UsageLine: "enforce PROFILE (--pid N [--port P] [--override] | --cgroup DIR | --unit NAME [--drop-in]) [--dry-run] [--json] | --list | --remove (--cgroup DIR | --unit NAME)",
+	UsageLine: "enforce PROFILE (--pid N [--port P] [--override] | --cgroup DIR | --unit NAME) [--dry-run] [--json] | --list | --remove (--cgroup DIR | --unit NAME)",
 	Short:     "give live sockets of a process, or new connections of a cgroup, the profile's keepalive",
 	Long: `Forms:
   tcpka enforce PROFILE --pid N [--port P] [--override] [--dry-run] [--json]
   tcpka enforce PROFILE --cgroup DIR | --unit NAME [--dry-run] [--json]
-  tcpka enforce PROFILE --unit NAME --drop-in
   tcpka enforce --list [--json]
   tcpka enforce --remove --cgroup DIR | --unit NAME [--json]
 
@@ -76,15 +74,16 @@ created before the attach (use --pid), and listeners created outside the
 cgroup (systemd socket activation): the cgroup a socket was created in
 counts. --unit finds a running service's cgroup (unified or hybrid layout).
 systemd makes a new cgroup at every start of a service, so attach from the
-unit itself: --drop-in prints a drop-in that does it (ExecStartPre).
+unit itself: 'tcpka render PROFILE --format unit --unit NAME' prints a
+drop-in that does it (ExecStartPre).
 
-All of it needs root, except --drop-in.`,
+All of it needs root.`,
 	Examples: `sudo tcpka enforce aws-nlb --pid 1234 --dry-run
 sudo tcpka enforce aws-nlb --pid 1234 --port 5432
 sudo tcpka enforce aws-nlb --unit myapp.service
 sudo tcpka enforce --list
 sudo tcpka enforce --remove --unit myapp.service
-tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
+tcpka render aws-nlb --format unit --unit myapp.service | sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &enforceOpts{}
 		fs.IntVar(&f.pid, "pid", 0, "change the live TCP sockets of process `N`")
@@ -93,7 +92,9 @@ tcpka enforce aws-nlb --unit myapp.service --drop-in | sudo tee /etc/systemd/sys
 		fs.StringVar(&f.unit, "unit", "", "attach to the cgroup of the running systemd service `NAME`")
 		fs.BoolVar(&f.list, "list", false, "list the cgroups tcpka enforces on")
 		fs.BoolVar(&f.remove, "remove", false, "detach from --cgroup DIR or --unit NAME and remove the pin")
-		fs.BoolVar(&f.dropIn, "drop-in", false, "with --unit: print a systemd drop-in that enforces at every start")
+		// The older spelling of 'tcpka render PROFILE --format unit --unit NAME'.
+		fs.BoolVar(&f.dropIn, "drop-in", false, "with --unit: print the drop-in 'render --format unit' prints")
+		_ = fs.MarkHidden("drop-in")
 		fs.BoolVar(&f.dryRun, "dry-run", false, "say what would change, change nothing")
 		fs.BoolVar(&f.override, "override", false, "with --pid: also change sockets that have keepalive with other values")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
@@ -149,18 +150,12 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 			return fmt.Errorf("enforce: %w", err)
 		}
 	}
-	if f.dropIn {
-		unit, err := enforce.NormalizeUnit(f.unit)
+	if f.dropIn { // the older spelling of render --format unit --unit NAME
+		d, err := unitDropIn(args[0], p, f.unit)
 		if err != nil {
 			return inputf("enforce: %w", err)
 		}
-		arg := args[0]
-		if profile.IsPath(arg) {
-			if abs, err := filepath.Abs(arg); err == nil {
-				arg = abs
-			}
-		}
-		fmt.Fprint(env.Stdout, enforce.DropIn(systemd.BinPath, arg, unit))
+		fmt.Fprint(env.Stdout, d)
 		return nil
 	}
 	if os.Geteuid() != 0 {

@@ -65,20 +65,29 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 	case "k8s":
 		out = sysctld.RenderK8s(p)
 	case "unit":
-		unit, err := enforce.NormalizeUnit(renderUnit)
+		d, err := unitDropIn(args[0], p, renderUnit)
 		if err != nil {
-			return inputf("render: --unit %s: %w", renderUnit, err)
+			return inputf("render: %w", err)
 		}
-		arg := args[0]
-		if profile.IsPath(arg) { // the unit runs from /, so a path must be absolute
-			if arg, err = filepath.Abs(arg); err != nil {
-				return err
-			}
-		}
-		out = []byte(enforce.DropIn(systemd.BinPath, arg, unit))
+		out = []byte(d)
 	default:
 		out = sysctld.Render(p)
 	}
 	_, err = env.Stdout.Write(out)
 	return err
+}
+
+// unitDropIn is the drop-in that enforces profile p (arg on the command
+// line) at every start of unit: what 'render --format unit --unit NAME'
+// prints, and enforce's hidden --drop-in, its older spelling. The unit runs
+// from /, so a profile path is made absolute.
+func unitDropIn(arg string, p *profile.Profile, unit string) (string, error) {
+	if profile.IsPath(arg) {
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return "", err
+		}
+		arg = abs
+	}
+	return enforce.UnitDropIn(systemd.BinPath, arg, p.Settings, unit)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"golang.org/x/sys/unix"
 )
 
@@ -161,7 +162,7 @@ func UnitCgroup(unit string, mountinfo io.Reader) (string, error) {
 	}
 	cg := strings.TrimSpace(string(out))
 	if cg == "" {
-		return "", fmt.Errorf("%w %s: has no cgroup: it is not running (start it first; the drop-in from --drop-in attaches at every start)", ErrUnit, unit)
+		return "", fmt.Errorf("%w %s: has no cgroup: it is not running (start it first; the drop-in from tcpka render PROFILE --format unit --unit NAME attaches at every start)", ErrUnit, unit)
 	}
 	rel := cg
 	if root != "/" {
@@ -196,6 +197,32 @@ func DropIn(bin, profile, unit string) string {
 ExecStartPre=+%[1]s enforce %[2]s --unit %%n
 ExecStopPost=-+%[1]s enforce --remove --unit %%n
 `, bin, profile, unit)
+}
+
+// safeArg is a profile argument a command line in a unit holds as it is:
+// no space or quote to split or join words, no % (a specifier) or $ (a
+// variable), no backslash (an escape).
+var safeArg = regexp.MustCompile(`^[A-Za-z0-9/._+@:,=~-]+$`)
+
+// UnitDropIn is DropIn for a profile with settings s, named profile on the
+// command line (a shipped profile's name or an absolute path), checked as
+// enforce would check it at every start of the unit: the profile sets
+// something a socket carries, unit names a service or scope, and the
+// profile's name fits on a command line. It is the one implementation
+// behind `tcpka render --format unit --unit NAME` (and enforce's old
+// spelling of it, --drop-in).
+func UnitDropIn(bin, profile string, s keepalive.Settings, unit string) (string, error) {
+	if _, err := Instructions(s.PerSocket()); err != nil {
+		return "", err
+	}
+	u, err := NormalizeUnit(unit)
+	if err != nil {
+		return "", err
+	}
+	if !safeArg.MatchString(profile) {
+		return "", fmt.Errorf("profile %q: a unit's command line cannot hold this name as it is (a space, quote, backslash, %% or $): rename or move the file", profile)
+	}
+	return DropIn(bin, profile, u), nil
 }
 
 // CgroupDir is the cgroup a command names: dir itself (--cgroup DIR), or
