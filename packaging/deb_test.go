@@ -1,6 +1,6 @@
 // Tests for the .deb built by packaging/build-deb. Building runs nfpm with
 // `go run` (about 10 s warm, a few minutes with an empty module cache), so
-// it runs only with TCPKA_TEST_DEB=1:
+// it runs only with TCPKA_TEST_DEB=1 or CI=true (.ci/run sets both):
 //
 //	TCPKA_TEST_DEB=1 go test ./packaging/
 package packaging_test
@@ -45,8 +45,8 @@ func dpkgDeb(t *testing.T, args ...string) string {
 }
 
 func TestDeb(t *testing.T) {
-	if os.Getenv("TCPKA_TEST_DEB") != "1" {
-		t.Skip("building the .deb takes a while: set TCPKA_TEST_DEB=1")
+	if os.Getenv("TCPKA_TEST_DEB") != "1" && os.Getenv("CI") != "true" {
+		t.Skip("building the .deb takes a while: set TCPKA_TEST_DEB=1 (CI=true does too)")
 	}
 	for _, tool := range []string{"dpkg-deb", "git", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {

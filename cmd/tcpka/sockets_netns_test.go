@@ -17,16 +17,21 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// TestSocketsNetns runs TestSocketsNetnsChild in a scratch network
-// namespace (unshare -n), where it may set the keepalive sysctls.
+// TestSocketsNetns runs itself again in a scratch network namespace
+// (unshare -n), where the second run (TCPKA_SOCKETS_NETNS=1) may set the
+// keepalive sysctls: socketsInScratchNetns.
 func TestSocketsNetns(t *testing.T) {
+	if os.Getenv("TCPKA_SOCKETS_NETNS") == "1" {
+		socketsInScratchNetns(t)
+		return
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: scratch network namespace")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}
-	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run=^TestSocketsNetnsChild$", "-test.v")
+	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run=^TestSocketsNetns$", "-test.v")
 	host, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
@@ -37,8 +42,8 @@ func TestSocketsNetns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child in scratch netns: %v", err)
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestSocketsNetnsChild")) {
-		t.Fatal("child test did not run")
+	if !bytes.Contains(out, []byte("--- PASS: TestSocketsNetns")) {
+		t.Fatal("the run in the scratch netns did not pass")
 	}
 }
 
@@ -61,10 +66,10 @@ func writeSysctl(t *testing.T, name string, v int) {
 	}
 }
 
-func TestSocketsNetnsChild(t *testing.T) {
-	if os.Getenv("TCPKA_SOCKETS_NETNS") != "1" {
-		t.Skip("run by TestSocketsNetns inside unshare -n")
-	}
+// socketsInScratchNetns is TestSocketsNetns inside the scratch netns: it
+// sets the sysctls, opens sockets with and without keepalive values of
+// their own, and checks what tcpka sockets reports for each.
+func socketsInScratchNetns(t *testing.T) {
 	if sameNetnsAsInit(t) {
 		t.Fatal("not in a scratch network namespace")
 	}
