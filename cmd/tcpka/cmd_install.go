@@ -113,7 +113,11 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	}
 	w := env.Stdout
 	k := p.Over(keepalive.KernelDefaults)
-	fmt.Fprintf(w, "profile %s (%s): %s, dead peer detected after %s\n", p.Name, p.Origin, k.Triple(), detect.Seconds(detect.Idle(k)))
+	data := ""
+	if p.Settings.Retries2 != 0 {
+		data = fmt.Sprintf("; tcp_retries2 %d: with data in flight after %s", k.Retries2, detect.Seconds(detect.Net{}.Data(k)))
+	}
+	fmt.Fprintf(w, "profile %s (%s): %s, dead peer detected after %s%s\n", p.Name, p.Origin, k.Triple(), detect.Seconds(detect.Idle(k)), data)
 	if installRoot != "/" {
 		fmt.Fprintf(w, "under root %s\n", installRoot)
 	}
