@@ -58,9 +58,11 @@ func TestOneBinPath(t *testing.T) {
 }
 
 // binPathRE finds a tcpka binary in one of the usual directories
-// (/usr/sbin, /usr/local/bin, /bin, ...), absolute or relative to a root.
+// (/usr/sbin, /usr/local/bin, /bin, ...), absolute or relative to a root;
+// not below a variable or a command's output ($GOBIN/..., "$(go env
+// GOPATH)"/bin/...: where a build puts it, not where it runs).
 // (Spelt in two pieces so that this line does not name one.)
-var binPathRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9._$}/-])(/?(?:usr/)?(?:local/)?s?bin/` + `tcpka)(?:$|[^A-Za-z0-9._-])`)
+var binPathRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9._$})/-])(/?(?:usr/)?(?:local/)?s?bin/` + `tcpka)(?:$|[^A-Za-z0-9._-])`)
 
 // TestNoOtherBinPath: no file the repository ships names tcpka in another
 // usual binary directory: scripts, units, packaging, deploy files, help
