@@ -101,7 +101,7 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		return fmt.Errorf("install: %w", err)
 	}
 	dropIn := sysctld.Render(p)
-	bin, unit, unitErr := installUnit(installRoot)
+	bin, unit, unitErr := sysctld.RunningUnit(installRoot)
 	res, err := sysctld.Install(sysctld.InstallOptions{
 		Root: installRoot, SysctlDir: installSysctlDir,
 		DropIn: dropIn, Profile: copyData, Unit: unit, UnitErr: unitErr,
@@ -158,7 +158,7 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		if _, err := os.Stat(filepath.Join(installRoot, bin)); err != nil {
 			fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", bin, rootNote(installRoot))
 		}
-		if a.Op != sysctld.OpUnchanged && installRoot == "/" && systemdBooted() {
+		if a.Op != sysctld.OpUnchanged && installRoot == "/" && sysctld.SystemdBooted() {
 			if out, err := exec.Command("systemctl", "daemon-reload").CombinedOutput(); err != nil {
 				fmt.Fprintf(w, "warning: systemctl daemon-reload: %v: %s\n", err, strings.TrimSpace(string(out)))
 			}
@@ -190,45 +190,6 @@ func rootNote(root string) string {
 		return ""
 	}
 	return " under " + root
-}
-
-// systemdBooted is sd_booted(3): PID 1 is systemd.
-func systemdBooted() bool {
-	st, err := os.Lstat("/run/systemd/system")
-	return err == nil && st.IsDir()
-}
-
-// installUnit is tcpka.service as install writes it under root: running
-// the binary that runs install (sysctld.UnitBinary says which path that is
-// inside root, or why no unit may run it).
-func installUnit(root string) (bin string, unit []byte, err error) {
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("tcpka.service runs the binary that runs install, and it cannot be found: %w", err)
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		realRoot = root // Install names what is wrong with it
-	}
-	var goTmp []string
-	for _, d := range []string{os.TempDir(), os.Getenv("GOTMPDIR")} {
-		if d == "" {
-			continue
-		}
-		if r, err := filepath.EvalSymlinks(d); err == nil {
-			d = r
-		}
-		goTmp = append(goTmp, d)
-	}
-	bin, _, err = sysctld.UnitBinary(realRoot, exe, systemd.Unit, goTmp)
-	if err != nil {
-		return "", nil, err
-	}
-	unit, err = systemd.WithBinary(systemd.Unit, bin)
-	return bin, unit, err
 }
 
 // explainInstall adds what to do to errors from writing below /etc and to

@@ -18,7 +18,6 @@ import (
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"golang.org/x/sys/unix"
 )
 
 type measureFlags struct {
@@ -178,12 +177,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	}
 	pred := band.Nominal
 	acceptMax := probe.AcceptMax(pred)
-	errName := ""
-	if res.Errno != 0 {
-		errName = unix.ErrnoName(res.Errno)
-	} else if res.Err != nil {
-		errName = res.Err.Error()
-	}
+	errName := res.ErrorName()
 	// Where the budget ends just after a retransmission, the model allows
 	// either outcome: on time, or one retransmission sooner.
 	ok := res.Matches(pred) || (band.Early && res.Matches(band.Lower))
@@ -223,7 +217,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		} else {
 			fmt.Fprintf(w, "measured    %s\n", detect.FloatSeconds(res.Measured))
 			fmt.Fprintf(w, "difference  %+.2f s (%+.1f %%)\n", diff.Seconds(), pct)
-			fmt.Fprintf(w, "failure     %s\n", describeFailure(res))
+			fmt.Fprintf(w, "failure     %s\n", res.Describe())
 		}
 		verdict := "ok"
 		if !ok {
@@ -253,16 +247,6 @@ func measureCase(data bool, ut time.Duration, retries2 int, rto time.Duration) s
 		parts = append(parts, "TCP_USER_TIMEOUT "+ut.String())
 	}
 	return strings.Join(parts, ", ")
-}
-
-func describeFailure(res probe.Result) string {
-	switch {
-	case res.Errno == syscall.ETIMEDOUT:
-		return "ETIMEDOUT (connection timed out) on the survivor's read, as for a dead host"
-	case res.Errno != 0:
-		return fmt.Sprintf("%s (%v) on the survivor's read: not how a dead host is reported", unix.ErrnoName(res.Errno), res.Errno)
-	}
-	return fmt.Sprintf("%v: not how a dead host is reported", res.Err)
 }
 
 func fmtSecs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
@@ -365,8 +349,8 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		out := measureNATJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes,
 			IdleTimeoutS: int(d / time.Second), IdleForS: round3(idle.Seconds()),
 			SilenceMinS: round3(with.Min.Seconds()), SilenceMaxS: round3(with.Max.Seconds()),
-			PredictedSurvived: predK, Survived: k.Survived, Error: heldError(k),
-			WithoutKeepalivePredictedSurvived: predN, WithoutKeepaliveSurvived: n.Survived, WithoutKeepaliveError: heldError(n), OK: ok}
+			PredictedSurvived: predK, Survived: k.Survived, Error: k.ErrorName(),
+			WithoutKeepalivePredictedSurvived: predN, WithoutKeepaliveSurvived: n.Survived, WithoutKeepaliveError: n.ErrorName(), OK: ok}
 		if k.Survived {
 			e := round3(float64(k.Echo.Microseconds()) / 1000)
 			out.EchoMs = &e
@@ -393,7 +377,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		}
 		fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", "connection", width, "longest silence", "predicted", "measured")
 		for _, r := range rows {
-			fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", r.name, width, r.silence, survives(r.sl.Flow == detect.FlowKept), describeHeld(r.h))
+			fmt.Fprintf(w, "%-19s %-*s %-10s %s\n", r.name, width, r.silence, survives(r.sl.Flow == detect.FlowKept), r.h.Describe())
 		}
 		switch {
 		case ok:
@@ -422,34 +406,4 @@ func pastTense(survived bool) string {
 		return "survived"
 	}
 	return "was lost"
-}
-
-// describeHeld says what became of a connection held through the NAT.
-func describeHeld(h probe.Held) string {
-	if h.Survived {
-		return fmt.Sprintf("survived: echo in %.1f ms after %s idle", float64(h.Echo.Microseconds())/1000, fmtSecs(h.Idle))
-	}
-	switch {
-	case errors.Is(h.Err, os.ErrDeadlineExceeded):
-		return fmt.Sprintf("lost: no echo within %s", detect.Seconds(int(probe.DefaultEchoWait/time.Second)))
-	case h.Errno == syscall.ETIMEDOUT:
-		return "lost: ETIMEDOUT, keepalive gave up (its probes went unanswered)"
-	case h.Errno != 0:
-		return fmt.Sprintf("lost: %s (%v)", unix.ErrnoName(h.Errno), h.Errno)
-	}
-	return "lost: " + h.Err.Error()
-}
-
-// heldError is a lost connection's reason for --json: an errno name,
-// "no_echo" when nothing came back, "" when it survived.
-func heldError(h probe.Held) string {
-	switch {
-	case h.Survived:
-		return ""
-	case errors.Is(h.Err, os.ErrDeadlineExceeded):
-		return "no_echo"
-	case h.Errno != 0:
-		return unix.ErrnoName(h.Errno)
-	}
-	return h.Err.Error()
 }

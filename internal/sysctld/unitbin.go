@@ -3,6 +3,7 @@ package sysctld
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -69,4 +70,43 @@ func UnitBinary(root, exe string, unit []byte, goTmp []string) (bin string, from
 		return "", false, fmt.Errorf("tcpka.service cannot run %q: %w", where(root, bin), err)
 	}
 	return bin, true, nil
+}
+
+// SystemdBooted is sd_booted(3): PID 1 is systemd.
+func SystemdBooted() bool {
+	st, err := os.Lstat("/run/systemd/system")
+	return err == nil && st.IsDir()
+}
+
+// RunningUnit is tcpka.service as install writes it under root: running
+// the binary that runs now (UnitBinary says which path that is inside
+// root, or why no unit may run it).
+func RunningUnit(root string) (bin string, unit []byte, err error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("tcpka.service runs the binary that runs install, and it cannot be found: %w", err)
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		realRoot = root // Install names what is wrong with it
+	}
+	var goTmp []string
+	for _, d := range []string{os.TempDir(), os.Getenv("GOTMPDIR")} {
+		if d == "" {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			d = r
+		}
+		goTmp = append(goTmp, d)
+	}
+	bin, _, err = UnitBinary(realRoot, exe, systemd.Unit, goTmp)
+	if err != nil {
+		return "", nil, err
+	}
+	unit, err = systemd.WithBinary(systemd.Unit, bin)
+	return bin, unit, err
 }
