@@ -112,14 +112,11 @@ func MeasureNAT(ctx context.Context, o NATOptions) (res NATResult, err error) {
 			err = cerr
 		}
 	}()
-	if err := s.create(); err != nil {
-		return res, err
-	}
-	client, router, server := s.handles[0], s.handles[1], s.handles[2]
-	hs, err := s.netlink()
+	hs, err := s.open()
 	if err != nil {
 		return res, err
 	}
+	client, router, server := s.handles[0], s.handles[1], s.handles[2]
 	lc, _, err := link(hs[0], hs[1], router.Handle(), "tcpka0", "tcpka1", natClient, natRouterIn)
 	if err != nil {
 		return res, err

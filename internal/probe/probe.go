@@ -101,10 +101,7 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 			err = cerr
 		}
 	}()
-	if err := s.create(); err != nil {
-		return res, err
-	}
-	hs, err := s.netlink()
+	hs, err := s.open()
 	if err != nil {
 		return res, err
 	}
@@ -264,6 +261,15 @@ func removeStale() {
 			_ = netns.DeleteNamed(netnsDir, e.Name())
 		}
 	}
+}
+
+// open makes the named namespaces and returns a netlink handle in each;
+// cleanup removes both, whatever open got to.
+func (s *scratch) open() ([]*netlink.Handle, error) {
+	if err := s.create(); err != nil {
+		return nil, err
+	}
+	return s.netlink()
 }
 
 // netlink opens a netlink handle in each scratch namespace; cleanup
