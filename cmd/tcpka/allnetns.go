@@ -1,6 +1,6 @@
 package main
 
-// --all-netns for show, apply and check: kernel.Every finds every network
+// --all-netns for show, apply and check: netscope.Every finds every network
 // namespace and visits them one by one on a locked OS thread; this file
 // renders what each visit found.
 
@@ -15,9 +15,10 @@ import (
 
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
-	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -39,7 +40,7 @@ type nsJSON struct {
 	Error        string        `json:"error,omitempty"`
 }
 
-func visitJSON(v *kernel.Visit) nsJSON {
+func visitJSON(v *netscope.Visit) nsJSON {
 	j := nsJSON{Netns: v.ID(), Inode: v.Ino, Names: nonNil(v.Names), Processes: []processJSON{}, ProcessCount: len(v.Pids), Host: v.Host}
 	for _, p := range v.Procs {
 		j.Processes = append(j.Processes, processJSON{Pid: p.Pid, Command: p.Command})
@@ -50,14 +51,14 @@ func visitJSON(v *kernel.Visit) nsJSON {
 	return j
 }
 
-// every runs fn in every network namespace (kernel.Every); --all-netns and
+// every runs fn in every network namespace (netscope.Every); --all-netns and
 // --netns exclude each other. It warns, once each, when no namespace is
 // known to be the host's and when processes' namespaces could not be read.
-func (e *Env) every(what string, fn func(v *kernel.Visit, fs sysctl.FS) error) ([]kernel.Visit, netns.Listing, error) {
+func (e *Env) every(what string, fn func(v *netscope.Visit, fs sysctl.FS) error) ([]netscope.Visit, netns.Listing, error) {
 	if e.Kernel.Target() != nil {
 		return nil, netns.Listing{}, usagef("--all-netns and --netns exclude each other")
 	}
-	visits, l, err := kernel.Every(e.ProcRoot(), netns.DefaultRunDir, fn)
+	visits, l, err := netscope.Every(e.ProcRoot(), netns.DefaultRunDir, fn)
 	if err != nil {
 		return nil, l, fmt.Errorf("%s: %w", what, err)
 	}
@@ -101,10 +102,10 @@ func rootHint() string {
 // failedVisit: the namespace could not be read or changed. One that went
 // away since it was listed (its last process exited) did not fail: there
 // is nothing left to read or change.
-func failedVisit(v *kernel.Visit) bool { return v.Err != nil && !v.Gone }
+func failedVisit(v *netscope.Visit) bool { return v.Err != nil && !v.Gone }
 
 // failedLabels names the visits that failed, for the closing line.
-func failedLabels(visits []kernel.Visit, failed func(*kernel.Visit) bool) (n int, labels string) {
+func failedLabels(visits []netscope.Visit, failed func(*netscope.Visit) bool) (n int, labels string) {
 	var ls []string
 	for i := range visits {
 		if failed(&visits[i]) {
@@ -134,8 +135,8 @@ type showAllJSONOut struct {
 }
 
 func showAllNetns(env *Env, asJSON bool) error {
-	vals := map[*kernel.Visit]keepalive.Settings{}
-	visits, l, err := env.every("show", func(v *kernel.Visit, fs sysctl.FS) error {
+	vals := map[*netscope.Visit]keepalive.Settings{}
+	visits, l, err := env.every("show", func(v *netscope.Visit, fs sysctl.FS) error {
 		s, err := fs.Read()
 		vals[v] = s
 		return err
@@ -143,7 +144,7 @@ func showAllNetns(env *Env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	var host *kernel.Visit // the host's namespace, when it was read
+	var host *netscope.Visit // the host's namespace, when it was read
 	hostID := ""
 	for i := range visits {
 		if visits[i].Host {
@@ -153,7 +154,7 @@ func showAllNetns(env *Env, asJSON bool) error {
 			}
 		}
 	}
-	differs := func(v *kernel.Visit) bool { return host != nil && !v.Host && vals[v] != vals[host] }
+	differs := func(v *netscope.Visit) bool { return host != nil && !v.Host && vals[v] != vals[host] }
 	if asJSON {
 		out := showAllJSONOut{HostNetns: hostID, UnreadableProcesses: l.Unreadable, Namespaces: []showAllRowJSON{}}
 		if l.HostErr != nil {
@@ -222,7 +223,7 @@ func showAllNetns(env *Env, asJSON bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID(), name, v.ProcsCell(),
 			sysctl.FormatValue(sysctl.Time, s.Time), sysctl.FormatValue(sysctl.Intvl, s.Intvl),
-			sysctl.FormatValue(sysctl.Probes, s.Probes), detect.Seconds(detect.Idle(s)), note)
+			sysctl.FormatValue(sysctl.Probes, s.Probes), human.Seconds(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -258,7 +259,7 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 	if read == 0 {
 		return b.String()
 	}
-	fmt.Fprintf(&b, ": %d with the kernel defaults (dead peer noticed after %s)", defaults, detect.Seconds(detect.Idle(keepalive.KernelDefaults)))
+	fmt.Fprintf(&b, ": %d with the kernel defaults (dead peer noticed after %s)", defaults, human.Seconds(detect.Idle(keepalive.KernelDefaults)))
 	switch {
 	case hostRead:
 		fmt.Fprintf(&b, ", %d %s from the host", differing, verb(differing, "differs", "differ"))
@@ -289,10 +290,10 @@ type applyAllJSONOut struct {
 }
 
 func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
-	results := map[*kernel.Visit]sysctl.Result{}
-	var visits []kernel.Visit
+	results := map[*netscope.Visit]sysctl.Result{}
+	var visits []netscope.Visit
 	err := env.locked("apply", f.dryRun, func() (err error) {
-		visits, _, err = env.every("apply", func(v *kernel.Visit, fs sysctl.FS) error {
+		visits, _, err = env.every("apply", func(v *netscope.Visit, fs sysctl.FS) error {
 			res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NS: env.identityHere()})
 			results[v] = res
 			return err
@@ -310,7 +311,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 			res, ok := results[v]
 			j := applyAllRowJSON{nsJSON: visitJSON(v), Applied: res.Written, Changes: changesJSON(res.Changes)}
 			if ok && v.Err == nil {
-				b, a := newSettingsJSON(res.Before), newSettingsJSON(p.Over(res.Before))
+				b, a := newSettingsJSON(res.Before), newSettingsJSON(p.Applied(res.Before))
 				j.Before, j.After = &b, &a
 			}
 			if failedVisit(v) {
@@ -331,7 +332,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 			fmt.Fprintln(w, v.Label())
 			printUndone(w, res, f.dryRun)
 			if ok && res.Before != (keepalive.Settings{}) {
-				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), res, p.Over(res.Before))
+				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), res, p.Applied(res.Before))
 			}
 			n := len(res.Changes)
 			switch {
@@ -353,7 +354,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 		if f.dryRun {
 			did = "would change (dry run: nothing written)"
 		}
-		gone := len(visits) - len(slices.DeleteFunc(slices.Clone(visits), func(v kernel.Visit) bool { return v.Gone }))
+		gone := len(visits) - len(slices.DeleteFunc(slices.Clone(visits), func(v netscope.Visit) bool { return v.Gone }))
 		fmt.Fprintf(w, "%d of %d network %s %s, %d already matched, %d failed\n",
 			changed, len(visits), plural(len(visits), "namespace"), did, len(visits)-changed-nfailed-gone, nfailed)
 	}
@@ -382,8 +383,8 @@ type checkAllJSONOut struct {
 }
 
 func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error {
-	vals := map[*kernel.Visit]keepalive.Settings{}
-	visits, _, err := env.every("check", func(v *kernel.Visit, fs sysctl.FS) error {
+	vals := map[*netscope.Visit]keepalive.Settings{}
+	visits, _, err := env.every("check", func(v *netscope.Visit, fs sysctl.FS) error {
 		s, err := fs.Read()
 		vals[v] = s
 		return err
@@ -391,7 +392,7 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 	if err != nil {
 		return err
 	}
-	drifted := func(v *kernel.Visit) bool { return v.Err == nil && len(sysctl.Drift(p.Settings, vals[v])) > 0 }
+	drifted := func(v *netscope.Visit) bool { return v.Err == nil && len(sysctl.Drift(p.Settings, vals[v])) > 0 }
 	nfailed, failed := failedLabels(visits, failedVisit)
 	ndrift, drift := failedLabels(visits, drifted)
 	if asJSON {
@@ -433,7 +434,7 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 				}
 				fmt.Fprintf(w, "%s: DRIFT: %s\n", v.Label(), strings.Join(ds, ", "))
 			default:
-				fmt.Fprintf(w, "%s: ok, dead peer detected after %s\n", v.Label(), detect.Seconds(detect.Idle(vals[v])))
+				fmt.Fprintf(w, "%s: ok, dead peer detected after %s\n", v.Label(), human.Seconds(detect.Idle(vals[v])))
 			}
 		}
 		if ndrift == 0 && nfailed == 0 {
@@ -462,7 +463,7 @@ func (e *Env) identityHere() sysctl.NSID {
 	if !e.Kernel.RealProc() {
 		return sysctl.NSID{}
 	}
-	return kernel.IdentityHere()
+	return netscope.IdentityHere()
 }
 
 // ---- revert --all-netns
@@ -515,8 +516,8 @@ func revertAllNetns(env *Env, f *revertFlags) error {
 	if !env.Kernel.RealProc() {
 		return usagef("--all-netns needs --proc-root /proc: revert records name each namespace by an identity only this machine's /proc gives")
 	}
-	outcomes := map[*kernel.Visit]*revertOutcome{}
-	var visits []kernel.Visit
+	outcomes := map[*netscope.Visit]*revertOutcome{}
+	var visits []netscope.Visit
 	var left []unreached
 	var badRecords error // records that could not be read
 	err := env.locked("revert", f.dryRun, func() (err error) {
@@ -532,7 +533,7 @@ func revertAllNetns(env *Env, f *revertFlags) error {
 			defer d.Close()
 		}
 		reached := map[string]bool{}
-		visits, _, err = env.every("revert", func(v *kernel.Visit, fs sysctl.FS) error {
+		visits, _, err = env.every("revert", func(v *netscope.Visit, fs sysctl.FS) error {
 			o := &revertOutcome{}
 			outcomes[v] = o
 			if d == nil {
@@ -559,7 +560,7 @@ func revertAllNetns(env *Env, f *revertFlags) error {
 				continue
 			}
 			if alive == nil {
-				alive = kernel.Alive(env.ProcRoot(), netns.DefaultRunDir)
+				alive = netscope.Alive(env.ProcRoot(), netns.DefaultRunDir)
 			}
 			left = append(left, unreached{name: name, rec: recs[name], gone: !alive(recs[name].NS)})
 		}

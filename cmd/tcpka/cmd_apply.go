@@ -67,7 +67,7 @@ func runApply(env *Env, f *applyFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	after := p.Over(res.Before)
+	after := p.Applied(res.Before)
 	net := env.Kernel.ReadNet()
 	if f.json {
 		return writeJSON(env.Stdout, applyJSONOut{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -98,7 +99,7 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 			fmt.Fprintln(w, interrupted)
 		}
 		if len(drift) == 0 {
-			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, detect.Seconds(detect.Idle(cur)))
+			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, human.Seconds(detect.Idle(cur)))
 		} else {
 			fmt.Fprintf(w, "drift: %d of %d %s differ from profile %s (fix: sudo tcpka apply %s)\n",
 				len(drift), len(keys), plural(len(keys), "key"), p.Name, args[0])

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
@@ -210,7 +211,7 @@ type enforceJSONValues struct {
 func newEnforceJSONValues(s, base keepalive.Settings) enforceJSONValues {
 	d := detectionOf(s, base)
 	return enforceJSONValues{TimeS: setPtr(s, sysctl.Time), IntvlS: setPtr(s, sysctl.Intvl), Probes: setPtr(s, sysctl.Probes),
-		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: detect.Words(d)}
+		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: human.Duration(d)}
 }
 
 type enforceCgroupJSON struct {
@@ -253,7 +254,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 	}
 	w := env.Stdout
 	d := detectionOf(p.Settings, base)
-	fmt.Fprintf(w, "profile %s (%s): %s, dead-peer detection %s\n", p.Name, p.Origin, triple(p.Settings), detect.Seconds(d))
+	fmt.Fprintf(w, "profile %s (%s): %s, dead-peer detection %s\n", p.Name, p.Origin, triple(p.Settings), human.Seconds(d))
 	f.noteRetries2(w)
 	prev := ""
 	if res.Previous != nil {
@@ -350,7 +351,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 		}
 		fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, cg, prof,
 			col(a.Settings, sysctl.Time), col(a.Settings, sysctl.Intvl), col(a.Settings, sysctl.Probes),
-			detect.Seconds(detectionOf(a.Settings, base)), at)
+			human.Seconds(detectionOf(a.Settings, base)), at)
 		if a.Detached {
 			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", printable(a.Cgroup))
 		}
@@ -444,7 +445,7 @@ func dataWords(s enforce.Socket) string {
 	if b == a || b < 0 || a < 0 {
 		return ""
 	}
-	return fmt.Sprintf(", data in flight %s -> %s", detect.Seconds(b), detect.Seconds(a))
+	return fmt.Sprintf(", data in flight %s -> %s", human.Seconds(b), human.Seconds(a))
 }
 
 func optsWords(o sockopt.Options) string {
@@ -460,7 +461,7 @@ func optsWords(o sockopt.Options) string {
 
 func detectionWords(s enforce.Socket, o sockopt.Options) string {
 	if d := s.Bounds(o).Idle; d >= 0 {
-		return detect.Seconds(d)
+		return human.Seconds(d)
 	}
 	return "never"
 }
@@ -482,7 +483,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, res.Comm, p.Name, triple(p.Settings), detect.Seconds(detectionOf(p.Settings, base)))
+	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, res.Comm, p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))
 	f.noteRetries2(w)
 	counts := map[string]int{}
 	for _, s := range res.Sockets {

@@ -11,10 +11,11 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctld"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -58,7 +59,7 @@ the loaders read. --dry-run lists the same actions as the real run.
 	Examples: "sudo tcpka install ssh\ntcpka install aws-nlb --dry-run\ntcpka install ./edge.yaml --root /mnt/image",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &installFlags{}
-		fs.StringVar(&f.sysctlDir, "sysctl-d", sysctld.DefaultSysctlDir, "write the drop-in into `DIR` (inside --root)")
+		fs.StringVar(&f.sysctlDir, "sysctl-d", bootcfg.DefaultSysctlDir, "write the drop-in into `DIR` (inside --root)")
 		fs.StringVar(&f.root, "root", "/", "prefix every path with `DIR`")
 		fs.BoolVar(&f.force, "force", false, "replace files tcpka did not generate")
 		fs.BoolVar(&f.dryRun, "dry-run", false, "print what would be written, write nothing")
@@ -96,13 +97,13 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	copyData, err := sysctld.ProfileCopy(p)
+	copyData, err := bootcfg.ProfileCopy(p)
 	if err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
-	dropIn := sysctld.Render(p)
-	bin, unit, unitErr := sysctld.RunningUnit(installRoot)
-	res, err := sysctld.Install(sysctld.InstallOptions{
+	dropIn := bootcfg.Render(p)
+	bin, unit, unitErr := bootcfg.RunningUnit(installRoot)
+	res, err := bootcfg.Install(bootcfg.InstallOptions{
 		Root: installRoot, SysctlDir: installSysctlDir,
 		DropIn: dropIn, Profile: copyData, Unit: unit, UnitErr: unitErr,
 		Force: installForce, DryRun: installDryRun,
@@ -112,12 +113,12 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		return explainInstall(err, args[0], installRoot)
 	}
 	w := env.Stdout
-	k := p.Over(keepalive.KernelDefaults)
+	k := p.Applied(keepalive.KernelDefaults)
 	data := ""
 	if p.Settings.Retries2 != 0 {
-		data = fmt.Sprintf("; tcp_retries2 %d: with data in flight after %s", k.Retries2, detect.Seconds(detect.Net{}.Data(k)))
+		data = fmt.Sprintf("; tcp_retries2 %d: with data in flight after %s", k.Retries2, human.Seconds(detect.Net{}.Data(k)))
 	}
-	fmt.Fprintf(w, "profile %s (%s): %s, dead peer detected after %s%s\n", p.Name, p.Origin, k.Triple(), detect.Seconds(detect.Idle(k)), data)
+	fmt.Fprintf(w, "profile %s (%s): %s, dead peer detected after %s%s\n", p.Name, p.Origin, k.Triple(), human.Seconds(detect.Idle(k)), data)
 	if installRoot != "/" {
 		fmt.Fprintf(w, "under root %s\n", installRoot)
 	}
@@ -128,7 +129,7 @@ func runInstall(env *Env, f installFlags, args []string) error {
 		}
 		fmt.Fprintln(w, line)
 	}
-	dropInPath := path.Join(path.Clean(installSysctlDir), sysctld.DropInName)
+	dropInPath := path.Join(path.Clean(installSysctlDir), bootcfg.DropInName)
 	if installDryRun {
 		fmt.Fprintf(w, "dry run: nothing written; %s would hold:\n", dropInPath)
 		for _, l := range strings.Split(strings.TrimSuffix(string(dropIn), "\n"), "\n") {
@@ -137,14 +138,14 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	}
 
 	// What will boot set? Resolve the tree as it is (or would be).
-	r, err := sysctld.Resolve(installRoot)
+	r, err := bootcfg.Resolve(installRoot)
 	if err != nil {
 		return fmt.Errorf("install: resolve sysctl.d: %w", err)
 	}
 	if installDryRun {
 		r = r.With(dropInPath, dropIn)
 	}
-	warnings := sysctld.BootWarnings(r, p.Settings, installSysctlDir, dropInPath)
+	warnings := bootcfg.BootWarnings(r, p.Settings, installSysctlDir, dropInPath)
 	for _, warn := range warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -154,16 +155,16 @@ func runInstall(env *Env, f installFlags, args []string) error {
 	if installDryRun {
 		return nil
 	}
-	if a, ok := res.Action(path.Join(sysctld.UnitDir, sysctld.UnitName)); ok && a.Op != sysctld.OpSkip {
+	if a, ok := res.Action(path.Join(bootcfg.UnitDir, bootcfg.UnitName)); ok && a.Op != bootcfg.OpSkip {
 		if _, err := os.Stat(filepath.Join(installRoot, bin)); err != nil {
 			fmt.Fprintf(w, "note: the unit runs %s, which is not there%s: install the binary there\n", bin, rootNote(installRoot))
 		}
-		if a.Op != sysctld.OpUnchanged && installRoot == "/" && sysctld.SystemdBooted() {
+		if a.Op != bootcfg.OpUnchanged && installRoot == "/" && bootcfg.SystemdBooted() {
 			if out, err := exec.Command("systemctl", "daemon-reload").CombinedOutput(); err != nil {
 				fmt.Fprintf(w, "warning: systemctl daemon-reload: %v: %s\n", err, strings.TrimSpace(string(out)))
 			}
 		}
-		if len(sysctld.Enabled(installRoot)) == 0 {
+		if len(bootcfg.Enabled(installRoot)) == 0 {
 			fmt.Fprintln(w, "next: systemctl enable tcpka.service   (applies the profile at every boot)")
 		}
 	}
@@ -174,12 +175,12 @@ func runInstall(env *Env, f installFlags, args []string) error {
 // printRecovered prints what install or uninstall did to an interrupted
 // install (completed it, or put files back) before it failed: those
 // changes were made, and the error alone would not say so.
-func printRecovered(w io.Writer, res *sysctld.Result) {
+func printRecovered(w io.Writer, res *bootcfg.Result) {
 	if res == nil {
 		return
 	}
 	for _, a := range res.Actions {
-		if a.Op == sysctld.OpUndo || a.Op == sysctld.OpComplete {
+		if a.Op == bootcfg.OpUndo || a.Op == bootcfg.OpComplete {
 			fmt.Fprintf(w, "  %-9s %s  (%s)\n", a.Op, a.Path, a.Note)
 		}
 	}
@@ -202,15 +203,15 @@ func explainInstall(err error, profile, root string) error {
 	}
 	again := fmt.Sprintf("copy it to %s and run install with that binary: %s", bin, cmd)
 	switch {
-	case errors.Is(err, sysctld.ErrGoRun):
+	case errors.Is(err, bootcfg.ErrGoRun):
 		return inputf("install: %w: build tcpka (go build -o tcpka ./cmd/tcpka, or go install), %s", err, again)
-	case errors.Is(err, sysctld.ErrHidden), errors.Is(err, systemd.ErrExecPath):
+	case errors.Is(err, bootcfg.ErrHidden), errors.Is(err, systemd.ErrExecPath):
 		return inputf("install: %w: %s", err, again)
-	case errors.Is(err, sysctld.ErrPermission) && os.Geteuid() == 0:
+	case errors.Is(err, bootcfg.ErrPermission) && os.Geteuid() == 0:
 		return fmt.Errorf("install: refused although tcpka runs as root (a read-only bind mount, a security module, an immutable file): %w", err)
-	case errors.Is(err, sysctld.ErrPermission):
+	case errors.Is(err, bootcfg.ErrPermission):
 		return fmt.Errorf("install needs root to write below /etc: run it with sudo: %w", err)
-	case errors.Is(err, sysctld.ErrReadOnly):
+	case errors.Is(err, bootcfg.ErrReadOnly):
 		return fmt.Errorf("install: the file system is read-only (an immutable image? use --root on the build tree): %w", err)
 	}
 	return fmt.Errorf("install: %w", err)
@@ -220,20 +221,20 @@ func runUninstall(env *Env, uninstallRoot string, uninstallForce bool, args []st
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	res, err := sysctld.Uninstall(uninstallRoot, uninstallForce)
+	res, err := bootcfg.Uninstall(uninstallRoot, uninstallForce)
 	if err != nil {
 		printRecovered(env.Stdout, res)
 		switch {
-		case errors.Is(err, sysctld.ErrPermission) && os.Geteuid() != 0:
+		case errors.Is(err, bootcfg.ErrPermission) && os.Geteuid() != 0:
 			return fmt.Errorf("uninstall needs root to remove files below /etc: run it with sudo: %w", err)
-		case errors.Is(err, sysctld.ErrReadOnly):
+		case errors.Is(err, bootcfg.ErrReadOnly):
 			return fmt.Errorf("uninstall: the file system is read-only: %w", err)
 		}
 		return fmt.Errorf("uninstall: %w", err)
 	}
 	w := env.Stdout
 	if len(res.Actions) == 0 {
-		fmt.Fprintf(w, "nothing to uninstall: no %s%s\n", sysctld.ManifestFile, rootNote(uninstallRoot))
+		fmt.Fprintf(w, "nothing to uninstall: no %s%s\n", bootcfg.ManifestFile, rootNote(uninstallRoot))
 		return nil
 	}
 	for _, a := range res.Actions {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -159,7 +160,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	band := detect.Predict(c)
 	if band.Nominal > f.timeout {
 		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
-			p.Name, detect.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
+			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
 	}
 	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
 		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
@@ -208,14 +209,14 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
 		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, vals.UserTimeout, vals.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
-		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", detect.FloatSeconds(pred), detect.FloatSeconds(band.Upper))
+		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Upper))
 		if band.Early {
-			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", detect.FloatSeconds(band.Lower))
+			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", human.FloatSeconds(band.Lower))
 		}
 		if res.TimedOut {
 			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
 		} else {
-			fmt.Fprintf(w, "measured    %s\n", detect.FloatSeconds(res.Measured))
+			fmt.Fprintf(w, "measured    %s\n", human.FloatSeconds(res.Measured))
 			fmt.Fprintf(w, "difference  %+.2f s (%+.1f %%)\n", diff.Seconds(), pct)
 			fmt.Fprintf(w, "failure     %s\n", res.Describe())
 		}
@@ -311,7 +312,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	}
 	// As for the detection measurement: keys the profile leaves alone are
 	// this namespace's.
-	vals := p.Over(base)
+	vals := p.Applied(base)
 	hz := env.Kernel.ReadNet().HZ
 	with := detect.IdleFlow(vals, true, idle, d, hz)
 	without := detect.IdleFlow(vals, false, idle, d, hz)
@@ -321,7 +322,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	}
 	if with.Flow == detect.FlowAtRisk {
 		msg := fmt.Sprintf("measure: %s: with keepalive the flow stays silent for %s .. %s (probes after time %d s, then every %s) and the NAT timeout %s lies within: the outcome is up to how late a timer fires; measure with --nat-timeout %s or more",
-			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, detect.Seconds(int(with.Every/time.Second)), d, with.Max.Truncate(time.Second)+time.Second)
+			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, human.Seconds(int(with.Every/time.Second)), d, with.Max.Truncate(time.Second)+time.Second)
 		if lost := (with.Min - time.Nanosecond).Truncate(time.Second); lost >= probe.MinNATTimeout {
 			msg += fmt.Sprintf(", or %s or less", lost)
 		}
@@ -329,7 +330,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	}
 	if run := idle + probe.DefaultEchoWait; run > f.timeout {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
-			idle, detect.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
+			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
 	}
 	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
 		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
@@ -361,10 +362,10 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	} else {
 		w := env.Stdout
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in the client's scratch network namespace only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
-		fmt.Fprintf(w, "path        client -> NAT router -> server, 3 scratch network namespaces: the router forgets a TCP flow silent for %s and drops its packets\n", detect.Seconds(int(d/time.Second)))
+		fmt.Fprintf(w, "path        client -> NAT router -> server, 3 scratch network namespaces: the router forgets a TCP flow silent for %s and drops its packets\n", human.Seconds(int(d/time.Second)))
 		fmt.Fprintf(w, "case        one connection with SO_KEEPALIVE, one without, idle for %s, then each sends and the server echoes\n", fmtSecs(idle))
 		fmt.Fprintf(w, "model       first probe after time %s, answered ones every max(time, intvl) = %s, each late by up to its timer-wheel granularity; a flow survives when its longest silence is shorter than %s\n",
-			detect.Seconds(vals.Time), detect.Seconds(int(with.Every/time.Second)), detect.Seconds(int(d/time.Second)))
+			human.Seconds(vals.Time), human.Seconds(int(with.Every/time.Second)), human.Seconds(int(d/time.Second)))
 		rows := []struct {
 			name, silence string
 			sl            detect.Silence

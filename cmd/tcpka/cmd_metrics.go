@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
 type metricsFlags struct {
@@ -51,7 +51,7 @@ numbers of tcpka sockets --summary --processes).`,
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &metricsFlags{}
 		fs.StringVar(&f.textfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
-		fs.StringVar(&f.profile, "profile", sysctld.ProfileFile, "compare with `PROFILE`, a shipped name or a file, instead of the installed one")
+		fs.StringVar(&f.profile, "profile", bootcfg.ProfileFile, "compare with `PROFILE`, a shipped name or a file, instead of the installed one")
 		fs.StringVar(&f.root, "root", "/", "look for the installed profile under `DIR` (for tests)")
 		_ = fs.MarkHidden("root")
 		f.set = func(name string) bool { return fs.Changed(name) }
@@ -159,7 +159,7 @@ func socketCounts(env *Env) (sockdiag.Counts, error) {
 	var c sockdiag.Counts
 	err = env.Kernel.In(func(sysctl.FS) error {
 		var err error
-		c, err = sockdiag.Count(sockdiag.Kernel{}, owners, opts, sys, net)
+		c, err = sockdiag.Count(sockdiag.Netlink{}, owners, opts, sys, net)
 		return err
 	})
 	return c, err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -74,7 +75,7 @@ atomically; an existing FILE is left alone and refused (exit 1) unless
 func pathList() string {
 	var lines []string
 	for _, m := range plan.Middleboxes {
-		lines = append(lines, fmt.Sprintf("%-10s %s (%s, %s)", m.Name, m.Title, detect.Words(m.IdleTimeout), m.Range()))
+		lines = append(lines, fmt.Sprintf("%-10s %s (%s, %s)", m.Name, m.Title, human.Duration(m.IdleTimeout), m.Range()))
 	}
 	return strings.Join(lines, "\n  ")
 }
@@ -200,16 +201,16 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if box != nil {
 		state := box.Range()
 		if ask.IdleTimeout != box.IdleTimeout {
-			state = "as you set it; published default " + detect.Words(box.IdleTimeout)
+			state = "as you set it; published default " + human.Duration(box.IdleTimeout)
 		}
-		fmt.Fprintf(w, "path: %s, %s: idle timeout %s (%s)\n", box.Name, box.Title, detect.Seconds(ask.IdleTimeout), state)
+		fmt.Fprintf(w, "path: %s, %s: idle timeout %s (%s)\n", box.Name, box.Title, human.Seconds(ask.IdleTimeout), state)
 		fmt.Fprintf(w, "  source: %s\n", box.Source)
 	}
 	if p.IdleTimeout > 0 {
-		fmt.Fprintf(w, "keep open: idle time at most %s: the %d s idle timeout less %d s for timer lateness\n", detect.Seconds(p.TimeLimit), p.IdleTimeout, p.Margin)
+		fmt.Fprintf(w, "keep open: idle time at most %s: the %d s idle timeout less %d s for timer lateness\n", human.Seconds(p.TimeLimit), p.IdleTimeout, p.Margin)
 	}
 	if p.DetectWithin > 0 {
-		fmt.Fprintf(w, "detect: a dead peer within %s\n", detect.Seconds(p.DetectWithin))
+		fmt.Fprintf(w, "detect: a dead peer within %s\n", human.Seconds(p.DetectWithin))
 	}
 	fmt.Fprintln(w)
 	for _, key := range sysctl.Keys {
@@ -220,15 +221,15 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if u := k.UserTimeout; u > 0 {
 		fmt.Fprintf(w, "%-21s%6d s  TCP_USER_TIMEOUT on the sockets tcpka enforce reaches\n", "user_timeout", int(u/time.Second))
 	}
-	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", detect.Seconds(detect.Idle(k)))
+	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", human.Seconds(detect.Idle(k)))
 	fmt.Fprintf(w, "why: %s\n", p.Why)
 	if p.DataWhy != "" {
 		fmt.Fprintf(w, "%s\n", p.DataWhy)
 	} else if p.DetectWithin > 0 {
-		fmt.Fprintf(w, "data in flight: not bounded (--idle-only): the kernel's tcp_retries2 15 gives up after %s\n", detect.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
+		fmt.Fprintf(w, "data in flight: not bounded (--idle-only): the kernel's tcp_retries2 15 gives up after %s\n", human.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
 	}
 	fmt.Fprintf(w, "cost: each idle connection sends %s probes an hour (one every %s) and gets as many ACKs, about %s per hour over IPv4; a dead peer is given %d probes %d s apart\n",
-		fmtRate(plan.ProbesPerHour(k.Time)), detect.Words(k.Time), fmtBytes(plan.BytesPerHour(k.Time)), k.Probes, k.Intvl)
+		fmtRate(plan.ProbesPerHour(k.Time)), human.Duration(k.Time), fmtBytes(plan.BytesPerHour(k.Time)), k.Probes, k.Intvl)
 	if planOut != "" {
 		fmt.Fprintf(w, "wrote %s: apply it with: sudo tcpka apply %s\n", planOut, shellPath(planOut))
 	} else {

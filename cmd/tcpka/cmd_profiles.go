@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -48,7 +49,7 @@ type profileJSON struct {
 // up once p is applied to a namespace at the kernel defaults: tcp_retries2
 // decides (the socket option user_timeout only where enforce sets it).
 func profileData(p *profile.Profile) int {
-	return detect.Net{}.Data(p.Over(keepalive.KernelDefaults))
+	return detect.Net{}.Data(p.Applied(keepalive.KernelDefaults))
 }
 
 // setPtr is k's value in s, nil when s leaves it unset.
@@ -100,18 +101,18 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		}
 		det := "-"
 		if p.Complete() {
-			det = detect.Words(detect.Idle(p.Settings))
+			det = human.Duration(detect.Idle(p.Settings))
 		}
 		idle := "-"
 		if p.IdleTimeout > 0 {
-			idle = detect.Words(p.IdleTimeout)
+			idle = human.Duration(p.IdleTimeout)
 		}
 		ut := "-"
 		if u := p.Settings.UserTimeout; u > 0 {
-			ut = detect.Words(int(u / time.Second))
+			ut = human.Duration(int(u / time.Second))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(sysctl.Time), cell(sysctl.Intvl), cell(sysctl.Probes), det,
-			cell(sysctl.Retries2), detect.Words(profileData(p)), ut, idle, p.Description)
+			cell(sysctl.Retries2), human.Duration(profileData(p)), ut, idle, p.Description)
 	}
 	return tw.Flush()
 }

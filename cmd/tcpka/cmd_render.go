@@ -5,9 +5,9 @@ import (
 	"slices"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctld"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -63,7 +63,7 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 	var out []byte
 	switch renderFormat {
 	case "k8s":
-		out = sysctld.RenderK8s(p)
+		out = bootcfg.RenderK8s(p)
 	case "unit":
 		d, err := unitDropIn(args[0], p, renderUnit)
 		if err != nil {
@@ -71,7 +71,7 @@ func runRender(env *Env, renderFormat, renderUnit string, args []string) error {
 		}
 		out = []byte(d)
 	default:
-		out = sysctld.Render(p)
+		out = bootcfg.Render(p)
 	}
 	_, err = env.Stdout.Write(out)
 	return err

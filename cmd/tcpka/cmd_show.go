@@ -6,12 +6,13 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
 type showFlags struct {
@@ -73,7 +74,7 @@ func runShow(env *Env, f *showFlags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
-	boot, err := sysctld.Boot(f.root, v)
+	boot, err := bootcfg.Boot(f.root, v)
 	if err != nil {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
@@ -91,16 +92,16 @@ func runShow(env *Env, f *showFlags, args []string) error {
 		}
 		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
 	}
-	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", detect.Seconds(bounds.Idle))
+	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", human.Seconds(bounds.Idle))
 	if interrupted != "" {
 		fmt.Fprintln(w, interrupted)
 	}
 	data := "unknown (tcp_retries2 not readable)"
 	if bounds.Data >= 0 {
-		data = fmt.Sprintf("%s (retransmission, tcp_retries2 %d)", detect.Seconds(bounds.Data), v.Retries2)
+		data = fmt.Sprintf("%s (retransmission, tcp_retries2 %d)", human.Seconds(bounds.Data), v.Retries2)
 	}
 	fmt.Fprintf(w, "idle peer: %s; peer gone while data is in flight: %s; sockets with their own settings: see tcpka sockets\n",
-		detect.Seconds(bounds.Idle), data)
+		human.Seconds(bounds.Idle), data)
 	if id := env.Kernel.ID(); id != "" {
 		note := "other namespaces and containers have their own values"
 		if isKernelDefault(v) {
@@ -132,7 +133,7 @@ func enforceNote(env *Env) string {
 }
 
 // printBoot prints show's boot section.
-func printBoot(w io.Writer, b *sysctld.BootReport) {
+func printBoot(w io.Writer, b *bootcfg.BootReport) {
 	where := ""
 	if b.Root != "/" {
 		where = " under " + b.Root
@@ -146,7 +147,7 @@ func printBoot(w io.Writer, b *sysctld.BootReport) {
 		var src string
 		switch {
 		case k.Service:
-			src = sysctld.UnitName + " (" + sysctld.ProfileFile + ")"
+			src = bootcfg.UnitName + " (" + bootcfg.ProfileFile + ")"
 			if v.Systemd != nil {
 				src += ", after " + v.Systemd.Where() + " sets " + v.Systemd.Value
 			}
@@ -198,10 +199,10 @@ func printBoot(w io.Writer, b *sysctld.BootReport) {
 		v := k.Verdict
 		if v.ProcpsDiffers() && v.Procps != nil {
 			fmt.Fprintf(w, "  sysctl --system (procps) differs: it reads %s last, whose line %d sets %s = %s; systemd-sysctl does not read it\n",
-				sysctld.SysctlConf, v.Procps.Line, k.Key.Name(), v.Procps.Value)
+				bootcfg.SysctlConf, v.Procps.Line, k.Key.Name(), v.Procps.Value)
 		}
 	}
-	fmt.Fprintf(w, "dead peer detected after %s at boot\n", detect.Seconds(detect.Idle(b.Boot)))
+	fmt.Fprintf(w, "dead peer detected after %s at boot\n", human.Seconds(detect.Idle(b.Boot)))
 	switch {
 	case b.Unit && len(b.Enabled) > 0:
 		fmt.Fprintf(w, "tcpka.service: enabled, applies profile %s after systemd-sysctl\n", b.Profile)
@@ -215,7 +216,7 @@ func printBoot(w io.Writer, b *sysctld.BootReport) {
 		}
 		hint := "tcpka install PROFILE makes a profile permanent"
 		if len(b.Res.TcpkaFiles()) > 0 {
-			hint = "tcpka apply " + sysctld.ProfileFile + " sets the installed profile now"
+			hint = "tcpka apply " + bootcfg.ProfileFile + " sets the installed profile now"
 		}
 		them := "them"
 		if len(names) == 1 {
@@ -272,7 +273,7 @@ type serviceJSON struct {
 	Profile   string   `json:"profile,omitempty"`
 }
 
-func srcJSON(a *sysctld.Assignment) *sourceJSON {
+func srcJSON(a *bootcfg.Assignment) *sourceJSON {
 	if a == nil {
 		return nil
 	}
@@ -286,9 +287,9 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func newBootJSON(b *sysctld.BootReport) *bootJSON {
+func newBootJSON(b *bootcfg.BootReport) *bootJSON {
 	d := detect.Idle(b.Boot)
-	out := &bootJSON{Root: b.Root, DetectionS: d, Detection: detect.Words(d), Drift: len(b.Drift) > 0,
+	out := &bootJSON{Root: b.Root, DetectionS: d, Detection: human.Duration(d), Drift: len(b.Drift) > 0,
 		TcpkaFiles: nonNil(b.Res.TcpkaFiles()), Masked: []maskedJSON{}, Problems: nonNil(b.Problems),
 		Service: serviceJSON{Installed: b.Unit, Enabled: len(b.Enabled) > 0, Links: nonNil(b.Enabled), Profile: b.Profile}}
 	for _, m := range b.Res.Masked {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -99,7 +100,7 @@ func runSockets(env *Env, f socketsFlags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("sockets: %w", err)
 	}
-	sc := &sockdiag.Scan{Lister: sockdiag.Kernel{}, Sysctls: sys, Net: env.Kernel.ReadNet(),
+	sc := &sockdiag.Scan{Lister: sockdiag.Netlink{}, Sysctls: sys, Net: env.Kernel.ReadNet(),
 		Filter: sockdiag.Filter{States: states, Port: f.port, PID: f.pid, NoKeepalive: f.noKeepalive}}
 	if f.processes || f.pid > 0 {
 		owners, err := sockdiag.ReadOwners(env.ProcRoot())
@@ -222,7 +223,7 @@ func appendMs(b []byte, ms uint32) []byte {
 		b = strconv.AppendUint(b, uint64(ms), 10)
 		return append(b, "ms"...)
 	}
-	return append(b, detect.Words(int(ms/1000))...)
+	return append(b, human.Duration(int(ms/1000))...)
 }
 
 func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
@@ -294,7 +295,7 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 		start = len(b)
 		switch {
 		case v.DetectionS() >= 0:
-			b = append(b, detect.Seconds(v.DetectionS())...)
+			b = append(b, human.Seconds(v.DetectionS())...)
 		case v.Keepalive == sockdiag.KeepaliveOff:
 			b = append(b, "never while idle"...)
 		default:
@@ -302,7 +303,7 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 		}
 		b = pad(b, start, colDet)
 		if v.HasOptions && v.Bounds.Data >= 0 {
-			b = append(b, detect.Seconds(v.Bounds.Data)...)
+			b = append(b, human.Seconds(v.Bounds.Data)...)
 		} else {
 			b = append(b, '-')
 		}
@@ -504,7 +505,7 @@ func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 	}
 	a := s.all
 	fmt.Fprintf(w, "sysctls %s: an idle connection following them notices a dead peer after %s\n",
-		sys.Triple(), detect.Seconds(detect.Idle(sys)))
+		sys.Triple(), human.Seconds(detect.Idle(sys)))
 	fmt.Fprintf(w, "%-34s%7d\n", "TCP sockets ("+s.state+")", a.Total)
 	fmt.Fprintf(w, "%-34s%7d%s\n", "  keepalive off", a.KeepaliveOff, "  never probe: the sysctls do nothing for them")
 	fmt.Fprintf(w, "%-34s%7d\n", "  keepalive on", a.KeepaliveOn)
@@ -526,7 +527,7 @@ func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 		return nil
 	}
 	if a.WorstS >= 0 {
-		fmt.Fprintf(w, "worst detection among keepalive sockets: %s\n", detect.Seconds(a.WorstS))
+		fmt.Fprintf(w, "worst detection among keepalive sockets: %s\n", human.Seconds(a.WorstS))
 	}
 	fmt.Fprintf(w, "the sysctls reach %d of %d sockets\n\n", a.Sysctl, a.Total)
 	fmt.Fprintf(w, "%-16s %7s %7s %7s %7s %7s  %s\n", "COMMAND", "TOTAL", "KA-OFF", "SYSCTL", "OWN", "UNREAD", "WORST-DETECTION")
@@ -534,7 +535,7 @@ func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 		g := s.byComm[c]
 		worst := "-"
 		if g.WorstS >= 0 {
-			worst = detect.Seconds(g.WorstS)
+			worst = human.Seconds(g.WorstS)
 		}
 		fmt.Fprintf(w, "%-16s %7d %7d %7d %7d %7d  %s\n", trunc(c, 16), g.Total, g.KeepaliveOff, g.Sysctl, g.Own, g.NoOptions+g.KeepaliveUnknown, worst)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -238,9 +239,9 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	}
 
 	w := env.Stdout
-	fmt.Fprintf(w, "path: idle timeout %s: %s\n", detect.Seconds(idle), pathWhy)
-	fmt.Fprintf(w, "goal: an idle session stays open, and a dead peer is noticed within %s\n", detect.Seconds(within))
-	fmt.Fprintf(w, "kernel: tcp_keepalive %d s / %d s / %d: TCP keepalive notices a dead peer after %s\n", k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
+	fmt.Fprintf(w, "path: idle timeout %s: %s\n", human.Seconds(idle), pathWhy)
+	fmt.Fprintf(w, "goal: an idle session stays open, and a dead peer is noticed within %s\n", human.Seconds(within))
+	fmt.Fprintf(w, "kernel: tcp_keepalive %d s / %d s / %d: TCP keepalive notices a dead peer after %s\n", k.Time, k.Intvl, k.Probes, human.Seconds(detect.Idle(k)))
 	printSide(w, "client", "server", r.Client, idle, within)
 	printSide(w, "server", "client", r.Server, idle, within)
 
@@ -261,7 +262,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 			lead = "on your SSH servers, add"
 		}
 		fmt.Fprintf(w, "\n%s as %s, then reload sshd (systemctl reload ssh):\n", lead, r.DropIn)
-		fmt.Fprintf(w, "    # tcpka: keep idle sessions through a %s idle timeout, drop dead clients within %s\n", detect.Words(idle), detect.Words(within))
+		fmt.Fprintf(w, "    # tcpka: keep idle sessions through a %s idle timeout, drop dead clients within %s\n", human.Duration(idle), human.Duration(within))
 		fmt.Fprintf(w, "    # (sshd checks an idle session every other ClientAliveInterval)\n")
 		for _, l := range r.ServerLines {
 			fmt.Fprintf(w, "    %s\n", l)
@@ -275,7 +276,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 		p := r.Rec.Profile.Settings
 		fmt.Fprintf(w, "\napply the tcpka profile for the TCP layer (covers sessions without SSH keepalives, e.g. clients you do not configure):\n")
 		fmt.Fprintf(w, "    %s\n", r.ProfileCommand)
-		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, detect.Words(p.Time), detect.Seconds(detect.Idle(p)))
+		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, human.Duration(p.Time), human.Seconds(detect.Idle(p)))
 	}
 	return sshMissed(r)
 }
@@ -298,12 +299,12 @@ func printSide(w io.Writer, name, peer string, r sshcfg.SideReport, idle, within
 	}
 	iv, cm := j.Side.Keyword("interval"), j.Side.Keyword("countmax")
 	if j.SSHDetect > 0 {
-		fmt.Fprintf(w, "  SSH layer: %s %d, %s %d: a silent %s is dropped after %d-%s\n", iv, j.Interval, cm, j.CountMax, peer, j.SSHDetectMin, detect.Seconds(j.SSHDetect))
+		fmt.Fprintf(w, "  SSH layer: %s %d, %s %d: a silent %s is dropped after %d-%s\n", iv, j.Interval, cm, j.CountMax, peer, j.SSHDetectMin, human.Seconds(j.SSHDetect))
 	} else {
 		fmt.Fprintf(w, "  SSH layer: %s %d, %s %d: %s\n", iv, j.Interval, cm, j.CountMax, j.SSHOff[strings.Index(j.SSHOff, ": ")+2:])
 	}
 	if j.TCPKeepAlive {
-		fmt.Fprintf(w, "  TCP layer: TCPKeepAlive yes: the kernel values give up after %s\n", detect.Seconds(j.TCPDetect))
+		fmt.Fprintf(w, "  TCP layer: TCPKeepAlive yes: the kernel values give up after %s\n", human.Seconds(j.TCPDetect))
 	} else {
 		fmt.Fprintln(w, "  TCP layer: TCPKeepAlive no: the kernel's keepalive does not apply")
 	}
@@ -311,13 +312,13 @@ func printSide(w io.Writer, name, peer string, r sshcfg.SideReport, idle, within
 	case sshcfg.LayerSSH:
 		extra := ""
 		if j.TCPKeepAlive {
-			extra = fmt.Sprintf(" (TCP keepalive cannot: it would need %s, and the first SSH keepalive goes out after %s)", detect.Words(j.TCPDetect), detect.Words(j.Period()))
+			extra = fmt.Sprintf(" (TCP keepalive cannot: it would need %s, and the first SSH keepalive goes out after %s)", human.Duration(j.TCPDetect), human.Duration(j.Period()))
 		}
-		fmt.Fprintf(w, "  first: the SSH layer drops a dead %s within %s%s\n", peer, detect.Seconds(j.Detect), extra)
+		fmt.Fprintf(w, "  first: the SSH layer drops a dead %s within %s%s\n", peer, human.Seconds(j.Detect), extra)
 	case sshcfg.LayerTCP:
-		fmt.Fprintf(w, "  first: TCP keepalive drops a dead %s after %s\n", peer, detect.Seconds(j.Detect))
+		fmt.Fprintf(w, "  first: TCP keepalive drops a dead %s after %s\n", peer, human.Seconds(j.Detect))
 	case sshcfg.LayerRetx:
-		fmt.Fprintf(w, "  first: retransmission of the unanswered SSH keepalive, about %s (tcp_retries2 %d)\n", detect.Seconds(j.Detect), j.Retries2)
+		fmt.Fprintf(w, "  first: retransmission of the unanswered SSH keepalive, about %s (tcp_retries2 %d)\n", human.Seconds(j.Detect), j.Retries2)
 	default:
 		fmt.Fprintf(w, "  first: nothing: a dead %s is never noticed on an idle session\n", peer)
 	}
@@ -325,17 +326,17 @@ func printSide(w io.Writer, name, peer string, r sshcfg.SideReport, idle, within
 	if j.By == sshcfg.LayerSSH {
 		by = "SSH keepalive"
 	}
-	verdict := fmt.Sprintf("an idle session sends a packet every %s (%s)", detect.Words(j.Every), by)
+	verdict := fmt.Sprintf("an idle session sends a packet every %s (%s)", human.Duration(j.Every), by)
 	if j.Every == 0 {
 		verdict = "an idle session sends nothing"
 	}
 	switch j.Verdict {
 	case sshcfg.Survives:
-		fmt.Fprintf(w, "  %s path: survives: %s\n", detect.Words(idle), verdict)
+		fmt.Fprintf(w, "  %s path: survives: %s\n", human.Duration(idle), verdict)
 	case sshcfg.AtRisk:
-		fmt.Fprintf(w, "  %s path: AT RISK: %s, within %d s of the timeout (timer lateness)\n", detect.Words(idle), verdict, detect.Margin(idle))
+		fmt.Fprintf(w, "  %s path: AT RISK: %s, within %d s of the timeout (timer lateness)\n", human.Duration(idle), verdict, detect.Margin(idle))
 	default:
-		fmt.Fprintf(w, "  %s path: DROPPED: %s\n", detect.Words(idle), verdict)
+		fmt.Fprintf(w, "  %s path: DROPPED: %s\n", human.Duration(idle), verdict)
 	}
 	switch {
 	case r.Misses(within):

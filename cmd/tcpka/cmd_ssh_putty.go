@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -102,8 +103,8 @@ func newPuTTYJSON(r *sshcfg.PuTTYReport, box *plan.Middlebox) puttyJSONOut {
 
 func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 	c, idle, within := r.TCP, r.IdleTimeout, r.DetectWithin
-	fmt.Fprintf(w, "path: idle timeout %s: %s\n", detect.Seconds(idle), pathWhy)
-	fmt.Fprintf(w, "goal: an idle session stays open (PuTTY's setting decides), and a dead server is noticed within %s (the client's retransmission decides)\n", detect.Seconds(within))
+	fmt.Fprintf(w, "path: idle timeout %s: %s\n", human.Seconds(idle), pathWhy)
+	fmt.Fprintf(w, "goal: an idle session stays open (PuTTY's setting decides), and a dead server is noticed within %s (the client's retransmission decides)\n", human.Seconds(within))
 	what := "a Windows registry export"
 	if r.Source.Client == sshcfg.PuTTYUnix {
 		what = "a Unix PuTTY sessions directory"
@@ -111,16 +112,16 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 	fmt.Fprintf(w, "putty: %d sessions in %s, %s\n", len(r.Sessions), r.Source.Path, what)
 	if c.Documented {
 		fmt.Fprintf(w, "client: %s at its documented defaults (tcpka cannot read them): unacknowledged data is retransmitted for about %s (%s); TCP keepalive after %s idle (%s)\n",
-			c.OS, detect.Seconds(c.Retx), c.RetxRule, detect.Words(c.Keepalive.Time), c.KeepaliveKnob)
+			c.OS, human.Seconds(c.Retx), c.RetxRule, human.Duration(c.Keepalive.Time), c.KeepaliveKnob)
 	} else {
 		k := c.Keepalive
 		fmt.Fprintf(w, "client: %s, this machine: unacknowledged data is retransmitted for %s (%s); tcp_keepalive %d s / %d s / %d: TCP keepalive gives up after %s\n",
-			c.OS, detect.Seconds(c.Retx), c.RetxRule, k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
+			c.OS, human.Seconds(c.Retx), c.RetxRule, k.Time, k.Intvl, k.Probes, human.Seconds(detect.Idle(k)))
 	}
 	fmt.Fprintln(w, "  PuTTY's keepalive is SSH_MSG_IGNORE data the server never answers: when the server dies, the next one goes")
 	fmt.Fprintf(w, "  unacknowledged and the client's retransmission notices it, not TCP keepalive; only %s bounds that time\n", c.RetxKnob)
 
-	pathLabel := detect.Words(idle) + " path:"
+	pathLabel := human.Duration(idle) + " path:"
 	for _, j := range r.Sessions {
 		fmt.Fprintf(w, "\nsession %q\n", j.Name)
 		saved := ""
@@ -136,11 +137,11 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 		packet := "an idle session sends nothing"
 		switch {
 		case j.Every > 0 && j.By == sshcfg.LayerSSH:
-			packet = fmt.Sprintf("an idle session sends a packet every %s (PuTTY keepalive)", detect.Words(j.Every))
+			packet = fmt.Sprintf("an idle session sends a packet every %s (PuTTY keepalive)", human.Duration(j.Every))
 		case j.Every > 0 && j.Verdict == sshcfg.Dropped:
-			packet = fmt.Sprintf("an idle session sends nothing until TCP keepalive after %s (%s): any path shorter than that drops it", detect.Words(j.Every), c.KeepaliveKnob)
+			packet = fmt.Sprintf("an idle session sends nothing until TCP keepalive after %s (%s): any path shorter than that drops it", human.Duration(j.Every), c.KeepaliveKnob)
 		case j.Every > 0:
-			packet = fmt.Sprintf("an idle session sends a packet every %s (TCP keepalive, %s)", detect.Words(j.Every), c.KeepaliveKnob)
+			packet = fmt.Sprintf("an idle session sends a packet every %s (TCP keepalive, %s)", human.Duration(j.Every), c.KeepaliveKnob)
 		}
 		switch j.Verdict {
 		case sshcfg.Survives:
@@ -153,14 +154,14 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 
 		over := ""
 		if j.Detect > within {
-			over = fmt.Sprintf(": over the %s goal", detect.Words(within))
+			over = fmt.Sprintf(": over the %s goal", human.Duration(within))
 		}
 		switch j.First {
 		case sshcfg.LayerRetx:
 			puttyLine(w, "dead server:", "noticed within %s: the next keepalive goes out within %s, then %s retransmits it for %s%s",
-				detect.Seconds(j.Detect), detect.Words(j.PingInterval), c.OS, detect.Words(c.Retx), over)
+				human.Seconds(j.Detect), human.Duration(j.PingInterval), c.OS, human.Duration(c.Retx), over)
 		case sshcfg.LayerTCP:
-			puttyLine(w, "dead server:", "noticed after %s: TCP keepalive, the client's values above%s", detect.Seconds(j.Detect), over)
+			puttyLine(w, "dead server:", "noticed after %s: TCP keepalive, the client's values above%s", human.Seconds(j.Detect), over)
 		default:
 			puttyLine(w, "dead server:", "never noticed on an idle session")
 		}
@@ -172,9 +173,9 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 		}
 	}
 	if n := r.Missed(); n > 0 {
-		fmt.Fprintf(w, "\n%d of %d sessions do not keep the %s path open: set %s to %d in each\n", n, len(r.Sessions), detect.Words(idle), sshcfg.PuTTYSetting, r.Interval)
+		fmt.Fprintf(w, "\n%d of %d sessions do not keep the %s path open: set %s to %d in each\n", n, len(r.Sessions), human.Duration(idle), sshcfg.PuTTYSetting, r.Interval)
 	} else {
-		fmt.Fprintf(w, "\nevery session keeps the %s path open\n", detect.Words(idle))
+		fmt.Fprintf(w, "\nevery session keeps the %s path open\n", human.Duration(idle))
 	}
 }
 

@@ -30,14 +30,14 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
-	"github.com/tcpka/tcpka/internal/kernel"
+	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sshcfg"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/sysctld"
 )
 
 // Command is one tcpka subcommand; help, usage, completion and the man
@@ -111,12 +111,12 @@ var invalidInput = []error{
 	netns.ErrBadSpec, netns.ErrNotNetns,
 	plan.ErrUnknownPath, plan.ErrTimeoutRange, plan.ErrImpossible, plan.ErrNothingAsked,
 	sshcfg.ErrInvalid, sshcfg.ErrImpossible,
-	sysctld.ErrBadRoot, atomicfile.ErrNoDir, atomicfile.ErrNotDir,
+	bootcfg.ErrBadRoot, atomicfile.ErrNoDir, atomicfile.ErrNotDir,
 }
 
 // undetermined are the package sentinels of what could not be read: exit 3.
 var undetermined = []error{
-	sysctl.ErrRead, kernel.ErrNamespace, profile.ErrUnreadable, sshcfg.ErrUnreadable, sockdiag.ErrUnavailable,
+	sysctl.ErrRead, netscope.ErrNamespace, profile.ErrUnreadable, sshcfg.ErrUnreadable, sockdiag.ErrUnavailable,
 }
 
 // exitStatus is the one map from what a command returned to the exit
@@ -156,7 +156,7 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Kernel is the namespace the command reads and writes.
-	Kernel *kernel.NS
+	Kernel *netscope.NS
 	// State keeps the transaction lock and the revert records.
 	State sysctl.State
 	// RunDir is the --run-dir the state lives below (/run).
@@ -283,7 +283,7 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	}
 	// The one kernel handle: a bad --netns target is one clear line and
 	// nothing else happens.
-	k, err := kernel.Open(g.procRoot, g.netns, netns.DefaultRunDir)
+	k, err := netscope.Open(g.procRoot, g.netns, netns.DefaultRunDir)
 	if errors.Is(err, netns.ErrBadSpec) {
 		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
 		return exitStatus(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -67,7 +68,7 @@ func profileSettingsJSON(s keepalive.Settings) settingsJSON {
 func newSettingsJSONIn(net detect.Net, s keepalive.Settings) settingsJSON {
 	b := net.Bounds(s, true)
 	j := settingsJSON{TimeS: s.Time, IntvlS: s.Intvl, Probes: s.Probes, UserTimeoutMs: int(s.UserTimeout / time.Millisecond),
-		Retries2: s.Retries2, DetectionS: b.Idle, Detection: detect.Words(b.Idle)}
+		Retries2: s.Retries2, DetectionS: b.Idle, Detection: human.Duration(b.Idle)}
 	if b.Data >= 0 {
 		j.DataInFlightS = &b.Data
 	}
@@ -185,9 +186,9 @@ func printChanges(w io.Writer, net detect.Net, want keepalive.Settings, keys []s
 	}
 	arrow := func(what string, before, now int) {
 		if before == now {
-			fmt.Fprintf(w, "  %s %s (unchanged)\n", what, detect.Seconds(before))
+			fmt.Fprintf(w, "  %s %s (unchanged)\n", what, human.Seconds(before))
 		} else {
-			fmt.Fprintf(w, "  %s %s -> %s\n", what, detect.Seconds(before), detect.Seconds(now))
+			fmt.Fprintf(w, "  %s %s -> %s\n", what, human.Seconds(before), human.Seconds(now))
 		}
 	}
 	arrow("dead-peer detection", detect.Idle(res.Before), detect.Idle(after))
@@ -200,7 +201,7 @@ func printChanges(w io.Writer, net detect.Net, want keepalive.Settings, keys []s
 // and what it costs.
 func printProfileNotes(w io.Writer, p *profile.Profile) {
 	if u := p.Settings.UserTimeout; u > 0 {
-		fmt.Fprintf(w, "note: user_timeout %s is TCP_USER_TIMEOUT, a socket option: tcpka enforce sets it on a process's or a cgroup's sockets; no sysctl does\n", detect.Words(int(u/time.Second)))
+		fmt.Fprintf(w, "note: user_timeout %s is TCP_USER_TIMEOUT, a socket option: tcpka enforce sets it on a process's or a cgroup's sockets; no sysctl does\n", human.Duration(int(u/time.Second)))
 	}
 	for _, m := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", m)

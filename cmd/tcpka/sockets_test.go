@@ -12,7 +12,7 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
-	"github.com/tcpka/tcpka/internal/kernel"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"golang.org/x/sys/unix"
@@ -98,7 +98,7 @@ func runFake(t *testing.T, f socketsFlags) string {
 		sc.Options = fakeOpt
 	}
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Kernel: kernel.Own(t.TempDir())}
+	env := &Env{Stdout: &out, Stderr: &errb, Kernel: netscope.Own(t.TempDir())}
 	if err := listSockets(env, f, sc); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package detect
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -71,39 +69,6 @@ func (n Net) Bounds(s keepalive.Settings, keepaliveOn bool) Bounds {
 func (n Net) Data(s keepalive.Settings) int {
 	b := Predict(Case{Settings: s, Data: true, Retrans: n.Retrans, HZ: n.HZ})
 	return int((b.Nominal + time.Second/2) / time.Second)
-}
-
-// Words prints a whole number of seconds the way people read it, without
-// zero units: 7875 -> "2h11m15s", 300 -> "5m", 45 -> "45s", 0 -> "0s".
-func Words(seconds int) string {
-	if seconds == 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	if seconds < 0 {
-		b.WriteByte('-')
-		seconds = -seconds
-	}
-	h, m, s := seconds/3600, seconds/60%60, seconds%60
-	if h > 0 {
-		b.WriteString(strconv.Itoa(h) + "h")
-	}
-	if m > 0 {
-		b.WriteString(strconv.Itoa(m) + "m")
-	}
-	if s > 0 {
-		b.WriteString(strconv.Itoa(s) + "s")
-	}
-	return b.String()
-}
-
-// Seconds prints n with its unit and, past a minute, in words too:
-// "7875 s (2h11m15s)", "45 s".
-func Seconds(n int) string {
-	if n < 60 && n > -60 {
-		return strconv.Itoa(n) + " s"
-	}
-	return strconv.Itoa(n) + " s (" + Words(n) + ")"
 }
 
 // Margin is the room an idle time must leave below a path's idle timeout:

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
@@ -161,7 +162,7 @@ func (c Case) retransmission(hz int) Band {
 	}
 	ut := c.Settings.UserTimeout
 	retries2 := c.Settings.Retries2
-	limit, rule := r.Budget(retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", retries2, trimDur(r.Budget(retries2)))
+	limit, rule := r.Budget(retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", retries2, human.Tenths(r.Budget(retries2)))
 	if ut > 0 {
 		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", ut)
 	}
@@ -211,18 +212,3 @@ func repeat(first, then time.Duration, n int) []time.Duration {
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
-
-// trimDur prints 924.6s rather than 15m24.6s.
-func trimDur(d time.Duration) string {
-	return fmt.Sprintf("%.1f s", d.Seconds())
-}
-
-// FloatSeconds prints a measured or predicted time with two decimals and
-// its unit, and past a minute in words: "25.49 s", "928.68 s (15m29s)".
-func FloatSeconds(d time.Duration) string {
-	s := fmt.Sprintf("%.2f s", d.Seconds())
-	if d >= time.Minute {
-		s += " (" + Words(int(d.Round(time.Second)/time.Second)) + ")"
-	}
-	return s
-}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
-	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
@@ -291,7 +291,7 @@ func (c nsCache) sysctls(sockfd int) (keepalive.Settings, detect.Net, error) {
 		return keepalive.Settings{}, detect.Net{}, err
 	}
 	defer target.Close()
-	k := kernel.Bind(sysctl.DefaultProcRoot, target)
+	k := netscope.Bind(sysctl.DefaultProcRoot, target)
 	var v nsValues
 	if v.sys, err = k.Read(); err != nil {
 		return v.sys, v.net, fmt.Errorf("the socket's network namespace %s: %w", target.ID(), err)

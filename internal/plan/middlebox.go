@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 )
 
 // Middlebox is a path element that forgets idle TCP flows.
@@ -86,7 +86,7 @@ func (m Middlebox) Range() string {
 	case !m.Configurable:
 		return "fixed"
 	case m.Min > 0 && m.Max > 0:
-		return fmt.Sprintf("default; configurable %s-%s", detect.Words(m.Min), detect.Words(m.Max))
+		return fmt.Sprintf("default; configurable %s-%s", human.Duration(m.Min), human.Duration(m.Max))
 	}
 	return "default; configurable"
 }
@@ -100,10 +100,10 @@ func (m Middlebox) Timeout(seconds int) error {
 		return nil
 	case !m.Configurable:
 		return fmt.Errorf("%w: the %s's idle timeout is fixed at %s, not %s",
-			ErrTimeoutRange, m.Title, detect.Seconds(m.IdleTimeout), detect.Seconds(seconds))
+			ErrTimeoutRange, m.Title, human.Seconds(m.IdleTimeout), human.Seconds(seconds))
 	case m.Min > 0 && seconds < m.Min, m.Max > 0 && seconds > m.Max:
 		return fmt.Errorf("%w: the %s's idle timeout can be set to %s-%s, not %s",
-			ErrTimeoutRange, m.Title, detect.Words(m.Min), detect.Words(m.Max), detect.Seconds(seconds))
+			ErrTimeoutRange, m.Title, human.Duration(m.Min), human.Duration(m.Max), human.Seconds(seconds))
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/profile"
 )
 
@@ -62,10 +62,10 @@ func (p Plan) Profile(file string, box *Middlebox, commandLine string) ([]byte, 
 		sources = append(sources, box.Source)
 	}
 	if p.IdleTimeout > 0 {
-		desc += fmt.Sprintf(" keeping flows open through a %s idle timeout", detect.Words(p.IdleTimeout))
+		desc += fmt.Sprintf(" keeping flows open through a %s idle timeout", human.Duration(p.IdleTimeout))
 	}
 	if p.DetectWithin > 0 {
-		desc += fmt.Sprintf(", noticing a dead peer within %s", detect.Words(p.DetectWithin))
+		desc += fmt.Sprintf(", noticing a dead peer within %s", human.Duration(p.DetectWithin))
 	}
 	desc += "."
 	data := p.ProfileYAML("written by: tcpka "+commandLine, desc, sources)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
@@ -78,20 +79,20 @@ func Solve(a Ask) (Plan, error) {
 		p.TimeLimit = a.IdleTimeout - p.Margin
 		if p.TimeLimit < 1 {
 			return p, fmt.Errorf("%w: an idle timeout of %s leaves no room: the idle time must stay %d s below it for timer lateness, and at least 1 s",
-				ErrImpossible, detect.Seconds(a.IdleTimeout), p.Margin)
+				ErrImpossible, human.Seconds(a.IdleTimeout), p.Margin)
 		}
 		tcap = min(tcap, p.TimeLimit)
 	}
 	if a.DetectWithin > 0 && a.DetectWithin < MinDetection {
 		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe = %d s",
-			ErrImpossible, detect.Seconds(a.DetectWithin), MinDetection)
+			ErrImpossible, human.Seconds(a.DetectWithin), MinDetection)
 	}
 	k := &p.Settings
 	switch {
 	case a.DetectWithin == 0 && p.TimeLimit >= def.Time:
 		*k = def.Keepalive()
 		p.Why = fmt.Sprintf("the kernel defaults already keep the path open: time %d s is below %s with room to spare; a longer time would only delay detection",
-			def.Time, detect.Seconds(a.IdleTimeout))
+			def.Time, human.Seconds(a.IdleTimeout))
 	case a.DetectWithin == 0:
 		k.Time = roundDown(tcap)
 		k.Intvl = min(30, max(1, roundDown(k.Time/10)))
@@ -115,7 +116,7 @@ func Solve(a Ask) (Plan, error) {
 			k.Intvl = p.TimeLimit
 			k.Probes = min(keepalive.Probes.Max(), phase/k.Intvl)
 		}
-		bound := "half of the " + detect.Words(w) + " bound"
+		bound := "half of the " + human.Duration(w) + " bound"
 		switch {
 		case tcap >= w/2:
 		case a.IdleTimeout > 0 && tcap == p.TimeLimit:
@@ -126,7 +127,7 @@ func Solve(a Ask) (Plan, error) {
 		p.Why = fmt.Sprintf("time %d s is %s; the rest goes to %d probes %d s apart", k.Time, bound, k.Probes, k.Intvl)
 		if a.IdleTimeout > 0 && k.Time < roundDown(p.TimeLimit) {
 			p.Why += fmt.Sprintf("; the path alone would allow %d s (%.0f probes an hour instead of %.0f) but then a dead peer is noticed after more than %s",
-				roundDown(p.TimeLimit), ProbesPerHour(roundDown(p.TimeLimit)), ProbesPerHour(k.Time), detect.Words(w))
+				roundDown(p.TimeLimit), ProbesPerHour(roundDown(p.TimeLimit)), ProbesPerHour(k.Time), human.Duration(w))
 		}
 	}
 	if a.DetectWithin > 0 && !a.IdleOnly {
@@ -152,7 +153,7 @@ func (p *Plan) boundData() error {
 	var net detect.Net
 	if net.Data(keepalive.Settings{Retries2: def}) <= w {
 		p.DataWhy = fmt.Sprintf("data in flight: the kernel's tcp_retries2 %d already gives up within %s (%s); user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches at about the same as an idle one",
-			def, detect.Words(w), detect.Seconds(net.Data(keepalive.Settings{Retries2: def})), detect.Words(detect.Idle(p.Settings)))
+			def, human.Duration(w), human.Seconds(net.Data(keepalive.Settings{Retries2: def})), human.Duration(detect.Idle(p.Settings)))
 		return nil
 	}
 	r := 0
@@ -164,14 +165,14 @@ func (p *Plan) boundData() error {
 	}
 	if r == 0 {
 		return fmt.Errorf("%w: detect-within %s is shorter than retransmission allows even at tcp_retries2 1 (%s): use --idle-only to bound idle connections only",
-			ErrImpossible, detect.Seconds(w), detect.Seconds(net.Data(keepalive.Settings{Retries2: 1})))
+			ErrImpossible, human.Seconds(w), human.Seconds(net.Data(keepalive.Settings{Retries2: 1})))
 	}
 	p.Settings.Retries2 = r
 	d := net.Data(keepalive.Settings{Retries2: r})
 	p.DataWhy = fmt.Sprintf("data in flight: tcp_retries2 %d gives up on unacknowledged data after %s (the kernel's %d takes %s), for every socket; user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches",
-		r, detect.Seconds(d), def, detect.Seconds(net.Data(keepalive.Settings{Retries2: def})), detect.Words(detect.Idle(p.Settings)))
+		r, human.Seconds(d), def, human.Seconds(net.Data(keepalive.Settings{Retries2: def})), human.Duration(detect.Idle(p.Settings)))
 	if r < 8 {
-		p.DataWhy += fmt.Sprintf("; below 8 it is under the 100 s RFC 1122 asks for: a network outage longer than %s breaks busy connections too, not only dead peers", detect.Words(d))
+		p.DataWhy += fmt.Sprintf("; below 8 it is under the 100 s RFC 1122 asks for: a network outage longer than %s breaks busy connections too, not only dead peers", human.Duration(d))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"gopkg.in/yaml.v3"
 )
@@ -70,10 +71,11 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return ErrInvalid }
 
-// Over returns what a namespace holding base holds once the profile is
-// applied: its sysctl values over base. user_timeout is a socket's and is
-// not part of it.
-func (p *Profile) Over(base keepalive.Settings) keepalive.Settings {
+// Applied returns what a network namespace holding base holds once the
+// profile is applied: its sysctl values over base. user_timeout is a
+// socket option, not a namespace's, and is not part of it (Settings.Over
+// keeps every field: what a socket holds).
+func (p *Profile) Applied(base keepalive.Settings) keepalive.Settings {
 	return p.Settings.Sysctls().Over(base)
 }
 
@@ -241,12 +243,12 @@ func warnings(s keepalive.Settings) []string {
 	var out []string
 	if r := s.Retries2; r > 0 && r < RFC1122Retries2 {
 		out = append(out, fmt.Sprintf("retries2 %d gives up on unacknowledged data after %s, below the 100 s RFC 1122 asks for: a network outage that long breaks busy connections too, not only dead peers",
-			r, detect.Seconds(detect.Net{}.Data(keepalive.Settings{Retries2: r}))))
+			r, human.Seconds(detect.Net{}.Data(keepalive.Settings{Retries2: r}))))
 	}
 	if u := s.UserTimeout; u > 0 && s.Time != 0 && s.Intvl != 0 && s.Probes != 0 {
 		if full := detect.Idle(s.Keepalive()); u < time.Duration(full)*time.Second {
 			out = append(out, fmt.Sprintf("user_timeout %s ends an idle connection at %s, before its %d probes are out: time + interval x probes = %s keeps keepalive's meaning",
-				u, detect.Seconds(detect.Idle(s)), s.Probes, detect.Words(full)))
+				u, human.Seconds(detect.Idle(s)), s.Probes, human.Duration(full)))
 		}
 	}
 	return out
@@ -264,7 +266,7 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 	// Once a probe is answered the next comes max(time, interval) later,
 	// so the interval (the kernel's 75 s where the profile leaves it) must
 	// fit the path too.
-	if k := p.Over(keepalive.KernelDefaults); p.Settings.Time != 0 && p.IdleTimeout > 0 && !detect.KeepsOpen(k.Intvl, p.IdleTimeout) {
+	if k := p.Applied(keepalive.KernelDefaults); p.Settings.Time != 0 && p.IdleTimeout > 0 && !detect.KeepsOpen(k.Intvl, p.IdleTimeout) {
 		key, what := "interval", fmt.Sprintf("%d s", k.Intvl)
 		if p.Settings.Intvl == 0 {
 			key, what = "time", fmt.Sprintf("the kernel's interval %d s (the profile sets none)", k.Intvl)

@@ -173,15 +173,15 @@ func (s *Socket) Keepalive() (on, known bool) {
 	return false, false
 }
 
-// Lister streams sockets; Kernel is the real one, tests use fakes.
+// Lister streams sockets; Netlink is the real one, tests use fakes.
 type Lister interface {
 	// Each calls fn for every TCP socket in one of states, IPv4 then IPv6,
 	// stopping at fn's first error, which it returns.
 	Each(states States, fn func(*Socket) error) error
 }
 
-// Kernel lists the sockets of the calling thread's network namespace.
-type Kernel struct{}
+// Netlink lists, over NETLINK_SOCK_DIAG, the sockets of the calling thread's network namespace.
+type Netlink struct{}
 
 // inetDiagReq is struct inet_diag_req_v2 with an all-zero sockid.
 type inetDiagReq struct {
@@ -210,7 +210,7 @@ const sizeofInetDiagMsg = 72
 // with vishvananda/netlink's nl package; the answer is read with blocking
 // recvfrom into one reused buffer and decoded in place, so a dump of any
 // size costs a few KiB of memory and no allocation per socket.
-func (Kernel) Each(states States, fn func(*Socket) error) error {
+func (Netlink) Each(states States, fn func(*Socket) error) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return diagError(unix.AF_INET, err)

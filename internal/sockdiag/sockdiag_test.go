@@ -221,7 +221,7 @@ func TestKernelEach(t *testing.T) {
 		local := netip.MustParseAddrPort(c.LocalAddr().String())
 		lnAddr := netip.MustParseAddrPort(ln.Addr().String())
 		var found, listener int
-		err = Kernel{}.Each(StatesAll, func(s *Socket) error {
+		err = Netlink{}.Each(StatesAll, func(s *Socket) error {
 			if s.Local == local {
 				found++
 				if s.State != Established || s.Timer != TimerKeepalive || s.Expires > 11000 || s.Expires < 9000 || s.Retrans != 0 || s.Inode == 0 {
@@ -241,7 +241,7 @@ func TestKernelEach(t *testing.T) {
 		}
 		// Established only: the listener is filtered by the kernel.
 		stop := errors.New("stop")
-		err = Kernel{}.Each(1<<Established, func(s *Socket) error {
+		err = Netlink{}.Each(1<<Established, func(s *Socket) error {
 			if s.State != Established {
 				t.Errorf("state filter let %v through", s.State)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
 )
@@ -189,7 +190,7 @@ func Recommend(idle, detectWithin int) (Recommendation, error) {
 	r.ServerInterval = min(detectWithin/(2*(r.CountMax+1)), p.TimeLimit/2)
 	if r.ServerInterval < 1 {
 		return r, fmt.Errorf("%w: sshd's %d keepalive checks within %s would need a ClientAliveInterval below 1 s",
-			ErrImpossible, r.CountMax+1, detect.Seconds(detectWithin))
+			ErrImpossible, r.CountMax+1, human.Seconds(detectWithin))
 	}
 	return r, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
@@ -38,7 +39,7 @@ func WindowsTCP() ClientTCP {
 		OS: "Windows", Documented: true,
 		Keepalive: w.Keepalive(), KeepaliveKnob: "KeepAliveTime",
 		Retx:     w.Data(),
-		RetxRule: fmt.Sprintf("TcpMaxDataRetransmissions %d, timer doubling from %s", w.MaxDataRetransmissions, detect.Seconds(int(w.RTO/time.Second))),
+		RetxRule: fmt.Sprintf("TcpMaxDataRetransmissions %d, timer doubling from %s", w.MaxDataRetransmissions, human.Seconds(int(w.RTO/time.Second))),
 		RetxKnob: `Windows' TcpMaxDataRetransmissions (HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters)`,
 	}
 }

@@ -4,7 +4,7 @@
 //
 // FS reads and writes the keys under a proc root (tests point it at a fake
 // tree); which namespace it sees is the calling thread's, so commands get
-// one only through internal/kernel. Apply writes the changed keys of a
+// one only through internal/netscope. Apply writes the changed keys of a
 // keepalive.Settings or restores the ones already written; State adds the
 // lock (/run/tcpka.lock) and the revert record kept in the private state
 // directory (/run/tcpka, root-owned 0700) and Transact runs the whole

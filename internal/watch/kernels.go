@@ -7,8 +7,8 @@ import (
 
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/keepalive"
-	"github.com/tcpka/tcpka/internal/kernel"
 	"github.com/tcpka/tcpka/internal/netns"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -18,7 +18,7 @@ import (
 // revert record: a correction must not overwrite the values from before
 // tcpka with the drifted ones.
 type NSKernel struct {
-	NS       *kernel.NS
+	NS       *netscope.NS
 	State    sysctl.State
 	Profile  string
 	recorded bool
@@ -60,14 +60,14 @@ func (k *AllKernel) Sweep(s keepalive.Settings, first bool) ([]Correction, error
 	}
 	defer unlock()
 	var out []Correction
-	visits, l, err := kernel.Every(k.NS.ProcRoot(), netns.DefaultRunDir, func(v *kernel.Visit, fs sysctl.FS) error {
+	visits, l, err := netscope.Every(k.NS.ProcRoot(), netns.DefaultRunDir, func(v *netscope.Visit, fs sysctl.FS) error {
 		rec := ""
 		if first { // as for one namespace: only the first apply is recorded
 			rec = k.Profile
 		}
 		var id sysctl.NSID
 		if k.NS.RealProc() {
-			id = kernel.IdentityHere()
+			id = netscope.IdentityHere()
 		}
 		res, err := k.State.Transact(fs, sysctl.Request{What: "watch", Want: s, Record: rec, NS: id})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -151,7 +152,7 @@ func (w *Watcher) Start() error {
 	if err != nil {
 		return err
 	}
-	after := w.profile.Over(res.Before)
+	after := w.profile.Applied(res.Before)
 	w.setState(after, nil)
 	w.logApplied("profile applied", len(res.Changes), after)
 	for _, c := range res.Changes {
@@ -202,7 +203,7 @@ func (w *Watcher) Check() error {
 		w.corrected(c.Key)
 		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", p.Name)
 	}
-	w.setState(p.Over(res.Before), nil)
+	w.setState(p.Applied(res.Before), nil)
 	return nil
 }
 
@@ -217,7 +218,7 @@ func (w *Watcher) startSweep(sw Sweeper) error {
 		return err
 	}
 	w.setState(cur, nil)
-	w.logApplied("profile applied in every network namespace", len(cs), w.profile.Over(cur))
+	w.logApplied("profile applied in every network namespace", len(cs), w.profile.Applied(cur))
 	for _, c := range cs {
 		w.log.Info("set", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New)
 	}
@@ -261,7 +262,7 @@ func (w *Watcher) logApplied(msg string, changed int, k keepalive.Settings) {
 	d := detect.Idle(k)
 	attrs := []any{"profile", w.profile.Name, "changed", changed,
 		"time_s", k.Time, "intvl_s", k.Intvl, "probes", k.Probes,
-		"detection_s", d, "detection", detect.Words(d)}
+		"detection_s", d, "detection", human.Duration(d)}
 	if k.Retries2 > 0 {
 		attrs = append(attrs, "retries2", k.Retries2, "data_in_flight_s", detect.Net{}.Data(k))
 	}

@@ -1,4 +1,4 @@
-// Package sysctld makes keepalive tuning survive a reboot and says what a
+// Package bootcfg makes keepalive tuning survive a reboot and says what a
 // boot will really set.
 //
 // It renders a profile as a sysctl.d drop-in (and as a Kubernetes pod
@@ -8,4 +8,4 @@
 // as one recorded set, and resolves sysctl.d precedence the way
 // systemd-sysctl and procps `sysctl --system` do, naming the file and line
 // that sets each key.
-package sysctld
+package bootcfg

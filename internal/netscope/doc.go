@@ -1,4 +1,4 @@
-// Package kernel is the handle a tcpka command works through: one network
+// Package netscope is the handle a tcpka command works through: one network
 // namespace seen through one proc root, bound before the command runs.
 //
 // The keepalive sysctls, tcp_retries2, the RTO bounds and the TCP sockets
@@ -9,4 +9,4 @@
 // one namespace and write another, or read "the current namespace" by
 // accident. Every visits every namespace on the machine the same way, on
 // one thread, for --all-netns.
-package kernel
+package netscope

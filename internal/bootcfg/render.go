@@ -1,4 +1,4 @@
-package sysctld
+package bootcfg
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -25,17 +26,17 @@ const DropInName = "60-tcpka.conf"
 // peer with the profile; keys the profile leaves unset keep the kernel
 // defaults in a fresh boot.
 func detectionLine(p *profile.Profile) string {
-	k := p.Over(keepalive.KernelDefaults)
-	s := fmt.Sprintf("dead-peer detection on an idle connection: %d + %d*%d = %s", k.Time, k.Intvl, k.Probes, detect.Seconds(detect.Idle(k)))
+	k := p.Applied(keepalive.KernelDefaults)
+	s := fmt.Sprintf("dead-peer detection on an idle connection: %d + %d*%d = %s", k.Time, k.Intvl, k.Probes, human.Seconds(detect.Idle(k)))
 	if !p.Complete() {
 		s += " (unset keys at the kernel defaults)"
 	}
 	if r := p.Settings.Retries2; r != 0 {
 		s += fmt.Sprintf("\nwith data in flight: tcp_retries2 %d gives up after %s (the kernel's 15: %s)",
-			r, detect.Seconds(detect.Net{}.Data(k)), detect.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
+			r, human.Seconds(detect.Net{}.Data(k)), human.Seconds(detect.Net{}.Data(keepalive.KernelDefaults)))
 	}
 	if u := p.Settings.UserTimeout; u != 0 {
-		s += fmt.Sprintf("\nuser_timeout %s is a socket option (TCP_USER_TIMEOUT), not a sysctl: tcpka enforce sets it", detect.Words(int(u/time.Second)))
+		s += fmt.Sprintf("\nuser_timeout %s is a socket option (TCP_USER_TIMEOUT), not a sysctl: tcpka enforce sets it", human.Duration(int(u/time.Second)))
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package sysctld
+package bootcfg
 
 import (
 	"bytes"
@@ -100,7 +100,7 @@ func TestLoaderRoundTrip(t *testing.T) {
 		if err := os.WriteFile(file, Render(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want := p.Over(keepalive.KernelDefaults)
+		want := p.Applied(keepalive.KernelDefaults)
 		for name, bin := range loaders {
 			t.Run(p.Name+"/"+name, func(t *testing.T) {
 				script := `"$1" "$2" >/dev/null`

@@ -1,4 +1,4 @@
-package sysctld
+package bootcfg
 
 import (
 	"encoding/json"

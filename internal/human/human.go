@@ -1,0 +1,55 @@
+package human
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration prints a whole number of seconds the way people read it,
+// without zero units: 7875 -> "2h11m15s", 300 -> "5m", 45 -> "45s", 0 ->
+// "0s".
+func Duration(seconds int) string {
+	if seconds == 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	if seconds < 0 {
+		b.WriteByte('-')
+		seconds = -seconds
+	}
+	h, m, s := seconds/3600, seconds/60%60, seconds%60
+	if h > 0 {
+		b.WriteString(strconv.Itoa(h) + "h")
+	}
+	if m > 0 {
+		b.WriteString(strconv.Itoa(m) + "m")
+	}
+	if s > 0 {
+		b.WriteString(strconv.Itoa(s) + "s")
+	}
+	return b.String()
+}
+
+// Seconds prints n with its unit and, past a minute, in words too:
+// "7875 s (2h11m15s)", "45 s".
+func Seconds(n int) string {
+	if n < 60 && n > -60 {
+		return strconv.Itoa(n) + " s"
+	}
+	return strconv.Itoa(n) + " s (" + Duration(n) + ")"
+}
+
+// FloatSeconds prints a measured or predicted time with two decimals and
+// its unit, and past a minute in words: "25.49 s", "928.68 s (15m29s)".
+func FloatSeconds(d time.Duration) string {
+	s := fmt.Sprintf("%.2f s", d.Seconds())
+	if d >= time.Minute {
+		s += " (" + Duration(int(d.Round(time.Second)/time.Second)) + ")"
+	}
+	return s
+}
+
+// Tenths prints a duration in seconds with one decimal: "924.6 s".
+func Tenths(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }

@@ -1,0 +1,42 @@
+package human
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDuration(t *testing.T) {
+	tests := map[int]string{
+		0: "0s", 45: "45s", 60: "1m", 300: "5m", 450: "7m30s",
+		3600: "1h", 7875: "2h11m15s", 7200: "2h", 3601: "1h1s", -90: "-1m30s",
+	}
+	for in, want := range tests {
+		if got := Duration(in); got != want {
+			t.Errorf("Duration(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	tests := map[int]string{25: "25 s", 59: "59 s", 60: "60 s (1m)", 7875: "7875 s (2h11m15s)", -5: "-5 s"}
+	for in, want := range tests {
+		if got := Seconds(in); got != want {
+			t.Errorf("Seconds(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFloatSeconds(t *testing.T) {
+	tests := map[time.Duration]string{
+		25490 * time.Millisecond:  "25.49 s",
+		928680 * time.Millisecond: "928.68 s (15m29s)",
+	}
+	for in, want := range tests {
+		if got := FloatSeconds(in); got != want {
+			t.Errorf("FloatSeconds(%s) = %q, want %q", in, got, want)
+		}
+	}
+	if got := Tenths(924600 * time.Millisecond); got != "924.6 s" {
+		t.Errorf("Tenths = %q", got)
+	}
+}
