@@ -222,8 +222,8 @@ func showAllNetns(env *Env, asJSON bool) error {
 			note = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID(), name, v.ProcsCell(),
-			sysctl.FormatValue(sysctl.Time, s.Time), sysctl.FormatValue(sysctl.Intvl, s.Intvl),
-			sysctl.FormatValue(sysctl.Probes, s.Probes), human.Seconds(detect.Idle(s)), note)
+			keepalive.Time.Format(s.Time), keepalive.Intvl.Format(s.Intvl),
+			keepalive.Probes.Format(s.Probes), human.Seconds(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -430,7 +430,7 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 			case drifted(v):
 				var ds []string
 				for _, c := range sysctl.Drift(p.Settings, vals[v]) {
-					ds = append(ds, fmt.Sprintf("%s %s (profile %s)", c.Key.Name(), sysctl.FormatValue(c.Key, c.Old), sysctl.FormatValue(c.Key, c.New)))
+					ds = append(ds, fmt.Sprintf("%s %s (profile %s)", c.Key.Sysctl, c.Key.Format(c.Old), c.Key.Format(c.New)))
 				}
 				fmt.Fprintf(w, "%s: DRIFT: %s\n", v.Label(), strings.Join(ds, ", "))
 			default:

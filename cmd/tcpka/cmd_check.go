@@ -91,7 +91,7 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 			n := k.Get(p.Settings)
 			mark := "ok"
 			if n != k.Get(cur) {
-				mark = "DRIFT: profile " + sysctl.FormatValue(k, n)
+				mark = "DRIFT: profile " + k.Format(n)
 			}
 			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(cur)), mark)
 		}

@@ -213,9 +213,9 @@ func runPlan(env *Env, f planFlags, args []string) error {
 		fmt.Fprintf(w, "detect: a dead peer within %s\n", human.Seconds(p.DetectWithin))
 	}
 	fmt.Fprintln(w)
-	for _, key := range sysctl.Keys {
+	for _, key := range sysctl.Keys() {
 		if v := key.Get(k); v != 0 {
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning())
+			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning)
 		}
 	}
 	if u := k.UserTimeout; u > 0 {

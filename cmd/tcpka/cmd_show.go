@@ -60,7 +60,7 @@ type showJSONOut struct {
 // isKernelDefault says whether the managed keys hold the compiled-in
 // defaults every new namespace starts with.
 func isKernelDefault(v keepalive.Settings) bool {
-	return len(sysctl.Diff(keepalive.KernelDefaults, v, sysctl.Keys)) == 0
+	return len(sysctl.Diff(keepalive.KernelDefaults, v, sysctl.Keys())) == 0
 }
 
 func runShow(env *Env, f *showFlags, args []string) error {
@@ -86,11 +86,11 @@ func runShow(env *Env, f *showFlags, args []string) error {
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
-	for _, k := range sysctl.Keys {
-		if k.Optional() && k.Get(v) == 0 {
+	for _, k := range sysctl.Keys() {
+		if k.Optional && k.Get(v) == 0 {
 			continue // not in this proc tree: see the data-in-flight line
 		}
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
+		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning)
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", human.Seconds(bounds.Idle))
 	if interrupted != "" {
@@ -168,14 +168,14 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 		if v.Overridden() {
 			theirs := v.Tcpka.Value
 			if n, err := v.Tcpka.Int(); err == nil {
-				theirs = sysctl.FormatValue(k.Key, n)
+				theirs = k.Key.Format(n)
 			}
 			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", theirs, v.Tcpka.Where())
-			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Name(), b.Res.Fix(*v.Systemd)))
+			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Sysctl, b.Res.Fix(*v.Systemd)))
 		}
 		r := row{key: keyColumn(k.Key, k.Value), src: src}
 		if k.Value != k.Runtime {
-			r.drift = "  DRIFT: runtime " + sysctl.FormatValue(k.Key, k.Runtime)
+			r.drift = "  DRIFT: runtime " + k.Key.Format(k.Runtime)
 		}
 		rows = append(rows, r)
 	}
@@ -199,7 +199,7 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 		v := k.Verdict
 		if v.ProcpsDiffers() && v.Procps != nil {
 			fmt.Fprintf(w, "  sysctl --system (procps) differs: it reads %s last, whose line %d sets %s = %s; systemd-sysctl does not read it\n",
-				bootcfg.SysctlConf, v.Procps.Line, k.Key.Name(), v.Procps.Value)
+				bootcfg.SysctlConf, v.Procps.Line, k.Key.Sysctl, v.Procps.Value)
 		}
 	}
 	fmt.Fprintf(w, "dead peer detected after %s at boot\n", human.Seconds(detect.Idle(b.Boot)))
@@ -212,7 +212,7 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 	if len(b.Drift) > 0 {
 		var names []string
 		for _, k := range b.Drift {
-			names = append(names, k.Name())
+			names = append(names, k.Sysctl)
 		}
 		hint := "tcpka install PROFILE makes a profile permanent"
 		if len(b.Res.TcpkaFiles()) > 0 {

@@ -451,7 +451,7 @@ func TestRevertAllNetns(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		rec := sysctl.RevertRecord{NS: sysctl.NSID{Inode: 1}, Before: keepalive.KernelDefaults, Keys: sysctl.Keys, Profile: "ghost", At: time.Now().UTC()}
+		rec := sysctl.RevertRecord{NS: sysctl.NSID{Inode: 1}, Before: keepalive.KernelDefaults, Keys: sysctl.Keys(), Profile: "ghost", At: time.Now().UTC()}
 		if err := sysctl.SaveRevert(d, rec); err != nil {
 			t.Fatal(err)
 		}

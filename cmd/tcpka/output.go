@@ -78,10 +78,10 @@ func newSettingsJSONIn(net detect.Net, s keepalive.Settings) settingsJSON {
 // keyColumn prints "tcp_keepalive_time     7200 s" aligned for all keys.
 func keyColumn(k sysctl.Key, v int) string {
 	unit := "  "
-	if k.Unit() != "" {
-		unit = " " + k.Unit()
+	if k.Suffix() != "" {
+		unit = " " + k.Suffix()
 	}
-	return fmt.Sprintf("%-21s%6d%s", k.Name(), v, unit)
+	return fmt.Sprintf("%-21s%6d%s", k.Sysctl, v, unit)
 }
 
 func plural(n int, word string) string {
@@ -181,7 +181,7 @@ func printChanges(w io.Writer, net detect.Net, want keepalive.Settings, keys []s
 		case n == old:
 			fmt.Fprintf(w, "  %s  (unchanged)\n", keyColumn(k, old))
 		default:
-			fmt.Fprintf(w, "  %s -> %s\n", keyColumn(k, old), sysctl.FormatValue(k, n))
+			fmt.Fprintf(w, "  %s -> %s\n", keyColumn(k, old), k.Format(n))
 		}
 	}
 	arrow := func(what string, before, now int) {

@@ -98,7 +98,7 @@ func (n *NS) In(fn func(fs sysctl.FS) error) error {
 	return err
 }
 
-// Read reads the sysctls tcpka manages (sysctl.Keys).
+// Read reads the sysctls tcpka manages (sysctl.Keys()).
 func (n *NS) Read() (keepalive.Settings, error) {
 	var v keepalive.Settings
 	err := n.In(func(fs sysctl.FS) error {

@@ -42,7 +42,7 @@ type valuesJSON map[string]int
 func toJSON(s keepalive.Settings, keys []Key) valuesJSON {
 	out := valuesJSON{}
 	for _, k := range keys {
-		out[k.Name()] = k.Get(s)
+		out[k.Sysctl] = k.Get(s)
 	}
 	return out
 }
@@ -51,8 +51,8 @@ func toJSON(s keepalive.Settings, keys []Key) valuesJSON {
 func (v valuesJSON) settings() (keepalive.Settings, []Key, error) {
 	var s keepalive.Settings
 	var keys []Key
-	for _, k := range Keys {
-		if n, ok := v[k.Name()]; ok {
+	for _, k := range Keys() {
+		if n, ok := v[k.Sysctl]; ok {
 			k.Set(&s, n)
 			keys = append(keys, k)
 		}

@@ -38,7 +38,7 @@ func (k treeKernel) Apply(s keepalive.Settings) (sysctl.Result, error) {
 func fakeTree(t *testing.T, v keepalive.Settings) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.Keys() {
 		writeKey(t, root, k, k.Get(v))
 	}
 	return root
@@ -167,7 +167,7 @@ func TestWatcher(t *testing.T) {
 	}
 
 	// Drift on one key: one line, one count, the value restored.
-	writeKey(t, root, sysctl.Time, 7200)
+	writeKey(t, root, keepalive.Time, 7200)
 	if err := w.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestWatcher(t *testing.T) {
 	}
 
 	// A key that cannot be read: logged, counted, /healthz says why.
-	os.Remove(filepath.Join(root, "sys", sysctl.Probes.RelPath()))
+	os.Remove(filepath.Join(root, "sys", keepalive.Probes.RelPath()))
 	if err := w.Check(); err == nil {
 		t.Fatal("Check with a missing key succeeded")
 	}
