@@ -107,7 +107,7 @@ tcpka render aws-nlb --format unit --unit myapp.service | sudo tee /etc/systemd/
 
 // store is the pin and record store of this run.
 func (f *enforceOpts) store(env *Env) enforce.Store {
-	return enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot)
+	return enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot)
 }
 
 func runEnforce(env *Env, f *enforceOpts, args []string) error {
@@ -233,7 +233,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	res, err := f.store(env).Attach(cg, p.Name, p.Settings, f.dryRun)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
@@ -304,7 +304,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforceListJSON{Attachments: []enforceAttachmentJSON{}}
 		for _, a := range list {
@@ -471,7 +471,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforcePIDJSON{PID: res.PID, Comm: res.Comm, Profile: p.Name, DryRun: f.dryRun, Override: f.override, Port: f.port,
 			Changed: res.Changed, Connected: len(res.Sockets), Listening: res.Listening, NotConnected: res.NotConnected,

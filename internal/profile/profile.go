@@ -2,6 +2,7 @@ package profile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -297,6 +298,22 @@ func isName(key string) bool {
 	return true
 }
 
+// asciiText says whether b is UTF-16 text in byte order o made of
+// printable ASCII and line breaks, as a profile is: a byte order mark
+// alone does not make a file text.
+func asciiText(b []byte, o binary.ByteOrder) bool {
+	if len(b)%2 != 0 {
+		return false
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		c := o.Uint16(b[i:])
+		if c >= 0x7f || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+			return false
+		}
+	}
+	return true
+}
+
 // printable says whether s has no control characters.
 func printable(s string) bool {
 	for _, r := range s {
@@ -312,9 +329,9 @@ func printable(s string) bool {
 // save such files, and "binary data" would not say what to do.
 func utf16(data []byte) string {
 	switch {
-	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}) && asciiText(data[2:], binary.LittleEndian):
 		return "UTF-16 (little-endian)"
-	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}) && asciiText(data[2:], binary.BigEndian):
 		return "UTF-16 (big-endian)"
 	}
 	if len(data) >= 4 && len(data)%2 == 0 {

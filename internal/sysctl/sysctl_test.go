@@ -339,7 +339,8 @@ func transactKilled(t *testing.T, st State, fs FS, n int, req Request) {
 
 // TestKilledTransaction kills an apply after each of its writes: the next
 // command sees the journal, says what was left, and the next transaction
-// undoes it before its own; the revert record keeps the original values.
+// undoes it before its own, and the record it made with it: the record
+// of the next apply keeps the original values.
 func TestKilledTransaction(t *testing.T) {
 	for n := 0; n < 3; n++ {
 		t.Run(fmt.Sprintf("after %d writes", n), func(t *testing.T) {
@@ -372,8 +373,8 @@ func TestKilledTransaction(t *testing.T) {
 			d, _ := st.Dir()
 			defer d.Close()
 			rec, err := LoadRevert(d, id)
-			if err != nil || rec.Before != kernelDefaults || rec.Profile != "ssh" {
-				t.Errorf("revert record %+v, %v: want the values from before the first apply", rec, err)
+			if err != nil || rec.Before != kernelDefaults || rec.Profile != "aws-nlb" {
+				t.Errorf("revert record %+v, %v: want the values from before the first apply, by aws-nlb", rec, err)
 			}
 			if left := d.Temps(""); len(left) != 0 {
 				t.Errorf("temporary files left: %v", left)
@@ -512,5 +513,41 @@ func TestStateRefusedUnlessPrivate(t *testing.T) {
 	}
 	if v, _ := fs.Read(); v != kernelDefaults {
 		t.Errorf("wrote %+v through an unsafe state dir", v)
+	}
+}
+
+// TestFailedApplyLeavesNoRecord: a transaction whose write fails and is
+// rolled back changed nothing, so it leaves no revert record; a later
+// successful apply records the values from just before it, and revert
+// restores those (not the ones from before the failed attempt).
+func TestFailedApplyLeavesNoRecord(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	id := NSID{Inode: 42}
+	failing := &failingRW{FS: fs, failKey: keepalive.Intvl}
+	if _, err := st.Transact(failing, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("failing apply: %v, want ErrRolledBack", err)
+	}
+	d, _ := st.Dir()
+	defer d.Close()
+	if _, err := LoadRevert(d, id); !errors.Is(err, ErrNothingToRevert) {
+		t.Fatalf("after a rolled-back apply: record %v, want none", err)
+	}
+	// The admin sets 600 s by hand; then an apply works.
+	if err := fs.WriteKey(keepalive.Time, 600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Revert(fs, id, false)
+	if err != nil || r.Record == nil {
+		t.Fatalf("revert: %+v, %v", r, err)
+	}
+	if v, _ := fs.Read(); v.Time != 600 {
+		t.Errorf("revert restored time %d, want the admin's 600", v.Time)
+	}
+	if r, err := st.Revert(fs, id, false); err != nil || r.Record != nil {
+		t.Errorf("second revert: %+v, %v: want nothing to revert", r, err)
 	}
 }
