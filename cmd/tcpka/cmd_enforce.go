@@ -13,6 +13,7 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
@@ -194,38 +195,29 @@ func triple(s keepalive.Settings) string {
 }
 
 // detectionOf is the idle detection time of a socket given s, the keys s
-// leaves alone from the namespace's sysctls base.
-func detectionOf(s, base keepalive.Settings) int { return detect.Idle(s.Over(base.Keepalive())) }
+// leaves alone from the namespace's sysctls base: what --json says.
+func detectionOf(s, base keepalive.Settings) int { return newEnforceJSONValues(s, base).Bounds().Idle }
 
-// enforceJSONValues is the JSON shape of a profile's values in enforce:
-// settingsJSON's names, null where the profile leaves a key to the sysctls.
-type enforceJSONValues struct {
-	TimeS         *int   `json:"time_s"`
-	IntvlS        *int   `json:"intvl_s"`
-	Probes        *int   `json:"probes"`
-	UserTimeoutMs int    `json:"user_timeout_ms,omitempty"`
-	DetectionS    int    `json:"detection_s"`
-	Detection     string `json:"detection"`
-}
-
-func newEnforceJSONValues(s, base keepalive.Settings) enforceJSONValues {
-	d := detectionOf(s, base)
-	return enforceJSONValues{TimeS: setPtr(s, keepalive.Time), IntvlS: setPtr(s, keepalive.Intvl), Probes: setPtr(s, keepalive.Probes),
-		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: human.Duration(d)}
+// newEnforceJSONValues is a profile's values as enforce sets them on a
+// cgroup's new sockets, in the one settings shape: null where the profile
+// leaves a key to the namespace's sysctls base, the times of a socket that
+// gets them.
+func newEnforceJSONValues(s, base keepalive.Settings) jsonout.Settings {
+	return jsonout.NewSettings(s.PerSocket(), s.PerSocket().Over(base), detect.Net{}, true)
 }
 
 type enforceCgroupJSON struct {
-	Profile      string             `json:"profile"`
-	Cgroup       string             `json:"cgroup"`
-	CgroupID     uint64             `json:"cgroup_id"`
-	Pin          string             `json:"pin"`
-	Action       string             `json:"action"`
-	DryRun       bool               `json:"dry_run"`
-	Values       enforceJSONValues  `json:"values"`
-	Previous     *enforceJSONValues `json:"previous,omitempty"`
-	Attached     string             `json:"attached,omitempty"`
-	Instructions int                `json:"instructions,omitempty"`
-	StalePins    []string           `json:"stale_pins_removed,omitempty"`
+	Profile      string            `json:"profile"`
+	Cgroup       string            `json:"cgroup"`
+	CgroupID     uint64            `json:"cgroup_id"`
+	Pin          string            `json:"pin"`
+	Action       string            `json:"action"`
+	DryRun       bool              `json:"dry_run"`
+	Values       jsonout.Settings  `json:"values"`
+	Previous     *jsonout.Settings `json:"previous,omitempty"`
+	Attached     string            `json:"attached,omitempty"`
+	Instructions int               `json:"instructions,omitempty"`
+	StalePins    []string          `json:"stale_pins_removed,omitempty"`
 }
 
 func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) error {
@@ -283,16 +275,16 @@ type enforceListJSON struct {
 }
 
 type enforceAttachmentJSON struct {
-	Cgroup       string            `json:"cgroup"`
-	CgroupID     uint64            `json:"cgroup_id"`
-	CgroupGone   bool              `json:"cgroup_gone"`
-	Profile      string            `json:"profile"`
-	Values       enforceJSONValues `json:"values"`
-	Attached     string            `json:"attached"`
-	Pin          string            `json:"pin"`
-	ProgramID    uint32            `json:"program_id"`
-	LinkID       uint32            `json:"link_id"`
-	Instructions int               `json:"instructions"`
+	Cgroup       string           `json:"cgroup"`
+	CgroupID     uint64           `json:"cgroup_id"`
+	CgroupGone   bool             `json:"cgroup_gone"`
+	Profile      string           `json:"profile"`
+	Values       jsonout.Settings `json:"values"`
+	Attached     string           `json:"attached"`
+	Pin          string           `json:"pin"`
+	ProgramID    uint32           `json:"program_id"`
+	LinkID       uint32           `json:"link_id"`
+	Instructions int              `json:"instructions"`
 }
 
 func enforceList(env *Env, f *enforceOpts) error {
@@ -400,7 +392,7 @@ type enforcePIDJSON struct {
 	Listening    int               `json:"listening"`
 	NotConnected int               `json:"not_connected"`
 	Sockets      []enforceSockJSON `json:"sockets"`
-	Values       enforceJSONValues `json:"values"`
+	Values       jsonout.Settings  `json:"values"`
 }
 
 type enforceSockJSON struct {
@@ -413,30 +405,16 @@ type enforceSockJSON struct {
 	After   sockOptsJSON `json:"after"`
 }
 
-// sockOptsJSON is one socket's options in enforce --pid --json, under
-// settingsJSON's names; detection_s is the kernel's figure for the socket
-// (TCP_USER_TIMEOUT included), null when keepalive is off (never).
+// sockOptsJSON is one socket's options in enforce --pid --json: whether
+// keepalive is on, and the options with what they give the socket, in the
+// one settings shape (detection_s null when keepalive is off: never).
 type sockOptsJSON struct {
-	Keepalive     bool `json:"keepalive"`
-	TimeS         int  `json:"time_s"`
-	IntvlS        int  `json:"intvl_s"`
-	Probes        int  `json:"probes"`
-	UserTimeoutMs int  `json:"user_timeout_ms,omitempty"`
-	DetectionS    *int `json:"detection_s"`
-	DataInFlightS *int `json:"data_in_flight_s,omitempty"`
+	Keepalive bool `json:"keepalive"`
+	jsonout.Settings
 }
 
 func newSockOptsJSON(s enforce.Socket, o sockopt.Options) sockOptsJSON {
-	k := o.Settings
-	j := sockOptsJSON{Keepalive: o.On, TimeS: k.Time, IntvlS: k.Intvl, Probes: k.Probes, UserTimeoutMs: o.UserTimeoutMs()}
-	b := s.Bounds(o)
-	if b.Idle >= 0 {
-		j.DetectionS = &b.Idle
-	}
-	if b.Data >= 0 {
-		j.DataInFlightS = &b.Data
-	}
-	return j
+	return sockOptsJSON{Keepalive: o.On, Settings: jsonout.New(o.Settings, s.Bounds(o))}
 }
 
 // dataWords is ", data in flight X -> Y" when a change moves that bound.

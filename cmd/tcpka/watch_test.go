@@ -324,3 +324,48 @@ func TestWatchInScratchNetns(t *testing.T) {
 		t.Errorf("after revert: %s, want the defaults", got)
 	}
 }
+
+// TestWatchMetricsAreTcpkaMetrics: watch's /metrics and `tcpka metrics`
+// come from one snapshot builder; for the same namespace and profile they
+// are the same text, watch's own series (tcpka_watch_*) aside.
+func TestWatchMetricsAreTcpkaMetrics(t *testing.T) {
+	tree := fakeProc(t, keepalive.Settings{Time: 600, Intvl: 60, Probes: 6})
+	w := startWatch(t, "ssh", "--proc-root", tree, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--interval", "1h")
+	listen := regexp.MustCompile(`msg=watching .*listen=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := listen.FindStringSubmatch(w.stderr.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("watch did not say where it listens:\n%s", w.stderr.String())
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served bytes.Buffer
+	served.ReadFrom(resp.Body)
+	resp.Body.Close()
+	w.stop(t)
+
+	printed, errs, code := tcpkaRun(t, "metrics", "--proc-root", tree, "--profile", "ssh")
+	if code != 0 {
+		t.Fatalf("tcpka metrics: exit %d: %s", code, errs)
+	}
+	withoutWatch := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.Contains(l, "tcpka_watch_") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	if !strings.Contains(served.String(), "tcpka_watch_corrections_total") {
+		t.Fatalf("/metrics has no watch series:\n%s", served.String())
+	}
+	if got, want := withoutWatch(served.String()), withoutWatch(printed); got != want {
+		t.Errorf("watch /metrics differs from tcpka metrics beyond watch's own series:\n/metrics:\n%s\ntcpka metrics:\n%s", got, want)
+	}
+}

@@ -184,7 +184,7 @@ func (p Plan) check() error {
 	if err := k.Validate(); err != nil {
 		return fmt.Errorf("plan: internal error: %w", err)
 	}
-	if p.IdleTimeout > 0 && !detect.KeepsOpen(max(k.Time, k.Intvl), p.IdleTimeout) {
+	if p.IdleTimeout > 0 && !detect.KeepsOpenWith(k, p.IdleTimeout) {
 		return fmt.Errorf("plan: internal error: time %d s or interval %d s above limit %d s", k.Time, k.Intvl, p.TimeLimit)
 	}
 	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {

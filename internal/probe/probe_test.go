@@ -70,7 +70,7 @@ func TestMeasureMatchesModel(t *testing.T) {
 			if b.Early {
 				t.Errorf("case on a knife edge, pick another: %s", b.Rule)
 			}
-			if !b.Contains(res.Measured) {
+			if !detect.Confirms(b, res.Measured) {
 				t.Errorf("measured %v outside the model's band [%v, %v] (%s)", res.Measured, b.Lower, b.Upper, b.Rule)
 			}
 		})
