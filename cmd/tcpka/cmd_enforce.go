@@ -1,15 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
@@ -160,8 +159,8 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 		fmt.Fprint(env.Stdout, d)
 		return nil
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo")
+	if err := caps.Need("enforce", "for pidfd_getfd on another process's sockets, bpf(2) and bpffs for a cgroup", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
+		return err
 	}
 	if f.pid != 0 {
 		return enforcePID(env, f, p)
@@ -288,8 +287,8 @@ type enforceAttachmentJSON struct {
 }
 
 func enforceList(env *Env, f *enforceOpts) error {
-	if os.Geteuid() != 0 {
-		return errors.New("enforce --list needs root (reading BPF links and programs): run it with sudo")
+	if err := caps.Need("enforce --list", "to read BPF links and programs", caps.SysAdmin); err != nil {
+		return err
 	}
 	st := f.store(env)
 	list, err := st.List()

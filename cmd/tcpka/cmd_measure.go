@@ -160,8 +160,8 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
 			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -323,8 +323,8 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
 			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -88,8 +87,10 @@ func runSockets(env *Env, f socketsFlags, args []string) error {
 	if f.pid < 0 {
 		return usagef("--pid %d: want a process id", f.pid)
 	}
-	if f.processes && !caps.Has(caps.SysPtrace) {
-		return errors.New("sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo")
+	if f.processes {
+		if err := caps.Need("sockets --processes", "to read other processes' sockets with pidfd_getfd", caps.SysPtrace); err != nil {
+			return err
+		}
 	}
 	if f.pid > 0 {
 		if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); err != nil {

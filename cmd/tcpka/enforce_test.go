@@ -16,6 +16,7 @@ import (
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -261,9 +262,8 @@ func TestEnforceCgroupCLI(t *testing.T) {
 // TestEnforceWithoutPrivileges: as an unprivileged user, and as root
 // without capabilities (BPF refused), enforce says so and changes nothing.
 func TestEnforceWithoutPrivileges(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs tcpka as another user and with capabilities dropped")
-	}
+	testkit.Slow(t, "builds the tcpka binary")
+	testkit.NeedRoot(t, "runs tcpka as another user and with capabilities dropped")
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}
@@ -281,11 +281,11 @@ func TestEnforceWithoutPrivileges(t *testing.T) {
 		stderr string
 	}{
 		{"nobody --pid", []string{"--reuid=65534", "--regid=65534", "--clear-groups"}, []string{"enforce", "ssh", "--pid", "1"},
-			"tcpka: enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo\n"},
+			"tcpka: enforce needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SYS_PTRACE, for pidfd_getfd on another process's sockets, bpf(2) and bpffs for a cgroup): run it with sudo\n"},
 		{"nobody --list", []string{"--reuid=65534", "--regid=65534", "--clear-groups"}, []string{"enforce", "--list"},
-			"tcpka: enforce --list needs root (reading BPF links and programs): run it with sudo\n"},
+			"tcpka: enforce --list needs root (CAP_SYS_ADMIN, to read BPF links and programs): run it with sudo\n"},
 		{"root without capabilities", []string{"--bounding-set=-all", "--inh-caps=-all"}, []string{"enforce", "ssh", "--cgroup", cg, "--bpf-root", bpf, "--run-dir", t.TempDir()},
-			"tcpka: enforce: load the sock_ops program: no BPF permission: "},
+			"tcpka: enforce needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SYS_PTRACE, "},
 	} {
 		cmd := exec.Command("setpriv", append(append(tt.priv, bin), tt.args...)...)
 		var out, errb bytes.Buffer

@@ -31,14 +31,19 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/bootcfg"
+	"github.com/tcpka/tcpka/internal/caps"
+	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sshcfg"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/watch"
 )
 
 // Command is one tcpka subcommand; help, usage, completion and the man
@@ -109,18 +114,39 @@ var exitTable = []struct {
 		"(--netns) or a needed file could not be read"}},
 }
 
-// invalidInput are the package sentinels of input that is wrong: exit 2.
+// The one table from the packages' sentinel errors to exit codes: every
+// exported Err* of internal/ is in exactly one list (a test parses the tree
+// and holds it so), checked in this order, so an error that wraps a
+// sentinel of a more specific list gets its code.
+
+// invalidInput are the sentinels of input that is wrong, a target the user
+// named that does not exist included: exit 2, nothing touched.
 var invalidInput = []error{
-	profile.ErrInvalid, profile.ErrUnknown, profile.ErrNotFound,
-	netns.ErrBadSpec, netns.ErrNotNetns,
+	profile.ErrInvalid, profile.ErrUnknown, profile.ErrNotFound, profile.ErrUnsafe,
+	keepalive.ErrOutOfRange, sockopt.ErrInvalid, enforce.ErrNoValues,
+	netns.ErrBadSpec, netns.ErrNotNetns, netns.ErrNotExist, netns.ErrExited, netscope.ErrExclusive,
 	plan.ErrUnknownPath, plan.ErrTimeoutRange, plan.ErrImpossible, plan.ErrNothingAsked,
-	sshcfg.ErrInvalid, sshcfg.ErrImpossible,
-	bootcfg.ErrBadRoot, atomicfile.ErrNoDir, atomicfile.ErrNotDir,
+	sshcfg.ErrInvalid, sshcfg.ErrImpossible, sshcfg.ErrNoSessions,
+	bootcfg.ErrBadRoot, bootcfg.ErrGoRun, bootcfg.ErrHidden,
+	atomicfile.ErrNoDir, atomicfile.ErrNotDir, atomicfile.ErrIsDir, atomicfile.ErrNotRegular, atomicfile.ErrTooLarge,
 }
 
-// undetermined are the package sentinels of what could not be read: exit 3.
+// undetermined are the sentinels of what could not be read: exit 3.
 var undetermined = []error{
-	sysctl.ErrRead, netscope.ErrNamespace, profile.ErrUnreadable, sshcfg.ErrUnreadable, sockdiag.ErrUnavailable,
+	sysctl.ErrRead, sysctl.ErrMalformed, netscope.ErrNamespace, profile.ErrUnreadable,
+	sshcfg.ErrUnreadable, sshcfg.ErrMissingKey, sshcfg.ErrNotInstalled, sockdiag.ErrUnavailable,
+}
+
+// failed are the sentinels of a change that failed, was refused or rolled
+// back, or a process that went away: exit 1, as any other error.
+var failed = []error{
+	caps.ErrPrivilege,
+	sysctl.ErrRolledBack, sysctl.ErrVerify, sysctl.ErrPermission, sysctl.ErrReadOnly, sysctl.ErrLocked,
+	sysctl.ErrNotExist, sysctl.ErrNothingToRevert, netscope.ErrWatched, watch.ErrDrift,
+	atomicfile.ErrExist, atomicfile.ErrPermission, atomicfile.ErrReadOnly, atomicfile.ErrUnsafe, atomicfile.ErrSymlink,
+	bootcfg.ErrChanged, bootcfg.ErrEnabled, bootcfg.ErrForeign, plan.ErrRoundTrip,
+	enforce.ErrKernelTooOld, enforce.ErrNoCgroup2, enforce.ErrNotEnforced, enforce.ErrNotOurs, enforce.ErrPermission, enforce.ErrUnit,
+	sockopt.ErrNoSuchFD, sockopt.ErrNotPermitted, sockopt.ErrNotSocket, sockopt.ErrNotTCP, sockopt.ErrProcessGone,
 }
 
 // exitStatus is the one map from what a command returned to the exit
@@ -141,7 +167,8 @@ func exitStatus(err error) int {
 	case isAny(err, undetermined):
 		return exitUnknown
 	}
-	return exitFailure
+	return exitFailure // failed, and anything else
+
 }
 
 func isAny(err error, sentinels []error) bool {

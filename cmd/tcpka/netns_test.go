@@ -260,9 +260,9 @@ func TestNetnsCLI(t *testing.T) {
 		target, stderr string
 		code           int
 	}{
-		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUnknown},
+		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUsage},
 		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`, exitUsage},
-		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUnknown},
+		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUsage},
 	} {
 		out, errOut, code := tcpkaRun(t, "apply", "fast-failover", "--netns", tt.target)
 		if code != tt.code || out != "" {

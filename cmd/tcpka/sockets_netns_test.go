@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/vishvananda/netlink"
 )
 
@@ -25,9 +26,8 @@ func TestSocketsNetns(t *testing.T) {
 		socketsInScratchNetns(t)
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: scratch network namespace")
-	}
+	testkit.NeedRoot(t, "scratch network namespace")
+	testkit.Slow(t, "re-runs the test in a scratch network namespace")
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}

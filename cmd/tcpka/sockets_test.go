@@ -252,7 +252,7 @@ func TestSocketsProcessesNeedsRoot(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run([]string{"sockets", "--processes"}, &out, &errb)
 	if code != exitFailure || out.Len() != 0 ||
-		errb.String() != "tcpka: sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo\n" {
+		errb.String() != "tcpka: sockets --processes needs root (CAP_SYS_PTRACE, to read other processes' sockets with pidfd_getfd): run it with sudo\n" {
 		t.Errorf("non-root --processes: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 }

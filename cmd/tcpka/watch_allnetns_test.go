@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/nstest"
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestWatchAllNetns: watch --all-netns applies the profile in every
@@ -41,10 +41,8 @@ func TestWatchAllNetns(t *testing.T) {
 	nstest.SetValues(t, "tcpka-w2", 7200, 3, 5)
 	waitValues("tcpka-w2", "after a drift")
 	logged := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="drift corrected" netns="net:\[\d+\] tcpka-w2" key=net.ipv4.tcp_keepalive_time from=7200 to=10 profile=fast-failover$`)
-	for deadline := time.Now().Add(time.Second); !logged.MatchString(stderr.String()); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the correction was not logged with its namespace:\n%s", stderr.String())
-		}
+	if !testkit.Eventually(time.Second, func() bool { return logged.MatchString(stderr.String()) }) {
+		t.Fatalf("the correction was not logged with its namespace:\n%s", stderr.String())
 	}
 
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w3")
@@ -81,14 +79,14 @@ func TestWatchAllNetns(t *testing.T) {
 // watchProcess is a tcpka watch run as a user runs it: the built binary.
 type watchProcess struct {
 	cmd    *exec.Cmd
-	stderr *testio.Buffer
+	stderr *testkit.Buffer
 	exited chan error
 }
 
 // startWatch starts tcpka watch ARGS; it is killed at cleanup if still running.
 func startWatch(t *testing.T, args ...string) *watchProcess {
 	t.Helper()
-	w := &watchProcess{stderr: &testio.Buffer{}, exited: make(chan error, 1)}
+	w := &watchProcess{stderr: &testkit.Buffer{}, exited: make(chan error, 1)}
 	w.cmd = exec.Command(tcpkaBinary(t), append([]string{"watch"}, args...)...)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

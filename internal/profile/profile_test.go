@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -174,9 +175,7 @@ func TestLoadHostileFiles(t *testing.T) {
 // may change, or that sits in a directory they may write (without the
 // sticky bit), is refused, as sshd's StrictModes refuses such keys.
 func TestLoadRefusesWritableByOthers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the check applies only when tcpka runs as root")
-	}
+	testkit.NeedRoot(t, "the check applies only when tcpka runs as root")
 	good := []byte("time: 60s\ninterval: 15s\nprobes: 4\n")
 	dir := t.TempDir()
 	write := func(name string, mode os.FileMode) string {

@@ -24,7 +24,7 @@ import (
 	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // treeTarget is the real Target over a fake proc tree: the handle a
@@ -225,7 +225,7 @@ func TestWatcherReload(t *testing.T) {
 		return p
 	}
 	root := fakeTree(t, keepalive.KernelDefaults)
-	var logs testio.Buffer
+	var logs testkit.Buffer
 	w := New(decode("time: 123s\ninterval: 45s\nprobes: 6\n"), time.Hour, treeTarget(t, root), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	var mu sync.Mutex
 	next := func() (*profile.Profile, error) { return decode("time: 123s\ninterval: 45s\nprobes: 6\n"), nil }
@@ -239,10 +239,8 @@ func TestWatcherReload(t *testing.T) {
 	go w.Run(ctx)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(3 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 3 s; logs:\n%s", what, logs.String())
-			}
+		if !testkit.Eventually(3*time.Second, ok) {
+			t.Fatalf("%s: not within 3 s; logs:\n%s", what, logs.String())
 		}
 	}
 	read := func() keepalive.Settings { v, _ := sysctl.NewFS(root).Read(); return v }
