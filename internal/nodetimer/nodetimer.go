@@ -35,32 +35,32 @@ var (
 // Timer is one timer that forgets an idle TCP flow after IdleTimeoutS
 // seconds of silence.
 type Timer struct {
-	Kind Kind `json:"kind"`
+	Kind Kind
 	// Name: the sysctl (conntrack), "tcp" (ipvs), the object's name
 	// (nft-ct-timeout).
-	Name         string `json:"name"`
-	IdleTimeoutS int    `json:"idle_timeout_s"`
+	Name         string
+	IdleTimeoutS int
 	// Source is where it was read: a file, a netlink query, an nft table.
-	Source string `json:"source"`
+	Source string
 	// Note qualifies where it applies ("" when everywhere): conntrack
 	// tracking nothing now, IPVS without TCP services, an nft policy only
 	// for flows a rule assigns it to.
-	Note string `json:"note,omitempty"`
+	Note string
 }
 
 // Unread is a kind that has no timer here, or could not be read, and why.
 type Unread struct {
-	Kind Kind   `json:"kind"`
-	Why  string `json:"why"`
+	Kind Kind
+	Why  string
 	// Err is set when the kind is there but was not read (wraps
 	// ErrNotPermitted or ErrUnreadable); nil when it is simply absent.
-	Err error `json:"-"`
+	Err error
 }
 
 // Report is every timer found, and what was not.
 type Report struct {
-	Timers []Timer  `json:"timers"`
-	Unread []Unread `json:"unread"`
+	Timers []Timer
+	Unread []Unread
 }
 
 // Shortest is the timer with the smallest idle timeout; ok is false when
