@@ -3,7 +3,9 @@ package sshcfg
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,10 +254,18 @@ func (sc *SessionScan) session(p *proc, procs map[int]*proc, tcp map[uint32]sock
 // ("alice@pts/0", "alice [priv]"), else the uid of a process that dropped
 // root (the session runs as the user), else a loginuid.
 func serverUser(holders []*proc) string {
+	preauth := false
 	for _, h := range holders {
-		if u, _, ok := sshdTitle(h.title()); ok && u != "" {
+		u, role, ok := sshdTitle(h.title())
+		if ok && u != "" && role != "preauth" {
 			return u
 		}
+		preauth = preauth || role == "preauth"
+	}
+	if preauth {
+		// Not authenticated yet: the unprivileged child runs as sshd's
+		// privilege separation user, not as anyone logged in.
+		return ""
 	}
 	for _, h := range holders {
 		if h.uid > 0 {
@@ -326,6 +336,14 @@ func (sc *SessionScan) clientConfig(s *Session, p *proc) {
 		return
 	}
 	s.Destination = cl.destination
+	// ssh read a relative -F from its own working directory.
+	for i := 0; i+1 < len(cl.configArgs); i += 2 {
+		if cl.configArgs[i] == "-F" && !filepath.IsAbs(cl.configArgs[i+1]) && cl.configArgs[i+1] != "none" {
+			if cwd, err := os.Readlink(filepath.Join(sc.ProcRoot, strconv.Itoa(p.pid), "cwd")); err == nil {
+				cl.configArgs[i+1] = filepath.Join(cwd, cl.configArgs[i+1])
+			}
+		}
+	}
 	bin := sc.SSHBin
 	if usable(p.exe) {
 		bin = p.exe
@@ -407,17 +425,15 @@ func (sc *SessionScan) judge(s *Session) {
 // dyingPlaceholder is a PLACEHOLDER for the model's dying-connection
 // verdict, which another change of issue 24 adds to internal/detect (the
 // lead replaces this call). It computes no time: it reads what the dump
-// shows, keepalive probes out unanswered or data retransmitted, and
-// leaves the time to the drop unknown.
+// shows, and leaves the time to the drop unknown. It asks for more than
+// one lost packet, since --kill-dying acts on it: at least 2 keepalive
+// probes unanswered in a row, or data retransmitted 3 times without an
+// acknowledgement (the kernel resets both counts at the first answer).
 func dyingPlaceholder(s *sockdiag.Socket) *Dying {
 	switch {
-	case s.Timer == sockdiag.TimerKeepalive && s.Retrans == 1:
-		return &Dying{Why: "1 keepalive probe unanswered", DroppedInS: -1}
-	case s.Timer == sockdiag.TimerKeepalive && s.Retrans > 1:
+	case s.Timer == sockdiag.TimerKeepalive && s.Retrans >= 2:
 		return &Dying{Why: fmt.Sprintf("%d keepalive probes unanswered", s.Retrans), DroppedInS: -1}
-	case s.Timer == sockdiag.TimerRetransmit && s.Retrans == 1:
-		return &Dying{Why: "data unacknowledged after 1 retransmission", DroppedInS: -1}
-	case s.Timer == sockdiag.TimerRetransmit && s.Retrans > 1:
+	case s.Timer == sockdiag.TimerRetransmit && s.Retrans >= 3:
 		return &Dying{Why: fmt.Sprintf("data unacknowledged after %d retransmissions", s.Retrans), DroppedInS: -1}
 	}
 	return nil

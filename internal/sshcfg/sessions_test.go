@@ -94,10 +94,11 @@ func TestDyingPlaceholder(t *testing.T) {
 		want string
 	}{
 		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive}, ""},
-		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 1}, "1 keepalive probe unanswered"},
-		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 3}, "3 keepalive probes unanswered"},
+		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 1}, ""}, // one lost probe is not a dead peer
+		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 2}, "2 keepalive probes unanswered"},
 		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit}, ""}, // the first send, or a tail loss probe
-		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit, Retrans: 2}, "data unacknowledged after 2 retransmissions"},
+		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit, Retrans: 2}, ""},
+		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit, Retrans: 3}, "data unacknowledged after 3 retransmissions"},
 		{sockdiag.Socket{Timer: sockdiag.TimerProbe0, Retrans: 4}, ""}, // a full window: the peer answers
 	}
 	for _, tt := range tests {
@@ -227,5 +228,56 @@ func TestSessionsNothingToJudge(t *testing.T) {
 	sc = SessionScan{ProcRoot: t.TempDir(), Lister: fakeLister{}, SSHBin: "/bin/sh", SSHDBin: "/nonexistent/sshd"}
 	if ss, err := sc.Sessions(); err != nil || len(ss) != 0 {
 		t.Errorf("ssh installed, no session: %v, %v; want none and no error", ss, err)
+	}
+}
+
+func TestServerUser(t *testing.T) {
+	p := func(title string, uid, loginuid int) *proc {
+		return &proc{argv: []string{title}, uid: uid, loginuid: loginuid}
+	}
+	tests := []struct {
+		name    string
+		holders []*proc
+		want    string
+	}{
+		{"title", []*proc{p("sshd: alice [priv]", 0, -1), p("sshd: alice@pts/0", 1000, -1)}, "alice"},
+		{"9.8 title", []*proc{p("sshd-session: bob [priv]", 0, -1)}, "bob"},
+		// before authentication the child runs as the privsep user
+		{"preauth", []*proc{p("sshd: [accepted]", 0, -1), p("sshd: unknown [net]", 101, -1)}, ""},
+		{"uid of the session", []*proc{p("sshd -D", 0, -1), p("x", 1000, -1)}, userName(1000)},
+		{"loginuid", []*proc{p("odd", 0, 0)}, "root"},
+		{"nothing", []*proc{p("odd", 0, -1)}, ""},
+	}
+	for _, tt := range tests {
+		if got := serverUser(tt.holders); got != tt.want {
+			t.Errorf("%s: serverUser = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRelativeSSHConfig: ssh -F with a relative path is read from the
+// ssh process's working directory, not tcpka's.
+func TestRelativeSSHConfig(t *testing.T) {
+	root := t.TempDir()
+	fakeProcess(t, root, 300, 1, 0, "ssh", []string{"ssh", "-F", "cfg/ssh_config", "box"}, map[int]uint32{3: 20})
+	if err := os.Symlink("/home/alice/work", filepath.Join(root, "300", "cwd")); err != nil {
+		t.Fatal(err)
+	}
+	var ran string
+	sc := SessionScan{ProcRoot: root, Lister: fakeLister{{Family: syscall.AF_INET, State: sockdiag.Established, Inode: 20,
+		Local: netip.MustParseAddrPort("10.0.0.1:40000"), Peer: netip.MustParseAddrPort("10.0.0.2:22")}},
+		runConfig: func(_ *syscall.Credential, bin string, args ...string) (Config, error) {
+			ran = strings.Join(args, " ")
+			return nil, errors.New("not run")
+		}}
+	ss, err := sc.Sessions()
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("Sessions = %+v, %v", ss, err)
+	}
+	if want := "-F /home/alice/work/cfg/ssh_config -G -- box"; ran != want {
+		t.Errorf("ran ssh %s, want ssh %s", ran, want)
+	}
+	if ss[0].EndsBy != LayerUnknown || !strings.Contains(ss[0].ConfigNote, "not run") {
+		t.Errorf("config not read: ends by %s, note %q", ss[0].EndsBy, ss[0].ConfigNote)
 	}
 }
