@@ -1,21 +1,21 @@
 package main
 
-// --all-netns for show, apply and check: netscope.Every finds every network
-// namespace and visits them one by one on a locked OS thread; this file
-// renders what each visit found.
+// How show, apply, check and revert print what they did in every network
+// namespace (--all-netns): a line or row per namespace and a closing
+// count. What they do is the same for one namespace and for all
+// (netscope.Scope); only the rendering differs.
 
 import (
 	"errors"
 	"fmt"
-	"maps"
+	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
@@ -40,55 +40,36 @@ type nsJSON struct {
 	Error        string        `json:"error,omitempty"`
 }
 
-func visitJSON(v *netscope.Visit) nsJSON {
-	j := nsJSON{Netns: v.ID(), Inode: v.Ino, Names: nonNil(v.Names), Processes: []processJSON{}, ProcessCount: len(v.Pids), Host: v.Host}
-	for _, p := range v.Procs {
+func memberJSON(m *netscope.Member) nsJSON {
+	j := nsJSON{Netns: m.ID, Inode: m.Identity.Inode, Names: nonNil(m.Names()), Processes: []processJSON{}, ProcessCount: m.ProcessCount(), Host: m.Host()}
+	if m.Listed != nil {
+		j.Inode = m.Listed.Ino
+	}
+	for _, p := range m.Procs {
 		j.Processes = append(j.Processes, processJSON{Pid: p.Pid, Command: p.Command})
 	}
-	if v.Err != nil {
-		j.Error = oneLine(v.Err.Error())
+	if m.Err != nil {
+		j.Error = oneLine(m.Err.Error())
 	}
 	return j
 }
 
-// every runs fn in every network namespace (netscope.Every); --all-netns and
-// --netns exclude each other. It warns, once each, when no namespace is
-// known to be the host's and when processes' namespaces could not be read.
-func (e *Env) every(what string, fn func(v *netscope.Visit, fs sysctl.FS) error) ([]netscope.Visit, netns.Listing, error) {
-	if e.Kernel.Target() != nil {
-		return nil, netns.Listing{}, usagef("--all-netns and --netns exclude each other")
-	}
-	visits, l, err := netscope.Every(e.ProcRoot(), netns.DefaultRunDir, fn)
-	if err != nil {
-		return nil, l, fmt.Errorf("%s: %w", what, err)
-	}
+// warnListing says, once each, when no namespace is known to be the
+// host's and when processes' namespaces could not be read.
+func warnListing(w io.Writer, what string, l netns.Listing) {
 	others, other := l.Unreadable, ""
 	if l.HostErr != nil {
 		hint := ""
 		if errors.Is(l.HostErr, os.ErrPermission) { // counted in Unreadable
-			hint, others, other = unreadableHint(), others-1, "other "
+			hint, others, other = netscope.Unreadable(), others-1, "other "
 		}
-		fmt.Fprintf(e.Stderr, "tcpka: %s: %s%s; no namespace is labelled [host]\n", what, oneLine(l.HostErr.Error()), hint)
+		fmt.Fprintf(w, "tcpka: %s: %s%s; no namespace is labelled [host]\n", what, oneLine(l.HostErr.Error()), hint)
 	}
 	if others > 0 {
-		fmt.Fprintf(e.Stderr, "tcpka: %s: cannot read the network namespace of %d %s%s: permission denied%s: %s\n",
-			what, others, other, verb(others, "process", "processes"), unreadableHint(),
+		fmt.Fprintf(w, "tcpka: %s: cannot read the network namespace of %d %s%s: permission denied%s: %s\n",
+			what, others, other, verb(others, "process", "processes"), netscope.Unreadable(),
 			verb(others, "its namespace may be missing here", "their namespaces may be missing here"))
 	}
-	return visits, l, nil
-}
-
-// unreadableHint says why /proc/PID/ns/net of another process is refused:
-// it takes root, and root needs CAP_SYS_PTRACE for a process that holds
-// capabilities tcpka lacks (a container that drops it).
-func unreadableHint() string {
-	switch {
-	case os.Geteuid() != 0:
-		return " (needs root)"
-	case !caps.Has(caps.SysPtrace):
-		return " (needs CAP_SYS_PTRACE)"
-	}
-	return ""
 }
 
 // rootHint is the advice for namespaces that could not be entered.
@@ -99,18 +80,11 @@ func rootHint() string {
 	return ""
 }
 
-// failedVisit: the namespace could not be read or changed. One that went
-// away since it was listed (its last process exited) did not fail: there
-// is nothing left to read or change.
-func failedVisit(v *netscope.Visit) bool { return v.Err != nil && !v.Gone }
-
-// failedLabels names the visits that failed, for the closing line.
-func failedLabels(visits []netscope.Visit, failed func(*netscope.Visit) bool) (n int, labels string) {
+// failedLabels names the members that failed, for the closing line.
+func failedLabels(v netscope.Visits) (n int, labels string) {
 	var ls []string
-	for i := range visits {
-		if failed(&visits[i]) {
-			ls = append(ls, visits[i].Label())
-		}
+	for _, m := range v.Failed() {
+		ls = append(ls, m.Label())
 	}
 	return len(ls), strings.Join(ls, "; ")
 }
@@ -119,7 +93,7 @@ func failedLabels(visits []netscope.Visit, failed func(*netscope.Visit) bool) (n
 
 type showAllRowJSON struct {
 	nsJSON
-	*settingsJSON
+	*jsonout.Settings
 	KernelDefaults  bool `json:"kernel_defaults"`
 	DiffersFromHost bool `json:"differs_from_host"`
 }
@@ -134,86 +108,76 @@ type showAllJSONOut struct {
 	Namespaces          []showAllRowJSON `json:"namespaces"`
 }
 
-func showAllNetns(env *Env, asJSON bool) error {
-	vals := map[*netscope.Visit]keepalive.Settings{}
-	visits, l, err := env.every("show", func(v *netscope.Visit, fs sysctl.FS) error {
-		s, err := fs.Read()
-		vals[v] = s
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	var host *netscope.Visit // the host's namespace, when it was read
+func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visits) error {
+	warnListing(env.Stderr, "show", v.Listing)
+	var host *netscope.Reading // the host's namespace, when it was read
 	hostID := ""
-	for i := range visits {
-		if visits[i].Host {
-			hostID = visits[i].ID()
-			if visits[i].Err == nil {
-				host = &visits[i]
+	for i := range rs {
+		if rs[i].Host() {
+			hostID = rs[i].ID
+			if rs[i].Err == nil {
+				host = &rs[i]
 			}
 		}
 	}
-	differs := func(v *netscope.Visit) bool { return host != nil && !v.Host && vals[v] != vals[host] }
+	differs := func(r *netscope.Reading) bool { return host != nil && !r.Host() && r.Values != host.Values }
+	failed, _ := failedLabels(v)
 	if asJSON {
-		out := showAllJSONOut{HostNetns: hostID, UnreadableProcesses: l.Unreadable, Namespaces: []showAllRowJSON{}}
-		if l.HostErr != nil {
-			out.HostError = oneLine(l.HostErr.Error())
+		out := showAllJSONOut{HostNetns: hostID, UnreadableProcesses: v.Listing.Unreadable, Namespaces: []showAllRowJSON{}}
+		if v.Listing.HostErr != nil {
+			out.HostError = oneLine(v.Listing.HostErr.Error())
 		}
-		for i := range visits {
-			v := &visits[i]
-			j := showAllRowJSON{nsJSON: visitJSON(v)}
-			if v.Err == nil {
-				s := newSettingsJSON(vals[v])
-				j.settingsJSON = &s
-				j.KernelDefaults = isKernelDefault(vals[v])
-				j.DiffersFromHost = differs(v)
+		for i := range rs {
+			r := &rs[i]
+			j := showAllRowJSON{nsJSON: memberJSON(r.Member)}
+			if r.Err == nil {
+				s := jsonout.Of(r.Values, detect.Net{})
+				j.Settings = &s
+				j.KernelDefaults = isKernelDefault(r.Values)
+				j.DiffersFromHost = differs(r)
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
-		// A namespace that could not be read: what it holds is not known.
-		if failed, _ := failedLabels(visits, failedVisit); failed > 0 {
-			fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see their error)%s\n", failed, len(visits), plural(len(visits), "namespace"), rootHint())
+		if failed > 0 { // what they hold is not known
+			fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see their error)%s\n", failed, len(rs), plural(len(rs), "namespace"), rootHint())
 			return exitCode(exitUnknown)
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
-	defaults, differing, failed, gone := 0, 0, 0, 0
-	for i := range visits {
-		v := &visits[i]
+	defaults, differing, gone := 0, 0, 0
+	for i := range rs {
+		r := &rs[i]
 		name := "-"
-		if len(v.Names) > 0 {
-			name = strings.Join(v.Names, ",")
+		if names := r.Names(); len(names) > 0 {
+			name = strings.Join(names, ",")
 		}
 		hostNote := ""
-		if v.Host {
+		if r.Host() {
 			hostNote = "host, "
 		}
-		if v.Gone {
+		if r.Gone {
 			gone++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%sgone since it was listed\n", v.ID(), name, v.ProcsCell(), hostNote)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%sgone since it was listed\n", r.ID, name, r.ProcsCell(), hostNote)
 			continue
 		}
-		if v.Err != nil {
-			failed++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%scannot read: %s\n", v.ID(), name, v.ProcsCell(), hostNote, oneLine(v.Err.Error()))
+		if r.Err != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%scannot read: %s\n", r.ID, name, r.ProcsCell(), hostNote, oneLine(r.Err.Error()))
 			continue
 		}
-		s := vals[v]
 		var notes []string
-		if v.Host {
+		if r.Host() {
 			notes = append(notes, "host")
 		}
-		if isKernelDefault(s) {
+		if isKernelDefault(r.Values) {
 			defaults++
 			notes = append(notes, "kernel defaults")
 		}
-		if differs(v) {
+		if differs(r) {
 			differing++
 			notes = append(notes, "differs from host")
 		}
@@ -221,16 +185,17 @@ func showAllNetns(env *Env, asJSON bool) error {
 		if note == "" {
 			note = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID(), name, v.ProcsCell(),
-			sysctl.FormatValue(sysctl.Time, s.Time), sysctl.FormatValue(sysctl.Intvl, s.Intvl),
-			sysctl.FormatValue(sysctl.Probes, s.Probes), human.Seconds(detect.Idle(s)), note)
+		s := r.Values
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, name, r.ProcsCell(),
+			keepalive.Time.Format(s.Time), keepalive.Intvl.Format(s.Intvl),
+			keepalive.Probes.Format(s.Probes), human.Seconds(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, showAllSummary(len(visits), failed, gone, defaults, differing, l, host != nil, hostID != ""))
+	fmt.Fprintln(env.Stdout, showAllSummary(len(rs), failed, gone, defaults, differing, v.Listing, host != nil, hostID != ""))
 	if failed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(visits), plural(len(visits), "namespace"), rootHint())
+		fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(rs), plural(len(rs), "namespace"), rootHint())
 		return exitCode(exitUnknown) // what they hold is not known
 	}
 	return nil
@@ -275,10 +240,10 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 
 type applyAllRowJSON struct {
 	nsJSON
-	Applied bool          `json:"applied"`
-	Changes []changeJSON  `json:"changes"`
-	Before  *settingsJSON `json:"before,omitempty"`
-	After   *settingsJSON `json:"after,omitempty"`
+	Applied bool              `json:"applied"`
+	Changes []changeJSON      `json:"changes"`
+	Before  *jsonout.Settings `json:"before,omitempty"`
+	After   *jsonout.Settings `json:"after,omitempty"`
 }
 
 type applyAllJSONOut struct {
@@ -289,33 +254,19 @@ type applyAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
-	results := map[*netscope.Visit]sysctl.Result{}
-	var visits []netscope.Visit
-	err := env.locked("apply", f.dryRun, func() (err error) {
-		visits, _, err = env.every("apply", func(v *netscope.Visit, fs sysctl.FS) error {
-			res, err := env.State.Transact(fs, sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name, NS: env.identityHere()})
-			results[v] = res
-			return err
-		})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	nfailed, failed := failedLabels(visits, failedVisit)
+func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile, outs []netscope.Outcome, v netscope.Visits) error {
+	warnListing(env.Stderr, "apply", v.Listing)
+	nfailed, failed := failedLabels(v)
 	if f.json {
-		out := applyAllJSONOut{Profile: p.Name, Origin: p.Origin, DryRun: f.dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
-		for i := range visits {
-			v := &visits[i]
-			res, ok := results[v]
-			j := applyAllRowJSON{nsJSON: visitJSON(v), Applied: res.Written, Changes: changesJSON(res.Changes)}
-			if ok && v.Err == nil {
-				b, a := newSettingsJSON(res.Before), newSettingsJSON(p.Applied(res.Before))
+		out := applyAllJSONOut{Profile: p.Name, Origin: printable(p.Origin), DryRun: f.dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
+		for _, o := range outs {
+			j := applyAllRowJSON{nsJSON: memberJSON(o.Member), Applied: o.Written, Changes: changesJSON(o.Changes)}
+			if o.Err == nil {
+				b, a := jsonout.Of(o.Before, detect.Net{}), jsonout.Of(p.Applied(o.Before), detect.Net{})
 				j.Before, j.After = &b, &a
 			}
-			if failedVisit(v) {
-				out.Failed = append(out.Failed, v.ID())
+			if o.Failed() {
+				out.Failed = append(out.Failed, o.ID)
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
@@ -324,22 +275,21 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 		}
 	} else {
 		w := env.Stdout
-		fmt.Fprintf(w, "profile %s (%s) in %d network %s\n", p.Name, p.Origin, len(visits), plural(len(visits), "namespace"))
-		changed := 0
-		for i := range visits {
-			v := &visits[i]
-			res, ok := results[v]
-			fmt.Fprintln(w, v.Label())
-			printUndone(w, res, f.dryRun)
-			if ok && res.Before != (keepalive.Settings{}) {
-				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), res, p.Applied(res.Before))
+		fmt.Fprintf(w, "profile %s (%s) in %d network %s\n", p.Name, printable(p.Origin), len(outs), plural(len(outs), "namespace"))
+		changed, gone := 0, 0
+		for _, o := range outs {
+			fmt.Fprintln(w, o.Label())
+			printUndone(w, o.Result, f.dryRun)
+			if o.Err == nil && o.Before != (keepalive.Settings{}) {
+				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), o.Result, p.Applied(o.Before))
 			}
-			n := len(res.Changes)
+			n := len(o.Changes)
 			switch {
-			case v.Gone:
+			case o.Gone:
+				gone++
 				fmt.Fprintln(w, "  gone: it went away since it was listed")
-			case v.Err != nil:
-				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(v.Err.Error()))
+			case o.Err != nil:
+				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(o.Err.Error()))
 			case n == 0:
 				fmt.Fprintln(w, "  already matches")
 			case f.dryRun:
@@ -354,12 +304,11 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 		if f.dryRun {
 			did = "would change (dry run: nothing written)"
 		}
-		gone := len(visits) - len(slices.DeleteFunc(slices.Clone(visits), func(v netscope.Visit) bool { return v.Gone }))
 		fmt.Fprintf(w, "%d of %d network %s %s, %d already matched, %d failed\n",
-			changed, len(visits), plural(len(visits), "namespace"), did, len(visits)-changed-nfailed-gone, nfailed)
+			changed, len(outs), plural(len(outs), "namespace"), did, len(outs)-changed-nfailed-gone, nfailed)
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
+		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(outs), plural(len(outs), "namespace"), failed)
 		return exitCode(exitFailure)
 	}
 	return nil
@@ -369,9 +318,9 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile) error {
 
 type checkAllRowJSON struct {
 	nsJSON
-	Match  bool           `json:"match"`
-	Keys   []checkKeyJSON `json:"keys"`
-	Kernel *settingsJSON  `json:"kernel,omitempty"`
+	Match  bool              `json:"match"`
+	Keys   []checkKeyJSON    `json:"keys"`
+	Kernel *jsonout.Settings `json:"kernel,omitempty"`
 }
 
 type checkAllJSONOut struct {
@@ -382,35 +331,33 @@ type checkAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error {
-	vals := map[*netscope.Visit]keepalive.Settings{}
-	visits, _, err := env.every("check", func(v *netscope.Visit, fs sysctl.FS) error {
-		s, err := fs.Read()
-		vals[v] = s
-		return err
-	})
-	if err != nil {
-		return err
+func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string, rs []netscope.Reading, v netscope.Visits) error {
+	warnListing(env.Stderr, "check", v.Listing)
+	drifted := func(r *netscope.Reading) bool { return r.Err == nil && len(sysctl.Drift(p.Settings, r.Values)) > 0 }
+	nfailed, failed := failedLabels(v)
+	var driftLabels []string
+	for i := range rs {
+		if drifted(&rs[i]) {
+			driftLabels = append(driftLabels, rs[i].Label())
+		}
 	}
-	drifted := func(v *netscope.Visit) bool { return v.Err == nil && len(sysctl.Drift(p.Settings, vals[v])) > 0 }
-	nfailed, failed := failedLabels(visits, failedVisit)
-	ndrift, drift := failedLabels(visits, drifted)
+	ndrift := len(driftLabels)
 	if asJSON {
 		out := checkAllJSONOut{Profile: p.Name, Match: nfailed == 0 && ndrift == 0, Namespaces: []checkAllRowJSON{}, Drift: []string{}, Failed: []string{}}
-		for i := range visits {
-			v := &visits[i]
-			j := checkAllRowJSON{nsJSON: visitJSON(v), Keys: []checkKeyJSON{}}
+		for i := range rs {
+			r := &rs[i]
+			j := checkAllRowJSON{nsJSON: memberJSON(r.Member), Keys: []checkKeyJSON{}}
 			switch {
-			case failedVisit(v):
-				out.Failed = append(out.Failed, v.ID())
-			case v.Gone:
+			case r.Failed():
+				out.Failed = append(out.Failed, r.ID)
+			case r.Gone:
 			default:
-				s := newSettingsJSON(vals[v])
+				s := jsonout.Of(r.Values, detect.Net{})
 				j.Kernel = &s
-				j.Match = !drifted(v)
-				j.Keys = checkKeys(p, vals[v])
+				j.Match = !drifted(r)
+				j.Keys = checkKeys(p, r.Values)
 				if !j.Match {
-					out.Drift = append(out.Drift, v.ID())
+					out.Drift = append(out.Drift, r.ID)
 				}
 			}
 			out.Namespaces = append(out.Namespaces, j)
@@ -420,31 +367,31 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 		}
 	} else {
 		w := env.Stdout
-		for i := range visits {
-			v := &visits[i]
+		for i := range rs {
+			r := &rs[i]
 			switch {
-			case v.Gone:
-				fmt.Fprintf(w, "%s: gone: it went away since it was listed\n", v.Label())
-			case v.Err != nil:
-				fmt.Fprintf(w, "%s: cannot read: %s\n", v.Label(), oneLine(v.Err.Error()))
-			case drifted(v):
+			case r.Gone:
+				fmt.Fprintf(w, "%s: gone: it went away since it was listed\n", r.Label())
+			case r.Err != nil:
+				fmt.Fprintf(w, "%s: cannot read: %s\n", r.Label(), oneLine(r.Err.Error()))
+			case drifted(r):
 				var ds []string
-				for _, c := range sysctl.Drift(p.Settings, vals[v]) {
-					ds = append(ds, fmt.Sprintf("%s %s (profile %s)", c.Key.Name(), sysctl.FormatValue(c.Key, c.Old), sysctl.FormatValue(c.Key, c.New)))
+				for _, c := range sysctl.Drift(p.Settings, r.Values) {
+					ds = append(ds, fmt.Sprintf("%s %s (profile %s)", c.Key.Sysctl, c.Key.Format(c.Old), c.Key.Format(c.New)))
 				}
-				fmt.Fprintf(w, "%s: DRIFT: %s\n", v.Label(), strings.Join(ds, ", "))
+				fmt.Fprintf(w, "%s: DRIFT: %s\n", r.Label(), strings.Join(ds, ", "))
 			default:
-				fmt.Fprintf(w, "%s: ok, dead peer detected after %s\n", v.Label(), human.Seconds(detect.Idle(vals[v])))
+				fmt.Fprintf(w, "%s: ok, dead peer detected after %s\n", r.Label(), human.Seconds(detect.Idle(r.Values)))
 			}
 		}
 		if ndrift == 0 && nfailed == 0 {
-			fmt.Fprintf(w, "all %d network %s match profile %s\n", len(visits), plural(len(visits), "namespace"), p.Name)
+			fmt.Fprintf(w, "all %d network %s match profile %s\n", len(rs), plural(len(rs), "namespace"), p.Name)
 		} else if ndrift > 0 {
-			fmt.Fprintf(w, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(visits), plural(len(visits), "namespace"), drift, arg)
+			fmt.Fprintf(w, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(rs), plural(len(rs), "namespace"), strings.Join(driftLabels, "; "), printable(arg))
 		}
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
+		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(rs), plural(len(rs), "namespace"), failed)
 	}
 	// Drift found anywhere answers the question; otherwise a namespace
 	// that could not be read leaves it open.
@@ -455,15 +402,6 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string) error 
 		return exitCode(exitUnknown)
 	}
 	return nil
-}
-
-// identityHere identifies the namespace of the calling thread (inside
-// Every) for its records; none on a proc tree that is not this machine's.
-func (e *Env) identityHere() sysctl.NSID {
-	if !e.Kernel.RealProc() {
-		return sysctl.NSID{}
-	}
-	return netscope.IdentityHere()
 }
 
 // ---- revert --all-netns
@@ -495,107 +433,33 @@ type revertAllJSONOut struct {
 	Unreached  []unreachedJSON    `json:"unreached_records"`
 }
 
-// revertOutcome is what revert found and did in one namespace.
-type revertOutcome struct {
-	rec    sysctl.RevertRecord
-	res    sysctl.Result
-	record bool // the namespace had a record
-}
-
-// unreached is a record no visited namespace matched.
-type unreached struct {
-	name string
-	rec  sysctl.RevertRecord
-	gone bool
-}
-
-func revertAllNetns(env *Env, f *revertFlags) error {
-	if env.Kernel.Target() != nil {
-		return usagef("--all-netns and --netns exclude each other")
-	}
-	if !env.Kernel.RealProc() {
-		return usagef("--all-netns needs --proc-root /proc: revert records name each namespace by an identity only this machine's /proc gives")
-	}
-	outcomes := map[*netscope.Visit]*revertOutcome{}
-	var visits []netscope.Visit
-	var left []unreached
-	var badRecords error // records that could not be read
-	err := env.locked("revert", f.dryRun, func() (err error) {
-		if pid := env.State.Leased("all"); pid != 0 {
-			return fmt.Errorf("revert: %s keeps a profile applied in every network namespace and would undo the revert: stop it first (systemctl stop tcpka-watch), then run tcpka revert --all-netns", watchName(pid))
-		}
-		d, err := env.State.OpenDir()
-		if errors.Is(err, os.ErrNotExist) {
-			d = nil // no record anywhere
-		} else if err != nil {
-			return fmt.Errorf("revert: %w", err)
-		} else {
-			defer d.Close()
-		}
-		reached := map[string]bool{}
-		visits, _, err = env.every("revert", func(v *netscope.Visit, fs sysctl.FS) error {
-			o := &revertOutcome{}
-			outcomes[v] = o
-			if d == nil {
-				return nil
-			}
-			id := env.identityHere()
-			var err error
-			o.rec, o.res, err = revertHere(env.State, d, fs, id, f.dryRun)
-			if errors.Is(err, sysctl.ErrNothingToRevert) {
-				return nil
-			}
-			o.record = true
-			reached[sysctl.RevertName(id)] = true
-			return err
-		})
-		if err != nil || d == nil {
-			return err
-		}
-		var recs map[string]sysctl.RevertRecord
-		recs, badRecords = sysctl.RevertRecords(d)
-		var alive func(sysctl.NSID) bool
-		for _, name := range slices.Sorted(maps.Keys(recs)) {
-			if reached[name] {
-				continue
-			}
-			if alive == nil {
-				alive = netscope.Alive(env.ProcRoot(), netns.DefaultRunDir)
-			}
-			left = append(left, unreached{name: name, rec: recs[name], gone: !alive(recs[name].NS)})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	nfailed, failed := failedLabels(visits, failedVisit)
+func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
+	warnListing(env.Stderr, "revert", rep.Visits.Listing)
+	nfailed, failed := failedLabels(rep.Visits)
 	var unreachedNames []string // records kept whose namespace may live
-	for _, u := range left {
-		if !u.gone {
-			unreachedNames = append(unreachedNames, u.name)
+	for _, u := range rep.Unreached {
+		if !u.Gone {
+			unreachedNames = append(unreachedNames, u.Name)
 		}
 	}
 	nunreached := len(unreachedNames)
 	if f.json {
 		out := revertAllJSONOut{DryRun: f.dryRun, Namespaces: []revertAllRowJSON{}, Failed: []string{}, Unreached: []unreachedJSON{}}
-		for i := range visits {
-			v := &visits[i]
-			o := outcomes[v]
-			if o == nil {
-				o = &revertOutcome{}
+		for _, r := range rep.Namespaces {
+			j := revertAllRowJSON{nsJSON: memberJSON(r.Member), Reverted: r.Record != nil && r.Err == nil && !f.dryRun,
+				NothingToRevert: r.Record == nil && r.Err == nil, Changes: changesJSON(r.Result.Changes)}
+			if r.Record != nil {
+				j.Profile = r.Record.Profile
 			}
-			j := revertAllRowJSON{nsJSON: visitJSON(v), Reverted: o.record && v.Err == nil && !f.dryRun,
-				NothingToRevert: !o.record && v.Err == nil && outcomes[v] != nil, Profile: o.rec.Profile, Changes: changesJSON(o.res.Changes)}
-			if failedVisit(v) {
-				out.Failed = append(out.Failed, v.ID())
+			if r.Failed() {
+				out.Failed = append(out.Failed, r.ID)
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		for _, u := range left {
-			j := unreachedJSON{Record: u.name, Cookie: u.rec.NS.Cookie, Profile: u.rec.Profile, Gone: u.gone}
-			if u.rec.NS.Inode != 0 {
-				j.Netns = netns.FormatID(u.rec.NS.Inode)
+		for _, u := range rep.Unreached {
+			j := unreachedJSON{Record: u.Name, Cookie: u.Record.NS.Cookie, Profile: u.Record.Profile, Gone: u.Gone}
+			if u.Record.NS.Inode != 0 {
+				j.Netns = netns.FormatID(u.Record.NS.Inode)
 			}
 			out.Unreached = append(out.Unreached, j)
 		}
@@ -604,29 +468,23 @@ func revertAllNetns(env *Env, f *revertFlags) error {
 		}
 	} else {
 		w := env.Stdout
-		reverted, nothing, gone := 0, 0, 0
-		for i := range visits {
-			v := &visits[i]
-			o := outcomes[v]
-			if o == nil {
-				o = &revertOutcome{}
-			}
-			fmt.Fprintln(w, v.Label())
-			printUndone(w, o.res, f.dryRun)
-			if o.rec.Keys != nil { // its record was read
-				fmt.Fprintf(w, "  values from before profile %s was applied (%s)\n", o.rec.Profile, o.rec.At.Format("2006-01-02 15:04:05 UTC"))
-				if o.res.Before != (keepalive.Settings{}) {
-					printChanges(w, detect.Net{}, o.rec.Before, o.rec.Keys, o.res, o.rec.Before)
+		reverted, nothing := 0, 0
+		for _, r := range rep.Namespaces {
+			fmt.Fprintln(w, r.Label())
+			printUndone(w, r.Result, f.dryRun)
+			if rec := r.Record; rec != nil {
+				fmt.Fprintf(w, "  values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
+				if r.Result.Before != (keepalive.Settings{}) {
+					printChanges(w, detect.Net{}, rec.Before, rec.Keys, r.Result, rec.Before)
 				}
 			}
-			n := len(o.res.Changes)
+			n := len(r.Result.Changes)
 			switch {
-			case v.Gone:
-				gone++
+			case r.Gone:
 				fmt.Fprintln(w, "  gone: it went away since it was listed")
-			case v.Err != nil:
-				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(v.Err.Error()))
-			case !o.record:
+			case r.Err != nil:
+				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(r.Err.Error()))
+			case r.Record == nil:
 				nothing++
 				fmt.Fprintln(w, "  nothing to revert")
 			case f.dryRun:
@@ -640,35 +498,37 @@ func revertAllNetns(env *Env, f *revertFlags) error {
 				fmt.Fprintf(w, "  reverted: %d %s restored\n", n, plural(n, "key"))
 			}
 		}
-		for _, u := range left {
-			fmt.Fprintf(w, "revert record %s (profile %s, applied %s)\n", u.name, u.rec.Profile, u.rec.At.Format("2006-01-02 15:04:05 UTC"))
-			if u.gone {
+		for _, u := range rep.Unreached {
+			fmt.Fprintf(w, "revert record %s (profile %s, applied %s)\n", u.Name, u.Record.Profile, u.Record.At.Format("2006-01-02 15:04:05 UTC"))
+			if u.Gone {
 				fmt.Fprintln(w, "  gone: its network namespace no longer exists; the next revert or apply drops the record")
 			} else {
-				fmt.Fprintf(w, "  NOT REACHED: no network namespace found has its identity (%s); the record is kept\n", nsIdentity(u.rec.NS))
+				fmt.Fprintf(w, "  NOT REACHED: no network namespace found has its identity (%s); the record is kept\n", nsIdentity(u.Record.NS))
 			}
 		}
 		did := "reverted"
 		if f.dryRun {
 			did = "would be reverted (dry run: nothing written)"
 		}
-		fmt.Fprintf(w, "%d of %d network %s %s, %d had nothing to revert, %d failed", reverted, len(visits), plural(len(visits), "namespace"), did, nothing, nfailed)
+		total := len(rep.Namespaces)
+		fmt.Fprintf(w, "%d of %d network %s %s, %d had nothing to revert, %d failed", reverted, total, plural(total, "namespace"), did, nothing, nfailed)
 		if nunreached > 0 {
 			fmt.Fprintf(w, ", %d revert %s not reached", nunreached, plural(nunreached, "record"))
 		}
 		fmt.Fprintln(w)
 	}
+	total := len(rep.Namespaces)
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: revert: failed in %d of %d network %s: %s\n", nfailed, len(visits), plural(len(visits), "namespace"), failed)
+		fmt.Fprintf(env.Stderr, "tcpka: revert: failed in %d of %d network %s: %s\n", nfailed, total, plural(total, "namespace"), failed)
 	}
 	if nunreached > 0 {
 		fmt.Fprintf(env.Stderr, "tcpka: revert: %d revert %s %s a network namespace that was not reached: %s\n",
 			nunreached, plural(nunreached, "record"), verb(nunreached, "names", "name"), strings.Join(unreachedNames, ", "))
 	}
-	if badRecords != nil {
-		fmt.Fprintf(env.Stderr, "tcpka: revert: %s\n", oneLine(badRecords.Error()))
+	if rep.BadRecords != nil {
+		fmt.Fprintf(env.Stderr, "tcpka: revert: %s\n", oneLine(rep.BadRecords.Error()))
 	}
-	if nfailed > 0 || nunreached > 0 || badRecords != nil {
+	if nfailed > 0 || nunreached > 0 || rep.BadRecords != nil {
 		return exitCode(exitFailure)
 	}
 	return nil

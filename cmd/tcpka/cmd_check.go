@@ -6,18 +6,20 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type checkFlags struct {
-	json, allNetns bool
+	json bool
 }
 
 var cmdCheck = &Command{
 	Name:      "check",
 	Netns:     true,
+	AllNetns:  "check every network namespace",
 	UsageLine: "check PROFILE [--json] [--all-netns | --netns TARGET]",
 	Short:     "exit 0 if the kernel matches a profile, 1 if it drifted",
 	Long: `Compares the keys PROFILE sets with the kernel's values, like tuned-adm verify.
@@ -30,7 +32,6 @@ own namespace; --netns TARGET checks another one (3 if it cannot be opened),
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &checkFlags{}
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
-		fs.BoolVar(&f.allNetns, "all-netns", false, "check every network namespace")
 		return func(env *Env, args []string) error { return runCheck(env, f, args) }
 	},
 }
@@ -43,11 +44,11 @@ type checkKeyJSON struct {
 }
 
 type checkJSONOut struct {
-	Profile string         `json:"profile"`
-	Netns   string         `json:"netns,omitempty"`
-	Match   bool           `json:"match"`
-	Keys    []checkKeyJSON `json:"keys"`
-	Kernel  settingsJSON   `json:"kernel"`
+	Profile string           `json:"profile"`
+	Netns   string           `json:"netns,omitempty"`
+	Match   bool             `json:"match"`
+	Keys    []checkKeyJSON   `json:"keys"`
+	Kernel  jsonout.Settings `json:"kernel"`
 	// Interrupted: a transaction a killed tcpka left in this namespace.
 	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
 }
@@ -70,17 +71,18 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.allNetns {
-		return checkAllNetns(env, f.json, p, args[0])
-	}
-	cur, err := env.Kernel.Read()
+	rs, visits, err := env.Scope.Read()
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
+	if env.Scope.All() {
+		return checkAllNetns(env, f.json, p, args[0], rs, visits)
+	}
+	cur := rs[0].Values
 	drift := sysctl.Drift(p.Settings, cur)
-	interrupted, ij := env.interrupted(cur)
+	interrupted, ij := env.interrupted(rs[0].Identity, cur)
 	if f.json {
-		out := checkJSONOut{Profile: p.Name, Netns: env.Kernel.ID(), Match: len(drift) == 0, Kernel: newSettingsJSONIn(env.Kernel.ReadNet(), cur), Keys: checkKeys(p, cur), Interrupted: ij}
+		out := checkJSONOut{Profile: p.Name, Netns: rs[0].ID, Match: len(drift) == 0, Kernel: jsonout.Of(cur, env.NS().ReadNet()), Keys: checkKeys(p, cur), Interrupted: ij}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
@@ -91,7 +93,7 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 			n := k.Get(p.Settings)
 			mark := "ok"
 			if n != k.Get(cur) {
-				mark = "DRIFT: profile " + sysctl.FormatValue(k, n)
+				mark = "DRIFT: profile " + k.Format(n)
 			}
 			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(cur)), mark)
 		}
@@ -102,7 +104,7 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, human.Seconds(detect.Idle(cur)))
 		} else {
 			fmt.Fprintf(w, "drift: %d of %d %s differ from profile %s (fix: sudo tcpka apply %s)\n",
-				len(drift), len(keys), plural(len(keys), "key"), p.Name, args[0])
+				len(drift), len(keys), plural(len(keys), "key"), p.Name, printable(args[0]))
 		}
 	}
 	if len(drift) > 0 {

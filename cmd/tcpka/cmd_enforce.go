@@ -107,7 +107,7 @@ tcpka render aws-nlb --format unit --unit myapp.service | sudo tee /etc/systemd/
 
 // store is the pin and record store of this run.
 func (f *enforceOpts) store(env *Env) enforce.Store {
-	return enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot)
+	return enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot)
 }
 
 func runEnforce(env *Env, f *enforceOpts, args []string) error {
@@ -179,10 +179,10 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 // profile leaves alone read "(sysctl)".
 func triple(s keepalive.Settings) string {
 	var parts []string
-	for _, k := range sysctl.KeepaliveKeys {
-		name := strings.TrimPrefix(k.Name(), "tcp_keepalive_")
+	for _, k := range []sysctl.Key{keepalive.Time, keepalive.Intvl, keepalive.Probes} {
+		name := strings.TrimPrefix(k.Sysctl, "tcp_keepalive_")
 		if v := k.Get(s); v != 0 {
-			parts = append(parts, name+" "+sysctl.FormatValue(k, v))
+			parts = append(parts, name+" "+k.Format(v))
 		} else {
 			parts = append(parts, name+" (sysctl)")
 		}
@@ -210,7 +210,7 @@ type enforceJSONValues struct {
 
 func newEnforceJSONValues(s, base keepalive.Settings) enforceJSONValues {
 	d := detectionOf(s, base)
-	return enforceJSONValues{TimeS: setPtr(s, sysctl.Time), IntvlS: setPtr(s, sysctl.Intvl), Probes: setPtr(s, sysctl.Probes),
+	return enforceJSONValues{TimeS: setPtr(s, keepalive.Time), IntvlS: setPtr(s, keepalive.Intvl), Probes: setPtr(s, keepalive.Probes),
 		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: human.Duration(d)}
 }
 
@@ -233,7 +233,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	res, err := f.store(env).Attach(cg, p.Name, p.Settings, f.dryRun)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
@@ -304,7 +304,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforceListJSON{Attachments: []enforceAttachmentJSON{}}
 		for _, a := range list {
@@ -332,7 +332,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 	fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, "CGROUP", "PROFILE", "TIME", "INTVL", "PROBES", "DETECTION", "ATTACHED")
 	col := func(s keepalive.Settings, k sysctl.Key) string {
 		if v := k.Get(s); v != 0 {
-			return sysctl.FormatValue(k, v)
+			return k.Format(v)
 		}
 		return "sysctl"
 	}
@@ -350,7 +350,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 			prof = "?"
 		}
 		fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, cg, prof,
-			col(a.Settings, sysctl.Time), col(a.Settings, sysctl.Intvl), col(a.Settings, sysctl.Probes),
+			col(a.Settings, keepalive.Time), col(a.Settings, keepalive.Intvl), col(a.Settings, keepalive.Probes),
 			human.Seconds(detectionOf(a.Settings, base)), at)
 		if a.Detached {
 			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", printable(a.Cgroup))
@@ -471,7 +471,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforcePIDJSON{PID: res.PID, Comm: res.Comm, Profile: p.Name, DryRun: f.dryRun, Override: f.override, Port: f.port,
 			Changed: res.Changed, Connected: len(res.Sockets), Listening: res.Listening, NotConnected: res.NotConnected,

@@ -135,7 +135,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
@@ -155,7 +155,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if f.userTimeout > 0 {
 		vals.UserTimeout = f.userTimeout
 	}
-	net := env.Kernel.ReadNet()
+	net := env.NS().ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
 	if band.Nominal > f.timeout {
@@ -306,14 +306,14 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
 	// As for the detection measurement: keys the profile leaves alone are
 	// this namespace's.
 	vals := p.Applied(base)
-	hz := env.Kernel.ReadNet().HZ
+	hz := env.NS().ReadNet().HZ
 	with := detect.IdleFlow(vals, true, idle, d, hz)
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {

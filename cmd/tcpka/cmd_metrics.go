@@ -72,22 +72,20 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 			return inputf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
 		}
 	}
-	v, err := env.Kernel.Read()
+	v, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	snap, err := metricsBase(env)
+	info, smp, err := metricsBase(env)
 	if err != nil {
 		return err
 	}
-	snap.Samples[0].Values, snap.Samples[0].Net = v, env.Kernel.ReadNet()
+	smp.Values = v
 	p, err := metricsProfile(f)
 	if err != nil {
 		return err
 	}
-	if p != nil {
-		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
-	}
+	snap := metrics.NewSnapshot(info, []metrics.Sample{smp}, p, nil)
 	if f.textfileDir != "" {
 		if err := metrics.WriteTextfile(f.textfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -119,33 +117,30 @@ func metricsProfile(f metricsFlags) (*profile.Profile, error) {
 }
 
 // metricsBase is what tcpka metrics and tcpka watch report besides the
-// values and the profile: build info and, as root on the real /proc, the
-// live socket counts of the namespace from the same scan as tcpka sockets
-// --summary --processes. Telling sockets that follow the sysctls from those
-// with their own values needs each socket's options through pidfd_getfd;
-// without root the counts are left out, never estimated.
-func metricsBase(env *Env) (metrics.Snapshot, error) {
+// values and the profile: build info, the namespace's retransmission
+// parameters and, as root on the real /proc, its live socket counts from
+// the same scan as tcpka sockets --summary --processes. Telling sockets
+// that follow the sysctls from those with their own values needs each
+// socket's options through pidfd_getfd; without root the counts are left
+// out, never estimated.
+func metricsBase(env *Env) (metrics.Info, metrics.Sample, error) {
 	b := readBuildInfo()
-	snap := metrics.Snapshot{
-		Samples:   []metrics.Sample{{}},
-		Version:   b.Version,
-		Revision:  b.Revision,
-		GoVersion: b.GoVersion,
-	}
-	if !env.Kernel.RealProc() || !caps.Has(caps.SysPtrace, caps.NetAdmin) {
-		return snap, nil
+	info := metrics.Info{Version: b.Version, Revision: b.Revision, GoVersion: b.GoVersion}
+	smp := metrics.Sample{Net: env.NS().ReadNet()}
+	if !env.Scope.RealProc() || !caps.Has(caps.SysPtrace, caps.NetAdmin) {
+		return info, smp, nil
 	}
 	c, err := socketCounts(env)
 	if err != nil {
-		return snap, fmt.Errorf("metrics: sockets: %w", err)
+		return info, smp, fmt.Errorf("metrics: sockets: %w", err)
 	}
-	snap.Samples[0].Sockets = &c
-	return snap, nil
+	smp.Sockets = &c
+	return info, smp, nil
 }
 
 // socketCounts counts the namespace's established sockets by keepalive state.
 func socketCounts(env *Env) (sockdiag.Counts, error) {
-	sys, err := env.Kernel.Read()
+	sys, err := env.NS().Read()
 	if err != nil {
 		return sockdiag.Counts{}, err
 	}
@@ -155,9 +150,9 @@ func socketCounts(env *Env) (sockdiag.Counts, error) {
 	}
 	opts := sockdiag.NewOptionReader()
 	defer opts.Close()
-	net := env.Kernel.ReadNet()
+	net := env.NS().ReadNet()
 	var c sockdiag.Counts
-	err = env.Kernel.In(func(sysctl.FS) error {
+	err = env.NS().In(func(sysctl.FS) error {
 		var err error
 		c, err = sockdiag.Count(sockdiag.Netlink{}, owners, opts, sys, net)
 		return err

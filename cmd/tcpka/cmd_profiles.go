@@ -75,8 +75,8 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		for _, p := range all {
 			j := profileJSON{
 				Name: p.Name, Description: p.Description, Sources: p.Sources,
-				TimeS: setPtr(p.Settings, sysctl.Time), IntvlS: setPtr(p.Settings, sysctl.Intvl), Probes: setPtr(p.Settings, sysctl.Probes),
-				Retries2: setPtr(p.Settings, sysctl.Retries2), DataInFlightS: profileData(p),
+				TimeS: setPtr(p.Settings, keepalive.Time), IntvlS: setPtr(p.Settings, keepalive.Intvl), Probes: setPtr(p.Settings, keepalive.Probes),
+				Retries2: setPtr(p.Settings, keepalive.Retries2), DataInFlightS: profileData(p),
 				IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
 			}
 			if u := int(p.Settings.UserTimeout / time.Millisecond); u > 0 {
@@ -95,7 +95,7 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 	for _, p := range all {
 		cell := func(k sysctl.Key) string {
 			if n := k.Get(p.Settings); n != 0 {
-				return sysctl.FormatValue(k, n)
+				return k.Format(n)
 			}
 			return "-"
 		}
@@ -111,8 +111,8 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		if u := p.Settings.UserTimeout; u > 0 {
 			ut = human.Duration(int(u / time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(sysctl.Time), cell(sysctl.Intvl), cell(sysctl.Probes), det,
-			cell(sysctl.Retries2), human.Duration(profileData(p)), ut, idle, p.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(keepalive.Time), cell(keepalive.Intvl), cell(keepalive.Probes), det,
+			cell(keepalive.Retries2), human.Duration(profileData(p)), ut, idle, p.Description)
 	}
 	return tw.Flush()
 }

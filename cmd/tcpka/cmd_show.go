@@ -11,18 +11,20 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type showFlags struct {
-	json, allNetns bool
-	root           string
+	json bool
+	root string
 }
 
 var cmdShow = &Command{
 	Name:      "show",
 	Netns:     true,
+	AllNetns:  "one row per network namespace on the machine (named and of every process)",
 	UsageLine: "show [--json] [--root DIR] [--all-netns | --netns TARGET]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network
@@ -42,7 +44,6 @@ it says how many namespaces and processes it could not read, and why.`,
 		f := &showFlags{}
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.root, "root", "/", "resolve the boot section (what the next boot sets, from which file) under `DIR`: an image or a test tree")
-		fs.BoolVar(&f.allNetns, "all-netns", false, "one row per network namespace on the machine (named and of every process)")
 		return func(env *Env, args []string) error { return runShow(env, f, args) }
 	},
 }
@@ -50,7 +51,7 @@ it says how many namespaces and processes it could not read, and why.`,
 // showJSONOut is show's --json shape; field names are stable.
 type showJSONOut struct {
 	Netns string `json:"netns,omitempty"`
-	settingsJSON
+	jsonout.Settings
 	KernelDefaults bool      `json:"kernel_defaults"`
 	Boot           *bootJSON `json:"boot"`
 	// Interrupted: a transaction a killed tcpka left in this namespace.
@@ -60,37 +61,40 @@ type showJSONOut struct {
 // isKernelDefault says whether the managed keys hold the compiled-in
 // defaults every new namespace starts with.
 func isKernelDefault(v keepalive.Settings) bool {
-	return len(sysctl.Diff(keepalive.KernelDefaults, v, sysctl.Keys)) == 0
+	return len(sysctl.Diff(keepalive.KernelDefaults, v, sysctl.Keys())) == 0
 }
 
 func runShow(env *Env, f *showFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	if f.allNetns {
-		return showAllNetns(env, f.json)
-	}
-	v, err := env.Kernel.Read()
+	rs, visits, err := env.Scope.Read()
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
+	if env.Scope.All() {
+		return showAllNetns(env, f.json, rs, visits)
+	}
+	r := rs[0]
+	v := r.Values
 	boot, err := bootcfg.Boot(f.root, v)
 	if err != nil {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
-	net := env.Kernel.ReadNet()
-	bounds := net.Bounds(v, true)
-	interrupted, ij := env.interrupted(v)
+	net := env.NS().ReadNet()
+	settings := jsonout.Of(v, net)
+	bounds := settings.Bounds()
+	interrupted, ij := env.interrupted(r.Identity, v)
 	if f.json {
-		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSONIn(net, v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
+		out := showJSONOut{Netns: r.ID, Settings: settings, KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
-	for _, k := range sysctl.Keys {
-		if k.Optional() && k.Get(v) == 0 {
+	for _, k := range sysctl.Keys() {
+		if k.Optional && k.Get(v) == 0 {
 			continue // not in this proc tree: see the data-in-flight line
 		}
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
+		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning)
 	}
 	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", human.Seconds(bounds.Idle))
 	if interrupted != "" {
@@ -102,7 +106,7 @@ func runShow(env *Env, f *showFlags, args []string) error {
 	}
 	fmt.Fprintf(w, "idle peer: %s; peer gone while data is in flight: %s; sockets with their own settings: see tcpka sockets\n",
 		human.Seconds(bounds.Idle), data)
-	if id := env.Kernel.ID(); id != "" {
+	if id := r.ID; id != "" {
 		note := "other namespaces and containers have their own values"
 		if isKernelDefault(v) {
 			note = "still the kernel defaults"
@@ -120,12 +124,12 @@ func runShow(env *Env, f *showFlags, args []string) error {
 // none or they cannot be read (show needs no privileges; reading BPF links
 // does), and for a fake proc tree.
 func enforceNote(env *Env) string {
-	if !env.Kernel.RealProc() || !caps.Has(caps.SysAdmin) {
+	if !env.Scope.RealProc() || !caps.Has(caps.SysAdmin) {
 		return ""
 	}
 	// Counting live attachments needs no cgroup names, so not the
 	// mountinfo parse NewStore does for them.
-	live, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.RunDir}.Live()
+	live, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.Scope.Roots().Run}.Live()
 	if err != nil || live == 0 {
 		return ""
 	}
@@ -168,14 +172,14 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 		if v.Overridden() {
 			theirs := v.Tcpka.Value
 			if n, err := v.Tcpka.Int(); err == nil {
-				theirs = sysctl.FormatValue(k.Key, n)
+				theirs = k.Key.Format(n)
 			}
 			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", theirs, v.Tcpka.Where())
-			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Name(), b.Res.Fix(*v.Systemd)))
+			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Sysctl, b.Res.Fix(*v.Systemd)))
 		}
 		r := row{key: keyColumn(k.Key, k.Value), src: src}
 		if k.Value != k.Runtime {
-			r.drift = "  DRIFT: runtime " + sysctl.FormatValue(k.Key, k.Runtime)
+			r.drift = "  DRIFT: runtime " + k.Key.Format(k.Runtime)
 		}
 		rows = append(rows, r)
 	}
@@ -199,7 +203,7 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 		v := k.Verdict
 		if v.ProcpsDiffers() && v.Procps != nil {
 			fmt.Fprintf(w, "  sysctl --system (procps) differs: it reads %s last, whose line %d sets %s = %s; systemd-sysctl does not read it\n",
-				bootcfg.SysctlConf, v.Procps.Line, k.Key.Name(), v.Procps.Value)
+				bootcfg.SysctlConf, v.Procps.Line, k.Key.Sysctl, v.Procps.Value)
 		}
 	}
 	fmt.Fprintf(w, "dead peer detected after %s at boot\n", human.Seconds(detect.Idle(b.Boot)))
@@ -212,7 +216,7 @@ func printBoot(w io.Writer, b *bootcfg.BootReport) {
 	if len(b.Drift) > 0 {
 		var names []string
 		for _, k := range b.Drift {
-			names = append(names, k.Name())
+			names = append(names, k.Sysctl)
 		}
 		hint := "tcpka install PROFILE makes a profile permanent"
 		if len(b.Res.TcpkaFiles()) > 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -124,20 +125,20 @@ type sideJSON struct {
 }
 
 type sshJSONOut struct {
-	Host          string       `json:"host"`
-	IdleTimeoutS  int          `json:"idle_timeout_s"`
-	Path          string       `json:"path,omitempty"`
-	DetectWithinS int          `json:"detect_within_s"`
-	Kernel        settingsJSON `json:"kernel"`
-	Client        sideJSON     `json:"client"`
-	Server        sideJSON     `json:"server"`
-	SSHConfig     []string     `json:"ssh_config"`
-	SSHDDropIn    string       `json:"sshd_dropin_file"`
-	SSHDLines     []string     `json:"sshd_dropin"`
+	Host          string           `json:"host"`
+	IdleTimeoutS  int              `json:"idle_timeout_s"`
+	Path          string           `json:"path,omitempty"`
+	DetectWithinS int              `json:"detect_within_s"`
+	Kernel        jsonout.Settings `json:"kernel"`
+	Client        sideJSON         `json:"client"`
+	Server        sideJSON         `json:"server"`
+	SSHConfig     []string         `json:"ssh_config"`
+	SSHDDropIn    string           `json:"sshd_dropin_file"`
+	SSHDLines     []string         `json:"sshd_dropin"`
 	Profile       *struct {
 		Name    string `json:"name,omitempty"`
 		Command string `json:"command"`
-		settingsJSON
+		jsonout.Settings
 	} `json:"profile"`
 }
 
@@ -226,7 +227,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	if f.putty != "" {
 		return runPuTTY(env, f, idle, within, box, pathWhy)
 	}
-	k, err := env.Kernel.Read()
+	k, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
@@ -241,7 +242,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	clientLines := r.Client.Fix
 	if f.json {
 		out := sshJSONOut{
-			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: newSettingsJSON(k),
+			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: jsonout.Of(k, detect.Net{}),
 			Client: sideReportJSON(r.Client), Server: sideReportJSON(r.Server),
 			SSHConfig: []string{}, SSHDDropIn: r.DropIn, SSHDLines: []string{},
 		}
@@ -256,8 +257,8 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 			out.Profile = &struct {
 				Name    string `json:"name,omitempty"`
 				Command string `json:"command"`
-				settingsJSON
-			}{Name: r.ProfileName, Command: r.ProfileCommand, settingsJSON: newSettingsJSON(r.Rec.Profile.Settings)}
+				jsonout.Settings
+			}{Name: r.ProfileName, Command: r.ProfileCommand, Settings: jsonout.Profile(r.Rec.Profile.Settings)}
 		}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sshcfg"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -30,30 +31,29 @@ type sessionJSON struct {
 	HostName    string `json:"hostname,omitempty"`
 	RemoteUser  string `json:"remote_user,omitempty"`
 	// IdleS: null until tcpka reads tcp_info (pending).
-	IdleS          *int   `json:"idle_s"`
-	Keepalive      string `json:"keepalive"`
-	TimeS          *int   `json:"time_s,omitempty"`
-	IntvlS         *int   `json:"intvl_s,omitempty"`
-	Probes         *int   `json:"probes,omitempty"`
-	TCPDetectionS  *int   `json:"tcp_detection_s"`
-	AliveIntervalS *int   `json:"alive_interval_s,omitempty"`
-	AliveCountMax  *int   `json:"alive_count_max,omitempty"`
-	SSHDetectionS  *int   `json:"ssh_detection_s"`
-	ConfigSource   string `json:"config_source,omitempty"`
-	ConfigNote     string `json:"config_note,omitempty"`
-	First          string `json:"first"`
-	DetectionS     *int   `json:"detection_s"`
-	Dying          bool   `json:"dying"`
-	DyingWhy       string `json:"dying_why,omitempty"`
-	DroppedInS     *int   `json:"dropped_in_s"`
-	Killed         bool   `json:"killed"`
-	KillError      string `json:"kill_error,omitempty"`
+	IdleS     *int   `json:"idle_s"`
+	Keepalive string `json:"keepalive"`
+	// TCP is the socket's own keepalive values and what they give it, in
+	// the one shape (null where its options were not read).
+	TCP            *jsonout.Settings `json:"tcp"`
+	AliveIntervalS *int              `json:"alive_interval_s,omitempty"`
+	AliveCountMax  *int              `json:"alive_count_max,omitempty"`
+	SSHDetectionS  *int              `json:"ssh_detection_s"`
+	ConfigSource   string            `json:"config_source,omitempty"`
+	ConfigNote     string            `json:"config_note,omitempty"`
+	First          string            `json:"first"`
+	DetectionS     *int              `json:"detection_s"`
+	Dying          bool              `json:"dying"`
+	DyingWhy       string            `json:"dying_why,omitempty"`
+	DroppedInS     *int              `json:"dropped_in_s"`
+	Killed         bool              `json:"killed"`
+	KillError      string            `json:"kill_error,omitempty"`
 }
 
 type sessionsJSONOut struct {
-	Netns    string        `json:"netns,omitempty"`
-	Sysctl   settingsJSON  `json:"sysctl"`
-	Sessions []sessionJSON `json:"sessions"`
+	Netns    string           `json:"netns,omitempty"`
+	Sysctl   jsonout.Settings `json:"sysctl"`
+	Sessions []sessionJSON    `json:"sessions"`
 }
 
 // killed is what --kill-dying did to one session: nothing, or a close
@@ -70,12 +70,13 @@ func runSessions(env *Env, f sshFlags) error {
 			return err
 		}
 	}
-	sys, err := env.Kernel.Read()
+	ns := env.NS()
+	sys, err := ns.Read()
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
 	root := os.Geteuid() == 0
-	sc := &sshcfg.SessionScan{ProcRoot: env.ProcRoot(), Lister: sockdiag.Netlink{}, Sysctls: sys, Net: env.Kernel.ReadNet(),
+	sc := &sshcfg.SessionScan{ProcRoot: env.ProcRoot(), Lister: sockdiag.Netlink{}, Sysctls: sys, Net: ns.ReadNet(),
 		SSHBin: f.sshBin, SSHDBin: f.sshdBin, MayRunSSHD: root, AsUser: root}
 	if caps.Has(caps.SysPtrace) {
 		r := sockdiag.NewOptionReader()
@@ -85,7 +86,7 @@ func runSessions(env *Env, f sshFlags) error {
 	var ss []sshcfg.Session
 	var kills []killed
 	// The dump and the closes answer for the namespace they run in.
-	err = env.Kernel.In(func(sysctl.FS) error {
+	err = ns.In(func(sysctl.FS) error {
 		var err error
 		if ss, err = sc.Sessions(); err != nil {
 			return err
@@ -102,7 +103,7 @@ func runSessions(env *Env, f sshFlags) error {
 		return fmt.Errorf("ssh: %w", err)
 	}
 	if f.json {
-		out := sessionsJSONOut{Netns: env.Kernel.ID(), Sysctl: newSettingsJSONIn(sc.Net, sys), Sessions: []sessionJSON{}}
+		out := sessionsJSONOut{Netns: ns.ID(), Sysctl: jsonout.Of(sys, sc.Net), Sessions: []sessionJSON{}}
 		for i, s := range ss {
 			out.Sessions = append(out.Sessions, newSessionJSON(s, kills[i]))
 		}
@@ -135,7 +136,7 @@ func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
 		Side: s.Side.String(), PID: s.PIDs[0], PIDs: s.PIDs, Title: s.Title, User: s.User,
 		Local: s.Socket.Local.String(), Peer: s.Socket.Peer.String(), State: s.Socket.State.String(),
 		Destination: s.Destination, HostName: s.HostName, RemoteUser: s.RemoteUser,
-		IdleS: knownSeconds(s.IdleS), Keepalive: s.TCP.Keepalive.String(), TCPDetectionS: knownSeconds(s.TCP.Bounds.Idle),
+		IdleS: knownSeconds(s.IdleS), Keepalive: s.TCP.Keepalive.String(),
 		ConfigSource: s.ConfigSource, ConfigNote: s.ConfigNote,
 		First:  string(s.EndsBy),
 		Killed: k.tried && k.err == nil,
@@ -143,9 +144,9 @@ func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
 	if s.DetectS > 0 { // null: never (first "none") or unknown (first "unknown")
 		o.DetectionS = &s.DetectS
 	}
-	if s.TCP.HasOptions && s.TCP.Keepalive == sockdiag.KeepaliveOn {
-		e := s.TCP.Effective
-		o.TimeS, o.IntvlS, o.Probes = &e.Time, &e.Intvl, &e.Probes
+	if v := s.TCP; v.HasOptions {
+		settings := jsonout.New(v.Options.Settings, v.Bounds)
+		o.TCP = &settings
 	}
 	if s.SSH != nil {
 		o.AliveIntervalS, o.AliveCountMax = &s.SSH.Interval, &s.SSH.CountMax

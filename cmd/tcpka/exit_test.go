@@ -165,7 +165,7 @@ func fakeProc(t *testing.T, v keepalive.Settings) string {
 	tree := t.TempDir()
 	fs := sysctl.NewFS(tree)
 	v = v.Over(keepalive.KernelDefaults) // a kernel has every key
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.Keys() {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/bootcfg"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/plan"
@@ -53,6 +54,9 @@ type Command struct {
 	LongFunc func() string
 	// Netns: the command takes the global --netns TARGET.
 	Netns bool
+	// AllNetns, when set, is the help of the command's --all-netns: the
+	// scope it gets is then every network namespace.
+	AllNetns string
 	// Bind defines the command's flags on a fresh set and returns the
 	// function that runs the command with them: flag values live in that
 	// closure, one per run, never in package variables.
@@ -149,28 +153,30 @@ func isAny(err error, sentinels []error) bool {
 	return false
 }
 
-// Env is what a command runs with: its output streams and the one kernel
-// handle, bound to the --netns target (or tcpka's own namespace) and the
-// proc root before the command starts.
+// Env is what a command runs with: its output streams and the one handle,
+// bound before the command starts to its namespaces (--netns TARGET,
+// --all-netns, or tcpka's own), the proc root and the run directory.
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
-	// Kernel is the namespace the command reads and writes.
-	Kernel *netscope.NS
-	// State keeps the transaction lock and the revert records.
-	State sysctl.State
-	// RunDir is the --run-dir the state lives below (/run).
-	RunDir string
+	// Scope is the namespace, or every namespace, the command reads and
+	// writes, with the roots it reads them through.
+	Scope *netscope.Scope
 }
 
+// NS is the one namespace of the scope: what commands that act on one
+// namespace only (sockets, enforce, measure) read.
+func (e *Env) NS() *netscope.NS { return e.Scope.NS() }
+
 // ProcRoot is where procfs is read (--proc-root).
-func (e *Env) ProcRoot() string { return e.Kernel.ProcRoot() }
+func (e *Env) ProcRoot() string { return e.Scope.ProcRoot() }
 
 // globals are the flags every command takes.
 type globals struct {
 	procRoot string
 	runDir   string
 	netns    string
+	allNetns bool
 }
 
 // usageError is a mistake on the command line: exit 2, printed with the
@@ -207,10 +213,13 @@ func newFlagSet(name string) *pflag.FlagSet {
 // addGlobalFlags puts the flags every command takes on fs, and --netns on
 // the commands that act on one namespace's sysctls or sockets (elsewhere it
 // would be accepted and silently mean nothing).
-func addGlobalFlags(fs *pflag.FlagSet, g *globals, netns bool) {
+func addGlobalFlags(fs *pflag.FlagSet, g *globals, c *Command) {
+	if c.AllNetns != "" {
+		fs.BoolVar(&g.allNetns, "all-netns", false, c.AllNetns)
+	}
 	fs.StringVar(&g.procRoot, "proc-root", "/proc", "use /proc/sys and /proc/PID below `DIR` instead of /proc (e.g. a host's /proc mounted into a container)")
 	fs.StringVar(&g.runDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
-	if netns {
+	if c.Netns {
 		fs.StringVar(&g.netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	}
 	// Hidden from every command's help: only tests move the state.
@@ -224,7 +233,7 @@ func (c *Command) flags(g *globals) (*pflag.FlagSet, Runner) {
 	if c.Bind != nil {
 		run = c.Bind(fs)
 	}
-	addGlobalFlags(fs, g, c.Netns)
+	addGlobalFlags(fs, g, c)
 	return fs, run
 }
 
@@ -281,19 +290,22 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 		printHelp(stdout, cmd)
 		return exitOK
 	}
-	// The one kernel handle: a bad --netns target is one clear line and
-	// nothing else happens.
-	k, err := netscope.Open(g.procRoot, g.netns, netns.DefaultRunDir)
-	if errors.Is(err, netns.ErrBadSpec) {
+	// The one handle: a bad --netns target is one clear line and nothing
+	// else happens.
+	scope, err := netscope.Open(netscope.Roots{Proc: g.procRoot, Run: g.runDir}, g.netns, g.allNetns)
+	switch {
+	case errors.Is(err, netscope.ErrExclusive):
+		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
+		return exitUsage
+	case errors.Is(err, netns.ErrBadSpec):
 		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
 		return exitStatus(err)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", g.netns, oneLine(err.Error()))
+	case err != nil:
+		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", human.Safe(g.netns), oneLine(err.Error()))
 		return exitStatus(err)
 	}
-	defer k.Close()
-	env := &Env{Stdout: stdout, Stderr: stderr, Kernel: k, State: sysctl.State{RunDir: g.runDir}, RunDir: g.runDir}
+	defer scope.Close()
+	env := &Env{Stdout: stdout, Stderr: stderr, Scope: scope}
 	err = runner(env, fs.Args())
 	if f, ok := stdout.(interface{ Flush() error }); ok {
 		f.Flush()

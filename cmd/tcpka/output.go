@@ -1,87 +1,41 @@
 package main
 
-// What every command shares: the JSON shape of keepalive values, aligned
-// key columns, the change list of apply and revert, and the one
-// transaction path (capability check, lock, kernel handle).
+// What every command shares: JSON output, aligned key columns, the change
+// list of apply and revert.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
-	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
-	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-// writeJSON prints v as one indented JSON object, with <, > and & as
-// they are (a shell command's "&&", PuTTY's "Connection > ..."): the
-// output goes to terminals and scripts, not into HTML.
+// writeJSON prints v as one indented JSON object, settings in place
+// (jsonout.Marshal), with <, > and & as they are (a shell command's "&&",
+// PuTTY's "Connection > ..."): the output goes to terminals and scripts,
+// not into HTML.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// settingsJSON is the one JSON shape of a set of keepalive values and its
-// detection times, in every command (docs/json.md): time_s, intvl_s,
-// probes, user_timeout_ms where one is set, retries2 where known,
-// detection_s and detection (idle), and data_in_flight_s (unacknowledged
-// data: retransmission) where tcp_retries2 or a user timeout bounds it.
-type settingsJSON struct {
-	TimeS         int    `json:"time_s"`
-	IntvlS        int    `json:"intvl_s"`
-	Probes        int    `json:"probes"`
-	UserTimeoutMs int    `json:"user_timeout_ms,omitempty"`
-	Retries2      int    `json:"retries2,omitempty"`
-	DetectionS    int    `json:"detection_s"`
-	Detection     string `json:"detection"`
-	DataInFlightS *int   `json:"data_in_flight_s,omitempty"`
-}
-
-// newSettingsJSON is settingsJSON for s under the kernel's retransmission
-// defaults: for values not read from a namespace (plans, profiles).
-func newSettingsJSON(s keepalive.Settings) settingsJSON { return newSettingsJSONIn(detect.Net{}, s) }
-
-// profileSettingsJSON is settingsJSON for a profile's or a plan's values
-// in a namespace at the kernel defaults: detection_s and
-// data_in_flight_s are what the sysctls give every socket (keys left
-// unset at the kernel's); user_timeout_ms is listed, but it is a socket
-// option only tcpka enforce sets.
-func profileSettingsJSON(s keepalive.Settings) settingsJSON {
-	j := newSettingsJSON(s.Sysctls().Over(keepalive.KernelDefaults))
-	j.TimeS, j.IntvlS, j.Probes, j.Retries2 = s.Time, s.Intvl, s.Probes, s.Retries2
-	j.UserTimeoutMs = int(s.UserTimeout / time.Millisecond)
-	return j
-}
-
-// newSettingsJSONIn is settingsJSON for s in a namespace with net's
-// retransmission parameters: the figures show and apply print.
-func newSettingsJSONIn(net detect.Net, s keepalive.Settings) settingsJSON {
-	b := net.Bounds(s, true)
-	j := settingsJSON{TimeS: s.Time, IntvlS: s.Intvl, Probes: s.Probes, UserTimeoutMs: int(s.UserTimeout / time.Millisecond),
-		Retries2: s.Retries2, DetectionS: b.Idle, Detection: human.Duration(b.Idle)}
-	if b.Data >= 0 {
-		j.DataInFlightS = &b.Data
+	b, err := jsonout.MarshalIndent(v, "  ")
+	if err != nil {
+		return err
 	}
-	return j
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // keyColumn prints "tcp_keepalive_time     7200 s" aligned for all keys.
-func keyColumn(k sysctl.Key, v int) string {
+func keyColumn(k *keepalive.Key, v int) string {
 	unit := "  "
-	if k.Unit() != "" {
-		unit = " " + k.Unit()
+	if k.Suffix() != "" {
+		unit = " " + k.Suffix()
 	}
-	return fmt.Sprintf("%-21s%6d%s", k.Name(), v, unit)
+	return fmt.Sprintf("%-21s%6d%s", k.Sysctl, v, unit)
 }
 
 func plural(n int, word string) string {
@@ -96,44 +50,6 @@ func verb(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// canWrite refuses early, before the lock and before any write, when the
-// process cannot write the real /proc/sys/net. A fake tree (--proc-root)
-// needs no privileges.
-func (e *Env) canWrite(what string) error {
-	if !e.Kernel.RealProc() {
-		return nil
-	}
-	return caps.Require(what, caps.NetAdmin)
-}
-
-// locked runs fn as a transaction of the command: after the capability
-// check, under the lock, and after the records of namespaces that are gone
-// were dropped; a dry run takes none of them.
-func (e *Env) locked(what string, dryRun bool, fn func() error) error {
-	if dryRun {
-		return fn()
-	}
-	if err := e.canWrite(what); err != nil {
-		return err
-	}
-	unlock, err := e.State.Lock()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer unlock()
-	e.Kernel.Collect(e.State, netns.DefaultRunDir)
-	return fn()
-}
-
-// transact runs one transaction in the command's namespace (locked).
-func (e *Env) transact(req sysctl.Request) (res sysctl.Result, err error) {
-	err = e.locked(req.What, req.DryRun, func() error {
-		res, err = e.Kernel.Transact(e.State, req)
-		return err
-	})
-	return res, err
 }
 
 // printUndone says that a transaction a killed tcpka left was undone (or,
@@ -181,7 +97,7 @@ func printChanges(w io.Writer, net detect.Net, want keepalive.Settings, keys []s
 		case n == old:
 			fmt.Fprintf(w, "  %s  (unchanged)\n", keyColumn(k, old))
 		default:
-			fmt.Fprintf(w, "  %s -> %s\n", keyColumn(k, old), sysctl.FormatValue(k, n))
+			fmt.Fprintf(w, "  %s -> %s\n", keyColumn(k, old), k.Format(n))
 		}
 	}
 	arrow := func(what string, before, now int) {
@@ -220,8 +136,8 @@ type interruptedJSON struct {
 
 // interrupted reads the journal a killed transaction left in the command's
 // namespace: the line to print ("" when there is none) and its JSON.
-func (e *Env) interrupted(now keepalive.Settings) (string, *interruptedJSON) {
-	j, running := e.State.Interrupted(e.Kernel.Identity())
+func (e *Env) interrupted(id sysctl.NSID, now keepalive.Settings) (string, *interruptedJSON) {
+	j, running := e.Scope.State().Interrupted(id)
 	if j == nil {
 		return "", nil
 	}
@@ -233,14 +149,5 @@ func (e *Env) interrupted(now keepalive.Settings) (string, *interruptedJSON) {
 		j.Describe(), out.Left, now.Triple(), j.Before.Triple()), out
 }
 
-// printable is s for a terminal: a string with control characters or
-// invalid UTF-8 (a cgroup or process name anyone can choose) is printed
-// quoted with Go escapes, so it cannot move the cursor or forge a line.
-func printable(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
+// printable is s for a terminal (human.Safe).
+func printable(s string) string { return human.Safe(s) }

@@ -59,12 +59,23 @@ func TestWatchAllNetns(t *testing.T) {
 	for _, ns := range []string{"", "tcpka-w1", "tcpka-w3"} {
 		waitValues(ns, "after a refused revert")
 	}
-	// Watch records its first sweep: the host, tcpka-w1 and tcpka-w2.
-	if recs, _ := filepath.Glob(filepath.Join(run, "tcpka", "revert-*.json")); len(recs) != 3 {
-		t.Errorf("revert records after a refused revert: %v, want 3", recs)
+	// Every namespace watch wrote has its record, the late one included:
+	// the host, tcpka-w1, tcpka-w2 and tcpka-w3.
+	if recs, _ := filepath.Glob(filepath.Join(run, "tcpka", "revert-*.json")); len(recs) != 4 {
+		t.Errorf("revert records after a refused revert: %v, want 4", recs)
 	}
 
 	w.stop(t)
+	// Once the watch is gone, revert --all-netns gives each namespace its
+	// own values back, the one made after the watch started too.
+	if out, errOut, code := tcpkaRun(t, "revert", "--all-netns", "--run-dir", run); code != 0 {
+		t.Fatalf("revert --all-netns after the watch: exit %d\n%s%s", code, out, errOut)
+	}
+	for ns, want := range map[string]string{"": "600/60/6", "tcpka-w1": "7200/75/9", "tcpka-w2": "7200/75/9", "tcpka-w3": "7200/75/9"} {
+		if got := nstest.Values(t, ns); got != want {
+			t.Errorf("after revert --all-netns: netns %q holds %s, want its own %s", ns, got, want)
+		}
+	}
 }
 
 // watchProcess is a tcpka watch run as a user runs it: the built binary.

@@ -68,12 +68,12 @@ func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (
 		t.Fatalf("unshare %v: %v\nstdout: %s\nstderr: %s", flags, err, stdout.String(), stderr.String())
 	}
 	f := strings.Fields(stdout.String())
-	if len(f) < len(sysctl.Keys) {
+	if len(f) < len(sysctl.Keys()) {
 		t.Fatalf("read back %q", stdout.String())
 	}
 	var v keepalive.Settings
-	for i, k := range sysctl.Keys {
-		n, err := strconv.Atoi(f[len(f)-len(sysctl.Keys)+i])
+	for i, k := range sysctl.Keys() {
+		n, err := strconv.Atoi(f[len(f)-len(sysctl.Keys())+i])
 		if err != nil {
 			t.Fatalf("read back %q: %v", stdout.String(), err)
 		}
@@ -152,7 +152,7 @@ func TestResolveMatchesRealLoaders(t *testing.T) {
 				}
 			}
 			var want [2]keepalive.Settings
-			for _, k := range sysctl.Keys {
+			for _, k := range sysctl.Keys() {
 				v := r.Lookup(k)
 				for i, a := range []*Assignment{v.Systemd, v.Procps} {
 					n := k.Get(keepalive.KernelDefaults)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Duration prints a whole number of seconds the way people read it,
@@ -53,3 +54,16 @@ func FloatSeconds(d time.Duration) string {
 
 // Tenths prints a duration in seconds with one decimal: "924.6 s".
 func Tenths(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+// Safe is s for a terminal or a log line: a string with control
+// characters or invalid UTF-8 (a path, a process or session name anyone
+// can choose) is quoted with Go escapes, so it cannot move the cursor,
+// recolour the screen or forge a line.
+func Safe(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}

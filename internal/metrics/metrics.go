@@ -122,11 +122,17 @@ func (f *family) build() (fam Family, ok bool) {
 // profile) are left out.
 func Gather(s Snapshot) ([]Family, error) {
 	gauge := func(name, help string) *family { return &family{name: name, help: help} }
-	kaTime := gauge("tcpka_keepalive_time_seconds", "net.ipv4.tcp_keepalive_time: idle time before the first keepalive probe.")
-	kaIntvl := gauge("tcpka_keepalive_interval_seconds", "net.ipv4.tcp_keepalive_intvl: time between unanswered keepalive probes.")
-	kaProbes := gauge("tcpka_keepalive_probes", "net.ipv4.tcp_keepalive_probes: unanswered probes before the connection is reset.")
+	// One gauge per key of the table that names a metric: the namespace's
+	// value.
+	var keyFams []*family
+	var keyOf []*keepalive.Key
+	for _, k := range keepalive.SysctlKeys() {
+		if k.Metric != "" {
+			keyFams = append(keyFams, gauge(k.Metric, k.MetricHelp))
+			keyOf = append(keyOf, k)
+		}
+	}
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
-	retries2 := gauge("tcpka_tcp_retries2", "net.ipv4.tcp_retries2: retransmissions before a connection with unacknowledged data gives up.")
 	dataDetect := gauge("tcpka_data_in_flight_detection_seconds", "Time a connection with unacknowledged data in flight takes to notice a silently dead peer: retransmission until tcp_retries2 gives up.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
 	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
@@ -144,12 +150,14 @@ func Gather(s Snapshot) ([]Family, error) {
 			lv = []string{"netns", smp.Netns}
 		}
 		v := smp.Values
-		kaTime.set(float64(v.Time), lv...)
-		kaIntvl.set(float64(v.Intvl), lv...)
-		kaProbes.set(float64(v.Probes), lv...)
+		for i, k := range keyOf {
+			// An optional key the proc tree lacks reads 0: unknown, no sample.
+			if n := k.Get(v); n != 0 || !k.Optional {
+				keyFams[i].set(float64(n), lv...)
+			}
+		}
 		kaDetect.set(float64(detect.Idle(v)), lv...)
 		if v.Retries2 > 0 {
-			retries2.set(float64(v.Retries2), lv...)
 			dataDetect.set(float64(smp.Net.Data(v)), lv...)
 		}
 		if smp.Sockets != nil {
@@ -194,7 +202,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	var fams []Family
-	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, retries2, dataDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
+	for _, f := range append(keyFams, kaDetect, dataDetect, sockets, worst, installed, drift, keys, info, corrections, errs) {
 		if fam, ok := f.build(); ok {
 			fams = append(fams, fam)
 		}

@@ -114,7 +114,7 @@ func Solve(a Ask) (Plan, error) {
 			// Answered probes come every max(time, interval): the
 			// interval must keep the path open too.
 			k.Intvl = p.TimeLimit
-			k.Probes = min(keepalive.Probes.Max(), phase/k.Intvl)
+			k.Probes = min(keepalive.Probes.Max, phase/k.Intvl)
 		}
 		bound := "half of the " + human.Duration(w) + " bound"
 		switch {
