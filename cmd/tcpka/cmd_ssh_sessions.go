@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,11 +58,15 @@ type sessionsJSONOut struct {
 }
 
 // killed is what --kill-dying did to one session: nothing, or a close
-// that worked (err nil) or failed.
+// that worked (err nil) or failed. A connection that ended by itself
+// between the scan and the close (sockdiag.ErrGone) is not a failure.
 type killed struct {
 	tried bool
 	err   error
 }
+
+func (k killed) gone() bool   { return k.tried && errors.Is(k.err, sockdiag.ErrGone) }
+func (k killed) failed() bool { return k.tried && k.err != nil && !k.gone() }
 
 // runSessions is tcpka ssh --sessions [--kill-dying].
 func runSessions(env *Env, f sshFlags) error {
@@ -113,7 +118,7 @@ func runSessions(env *Env, f sshFlags) error {
 	}
 	failed := 0
 	for i, k := range kills {
-		if k.tried && k.err != nil {
+		if k.failed() {
 			failed++
 			fmt.Fprintf(env.Stderr, "tcpka: ssh: could not close the %s session of pid %d: %v\n", ss[i].Side, ss[i].PIDs[0], k.err)
 		}
@@ -157,7 +162,7 @@ func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
 	if s.Dying != nil {
 		o.Dying, o.DyingWhy, o.DroppedInS = true, s.Dying.Why, knownSeconds(s.Dying.DroppedInS)
 	}
-	if k.err != nil {
+	if k.failed() {
 		o.KillError = k.err.Error()
 	}
 	return o
@@ -214,6 +219,8 @@ func printSessions(w io.Writer, ss []sshcfg.Session, kills []killed) {
 		switch k := kills[i]; {
 		case k.tried && k.err == nil:
 			state += "; closed"
+		case k.gone():
+			state += "; gone already"
 		case k.tried:
 			state += "; NOT closed"
 		}
