@@ -204,7 +204,7 @@ func TestExamples(t *testing.T) {
 	testkit.Slow(t, "runs every example of the docs in namespaces")
 	testkit.NeedRoot(t, "runs the examples (sudo tcpka apply, install) in new network, mount and pid namespaces")
 	// The tools the examples run beside tcpka (CI installs them).
-	for _, tool := range []string{"unshare", "ip", "sysctl", "/lib/systemd/systemd-sysctl", "curl", "ssh", "ssh-keygen", "/usr/sbin/sshd"} {
+	for _, tool := range []string{"unshare", "ip", "sysctl", "/lib/systemd/systemd-sysctl", "curl", "ssh", "ssh-keygen", "/usr/sbin/sshd", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("the examples need %s, which CI installs", tool)
