@@ -37,6 +37,7 @@ import (
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
+	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockdiag"
@@ -134,7 +135,8 @@ var invalidInput = []error{
 // undetermined are the sentinels of what could not be read: exit 3.
 var undetermined = []error{
 	sysctl.ErrRead, sysctl.ErrMalformed, netscope.ErrNamespace, profile.ErrUnreadable,
-	sshcfg.ErrUnreadable, sshcfg.ErrMissingKey, sshcfg.ErrNotInstalled, sockdiag.ErrUnavailable,
+	sshcfg.ErrUnreadable, sshcfg.ErrMissingKey, sshcfg.ErrNotInstalled, sshcfg.ErrNoSSH, sockdiag.ErrUnavailable,
+	sockdiag.ErrNoDestroy, nodetimer.ErrNotPermitted, nodetimer.ErrUnreadable,
 }
 
 // failed are the sentinels of a change that failed, was refused or rolled
@@ -146,7 +148,7 @@ var failed = []error{
 	atomicfile.ErrExist, atomicfile.ErrPermission, atomicfile.ErrReadOnly, atomicfile.ErrUnsafe, atomicfile.ErrSymlink,
 	bootcfg.ErrChanged, bootcfg.ErrEnabled, bootcfg.ErrForeign, plan.ErrRoundTrip,
 	enforce.ErrKernelTooOld, enforce.ErrNoCgroup2, enforce.ErrNotEnforced, enforce.ErrNotOurs, enforce.ErrPermission, enforce.ErrUnit,
-	sockopt.ErrNoSuchFD, sockopt.ErrNotPermitted, sockopt.ErrNotSocket, sockopt.ErrNotTCP, sockopt.ErrProcessGone,
+	sockdiag.ErrGone, sockdiag.ErrNotPermitted, sockopt.ErrNoSuchFD, sockopt.ErrNotPermitted, sockopt.ErrNotSocket, sockopt.ErrNotTCP, sockopt.ErrProcessGone,
 }
 
 // exitStatus is the one map from what a command returned to the exit
