@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/pflag"
-	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -42,17 +40,6 @@ own, and exits 1 naming the namespaces where it failed ('tcpka revert
 	},
 }
 
-type applyJSONOut struct {
-	Profile string           `json:"profile"`
-	Origin  string           `json:"origin"`
-	Netns   string           `json:"netns,omitempty"`
-	DryRun  bool             `json:"dry_run"`
-	Applied bool             `json:"applied"`
-	Changes []changeJSON     `json:"changes"`
-	Before  jsonout.Settings `json:"before"`
-	After   jsonout.Settings `json:"after"`
-}
-
 func runApply(env *Env, f *applyFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
@@ -66,31 +53,7 @@ func runApply(env *Env, f *applyFlags, args []string) error {
 		return err
 	}
 	if env.Scope.All() {
-		return applyAllNetns(env, f, p, outs, visits)
+		return exitFor(nsreport.ApplyAll(out(env, f.json), p, f.dryRun, outs, visits))
 	}
-	res := outs[0].Result
-	after := p.Applied(res.Before)
-	net := env.NS().ReadNet()
-	if f.json {
-		return writeJSON(env.Stdout, applyJSONOut{
-			Profile: p.Name, Origin: printable(p.Origin), Netns: outs[0].ID,
-			DryRun: f.dryRun, Applied: res.Written,
-			Changes: changesJSON(res.Changes),
-			Before:  jsonout.Of(res.Before, net), After: jsonout.Of(after, net),
-		})
-	}
-	printUndone(env.Stdout, res, f.dryRun)
-	fmt.Fprintf(env.Stdout, "profile %s (%s)\n", p.Name, printable(p.Origin))
-	printChanges(env.Stdout, net, p.Settings, sysctl.SetKeys(p.Settings), res, after)
-	printProfileNotes(env.Stdout, p)
-	n := len(res.Changes)
-	switch {
-	case n == 0:
-		fmt.Fprintf(env.Stdout, "nothing to change: the kernel already matches %s\n", p.Name)
-	case f.dryRun:
-		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", n, plural(n, "key"))
-	default:
-		fmt.Fprintf(env.Stdout, "applied: %d %s written and read back\n", n, plural(n, "key"))
-	}
-	return nil
+	return exitFor(nsreport.ApplyOne(out(env, f.json), p, f.dryRun, outs[0], env.NS().ReadNet()))
 }

@@ -4,12 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
-	"github.com/tcpka/tcpka/internal/detect"
-	"github.com/tcpka/tcpka/internal/human"
-	"github.com/tcpka/tcpka/internal/jsonout"
-	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type checkFlags struct {
@@ -36,33 +32,6 @@ own namespace; --netns TARGET checks another one (3 if it cannot be opened),
 	},
 }
 
-type checkKeyJSON struct {
-	Key     string `json:"key"`
-	Kernel  int    `json:"kernel"`
-	Profile int    `json:"profile"`
-	Match   bool   `json:"match"`
-}
-
-type checkJSONOut struct {
-	Profile string           `json:"profile"`
-	Netns   string           `json:"netns,omitempty"`
-	Match   bool             `json:"match"`
-	Keys    []checkKeyJSON   `json:"keys"`
-	Kernel  jsonout.Settings `json:"kernel"`
-	// Interrupted: a transaction a killed tcpka left in this namespace.
-	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
-}
-
-// checkKeys is the per-key comparison of --json.
-func checkKeys(p *profile.Profile, cur keepalive.Settings) []checkKeyJSON {
-	out := []checkKeyJSON{}
-	for _, k := range sysctl.SetKeys(p.Settings) {
-		n := k.Get(p.Settings)
-		out = append(out, checkKeyJSON{Key: k.Dotted(), Kernel: k.Get(cur), Profile: n, Match: n == k.Get(cur)})
-	}
-	return out
-}
-
 func runCheck(env *Env, f *checkFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("needs exactly one PROFILE")
@@ -76,39 +45,8 @@ func runCheck(env *Env, f *checkFlags, args []string) error {
 		return fmt.Errorf("check: %w", err)
 	}
 	if env.Scope.All() {
-		return checkAllNetns(env, f.json, p, args[0], rs, visits)
+		return exitFor(nsreport.CheckAll(out(env, f.json), p, args[0], rs, visits))
 	}
-	cur := rs[0].Values
-	drift := sysctl.Drift(p.Settings, cur)
-	interrupted, ij := env.interrupted(rs[0].Identity, cur)
-	if f.json {
-		out := checkJSONOut{Profile: p.Name, Netns: rs[0].ID, Match: len(drift) == 0, Kernel: jsonout.Of(cur, env.NS().ReadNet()), Keys: checkKeys(p, cur), Interrupted: ij}
-		if err := writeJSON(env.Stdout, out); err != nil {
-			return err
-		}
-	} else {
-		w := env.Stdout
-		keys := sysctl.SetKeys(p.Settings)
-		for _, k := range keys {
-			n := k.Get(p.Settings)
-			mark := "ok"
-			if n != k.Get(cur) {
-				mark = "DRIFT: profile " + k.Format(n)
-			}
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(cur)), mark)
-		}
-		if interrupted != "" {
-			fmt.Fprintln(w, interrupted)
-		}
-		if len(drift) == 0 {
-			fmt.Fprintf(w, "kernel matches profile %s: dead peer detected after %s\n", p.Name, human.Seconds(detect.Idle(cur)))
-		} else {
-			fmt.Fprintf(w, "drift: %d of %d %s differ from profile %s (fix: sudo tcpka apply %s)\n",
-				len(drift), len(keys), plural(len(keys), "key"), p.Name, printable(args[0]))
-		}
-	}
-	if len(drift) > 0 {
-		return exitCode(exitFailure)
-	}
-	return nil
+	st := env.Scope.State()
+	return exitFor(nsreport.CheckOne(out(env, f.json), p, args[0], rs[0], env.NS().ReadNet(), st))
 }

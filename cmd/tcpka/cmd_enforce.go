@@ -477,10 +477,10 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	}
 	var notes []string
 	if n := counts[enforce.FollowsProfile]; n > 0 {
-		notes = append(notes, fmt.Sprintf("%d already %s the profile", n, verb(n, "follows", "follow")))
+		notes = append(notes, fmt.Sprintf("%d already %s the profile", n, human.Verb(n, "follows", "follow")))
 	}
 	if n := res.Listening; n > 0 {
-		notes = append(notes, fmt.Sprintf("%d listening %s left alone", n, plural(n, "socket")))
+		notes = append(notes, fmt.Sprintf("%d listening %s left alone", n, human.Plural(n, "socket")))
 	}
 	if n := res.NotConnected; n > 0 {
 		notes = append(notes, fmt.Sprintf("%d not connected", n))
@@ -494,9 +494,9 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	case res.Changed == 0:
 		fmt.Fprintf(w, "nothing to change: no connected TCP socket of pid %d needs it (%d connected%s)\n", res.PID, n, tail)
 	case f.dryRun:
-		fmt.Fprintf(w, "dry run: would change %d of %d connected TCP %s%s; nothing changed\n", res.Changed, n, plural(n, "socket"), tail)
+		fmt.Fprintf(w, "dry run: would change %d of %d connected TCP %s%s; nothing changed\n", res.Changed, n, human.Plural(n, "socket"), tail)
 	default:
-		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, plural(n, "socket"), tail)
+		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, human.Plural(n, "socket"), tail)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -216,7 +217,7 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	fmt.Fprintln(w)
 	for _, key := range sysctl.Keys() {
 		if v := key.Get(k); v != 0 {
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning)
+			fmt.Fprintf(w, "%s  %s\n", nsreport.KeyColumn(key, v), key.Meaning)
 		}
 	}
 	if u := k.UserTimeout; u > 0 {

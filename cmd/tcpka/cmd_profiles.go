@@ -9,6 +9,7 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -55,7 +56,7 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		}{}
 		for _, p := range all {
 			out.Profiles = append(out.Profiles, profileJSON{
-				Name: p.Name, Description: p.Description, Sources: nonNil(p.Sources),
+				Name: p.Name, Description: p.Description, Sources: nsreport.NonNil(p.Sources),
 				Settings: jsonout.Profile(p.Settings), IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
 			})
 		}

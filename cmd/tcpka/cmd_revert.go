@@ -1,9 +1,8 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/nsreport"
 )
 
 type revertFlags struct {
@@ -35,13 +34,6 @@ named too, and kept.`,
 	},
 }
 
-type revertJSONOut struct {
-	Reverted bool         `json:"reverted"`
-	DryRun   bool         `json:"dry_run"`
-	Profile  string       `json:"profile,omitempty"`
-	Changes  []changeJSON `json:"changes"`
-}
-
 func runRevert(env *Env, f *revertFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
@@ -54,31 +46,7 @@ func runRevert(env *Env, f *revertFlags, args []string) error {
 		return err
 	}
 	if env.Scope.All() {
-		return revertAllNetns(env, f, rep)
+		return exitFor(nsreport.RevertAll(out(env, f.json), f.dryRun, rep))
 	}
-	r := rep.Namespaces[0]
-	if r.Record == nil {
-		if f.json {
-			return writeJSON(env.Stdout, revertJSONOut{Changes: []changeJSON{}, DryRun: f.dryRun})
-		}
-		fmt.Fprintln(env.Stdout, "nothing to revert: tcpka has changed nothing in this network namespace since boot or the last revert")
-		return nil
-	}
-	rec, res := r.Record, r.Result
-	if f.json {
-		return writeJSON(env.Stdout, revertJSONOut{Reverted: !f.dryRun, DryRun: f.dryRun, Profile: rec.Profile, Changes: changesJSON(res.Changes)})
-	}
-	printUndone(env.Stdout, res, f.dryRun)
-	fmt.Fprintf(env.Stdout, "values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
-	printChanges(env.Stdout, env.NS().ReadNet(), rec.Before, rec.Keys, res, rec.Before)
-	n := len(res.Changes)
-	switch {
-	case f.dryRun:
-		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", n, plural(n, "key"))
-	case n == 0:
-		fmt.Fprintln(env.Stdout, "reverted: the kernel already held these values")
-	default:
-		fmt.Fprintf(env.Stdout, "reverted: %d %s restored\n", n, plural(n, "key"))
-	}
-	return nil
+	return exitFor(nsreport.RevertOne(out(env, f.json), f.dryRun, rep.Namespaces[0], env.NS().ReadNet()))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -145,7 +146,7 @@ type sshJSONOut struct {
 func ptr[T any](v T) *T { return &v }
 
 func sideReportJSON(r sshcfg.SideReport) sideJSON {
-	out := sideJSON{Judged: r.J != nil, Source: r.Source, Note: r.Note, Fix: nonNil(r.Fix)}
+	out := sideJSON{Judged: r.J != nil, Source: r.Source, Note: r.Note, Fix: nsreport.NonNil(r.Fix)}
 	if j := r.J; j != nil {
 		out.AliveIntervalS, out.AliveCountMax, out.TCPKeepAlive = ptr(j.Interval), ptr(j.CountMax), ptr(j.TCPKeepAlive)
 		if j.SSHDetect > 0 {

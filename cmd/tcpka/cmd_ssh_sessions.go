@@ -245,7 +245,7 @@ func printSessions(w io.Writer, ss []sshcfg.Session, kills []killed) {
 	}
 	if dying > 0 && !anyTried(kills) {
 		fmt.Fprintf(w, "%d %s %s dying: close %s now with tcpka ssh --sessions --kill-dying (root)\n",
-			dying, plural(dying, "session"), verb(dying, "is", "are"), verb(dying, "it", "them"))
+			dying, human.Plural(dying, "session"), human.Verb(dying, "is", "are"), human.Verb(dying, "it", "them"))
 	}
 }
 

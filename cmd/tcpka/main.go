@@ -324,13 +324,13 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	scope, err := netscope.Open(netscope.Roots{Proc: g.procRoot, Run: g.runDir}, g.netns, g.allNetns)
 	switch {
 	case errors.Is(err, netscope.ErrExclusive):
-		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
+		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, human.OneLine(err.Error()), cmd.UsageLine)
 		return exitUsage
 	case errors.Is(err, netns.ErrBadSpec):
-		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
+		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, human.OneLine(err.Error()), cmd.UsageLine)
 		return exitStatus(err)
 	case err != nil:
-		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", human.Safe(g.netns), oneLine(err.Error()))
+		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", human.Safe(g.netns), human.OneLine(err.Error()))
 		return exitStatus(err)
 	}
 	defer scope.Close()
@@ -347,14 +347,9 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, usage.msg, cmd.UsageLine)
 	default:
-		fmt.Fprintf(stderr, "tcpka: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "tcpka: %s\n", human.OneLine(err.Error()))
 	}
 	return exitStatus(err)
-}
-
-// oneLine keeps an error to one line on stderr, whatever a library put in it.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 func commandNames() string {

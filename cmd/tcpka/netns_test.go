@@ -76,16 +76,19 @@ func TestNetnsCLI(t *testing.T) {
 	var shown struct {
 		HostNetns  string `json:"host_netns"`
 		Namespaces []struct {
-			Netns           string        `json:"netns"`
-			Names           []string      `json:"names"`
-			Processes       []processJSON `json:"processes"`
-			Host            bool          `json:"host"`
-			Time            *int          `json:"time_s"`
-			Intvl           int           `json:"intvl_s"`
-			Probes          int           `json:"probes"`
-			KernelDefaults  bool          `json:"kernel_defaults"`
-			DiffersFromHost bool          `json:"differs_from_host"`
-			Error           string        `json:"error"`
+			Netns     string   `json:"netns"`
+			Names     []string `json:"names"`
+			Processes []struct {
+				Pid     int
+				Command string
+			} `json:"processes"`
+			Host            bool   `json:"host"`
+			Time            *int   `json:"time_s"`
+			Intvl           int    `json:"intvl_s"`
+			Probes          int    `json:"probes"`
+			KernelDefaults  bool   `json:"kernel_defaults"`
+			DiffersFromHost bool   `json:"differs_from_host"`
+			Error           string `json:"error"`
 		} `json:"namespaces"`
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil {
@@ -591,7 +594,15 @@ $`,
 
 	// --json: one row per namespace; every record was used and forgotten.
 	out, _, code := tcpkaRun(t, "revert", "--all-netns", "--json")
-	var j revertAllJSONOut
+	var j struct {
+		Namespaces []struct {
+			Netns           string `json:"netns"`
+			Reverted        bool   `json:"reverted"`
+			NothingToRevert bool   `json:"nothing_to_revert"`
+		} `json:"namespaces"`
+		Failed    []string `json:"failed"`
+		Unreached []any    `json:"unreached_records"`
+	}
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
 		t.Fatalf("revert --all-netns --json: exit %d, %v\n%s", code, err, out)
 	}

@@ -67,3 +67,25 @@ func Safe(s string) string {
 	}
 	return s
 }
+
+// Plural is word, with an s unless n is 1: "1 key", "3 keys".
+func Plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// Verb is one when n is 1, else many: "1 differs", "3 differ".
+func Verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// OneLine keeps a message to one line, whatever a library put in it:
+// line breaks become "; ", runs of space one space.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}

@@ -1,9 +1,7 @@
-package main
+package nsreport
 
-// How show, apply, check and revert print what they did in every network
-// namespace (--all-netns): a line or row per namespace and a closing
-// count. What they do is the same for one namespace and for all
-// (netscope.Scope); only the rendering differs.
+// What show, apply, check and revert print for every network namespace
+// (--all-netns): a line or row per namespace and a closing count.
 
 import (
 	"errors"
@@ -41,7 +39,7 @@ type nsJSON struct {
 }
 
 func memberJSON(m *netscope.Member) nsJSON {
-	j := nsJSON{Netns: m.ID, Inode: m.Identity.Inode, Names: nonNil(m.Names()), Processes: []processJSON{}, ProcessCount: m.ProcessCount(), Host: m.Host()}
+	j := nsJSON{Netns: m.ID, Inode: m.Identity.Inode, Names: NonNil(m.Names()), Processes: []processJSON{}, ProcessCount: m.ProcessCount(), Host: m.Host()}
 	if m.Listed != nil {
 		j.Inode = m.Listed.Ino
 	}
@@ -49,26 +47,26 @@ func memberJSON(m *netscope.Member) nsJSON {
 		j.Processes = append(j.Processes, processJSON{Pid: p.Pid, Command: p.Command})
 	}
 	if m.Err != nil {
-		j.Error = oneLine(m.Err.Error())
+		j.Error = human.OneLine(m.Err.Error())
 	}
 	return j
 }
 
 // warnListing says, once each, when no namespace is known to be the
 // host's and when processes' namespaces could not be read.
-func warnListing(w io.Writer, what string, l netns.Listing) {
+func WarnListing(w io.Writer, what string, l netns.Listing) {
 	others, other := l.Unreadable, ""
 	if l.HostErr != nil {
 		hint := ""
 		if errors.Is(l.HostErr, os.ErrPermission) { // counted in Unreadable
 			hint, others, other = netscope.Unreadable(), others-1, "other "
 		}
-		fmt.Fprintf(w, "tcpka: %s: %s%s; no namespace is labelled [host]\n", what, oneLine(l.HostErr.Error()), hint)
+		fmt.Fprintf(w, "tcpka: %s: %s%s; no namespace is labelled [host]\n", what, human.OneLine(l.HostErr.Error()), hint)
 	}
 	if others > 0 {
 		fmt.Fprintf(w, "tcpka: %s: cannot read the network namespace of %d %s%s: permission denied%s: %s\n",
-			what, others, other, verb(others, "process", "processes"), netscope.Unreadable(),
-			verb(others, "its namespace may be missing here", "their namespaces may be missing here"))
+			what, others, other, human.Verb(others, "process", "processes"), netscope.Unreadable(),
+			human.Verb(others, "its namespace may be missing here", "their namespaces may be missing here"))
 	}
 }
 
@@ -108,8 +106,9 @@ type showAllJSONOut struct {
 	Namespaces          []showAllRowJSON `json:"namespaces"`
 }
 
-func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visits) error {
-	warnListing(env.Stderr, "show", v.Listing)
+// ShowAll prints show --all-netns.
+func ShowAll(o Out, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
+	WarnListing(o.Err, "show", v.Listing)
 	var host *netscope.Reading // the host's namespace, when it was read
 	hostID := ""
 	for i := range rs {
@@ -122,10 +121,10 @@ func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visit
 	}
 	differs := func(r *netscope.Reading) bool { return host != nil && !r.Host() && r.Values != host.Values }
 	failed, _ := failedLabels(v)
-	if asJSON {
+	if o.JSON {
 		out := showAllJSONOut{HostNetns: hostID, UnreadableProcesses: v.Listing.Unreadable, Namespaces: []showAllRowJSON{}}
 		if v.Listing.HostErr != nil {
-			out.HostError = oneLine(v.Listing.HostErr.Error())
+			out.HostError = human.OneLine(v.Listing.HostErr.Error())
 		}
 		for i := range rs {
 			r := &rs[i]
@@ -133,21 +132,21 @@ func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visit
 			if r.Err == nil {
 				s := jsonout.Of(r.Values, detect.Net{})
 				j.Settings = &s
-				j.KernelDefaults = isKernelDefault(r.Values)
+				j.KernelDefaults = IsKernelDefault(r.Values)
 				j.DiffersFromHost = differs(r)
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
-			return err
+		if err := writeJSON(o.W, out); err != nil {
+			return OK, err
 		}
 		if failed > 0 { // what they hold is not known
-			fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see their error)%s\n", failed, len(rs), plural(len(rs), "namespace"), rootHint())
-			return exitCode(exitUnknown)
+			fmt.Fprintf(o.Err, "tcpka: show: %d of %d network %s could not be read (see their error)%s\n", failed, len(rs), human.Plural(len(rs), "namespace"), rootHint())
+			return Unknown, nil
 		}
-		return nil
+		return OK, nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(o.W, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
 	defaults, differing, gone := 0, 0, 0
 	for i := range rs {
@@ -166,14 +165,14 @@ func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visit
 			continue
 		}
 		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%scannot read: %s\n", r.ID, name, r.ProcsCell(), hostNote, oneLine(r.Err.Error()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t%scannot read: %s\n", r.ID, name, r.ProcsCell(), hostNote, human.OneLine(r.Err.Error()))
 			continue
 		}
 		var notes []string
 		if r.Host() {
 			notes = append(notes, "host")
 		}
-		if isKernelDefault(r.Values) {
+		if IsKernelDefault(r.Values) {
 			defaults++
 			notes = append(notes, "kernel defaults")
 		}
@@ -191,14 +190,14 @@ func showAllNetns(env *Env, asJSON bool, rs []netscope.Reading, v netscope.Visit
 			keepalive.Probes.Format(s.Probes), human.Seconds(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
-		return err
+		return OK, err
 	}
-	fmt.Fprintln(env.Stdout, showAllSummary(len(rs), failed, gone, defaults, differing, v.Listing, host != nil, hostID != ""))
+	fmt.Fprintln(o.W, showAllSummary(len(rs), failed, gone, defaults, differing, v.Listing, host != nil, hostID != ""))
 	if failed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(rs), plural(len(rs), "namespace"), rootHint())
-		return exitCode(exitUnknown) // what they hold is not known
+		fmt.Fprintf(o.Err, "tcpka: show: %d of %d network %s could not be read (see NOTE)%s\n", failed, len(rs), human.Plural(len(rs), "namespace"), rootHint())
+		return Unknown, nil // what they hold is not known
 	}
-	return nil
+	return OK, nil
 }
 
 // showAllSummary is the closing line of show --all-netns. It claims only
@@ -210,7 +209,7 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 	if l.Unreadable > 0 {
 		b.WriteString("at least ")
 	}
-	fmt.Fprintf(&b, "%d network %s", total, plural(total, "namespace"))
+	fmt.Fprintf(&b, "%d network %s", total, human.Plural(total, "namespace"))
 	read := total - failed - gone
 	if read < total {
 		fmt.Fprintf(&b, ", %d read", read)
@@ -227,7 +226,7 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 	fmt.Fprintf(&b, ": %d with the kernel defaults (dead peer noticed after %s)", defaults, human.Seconds(detect.Idle(keepalive.KernelDefaults)))
 	switch {
 	case hostRead:
-		fmt.Fprintf(&b, ", %d %s from the host", differing, verb(differing, "differs", "differ"))
+		fmt.Fprintf(&b, ", %d %s from the host", differing, human.Verb(differing, "differs", "differ"))
 	case hostFound:
 		b.WriteString(", none compared with the host (its values could not be read)")
 	default:
@@ -241,7 +240,7 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 type applyAllRowJSON struct {
 	nsJSON
 	Applied bool              `json:"applied"`
-	Changes []changeJSON      `json:"changes"`
+	Changes []ChangeJSON      `json:"changes"`
 	Before  *jsonout.Settings `json:"before,omitempty"`
 	After   *jsonout.Settings `json:"after,omitempty"`
 }
@@ -254,13 +253,14 @@ type applyAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile, outs []netscope.Outcome, v netscope.Visits) error {
-	warnListing(env.Stderr, "apply", v.Listing)
+// ApplyAll prints apply --all-netns.
+func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v netscope.Visits) (Outcome, error) {
+	WarnListing(o.Err, "apply", v.Listing)
 	nfailed, failed := failedLabels(v)
-	if f.json {
-		out := applyAllJSONOut{Profile: p.Name, Origin: printable(p.Origin), DryRun: f.dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
+	if o.JSON {
+		out := applyAllJSONOut{Profile: p.Name, Origin: human.Safe(p.Origin), DryRun: dryRun, Namespaces: []applyAllRowJSON{}, Failed: []string{}}
 		for _, o := range outs {
-			j := applyAllRowJSON{nsJSON: memberJSON(o.Member), Applied: o.Written, Changes: changesJSON(o.Changes)}
+			j := applyAllRowJSON{nsJSON: memberJSON(o.Member), Applied: o.Written, Changes: ChangesJSON(o.Changes)}
 			if o.Err == nil {
 				b, a := jsonout.Of(o.Before, detect.Net{}), jsonout.Of(p.Applied(o.Before), detect.Net{})
 				j.Before, j.After = &b, &a
@@ -270,18 +270,18 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile, outs []netscope.
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
-			return err
+		if err := writeJSON(o.W, out); err != nil {
+			return OK, err
 		}
 	} else {
-		w := env.Stdout
-		fmt.Fprintf(w, "profile %s (%s) in %d network %s\n", p.Name, printable(p.Origin), len(outs), plural(len(outs), "namespace"))
+		w := o.W
+		fmt.Fprintf(w, "profile %s (%s) in %d network %s\n", p.Name, human.Safe(p.Origin), len(outs), human.Plural(len(outs), "namespace"))
 		changed, gone := 0, 0
 		for _, o := range outs {
 			fmt.Fprintln(w, o.Label())
-			printUndone(w, o.Result, f.dryRun)
+			PrintUndone(w, o.Result, dryRun)
 			if o.Err == nil && o.Before != (keepalive.Settings{}) {
-				printChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), o.Result, p.Applied(o.Before))
+				PrintChanges(w, detect.Net{}, p.Settings, sysctl.SetKeys(p.Settings), o.Result, p.Applied(o.Before))
 			}
 			n := len(o.Changes)
 			switch {
@@ -289,29 +289,29 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile, outs []netscope.
 				gone++
 				fmt.Fprintln(w, "  gone: it went away since it was listed")
 			case o.Err != nil:
-				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(o.Err.Error()))
+				fmt.Fprintf(w, "  FAILED: %s\n", human.OneLine(o.Err.Error()))
 			case n == 0:
 				fmt.Fprintln(w, "  already matches")
-			case f.dryRun:
+			case dryRun:
 				changed++
-				fmt.Fprintf(w, "  would change %d %s\n", n, plural(n, "key"))
+				fmt.Fprintf(w, "  would change %d %s\n", n, human.Plural(n, "key"))
 			default:
 				changed++
-				fmt.Fprintf(w, "  applied: %d %s written and read back\n", n, plural(n, "key"))
+				fmt.Fprintf(w, "  applied: %d %s written and read back\n", n, human.Plural(n, "key"))
 			}
 		}
 		did := "changed"
-		if f.dryRun {
+		if dryRun {
 			did = "would change (dry run: nothing written)"
 		}
 		fmt.Fprintf(w, "%d of %d network %s %s, %d already matched, %d failed\n",
-			changed, len(outs), plural(len(outs), "namespace"), did, len(outs)-changed-nfailed-gone, nfailed)
+			changed, len(outs), human.Plural(len(outs), "namespace"), did, len(outs)-changed-nfailed-gone, nfailed)
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(outs), plural(len(outs), "namespace"), failed)
-		return exitCode(exitFailure)
+		fmt.Fprintf(o.Err, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(outs), human.Plural(len(outs), "namespace"), failed)
+		return Failed, nil
 	}
-	return nil
+	return OK, nil
 }
 
 // ---- check --all-netns
@@ -319,7 +319,7 @@ func applyAllNetns(env *Env, f *applyFlags, p *profile.Profile, outs []netscope.
 type checkAllRowJSON struct {
 	nsJSON
 	Match  bool              `json:"match"`
-	Keys   []checkKeyJSON    `json:"keys"`
+	Keys   []CheckKeyJSON    `json:"keys"`
 	Kernel *jsonout.Settings `json:"kernel,omitempty"`
 }
 
@@ -331,8 +331,9 @@ type checkAllJSONOut struct {
 	Failed     []string          `json:"failed"`
 }
 
-func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string, rs []netscope.Reading, v netscope.Visits) error {
-	warnListing(env.Stderr, "check", v.Listing)
+// CheckAll prints check --all-netns; arg is the profile as the user gave it.
+func CheckAll(o Out, p *profile.Profile, arg string, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
+	WarnListing(o.Err, "check", v.Listing)
 	drifted := func(r *netscope.Reading) bool { return r.Err == nil && len(sysctl.Drift(p.Settings, r.Values)) > 0 }
 	nfailed, failed := failedLabels(v)
 	var driftLabels []string
@@ -342,11 +343,11 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string, rs []n
 		}
 	}
 	ndrift := len(driftLabels)
-	if asJSON {
+	if o.JSON {
 		out := checkAllJSONOut{Profile: p.Name, Match: nfailed == 0 && ndrift == 0, Namespaces: []checkAllRowJSON{}, Drift: []string{}, Failed: []string{}}
 		for i := range rs {
 			r := &rs[i]
-			j := checkAllRowJSON{nsJSON: memberJSON(r.Member), Keys: []checkKeyJSON{}}
+			j := checkAllRowJSON{nsJSON: memberJSON(r.Member), Keys: []CheckKeyJSON{}}
 			switch {
 			case r.Failed():
 				out.Failed = append(out.Failed, r.ID)
@@ -355,25 +356,25 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string, rs []n
 				s := jsonout.Of(r.Values, detect.Net{})
 				j.Kernel = &s
 				j.Match = !drifted(r)
-				j.Keys = checkKeys(p, r.Values)
+				j.Keys = CheckKeys(p, r.Values)
 				if !j.Match {
 					out.Drift = append(out.Drift, r.ID)
 				}
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
-			return err
+		if err := writeJSON(o.W, out); err != nil {
+			return OK, err
 		}
 	} else {
-		w := env.Stdout
+		w := o.W
 		for i := range rs {
 			r := &rs[i]
 			switch {
 			case r.Gone:
 				fmt.Fprintf(w, "%s: gone: it went away since it was listed\n", r.Label())
 			case r.Err != nil:
-				fmt.Fprintf(w, "%s: cannot read: %s\n", r.Label(), oneLine(r.Err.Error()))
+				fmt.Fprintf(w, "%s: cannot read: %s\n", r.Label(), human.OneLine(r.Err.Error()))
 			case drifted(r):
 				var ds []string
 				for _, c := range sysctl.Drift(p.Settings, r.Values) {
@@ -385,23 +386,23 @@ func checkAllNetns(env *Env, asJSON bool, p *profile.Profile, arg string, rs []n
 			}
 		}
 		if ndrift == 0 && nfailed == 0 {
-			fmt.Fprintf(w, "all %d network %s match profile %s\n", len(rs), plural(len(rs), "namespace"), p.Name)
+			fmt.Fprintf(w, "all %d network %s match profile %s\n", len(rs), human.Plural(len(rs), "namespace"), p.Name)
 		} else if ndrift > 0 {
-			fmt.Fprintf(w, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(rs), plural(len(rs), "namespace"), strings.Join(driftLabels, "; "), printable(arg))
+			fmt.Fprintf(w, "drift in %d of %d network %s: %s (fix: sudo tcpka apply %s --all-netns)\n", ndrift, len(rs), human.Plural(len(rs), "namespace"), strings.Join(driftLabels, "; "), human.Safe(arg))
 		}
 	}
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(rs), plural(len(rs), "namespace"), failed)
+		fmt.Fprintf(o.Err, "tcpka: check: could not read %d of %d network %s: %s\n", nfailed, len(rs), human.Plural(len(rs), "namespace"), failed)
 	}
 	// Drift found anywhere answers the question; otherwise a namespace
 	// that could not be read leaves it open.
 	switch {
 	case ndrift > 0:
-		return exitCode(exitFailure)
+		return Failed, nil
 	case nfailed > 0:
-		return exitCode(exitUnknown)
+		return Unknown, nil
 	}
-	return nil
+	return OK, nil
 }
 
 // ---- revert --all-netns
@@ -411,7 +412,7 @@ type revertAllRowJSON struct {
 	Reverted        bool         `json:"reverted"`
 	NothingToRevert bool         `json:"nothing_to_revert"`
 	Profile         string       `json:"profile,omitempty"`
-	Changes         []changeJSON `json:"changes"`
+	Changes         []ChangeJSON `json:"changes"`
 }
 
 // unreachedJSON is a revert record whose namespace was not reached.
@@ -433,8 +434,9 @@ type revertAllJSONOut struct {
 	Unreached  []unreachedJSON    `json:"unreached_records"`
 }
 
-func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
-	warnListing(env.Stderr, "revert", rep.Visits.Listing)
+// RevertAll prints revert --all-netns.
+func RevertAll(o Out, dryRun bool, rep netscope.RevertReport) (Outcome, error) {
+	WarnListing(o.Err, "revert", rep.Visits.Listing)
 	nfailed, failed := failedLabels(rep.Visits)
 	var unreachedNames []string // records kept whose namespace may live
 	for _, u := range rep.Unreached {
@@ -443,11 +445,11 @@ func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
 		}
 	}
 	nunreached := len(unreachedNames)
-	if f.json {
-		out := revertAllJSONOut{DryRun: f.dryRun, Namespaces: []revertAllRowJSON{}, Failed: []string{}, Unreached: []unreachedJSON{}}
+	if o.JSON {
+		out := revertAllJSONOut{DryRun: dryRun, Namespaces: []revertAllRowJSON{}, Failed: []string{}, Unreached: []unreachedJSON{}}
 		for _, r := range rep.Namespaces {
-			j := revertAllRowJSON{nsJSON: memberJSON(r.Member), Reverted: r.Record != nil && r.Err == nil && !f.dryRun,
-				NothingToRevert: r.Record == nil && r.Err == nil, Changes: changesJSON(r.Result.Changes)}
+			j := revertAllRowJSON{nsJSON: memberJSON(r.Member), Reverted: r.Record != nil && r.Err == nil && !dryRun,
+				NothingToRevert: r.Record == nil && r.Err == nil, Changes: ChangesJSON(r.Result.Changes)}
 			if r.Record != nil {
 				j.Profile = r.Record.Profile
 			}
@@ -463,19 +465,19 @@ func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
 			}
 			out.Unreached = append(out.Unreached, j)
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
-			return err
+		if err := writeJSON(o.W, out); err != nil {
+			return OK, err
 		}
 	} else {
-		w := env.Stdout
+		w := o.W
 		reverted, nothing := 0, 0
 		for _, r := range rep.Namespaces {
 			fmt.Fprintln(w, r.Label())
-			printUndone(w, r.Result, f.dryRun)
+			PrintUndone(w, r.Result, dryRun)
 			if rec := r.Record; rec != nil {
 				fmt.Fprintf(w, "  values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))
 				if r.Result.Before != (keepalive.Settings{}) {
-					printChanges(w, detect.Net{}, rec.Before, rec.Keys, r.Result, rec.Before)
+					PrintChanges(w, detect.Net{}, rec.Before, rec.Keys, r.Result, rec.Before)
 				}
 			}
 			n := len(r.Result.Changes)
@@ -483,19 +485,19 @@ func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
 			case r.Gone:
 				fmt.Fprintln(w, "  gone: it went away since it was listed")
 			case r.Err != nil:
-				fmt.Fprintf(w, "  FAILED: %s\n", oneLine(r.Err.Error()))
+				fmt.Fprintf(w, "  FAILED: %s\n", human.OneLine(r.Err.Error()))
 			case r.Record == nil:
 				nothing++
 				fmt.Fprintln(w, "  nothing to revert")
-			case f.dryRun:
+			case dryRun:
 				reverted++
-				fmt.Fprintf(w, "  would restore %d %s and forget the record\n", n, plural(n, "key"))
+				fmt.Fprintf(w, "  would restore %d %s and forget the record\n", n, human.Plural(n, "key"))
 			case n == 0:
 				reverted++
 				fmt.Fprintln(w, "  reverted: the kernel already held these values")
 			default:
 				reverted++
-				fmt.Fprintf(w, "  reverted: %d %s restored\n", n, plural(n, "key"))
+				fmt.Fprintf(w, "  reverted: %d %s restored\n", n, human.Plural(n, "key"))
 			}
 		}
 		for _, u := range rep.Unreached {
@@ -507,31 +509,31 @@ func revertAllNetns(env *Env, f *revertFlags, rep netscope.RevertReport) error {
 			}
 		}
 		did := "reverted"
-		if f.dryRun {
+		if dryRun {
 			did = "would be reverted (dry run: nothing written)"
 		}
 		total := len(rep.Namespaces)
-		fmt.Fprintf(w, "%d of %d network %s %s, %d had nothing to revert, %d failed", reverted, total, plural(total, "namespace"), did, nothing, nfailed)
+		fmt.Fprintf(w, "%d of %d network %s %s, %d had nothing to revert, %d failed", reverted, total, human.Plural(total, "namespace"), did, nothing, nfailed)
 		if nunreached > 0 {
-			fmt.Fprintf(w, ", %d revert %s not reached", nunreached, plural(nunreached, "record"))
+			fmt.Fprintf(w, ", %d revert %s not reached", nunreached, human.Plural(nunreached, "record"))
 		}
 		fmt.Fprintln(w)
 	}
 	total := len(rep.Namespaces)
 	if nfailed > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: revert: failed in %d of %d network %s: %s\n", nfailed, total, plural(total, "namespace"), failed)
+		fmt.Fprintf(o.Err, "tcpka: revert: failed in %d of %d network %s: %s\n", nfailed, total, human.Plural(total, "namespace"), failed)
 	}
 	if nunreached > 0 {
-		fmt.Fprintf(env.Stderr, "tcpka: revert: %d revert %s %s a network namespace that was not reached: %s\n",
-			nunreached, plural(nunreached, "record"), verb(nunreached, "names", "name"), strings.Join(unreachedNames, ", "))
+		fmt.Fprintf(o.Err, "tcpka: revert: %d revert %s %s a network namespace that was not reached: %s\n",
+			nunreached, human.Plural(nunreached, "record"), human.Verb(nunreached, "names", "name"), strings.Join(unreachedNames, ", "))
 	}
 	if rep.BadRecords != nil {
-		fmt.Fprintf(env.Stderr, "tcpka: revert: %s\n", oneLine(rep.BadRecords.Error()))
+		fmt.Fprintf(o.Err, "tcpka: revert: %s\n", human.OneLine(rep.BadRecords.Error()))
 	}
 	if nfailed > 0 || nunreached > 0 || rep.BadRecords != nil {
-		return exitCode(exitFailure)
+		return Failed, nil
 	}
-	return nil
+	return OK, nil
 }
 
 // nsIdentity spells a record's namespace identity for a message.
