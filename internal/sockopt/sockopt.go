@@ -139,7 +139,7 @@ func socketKeys() []*keepalive.Key {
 // alone by Set and pass.
 func (o Options) Validate() error {
 	if o.Settings.Retries2 != 0 {
-		return fmt.Errorf("tcp_retries2 is not a socket option: %w", ErrInvalid)
+		return fmt.Errorf("%s is not a socket option: %w", keepalive.Retries2.Sysctl, ErrInvalid)
 	}
 	if err := o.Settings.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
