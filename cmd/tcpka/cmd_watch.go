@@ -162,7 +162,7 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	base := func() (metrics.Info, metrics.Sample, error) { return metricsBase(env) }
+	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
 	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
 	if f.enforceCgroup != "" {
 		target = &watch.Enforcing{Target: target, Dir: f.enforceCgroup, Store: enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot), Profile: p, Log: log}

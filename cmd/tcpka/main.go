@@ -168,8 +168,10 @@ func exitStatus(err error) int {
 		return exitUsage
 	case isAny(err, undetermined):
 		return exitUnknown
+	case isAny(err, failed):
+		return exitFailure
 	}
-	return exitFailure // failed, and anything else
+	return exitFailure // anything else fails too
 
 }
 

@@ -21,7 +21,13 @@ const TextfileName = "tcpka.prom"
 type Sample struct {
 	// Netns labels the sample (netns="NAME"); "" when a single namespace is
 	// reported, and then no netns label is emitted.
-	Netns  string
+	Netns string
+	// PodNamespace and Pod name the Kubernetes pod the namespace belongs
+	// to (labels pod_namespace and pod, empty where there is none).
+	PodNamespace, Pod string
+	// Drifted counts the keys of the compared profile whose value here
+	// differs (NewSnapshot fills it).
+	Drifted int
 	Values keepalive.Settings
 	// Net is the namespace's retransmission parameters, for the
 	// data-in-flight bound (the zero value: the kernel's defaults).
@@ -29,10 +35,21 @@ type Sample struct {
 	Sockets *sockdiag.Counts // nil: not counted (not root)
 }
 
-// Installed is the installed profile compared with the current namespace.
+// labels are a sample's namespace labels: netns, and where the namespace
+// is a Kubernetes pod's, pod_namespace and pod (a namespace without a pod
+// is labelled by netns alone).
+func (smp Sample) labels() []string {
+	lv := []string{"netns", smp.Netns}
+	if smp.Pod != "" {
+		lv = append(lv, "pod_namespace", smp.PodNamespace, "pod", smp.Pod)
+	}
+	return lv
+}
+
+// Installed is the profile every sample is compared with: the installed
+// one, or the one watch keeps.
 type Installed struct {
-	Name    string
-	Drifted int // keys the profile sets that differ from the kernel
+	Name string
 }
 
 // Snapshot is everything one run of tcpka metrics reports.
@@ -147,7 +164,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	for _, smp := range s.Samples {
 		var lv []string
 		if withNetns {
-			lv = []string{"netns", smp.Netns}
+			lv = smp.labels()
 		}
 		v := smp.Values
 		for i, k := range keyOf {
@@ -175,16 +192,22 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	installed := gauge("tcpka_profile_installed", "1 if an installed profile (/etc/tcpka/profile.yaml) was found, 0 if not.")
-	drift := gauge("tcpka_profile_drift", "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches.")
+	drift := gauge("tcpka_profile_drift", "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches (per network namespace with --all-netns).")
 	keys := gauge("tcpka_profile_drifted_keys", "Keys of the installed profile whose kernel value differs.")
 	if s.Installed != nil {
 		installed.set(1)
-		d := 0.0
-		if s.Installed.Drifted > 0 {
-			d = 1
+		for _, smp := range s.Samples {
+			var lv []string
+			if withNetns {
+				lv = smp.labels()
+			}
+			d := 0.0
+			if smp.Drifted > 0 {
+				d = 1
+			}
+			drift.set(d, append(lv, "profile", s.Installed.Name)...)
+			keys.set(float64(smp.Drifted), append(lv, "profile", s.Installed.Name)...)
 		}
-		drift.set(d, "profile", s.Installed.Name)
-		keys.set(float64(s.Installed.Drifted), "profile", s.Installed.Name)
 	} else {
 		installed.set(0)
 	}
