@@ -28,7 +28,7 @@ type Sample struct {
 	// Drifted counts the keys of the compared profile whose value here
 	// differs (NewSnapshot fills it).
 	Drifted int
-	Values keepalive.Settings
+	Values  keepalive.Settings
 	// Net is the namespace's retransmission parameters, for the
 	// data-in-flight bound (the zero value: the kernel's defaults).
 	Net     detect.Net
