@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/netscope"
+	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -33,6 +34,9 @@ func Collect(sc *netscope.Scope, sockets bool) ([]Sample, netscope.Visits, error
 			return err
 		}
 		smp := Sample{Values: vals, Net: detect.Net{Retrans: detect.ReadRetrans(sc.ProcRoot()), HZ: hz}}
+		for _, t := range nodetimer.Read(sc.ProcRoot()).Timers {
+			smp.NodeTimers = append(smp.NodeTimers, NodeTimer{Kind: string(t.Kind), Name: t.Name, Seconds: t.IdleTimeoutS})
+		}
 		if sc.All() {
 			smp.Netns = m.ID
 			if m.Pod != nil {

@@ -33,6 +33,16 @@ type Sample struct {
 	// data-in-flight bound (the zero value: the kernel's defaults).
 	Net     detect.Net
 	Sockets *sockdiag.Counts // nil: not counted (not root)
+	// NodeTimers are the node's own timers that forget idle TCP flows in
+	// the namespace (tcpka_node_idle_timeout_seconds).
+	NodeTimers []NodeTimer
+}
+
+// NodeTimer is one of the node's idle timers: its kind and name (labels)
+// and its idle timeout in seconds.
+type NodeTimer struct {
+	Kind, Name string
+	Seconds    int
 }
 
 // labels are a sample's namespace labels: netns, and where the namespace
@@ -152,6 +162,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
 	dataDetect := gauge("tcpka_data_in_flight_detection_seconds", "Time a connection with unacknowledged data in flight takes to notice a silently dead peer: retransmission until tcp_retries2 gives up.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
+	nodeTimers := gauge("tcpka_node_idle_timeout_seconds", "The node's own timers that forget an idle TCP flow in this network namespace, by kind (conntrack, ipvs, nft-ct-timeout) and name: an idle connection must send a packet more often.")
 	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
 	// One netns label on every sample as soon as any sample names its
 	// namespace: a family's metrics all carry the same label names.
@@ -176,6 +187,9 @@ func Gather(s Snapshot) ([]Family, error) {
 		kaDetect.set(float64(detect.Idle(v)), lv...)
 		if v.Retries2 > 0 {
 			dataDetect.set(float64(smp.Net.Data(v)), lv...)
+		}
+		for _, t := range smp.NodeTimers {
+			nodeTimers.set(float64(t.Seconds), append(lv, "kind", t.Kind, "name", t.Name)...)
 		}
 		if smp.Sockets != nil {
 			c := *smp.Sockets
@@ -225,7 +239,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	var fams []Family
-	for _, f := range append(keyFams, kaDetect, dataDetect, sockets, worst, installed, drift, keys, info, corrections, errs) {
+	for _, f := range append(keyFams, kaDetect, dataDetect, nodeTimers, sockets, worst, installed, drift, keys, info, corrections, errs) {
 		if fam, ok := f.build(); ok {
 			fams = append(fams, fam)
 		}

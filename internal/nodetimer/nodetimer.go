@@ -132,11 +132,13 @@ func unreadErr(k Kind, what string, err error) *Unread {
 // keep its flow through t? It is the model's verdict, detect.KeepsOpen, on
 // the probes' period.
 func (t Timer) KeepsOpen(s keepalive.Settings) bool {
-	return detect.KeepsOpen(answeredEvery(s), t.IdleTimeoutS)
+	return detect.KeepsOpenWith(s, t.IdleTimeoutS)
 }
 
-// answeredEvery is a PLACEHOLDER for detect.AnsweredEvery(s), which the
-// lead is adding to the model: how far apart answered keepalive probes
-// are, max(time, interval) (tcp_keepalive_timer, see detect.IdleFlow).
-// Replace the call above and delete this.
-func answeredEvery(s keepalive.Settings) int { return max(s.Time, s.Intvl) }
+// Label names the timer for people: "conntrack (net.netfilter.nf_conntrack_tcp_timeout_established)".
+func (t Timer) Label() string {
+	if t.Name == "" {
+		return string(t.Kind)
+	}
+	return string(t.Kind) + " (" + t.Name + ")"
+}
