@@ -303,6 +303,10 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	case "-h", "--help":
 		printCommandList(stdout)
 		return exitOK
+	case "-V", "--version":
+		// As sysctl -V and ss -V: the version command, same output.
+		args = append([]string{"version"}, args[1:]...)
+		name = "version"
 	}
 	cmd := lookup(name)
 	if cmd == nil {

@@ -35,6 +35,9 @@ func Collect(sc *netscope.Scope, sockets bool) ([]Sample, netscope.Visits, error
 		}
 		smp := Sample{Values: vals, Net: detect.Net{Retrans: detect.ReadRetrans(sc.ProcRoot()), HZ: hz}}
 		for _, t := range nodetimer.Read(sc.ProcRoot()).Timers {
+			if !t.Applies {
+				continue // it forgets no flow of this namespace
+			}
 			smp.NodeTimers = append(smp.NodeTimers, NodeTimer{Kind: string(t.Kind), Name: t.Name, Seconds: t.IdleTimeoutS})
 		}
 		if sc.All() {

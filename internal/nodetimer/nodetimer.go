@@ -46,6 +46,11 @@ type Timer struct {
 	// tracking nothing now, IPVS without TCP services, an nft policy only
 	// for flows a rule assigns it to.
 	Note string
+	// Applies: some flow of this namespace can meet it now: conntrack
+	// tracks flows (or how many is unknown), IPVS has TCP virtual services
+	// (or unknown), an nft policy exists. show, metrics and plan --path
+	// node judge only these; --json lists all.
+	Applies bool
 }
 
 // Unread is a kind that has no timer here, or could not be read, and why.
@@ -63,11 +68,11 @@ type Report struct {
 	Unread []Unread
 }
 
-// Shortest is the timer with the smallest idle timeout; ok is false when
-// there is none.
+// Shortest is the timer that applies with the smallest idle timeout; ok
+// is false when there is none.
 func (r Report) Shortest() (t Timer, ok bool) {
 	for _, x := range r.Timers {
-		if !ok || x.IdleTimeoutS < t.IdleTimeoutS {
+		if x.Applies && (!ok || x.IdleTimeoutS < t.IdleTimeoutS) {
 			t, ok = x, true
 		}
 	}

@@ -48,6 +48,9 @@ type NodeTimerJSON struct {
 	IdleTimeoutS int    `json:"idle_timeout_s"`
 	Source       string `json:"source"`
 	Note         string `json:"note,omitempty"`
+	// Applies: some flow of the namespace can meet it now (conntrack
+	// tracks flows, IPVS has TCP services, the nft policy exists).
+	Applies bool `json:"applies"`
 	// Survives: an idle connection with the namespace's keepalive values
 	// keeps its flow through it (detect.KeepsOpen).
 	Survives bool `json:"survives"`
@@ -57,7 +60,7 @@ type NodeTimerJSON struct {
 func NodeTimers(r nodetimer.Report, s keepalive.Settings) []NodeTimerJSON {
 	out := []NodeTimerJSON{}
 	for _, t := range r.Timers {
-		out = append(out, NodeTimerJSON{Kind: string(t.Kind), Name: t.Name, IdleTimeoutS: t.IdleTimeoutS, Source: t.Source, Note: t.Note, Survives: t.KeepsOpen(s)})
+		out = append(out, NodeTimerJSON{Kind: string(t.Kind), Name: t.Name, IdleTimeoutS: t.IdleTimeoutS, Source: t.Source, Note: t.Note, Applies: t.Applies, Survives: t.KeepsOpen(s)})
 	}
 	return out
 }
@@ -71,11 +74,17 @@ func printNodeTimers(w io.Writer, r nodetimer.Report, s keepalive.Settings) {
 			unread = append(unread, string(u.Kind)+" ("+u.Why+")")
 		}
 	}
-	if len(r.Timers) == 0 && len(unread) == 0 {
-		return
+	var timers []nodetimer.Timer
+	for _, t := range r.Timers {
+		if t.Applies {
+			timers = append(timers, t)
+		}
+	}
+	if len(timers) == 0 && len(unread) == 0 {
+		return // no timer here forgets a flow of this namespace
 	}
 	fmt.Fprintf(w, "node idle timers (an idle connection here sends a packet every %s):\n", human.Duration(detect.AnsweredEvery(s)))
-	for _, t := range r.Timers {
+	for _, t := range timers {
 		verdict := "kept open"
 		if !t.KeepsOpen(s) {
 			verdict = "LOST: forgets idle flows first (tcpka plan --path node)"
