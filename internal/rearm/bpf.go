@@ -39,7 +39,14 @@ type bpfIter struct {
 }
 
 func (it *bpfIter) close() error {
-	return errors.Join(it.link.Close(), it.prog.Close())
+	var errs []error
+	if it.link != nil {
+		errs = append(errs, it.link.Close())
+	}
+	if it.prog != nil {
+		errs = append(errs, it.prog.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // loadIter loads the program for dry or live passes.
@@ -74,26 +81,34 @@ func loadIter(dry bool) (*bpfIter, error) {
 var loadIterFunc = loadIter
 
 // iter returns the loaded program for dry or live passes, loading it on
-// first use; a kernel that cannot run it is remembered.
+// first use; a kernel that cannot run it is remembered. A dry run loads
+// the live program too, though it never runs it: the dry one lacks
+// bpf_setsockopt and would load on kernels (5.12 to 5.14) where the live
+// one cannot, and a dry run must say what Namespace would do, method
+// included.
 func (r *Rearmer) iter(dry bool) (*bpfIter, error) {
 	if r.bpfErr != nil {
 		return nil, r.bpfErr
 	}
-	i := 0
-	if dry {
-		i = 1
-	}
-	if r.iters[i] == nil {
-		it, err := loadIterFunc(dry)
-		if err != nil {
-			if fallback(err) {
-				r.bpfErr = err
+	for i, d := range []bool{false, true} {
+		if r.iters[i] == nil {
+			it, err := loadIterFunc(d)
+			if err != nil {
+				if fallback(err) {
+					r.bpfErr = err
+				}
+				return nil, err
 			}
-			return nil, err
+			r.iters[i] = it
 		}
-		r.iters[i] = it
+		if d == dry {
+			break
+		}
 	}
-	return r.iters[i], nil
+	if dry {
+		return r.iters[1], nil
+	}
+	return r.iters[0], nil
 }
 
 // explainLoad sorts a load failure: the verifier refusing a helper or a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -236,4 +237,53 @@ func TestKernelLayout(t *testing.T) {
 		t.Errorf("layout %+v", l)
 	}
 	t.Logf("layout %+v", l)
+}
+
+// TestRearmerLoads: a Rearmer loads each program once, a dry run loads
+// the live one too (so it says what a real pass would use), and a kernel
+// that refused BPF is not asked again.
+func TestRearmerLoads(t *testing.T) {
+	var loads []bool
+	var fail error
+	loadIterFunc = func(dry bool) (*bpfIter, error) {
+		loads = append(loads, dry)
+		if fail != nil {
+			return nil, fail
+		}
+		return &bpfIter{}, nil
+	}
+	t.Cleanup(func() { loadIterFunc = loadIter })
+
+	r := New(Options{})
+	for _, dry := range []bool{false, false, true, true} {
+		if _, err := r.iter(dry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]bool{false, true}, loads); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	loads = nil
+	r = New(Options{})
+	if _, err := r.iter(true); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]bool{false, true}, loads); diff != "" {
+		t.Errorf("dry run first: loads (-want +got):\n%s", diff)
+	}
+
+	loads, fail = nil, fmt.Errorf("%w: test", ErrUnsupported)
+	r = New(Options{})
+	for range 3 {
+		if _, err := r.iter(false); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("iter = %v, want ErrUnsupported", err)
+		}
+	}
+	if len(loads) != 1 {
+		t.Errorf("loaded %d times after the kernel refused", len(loads))
+	}
 }
