@@ -188,6 +188,40 @@ func loopback6(t *testing.T, ns *netns.NS) (client, served *net.TCPConn) {
 	return c.(*net.TCPConn), a.(*net.TCPConn)
 }
 
+// unaccepted connects inside ns to a listener with SO_KEEPALIVE on that
+// never accepts: the connection waits in the accept queue, a full socket
+// that inherited keepalive and a timer, but that no process holds (no
+// file, no inode, nothing in /proc/PID/fd). It returns the client (no
+// keepalive) and the queued socket's local address.
+func unaccepted(t *testing.T, ns *netns.NS) (*net.TCPConn, netip.AddrPort) {
+	t.Helper()
+	var ln net.Listener
+	if err := netns.Do(ns, func() (err error) {
+		lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1) }); err != nil {
+				return err
+			}
+			return serr
+		}}
+		ln, err = lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var c net.Conn
+	if err := netns.Do(ns, func() (err error) {
+		d := net.Dialer{KeepAlive: -1}
+		c, err = d.Dial("tcp4", ln.Addr().String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn), ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
 var (
 	keepalive = [3]int{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}
 	ownIdle   = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60}
@@ -195,14 +229,14 @@ var (
 	ownCnt    = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3}
 )
 
-// timers is what sock_diag (ss -tno) shows in ns for the connections to
-// the server, by local address.
+// timers is what sock_diag (ss -tno) shows in ns for its connections
+// (listeners aside), by local address.
 func timers(t *testing.T, ns *netns.NS) map[netip.AddrPort]sockdiag.Socket {
 	t.Helper()
 	m := map[netip.AddrPort]sockdiag.Socket{}
 	if err := netns.Do(ns, func() error {
 		return sockdiag.Netlink{}.Each(sockdiag.StatesAll, func(s *sockdiag.Socket) error {
-			if s.Peer.Port() == serverPort {
+			if s.State != sockdiag.Listen {
 				m[s.Local] = *s
 			}
 			return nil
@@ -239,7 +273,10 @@ func pass(t *testing.T, ns *netns.NS, method Method, dry bool) (Result, map[neti
 // the sysctls, one follows them for the idle time but has its own
 // interval and count, one has its own TCP_KEEPIDLE and one has keepalive
 // off, and an IPv6 loopback pair has a follower and an end with keepalive
-// off; namespace b holds one that follows the sysctls. Both namespaces
+// off; a connection waits unaccepted in a listener's queue with keepalive
+// inherited and no owner process (BPF reaches it, pidfd cannot, and says
+// so), its client without keepalive; namespace b holds one that follows
+// the sysctls. Both namespaces
 // go to 2/1/2 and a is re-armed. What ss -tno would show must change for
 // the three followers of a only; once the server is silenced, a follower
 // of a must die of ETIMEDOUT within 2/1/2's four seconds while b's
@@ -253,6 +290,7 @@ func testNamespace(t *testing.T, method Method) {
 	off := dial(t, s.a, 1)
 	neighbour := dial(t, s.b, 2, keepalive)
 	v6, v6served := loopback6(t, s.a)
+	queuedClient, queued := unaccepted(t, s.a)
 	followers := []*net.TCPConn{follow1, follow2, ownIntvlCnt}
 	nstest.SetValues(t, "a", 2, 1, 2)
 	nstest.SetValues(t, "b", 2, 1, 2)
@@ -269,7 +307,14 @@ func testNamespace(t *testing.T, method Method) {
 		wantMethod = Pidfd
 	}
 	verdicts := map[*net.TCPConn]Verdict{follow1: Rearmed, follow2: Rearmed, ownIntvlCnt: Rearmed, own: Own, off: Off,
-		v6: Rearmed, v6served: Off}
+		v6: Rearmed, v6served: Off, queuedClient: Off}
+	// The queued socket: re-armed through BPF, unreachable for pidfd.
+	queuedVerdict, queuedDue, queuedFrom := Rearmed, uint32(2000), uint32(1500)
+	want := Result{Rearmed: 5, Own: 1, Off: 3}
+	if wantMethod == Pidfd {
+		queuedVerdict, queuedDue, queuedFrom = Unreachable, 7200e3, 7000e3
+		want.Rearmed, want.Unreachable = 4, 1
+	}
 	check := func(what string, res Result, socks map[netip.AddrPort]Socket, want Result) {
 		t.Helper()
 		want.Method, want.DryRun, want.Limit = wantMethod, res.DryRun, 2*time.Second
@@ -289,10 +334,17 @@ func testNamespace(t *testing.T, method Method) {
 				t.Errorf("%s: %s: %+v, want %v", what, local(c), got, v)
 			}
 		}
+		v := queuedVerdict
+		if want.Rearmed == 0 && v == Rearmed {
+			v = Current
+		}
+		if got := socks[queued]; got.Verdict != v || got.Inode != 0 || got.Peer != local(queuedClient) {
+			t.Errorf("%s: unaccepted %s: %+v, want %v and no inode", what, queued, got, v)
+		}
 	}
 
 	dry, socks := pass(t, s.a, method, true)
-	check("dry run", dry, socks, Result{Rearmed: 4, Own: 1, Off: 2})
+	check("dry run", dry, socks, want)
 	for addr, tm := range timers(t, s.a) {
 		if tm != before[addr] && (tm.Timer != before[addr].Timer || before[addr].Expires-tm.Expires > 10e3) {
 			t.Errorf("dry run changed %s: %+v -> %+v", addr, before[addr], tm)
@@ -304,7 +356,7 @@ func testNamespace(t *testing.T, method Method) {
 
 	res, socks := pass(t, s.a, method, false)
 	rearmed := time.Now()
-	check("re-arm", res, socks, Result{Rearmed: 4, Own: 1, Off: 2})
+	check("re-arm", res, socks, want)
 
 	after := timers(t, s.a)
 	for _, c := range followers {
@@ -318,12 +370,16 @@ func testNamespace(t *testing.T, method Method) {
 	if tm := after[local(off)]; tm.Timer != sockdiag.TimerNone {
 		t.Errorf("after: keepalive off: timer %v %d ms, want none", tm.Timer, tm.Expires)
 	}
+	if tm := after[queued]; tm.Timer != sockdiag.TimerKeepalive || tm.Expires > queuedDue || tm.Expires < queuedFrom {
+		t.Errorf("after: unaccepted: timer %v %d ms, want keepalive in about %d ms", tm.Timer, tm.Expires, queuedDue)
+	}
 	if tm := timers(t, s.b)[local(neighbour)]; tm.Timer != sockdiag.TimerKeepalive || tm.Expires < 7000e3 {
 		t.Errorf("namespace b was touched: %+v", tm)
 	}
 
 	again, socks := pass(t, s.a, method, false)
-	check("second pass", again, socks, Result{Current: 4, Own: 1, Off: 2})
+	want.Current, want.Rearmed = want.Rearmed, 0
+	check("second pass", again, socks, want)
 
 	// Silence the server: its addresses go; a's and b's packets to it are
 	// dropped, nothing answers, nothing resets.
