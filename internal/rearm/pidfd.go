@@ -85,6 +85,9 @@ func runPidfd(ctx context.Context, opt Options, dry bool) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.Inode == 0 && orphanStates.Has(s.State) {
+			return nil // closed by its process: not ours to touch or count
+		}
 		sock := Socket{Local: s.Local, Peer: s.Peer, State: s.State, Inode: s.Inode, DueIn: -1}
 		o := observed{timer: s.Timer, expiresMs: s.Expires}
 		v, needOwner := decide(o, limit)
@@ -117,6 +120,13 @@ func runPidfd(ctx context.Context, opt Options, dry bool) (Result, error) {
 	}
 	return res, err
 }
+
+// orphanStates are the states close(2) leaves a connection in. A socket
+// there without an inode has been closed by its process (an orphan, whose
+// sk_timer may be its FIN-WAIT-2 timer); one in ESTABLISHED or
+// CLOSE-WAIT without an inode has not been accepted yet. The BPF method
+// tells orphans by SOCK_DEAD.
+const orphanStates = sockdiag.States(1<<sockdiag.FinWait1 | 1<<sockdiag.FinWait2 | 1<<sockdiag.Closing | 1<<sockdiag.LastAck)
 
 // handle reads one socket through its owner and toggles it where decide
 // says so.

@@ -68,10 +68,12 @@ const (
 	Busy
 	// Unreachable (pidfd only): no process holds it in /proc (kernel
 	// sockets, processes in another pid namespace, connections not yet
-	// accepted, orphans), or the owner could not be read.
+	// accepted), or the owner could not be reached (it exited or closed
+	// the socket meanwhile, or may not be traced). Err says why where
+	// there is one.
 	Unreachable
-	// Failed: the kernel refused the toggle, or the socket went away
-	// mid-way. Err says why.
+	// Failed: the kernel refused a getsockopt or the toggle. Err says
+	// why.
 	Failed
 )
 
@@ -99,7 +101,11 @@ type Socket struct {
 	Err     error // with Failed
 }
 
-// Result counts what one pass did in one network namespace.
+// Result counts what one pass did in one network namespace: every TCP
+// socket in a state with a keepalive timer (established, FIN-WAIT-1/2,
+// CLOSE-WAIT, CLOSING, LAST-ACK) once. Sockets their process has already
+// closed (orphans, finishing their close on their own timers) are neither
+// touched nor counted.
 type Result struct {
 	Method Method
 	// Fallback says why Auto did not use BPF (nil when it did, or when a

@@ -222,6 +222,27 @@ func unaccepted(t *testing.T, ns *netns.NS) (*net.TCPConn, netip.AddrPort) {
 	return c.(*net.TCPConn), ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
+// orphanFinWait2 makes, in ns, a connection with keepalive that its
+// process closes while the server keeps its end open: the client end is
+// an orphan in FIN-WAIT-2. With tcp_fin_timeout above 60 s it stays a full
+// socket whose sk_timer runs the rest of the fin timeout; toggling
+// SO_KEEPALIVE there would cut it short. It returns the orphan's local
+// address once sock_diag shows it in FIN-WAIT-2.
+func orphanFinWait2(t *testing.T, ns *netns.NS) netip.AddrPort {
+	t.Helper()
+	nstest.Run(t, "ip", "netns", "exec", "a", "sh", "-c", "echo 120 > /proc/sys/net/ipv4/tcp_fin_timeout")
+	c := dial(t, ns, 1, keepalive)
+	addr := local(c)
+	c.Close()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if tm, ok := timers(t, ns)[addr]; ok && tm.State == sockdiag.FinWait2 {
+			return addr
+		}
+	}
+	t.Fatalf("%s did not reach FIN-WAIT-2", addr)
+	return addr
+}
+
 var (
 	keepalive = [3]int{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}
 	ownIdle   = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60}
@@ -276,7 +297,8 @@ func pass(t *testing.T, ns *netns.NS, method Method, dry bool) (Result, map[neti
 // off; a connection waits unaccepted in a listener's queue with keepalive
 // inherited and no owner process (BPF reaches it, pidfd cannot, and says
 // so), its client without keepalive; namespace b holds one that follows
-// the sysctls. Both namespaces
+// the sysctls, and a connection its process closed waits in FIN-WAIT-2 on
+// its fin timer, which is sk_timer, the keepalive timer's. Both namespaces
 // go to 2/1/2 and a is re-armed. What ss -tno would show must change for
 // the three followers of a only; once the server is silenced, a follower
 // of a must die of ETIMEDOUT within 2/1/2's four seconds while b's
@@ -291,6 +313,7 @@ func testNamespace(t *testing.T, method Method) {
 	neighbour := dial(t, s.b, 2, keepalive)
 	v6, v6served := loopback6(t, s.a)
 	queuedClient, queued := unaccepted(t, s.a)
+	orphan := orphanFinWait2(t, s.a)
 	followers := []*net.TCPConn{follow1, follow2, ownIntvlCnt}
 	nstest.SetValues(t, "a", 2, 1, 2)
 	nstest.SetValues(t, "b", 2, 1, 2)
@@ -341,6 +364,9 @@ func testNamespace(t *testing.T, method Method) {
 		if got := socks[queued]; got.Verdict != v || got.Inode != 0 || got.Peer != local(queuedClient) {
 			t.Errorf("%s: unaccepted %s: %+v, want %v and no inode", what, queued, got, v)
 		}
+		if got, ok := socks[orphan]; ok {
+			t.Errorf("%s: the orphan was judged: %+v", what, got)
+		}
 	}
 
 	dry, socks := pass(t, s.a, method, true)
@@ -372,6 +398,9 @@ func testNamespace(t *testing.T, method Method) {
 	}
 	if tm := after[queued]; tm.Timer != sockdiag.TimerKeepalive || tm.Expires > queuedDue || tm.Expires < queuedFrom {
 		t.Errorf("after: unaccepted: timer %v %d ms, want keepalive in about %d ms", tm.Timer, tm.Expires, queuedDue)
+	}
+	if tm := after[orphan]; tm.State != sockdiag.FinWait2 || tm.Timer != sockdiag.TimerKeepalive || tm.Expires < 50e3 {
+		t.Errorf("after: the orphan's fin timer: %+v, want FIN-WAIT-2 with about 60 s left", tm)
 	}
 	if tm := timers(t, s.b)[local(neighbour)]; tm.Timer != sockdiag.TimerKeepalive || tm.Expires < 7000e3 {
 		t.Errorf("namespace b was touched: %+v", tm)
