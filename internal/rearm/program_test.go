@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
@@ -285,5 +287,32 @@ func TestRearmerLoads(t *testing.T) {
 	}
 	if len(loads) != 1 {
 		t.Errorf("loaded %d times after the kernel refused", len(loads))
+	}
+}
+
+// TestExplainLoad: what Auto falls back on. A missing privilege is
+// enforce.ErrPermission; a verifier's refusal or any other failure before
+// the program ran is ErrUnsupported.
+func TestExplainLoad(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"EPERM", fmt.Errorf("load program: %w", unix.EPERM), enforce.ErrPermission},
+		{"verifier", &ebpf.VerifierError{Cause: unix.EINVAL, Log: []string{"unknown func bpf_setsockopt#49"}}, ErrUnsupported},
+		{"verifier refusing with EACCES", &ebpf.VerifierError{Cause: unix.EACCES, Log: []string{"R1 invalid mem access 'scalar'"}}, ErrUnsupported},
+		{"EACCES without a log", fmt.Errorf("load program: %w", unix.EACCES), enforce.ErrPermission},
+		{"other", fmt.Errorf("find target for tcp iterator: %w", ebpf.ErrNotSupported), ErrUnsupported},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := explainLoad(tt.err)
+			if !errors.Is(err, tt.want) || !fallback(err) {
+				t.Errorf("explainLoad(%v) = %v, want %v and a fallback", tt.err, err, tt.want)
+			}
+		})
+	}
+	if err := explainIter("create the tcp iterator", unix.ENOMEM); !errors.Is(err, ErrUnsupported) || !errors.Is(err, unix.ENOMEM) {
+		t.Errorf("explainIter = %v", err)
 	}
 }
