@@ -12,9 +12,10 @@ import (
 )
 
 // ErrUnsupported is wrapped when the running kernel cannot re-arm through
-// a BPF iterator (no kernel BTF, no tcp iterator, bpf_setsockopt not
-// allowed in it before Linux 5.15, or kernel structures not as expected).
-// With Method Auto, Namespace falls back to pidfd on it.
+// a BPF iterator: no kernel BTF, no tcp iterator, bpf_setsockopt not
+// allowed in it (before Linux 5.15), kernel structures not as expected, or
+// any other refusal before the program ran. With Method Auto, Namespace
+// falls back to pidfd on it.
 var ErrUnsupported = errors.New("BPF re-arm unsupported by this kernel")
 
 // ErrLeftOff is wrapped when the kernel took SO_KEEPALIVE=0 but then refused
