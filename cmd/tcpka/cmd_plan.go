@@ -13,7 +13,9 @@ import (
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -132,7 +134,7 @@ type planJSONOut struct {
 	MarginS       int       `json:"margin_s,omitempty"`
 	TimeLimitS    int       `json:"time_limit_s,omitempty"`
 	DetectWithinS int       `json:"detect_within_s,omitempty"`
-	settingsJSON
+	jsonout.Settings
 	ProbesPerHour float64 `json:"probes_per_hour"`
 	BytesPerHour  int     `json:"bytes_per_hour"`
 	Why           string  `json:"why"`
@@ -188,7 +190,7 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if planJSON {
 		out := planJSONOut{
 			IdleTimeoutS: p.IdleTimeout, MarginS: p.Margin, TimeLimitS: p.TimeLimit, DetectWithinS: p.DetectWithin,
-			settingsJSON:  profileSettingsJSON(k),
+			Settings:      jsonout.Profile(k),
 			ProbesPerHour: math.Round(plan.ProbesPerHour(k.Time)*10) / 10, BytesPerHour: plan.BytesPerHour(k.Time),
 			Why: p.Why, DataWhy: p.DataWhy, ProfileFile: planOut,
 		}
@@ -213,9 +215,9 @@ func runPlan(env *Env, f planFlags, args []string) error {
 		fmt.Fprintf(w, "detect: a dead peer within %s\n", human.Seconds(p.DetectWithin))
 	}
 	fmt.Fprintln(w)
-	for _, key := range sysctl.Keys {
+	for _, key := range sysctl.Keys() {
 		if v := key.Get(k); v != 0 {
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning())
+			fmt.Fprintf(w, "%s  %s\n", nsreport.KeyColumn(key, v), key.Meaning)
 		}
 	}
 	if u := k.UserTimeout; u > 0 {

@@ -186,7 +186,7 @@ func (r *Rearmer) runBPF(ctx context.Context, dry bool) (Result, error) {
 	if res.Failed > 0 {
 		for _, r := range c.recs {
 			if r.verdict == vLeftOff {
-				return res, fmt.Errorf("%w on %s -> %s: %w", ErrLeftOff, r.local, r.peer, unix.Errno(-r.err))
+				return res, fmt.Errorf("%w on %s -> %s: %w", errLeftOff, r.local, r.peer, unix.Errno(-r.err))
 			}
 		}
 	}
@@ -259,7 +259,7 @@ func tally(res Result, recs []record, opt Options) Result {
 			s.Verdict = Failed
 			s.Err = fmt.Errorf("bpf_setsockopt SO_KEEPALIVE: %w", unix.Errno(-r.err))
 			if r.verdict == vLeftOff {
-				s.Err = fmt.Errorf("%w: %w", ErrLeftOff, s.Err)
+				s.Err = fmt.Errorf("%w: %w", errLeftOff, s.Err)
 			}
 		}
 		if (s.Verdict == Current || s.Verdict == Rearmed) && r.due != dueNone && hz > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
@@ -14,7 +15,7 @@ import (
 // readTimeSeconds reads tcp_keepalive_time of the calling thread's
 // network namespace.
 func readTimeSeconds(procRoot string) (int, error) {
-	return sysctl.NewFS(procRoot).ReadKey(sysctl.Time)
+	return sysctl.NewFS(procRoot).ReadKey(keepalive.Time)
 }
 
 // observed is what the pidfd method knows of one socket: the sock_diag
@@ -100,7 +101,7 @@ func runPidfd(ctx context.Context, opt Options, dry bool) (Result, error) {
 			}
 			if ow, ok := owners.Owner(s.Inode); ok {
 				v, sock.Err = handle(reader, ow, s.Inode, o, limit, dry)
-				if errors.Is(sock.Err, ErrLeftOff) && leftOff == nil {
+				if errors.Is(sock.Err, errLeftOff) && leftOff == nil {
 					leftOff = fmt.Errorf("%s -> %s (pid %d fd %d): %w", s.Local, s.Peer, ow.PID, ow.FD, sock.Err)
 				}
 			}
@@ -157,7 +158,7 @@ func handle(reader *sockdiag.OptionReader, ow sockdiag.Owner, inode uint32, o ob
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
 		if err2 := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err2 != nil {
-			return Failed, fmt.Errorf("%w: setsockopt SO_KEEPALIVE 1: %w", ErrLeftOff, err)
+			return Failed, fmt.Errorf("%w: setsockopt SO_KEEPALIVE 1: %w", errLeftOff, err)
 		}
 	}
 	return Rearmed, nil

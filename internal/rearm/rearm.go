@@ -18,11 +18,13 @@ import (
 // falls back to pidfd on it.
 var ErrUnsupported = errors.New("BPF re-arm unsupported by this kernel")
 
-// ErrLeftOff is wrapped when the kernel took SO_KEEPALIVE=0 but then refused
+// errLeftOff is wrapped when the kernel took SO_KEEPALIVE=0 but then refused
 // SO_KEEPALIVE=1 on a socket: that socket's keepalive is off. It has not
 // been seen to happen (both calls go through the same checks); it is
-// reported because it would be the one change tcpka must never make.
-var ErrLeftOff = errors.New("keepalive left off")
+// reported because it would be the one change tcpka must never make. It
+// is not exported: a caller does nothing different from any other failure
+// (exit 1), the message says which socket.
+var errLeftOff = errors.New("keepalive left off")
 
 // Method is how sockets are reached.
 type Method string

@@ -14,14 +14,13 @@ import (
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/nstest"
 	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
 // TestNamespaceBPF re-arms through the BPF iterator.
 func TestNamespaceBPF(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy: scratch namespaces and a dead peer to wait for")
-	}
+	testkit.Slow(t, "scratch namespaces and a dead peer to wait for")
 	if !nstest.Private(t, "ip") {
 		return
 	}
@@ -34,9 +33,7 @@ func TestNamespaceBPF(t *testing.T) {
 // TestNamespaceFallback makes BPF unsupported and re-arms with Auto: the
 // pidfd fallback must run, say why, and do the same.
 func TestNamespaceFallback(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy: scratch namespaces and a dead peer to wait for")
-	}
+	testkit.Slow(t, "scratch namespaces and a dead peer to wait for")
 	if !nstest.Private(t, "ip") {
 		return
 	}
@@ -231,23 +228,23 @@ func unaccepted(t *testing.T, ns *netns.NS) (*net.TCPConn, netip.AddrPort) {
 func orphanFinWait2(t *testing.T, ns *netns.NS) netip.AddrPort {
 	t.Helper()
 	nstest.Run(t, "ip", "netns", "exec", "a", "sh", "-c", "echo 120 > /proc/sys/net/ipv4/tcp_fin_timeout")
-	c := dial(t, ns, 1, keepalive)
+	c := dial(t, ns, 1, keepaliveOn)
 	addr := local(c)
 	c.Close()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if tm, ok := timers(t, ns)[addr]; ok && tm.State == sockdiag.FinWait2 {
-			return addr
-		}
+	if !testkit.Eventually(3*time.Second, func() bool {
+		tm, ok := timers(t, ns)[addr]
+		return ok && tm.State == sockdiag.FinWait2
+	}) {
+		t.Fatalf("%s did not reach FIN-WAIT-2", addr)
 	}
-	t.Fatalf("%s did not reach FIN-WAIT-2", addr)
 	return addr
 }
 
 var (
-	keepalive = [3]int{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}
-	ownIdle   = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60}
-	ownIntvl  = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 5}
-	ownCnt    = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3}
+	keepaliveOn = [3]int{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}
+	ownIdle     = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60}
+	ownIntvl    = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 5}
+	ownCnt      = [3]int{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3}
 )
 
 // timers is what sock_diag (ss -tno) shows in ns for its connections
@@ -305,12 +302,12 @@ func pass(t *testing.T, ns *netns.NS, method Method, dry bool) (Result, map[neti
 // neighbour, never re-armed, lives on with its two-hour timer.
 func testNamespace(t *testing.T, method Method) {
 	s := newScratch(t)
-	follow1 := dial(t, s.a, 1, keepalive)
-	follow2 := dial(t, s.a, 1, keepalive)
-	ownIntvlCnt := dial(t, s.a, 1, ownIntvl, ownCnt, keepalive)
-	own := dial(t, s.a, 1, ownIdle, keepalive)
+	follow1 := dial(t, s.a, 1, keepaliveOn)
+	follow2 := dial(t, s.a, 1, keepaliveOn)
+	ownIntvlCnt := dial(t, s.a, 1, ownIntvl, ownCnt, keepaliveOn)
+	own := dial(t, s.a, 1, ownIdle, keepaliveOn)
 	off := dial(t, s.a, 1)
-	neighbour := dial(t, s.b, 2, keepalive)
+	neighbour := dial(t, s.b, 2, keepaliveOn)
 	v6, v6served := loopback6(t, s.a)
 	queuedClient, queued := unaccepted(t, s.a)
 	orphan := orphanFinWait2(t, s.a)
@@ -437,12 +434,13 @@ func testNamespace(t *testing.T, method Method) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("re-armed follower still alive 10 s after its peer went silent")
 	}
-	time.Sleep(time.Second)
+	// One more second: the neighbour and the own-value socket must not
+	// die in it.
 	for c, name := range map[*net.TCPConn]string{neighbour: "b's neighbour, not re-armed", own: "own TCP_KEEPIDLE 60"} {
 		select {
 		case err := <-errs[c]:
 			t.Errorf("%s: %v, want still alive", name, err)
-		default:
+		case <-time.After(time.Second / 2):
 		}
 	}
 	if tm := timers(t, s.b)[local(neighbour)]; tm.Timer != sockdiag.TimerKeepalive || tm.Expires < 7000e3 || tm.Retrans != 0 {
