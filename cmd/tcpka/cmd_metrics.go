@@ -18,6 +18,7 @@ import (
 
 type metricsFlags struct {
 	textfileDir string
+	json        bool
 	profile     string
 	root        string
 	// set reports whether a flag was given on the command line.
@@ -26,7 +27,7 @@ type metricsFlags struct {
 
 var cmdMetrics = &Command{
 	Name:      "metrics",
-	UsageLine: "metrics [--textfile-dir DIR] [--profile PROFILE] [--all-netns | --netns TARGET]",
+	UsageLine: "metrics [--textfile-dir DIR | --json] [--profile PROFILE] [--all-netns | --netns TARGET]",
 	Netns:     true,
 	AllNetns:  "one sample per network namespace, labelled netns, and pod_namespace and pod where it is a Kubernetes pod's",
 	Short:     "print the keepalive state as Prometheus metrics",
@@ -52,6 +53,7 @@ numbers of tcpka sockets --summary --processes).`,
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &metricsFlags{}
 		fs.StringVar(&f.textfileDir, "textfile-dir", "", "write `DIR`/tcpka.prom atomically instead of printing")
+		fs.BoolVar(&f.json, "json", false, "print the same families as one JSON object")
 		fs.StringVar(&f.profile, "profile", bootcfg.ProfileFile, "compare with `PROFILE`, a shipped name or a file, instead of the installed one")
 		fs.StringVar(&f.root, "root", "/", "look for the installed profile under `DIR` (for tests)")
 		_ = fs.MarkHidden("root")
@@ -63,6 +65,9 @@ numbers of tcpka sockets --summary --processes).`,
 func runMetrics(env *Env, f metricsFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
+	}
+	if f.json && f.textfileDir != "" {
+		return usagef("--json prints; --textfile-dir writes the text format: give one")
 	}
 	if f.textfileDir != "" {
 		if st, err := os.Stat(f.textfileDir); errors.Is(err, fs.ErrNotExist) {
@@ -82,6 +87,15 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		return err
 	}
 	snap := metrics.NewSnapshot(info, samples, p, nil)
+	if f.json {
+		fams, err := metrics.JSON(snap)
+		if err != nil {
+			return err
+		}
+		return writeJSON(env.Stdout, struct {
+			Families []metrics.FamilyJSON `json:"families"`
+		}{fams})
+	}
 	if f.textfileDir != "" {
 		if err := metrics.WriteTextfile(f.textfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)

@@ -272,3 +272,42 @@ func WriteTextfile(dir string, s Snapshot) error {
 	}
 	return nil
 }
+
+// FamilyJSON is one family in `tcpka metrics --json`: the same families,
+// samples and labels as the text format.
+type FamilyJSON struct {
+	Name    string       `json:"name"`
+	Help    string       `json:"help"`
+	Type    string       `json:"type"`
+	Metrics []MetricJSON `json:"metrics"`
+}
+
+// MetricJSON is one sample of a family.
+type MetricJSON struct {
+	Labels map[string]string `json:"labels"`
+	Value  float64           `json:"value"`
+}
+
+// JSON is the snapshot's families for --json.
+func JSON(s Snapshot) ([]FamilyJSON, error) {
+	fams, err := Gather(s)
+	if err != nil {
+		return nil, err
+	}
+	out := []FamilyJSON{}
+	for _, f := range fams {
+		j := FamilyJSON{Name: f.Name, Help: f.Help, Type: "gauge", Metrics: []MetricJSON{}}
+		if f.Counter {
+			j.Type = "counter"
+		}
+		for _, m := range f.Metrics {
+			labels := map[string]string{}
+			for _, l := range m.Labels {
+				labels[l.Name] = l.Value
+			}
+			j.Metrics = append(j.Metrics, MetricJSON{Labels: labels, Value: m.Value})
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
