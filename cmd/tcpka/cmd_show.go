@@ -8,7 +8,9 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/nsreport"
+	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type showFlags struct {
@@ -61,6 +63,7 @@ func runShow(env *Env, f *showFlags, args []string) error {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
 	in := nsreport.ShowIn{Reading: r, Net: env.NS().ReadNet(), Boot: boot, State: env.Scope.State(), Note: enforceNote(env)}
+	_ = env.NS().In(func(sysctl.FS) error { in.Timers = nodetimer.Read(env.ProcRoot()); return nil })
 	return exitFor(nsreport.ShowOne(out(env, f.json), in))
 }
 

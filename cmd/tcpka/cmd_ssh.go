@@ -264,7 +264,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
-		return sshMissed(r)
+		return sshMissed(env, r)
 	}
 
 	w := env.Stdout
@@ -276,7 +276,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 
 	if r.NothingToChange() {
 		fmt.Fprintln(w, "\nnothing to change: both sides and the kernel meet the goal")
-		return sshMissed(r)
+		return sshMissed(env, r)
 	}
 	if len(clientLines) > 0 {
 		fmt.Fprintf(w, "\nadd to ~/.ssh/config (ssh uses the first value it reads: put this above any \"Host *\" block):\n")
@@ -307,14 +307,21 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 		fmt.Fprintf(w, "    %s\n", r.ProfileCommand)
 		fmt.Fprintf(w, "    (%d s / %d s / %d: first probe after %s idle, dead peer noticed after %s)\n", p.Time, p.Intvl, p.Probes, human.Duration(p.Time), human.Seconds(detect.Idle(p)))
 	}
-	return sshMissed(r)
+	return sshMissed(env, r)
 }
 
 // sshMissed is tcpka ssh's exit: 1 when a judged side misses the goal
 // (its verdict line says so), after the report was printed.
-func sshMissed(r *sshcfg.Report) error {
+// sshMissed is ssh's exit status after its report: 1 when a judged side
+// misses the goal, 3 when neither side could be judged (no ssh, no sshd
+// readable here: nothing was determined).
+func sshMissed(env *Env, r *sshcfg.Report) error {
 	if r.Missed() > 0 {
 		return exitCode(exitFailure)
+	}
+	if r.Client.J == nil && r.Server.J == nil {
+		fmt.Fprintln(env.Stderr, "tcpka: ssh: neither an ssh client nor an sshd could be judged here (see the notes above): nothing was determined")
+		return exitCode(exitUnknown)
 	}
 	return nil
 }

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/watch"
@@ -70,9 +73,10 @@ attached to the cgroup v2 directory DIR (as 'tcpka enforce --cgroup' does),
 checking at every interval: a cgroup that was removed and made again (a
 service restart, a kubelet pods cgroup) gets it again, logged.
 
-A bad profile, an address it cannot listen on, or a first apply that fails
-(no root, read-only /proc/sys) exit 1 before anything is served. SIGTERM or
-SIGINT stop it with exit 0 within a second. systemd/tcpka-watch.service
+A bad profile or a malformed address exits 2, an address it cannot bind
+or a first apply that fails (no root, read-only /proc/sys) exits 1; nothing
+is served either way. SIGTERM or SIGINT stop it with exit 0 within a
+second. systemd/tcpka-watch.service
 runs it as a service; deploy/kubernetes runs it on every node.`,
 	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch /etc/tcpka/profile.yaml --interval 10s --log-format json",
 	Bind: func(fs *pflag.FlagSet) Runner {
@@ -131,6 +135,11 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 			return err
 		}
 	}
+	for flag, addr := range map[string]string{"listen": f.listen, "health-listen": f.healthListen} {
+		if err := checkListenAddr(addr); addr != "" && err != nil {
+			return inputf("watch: --%s %s: %v", flag, human.Safe(addr), err)
+		}
+	}
 	var ln, healthLn net.Listener
 	if f.listen != "" {
 		if ln, err = net.Listen("tcp", f.listen); err != nil {
@@ -162,7 +171,7 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	base := func() (metrics.Info, metrics.Sample, error) { return metricsBase(env) }
+	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
 	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
 	if f.enforceCgroup != "" {
 		target = &watch.Enforcing{Target: target, Dir: f.enforceCgroup, Store: enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot), Profile: p, Log: log}
@@ -221,6 +230,25 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("watch: shutdown: %w", err)
 		}
+	}
+	return nil
+}
+
+// checkListenAddr refuses an address --listen cannot mean, before anything
+// is bound: bad input (exit 2) in one line, not Go's "listen tcp: ...".
+// An address that is well formed but cannot be bound (in use, not this
+// host's) fails later, at the bind (exit 1).
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:9977 or :9977")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return errors.New("the host must be an address or a name")
 	}
 	return nil
 }

@@ -168,8 +168,10 @@ func exitStatus(err error) int {
 		return exitUsage
 	case isAny(err, undetermined):
 		return exitUnknown
+	case isAny(err, failed):
+		return exitFailure
 	}
-	return exitFailure // failed, and anything else
+	return exitFailure // anything else fails too
 
 }
 
@@ -301,6 +303,10 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	case "-h", "--help":
 		printCommandList(stdout)
 		return exitOK
+	case "-V", "--version":
+		// As sysctl -V and ss -V: the version command, same output.
+		args = append([]string{"version"}, args[1:]...)
+		name = "version"
 	}
 	cmd := lookup(name)
 	if cmd == nil {

@@ -41,7 +41,8 @@ func TestWatchBadInput(t *testing.T) {
 		{[]string{"watch", "ssh", "--interval", "100ms"}, 2, "tcpka: watch: --interval 100ms: must be at least 1s"},
 		{[]string{"watch", "ssh", "--interval", "often"}, 2, `tcpka: watch: invalid argument "often" for "--interval" flag`},
 		{[]string{"watch", "ssh", "--log-format", "xml"}, 2, `tcpka: watch: --log-format "xml": must be text or json`},
-		{[]string{"watch", "ssh", "--listen", "no-port"}, 1, "tcpka: watch: --listen: listen tcp: address no-port: missing port in address"},
+		{[]string{"watch", "ssh", "--listen", "no-port"}, 2, "tcpka: watch: --listen no-port: want HOST:PORT, e.g. 127.0.0.1:9977 or :9977"},
+		{[]string{"watch", "ssh", "--health-listen", "127.0.0.1:99999"}, 2, "tcpka: watch: --health-listen 127.0.0.1:99999: the port must be a number from 0 to 65535"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(append(append([]string{}, tt.args...), g...), &out, &errb)

@@ -42,7 +42,7 @@ func TestMarshalLikeEncodingJSON(t *testing.T) {
 		Map: map[string]int{"z": 1, "a": 2}, Time: time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC),
 		Raw: json.RawMessage(`{"k": [1, 2]}`), Any: []any{1, "two"}, Float: 1.5,
 		Escaped: "tab\tquote\"back\\slash é \x1b", Bytes: []byte("hi"),
-		Nested: map[string]*Inner{"x": {A: 3}}, Inner: Inner{A: 9, B: "in"}}
+		Nested: map[string]*Inner{"x": {A: 3}}, Inner: Inner{A: 9, B: "in"}, unexported: 1}
 	got, err := Marshal(v)
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func TestWrite(t *testing.T) {
 		},
 	}, {
 		name: "installed profile drifted in two keys",
-		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}, Installed: &Installed{Name: "ssh", Drifted: 2}}),
+		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults, Drifted: 2}}, Installed: &Installed{Name: "ssh"}}),
 		want: flat{
 			"GAUGE tcpka_keepalive_time_seconds{}":           "7200",
 			"GAUGE tcpka_keepalive_interval_seconds{}":       "75",

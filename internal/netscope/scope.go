@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/kubepod"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -27,6 +29,11 @@ type Roots struct {
 	// Netns holds the names of named network namespaces ("" is
 	// /run/netns, where ip netns keeps them).
 	Netns string
+	// Host is the node's root file system as tcpka sees it: "/" with the
+	// real /proc, the directory above Proc otherwise (/host for
+	// /host/proc, where a DaemonSet mounts the node). The kubelet's pod
+	// log directories are read below it.
+	Host string
 }
 
 func (r Roots) withDefaults() Roots {
@@ -38,6 +45,9 @@ func (r Roots) withDefaults() Roots {
 	}
 	if r.Netns == "" {
 		r.Netns = netns.DefaultRunDir
+	}
+	if r.Host == "" {
+		r.Host = filepath.Dir(filepath.Clean(r.Proc))
 	}
 	return r
 }
@@ -111,6 +121,9 @@ type Member struct {
 	Listed *netns.Namespace
 	// Procs are up to ShownProcesses of its processes.
 	Procs []netns.Process
+	// Pod is the Kubernetes pod the namespace belongs to, from the
+	// kubelet's layout on the node (listed scopes only; nil: none).
+	Pod *kubepod.Pod
 	// Err is why the namespace could not be entered, or what the visit
 	// returned; Gone: it disappeared since it was listed (not a failure).
 	Err  error
@@ -151,7 +164,9 @@ func (m *Member) Label() string {
 	if m.Listed != nil && m.Listed.Ino == 0 { // a broken name: ID is its path
 		return b.String()
 	}
-	if names := m.Names(); len(names) > 0 {
+	if m.Pod != nil {
+		b.WriteString(" pod " + m.Pod.String())
+	} else if names := m.Names(); len(names) > 0 {
 		b.WriteString(" " + strings.Join(names, ","))
 	} else if len(m.Procs) > 0 {
 		b.WriteString(" (" + m.ProcsCell() + ")")
@@ -221,9 +236,13 @@ func (s *Scope) Visit(fn func(m *Member, fs sysctl.FS) error) (Visits, error) {
 		return Visits{Listing: l}, err
 	}
 	v := Visits{Listing: l, Members: make([]Member, len(l.Namespaces))}
+	pods := kubepod.Finder{ProcRoot: s.roots.Proc, HostRoot: s.roots.Host}
 	for i := range l.Namespaces {
 		n := &l.Namespaces[i]
 		v.Members[i] = Member{ID: n.ID(), Listed: n, Procs: n.Processes(ShownProcesses)}
+		if p, ok := pods.Of(n.Pids); ok {
+			v.Members[i].Pod = &p
+		}
 	}
 	fs := sysctl.NewFS(s.roots.Proc)
 	errs, err := netns.Each(len(v.Members),

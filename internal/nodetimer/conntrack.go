@@ -32,11 +32,11 @@ func (s Sources) conntrack() ([]Timer, *Unread) {
 	// anything here uses conntrack.
 	switch count, err := readSeconds(filepath.Join(dir, "nf_conntrack_count")); {
 	case err != nil:
-		t.Note = "flows tracked now: unknown"
+		t.Note, t.Applies = "flows tracked now: unknown", true
 	case count == 0:
 		t.Note = "tracks no flow in this namespace now: it applies only where a rule uses conntrack (NAT, ct state)"
 	default:
-		t.Note = "tracking " + strconv.Itoa(count) + " flows"
+		t.Note, t.Applies = "tracking "+strconv.Itoa(count)+" flows", true
 	}
 	return []Timer{t}, nil
 }

@@ -56,11 +56,11 @@ func (s Sources) ipvs() ([]Timer, *Unread) {
 	t := Timer{Kind: IPVS, Name: "tcp", IdleTimeoutS: cfg.TCP, Source: ipvsSource}
 	switch {
 	case serr != nil:
-		t.Note = "virtual services: unknown"
+		t.Note, t.Applies = "virtual services: unknown", true
 	case services == 0:
 		t.Note = "no TCP virtual service: no flow goes through IPVS here"
 	default:
-		t.Note = "for flows through " + strconv.Itoa(services) + " TCP virtual services"
+		t.Note, t.Applies = "for flows through "+strconv.Itoa(services)+" TCP virtual services", true
 	}
 	return []Timer{t}, nil
 }

@@ -50,7 +50,7 @@ func (s Sources) nft() ([]Timer, *Unread) {
 	var ts []Timer
 	for _, o := range objs {
 		ts = append(ts, Timer{Kind: NftCtTimeout, Name: o.Name, IdleTimeoutS: o.EstablishedS, Source: o.Source(),
-			Note: "for flows a rule assigns it to (ct timeout set \"" + o.Name + "\")"})
+			Note: "for flows a rule assigns it to (ct timeout set \"" + o.Name + "\")", Applies: true})
 	}
 	return ts, nil
 }

@@ -46,6 +46,11 @@ type Timer struct {
 	// tracking nothing now, IPVS without TCP services, an nft policy only
 	// for flows a rule assigns it to.
 	Note string
+	// Applies: some flow of this namespace can meet it now: conntrack
+	// tracks flows (or how many is unknown), IPVS has TCP virtual services
+	// (or unknown), an nft policy exists. show, metrics and plan --path
+	// node judge only these; --json lists all.
+	Applies bool
 }
 
 // Unread is a kind that has no timer here, or could not be read, and why.
@@ -63,11 +68,11 @@ type Report struct {
 	Unread []Unread
 }
 
-// Shortest is the timer with the smallest idle timeout; ok is false when
-// there is none.
+// Shortest is the timer that applies with the smallest idle timeout; ok
+// is false when there is none.
 func (r Report) Shortest() (t Timer, ok bool) {
 	for _, x := range r.Timers {
-		if !ok || x.IdleTimeoutS < t.IdleTimeoutS {
+		if x.Applies && (!ok || x.IdleTimeoutS < t.IdleTimeoutS) {
 			t, ok = x, true
 		}
 	}
@@ -132,11 +137,13 @@ func unreadErr(k Kind, what string, err error) *Unread {
 // keep its flow through t? It is the model's verdict, detect.KeepsOpen, on
 // the probes' period.
 func (t Timer) KeepsOpen(s keepalive.Settings) bool {
-	return detect.KeepsOpen(answeredEvery(s), t.IdleTimeoutS)
+	return detect.KeepsOpenWith(s, t.IdleTimeoutS)
 }
 
-// answeredEvery is a PLACEHOLDER for detect.AnsweredEvery(s), which the
-// lead is adding to the model: how far apart answered keepalive probes
-// are, max(time, interval) (tcp_keepalive_timer, see detect.IdleFlow).
-// Replace the call above and delete this.
-func answeredEvery(s keepalive.Settings) int { return max(s.Time, s.Intvl) }
+// Label names the timer for people: "conntrack (net.netfilter.nf_conntrack_tcp_timeout_established)".
+func (t Timer) Label() string {
+	if t.Name == "" {
+		return string(t.Kind)
+	}
+	return string(t.Kind) + " (" + t.Name + ")"
+}

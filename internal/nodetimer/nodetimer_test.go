@@ -69,13 +69,13 @@ func TestRead(t *testing.T) {
 				return []CtTimeout{{Family: "inet", Table: "filter", Name: "idle", EstablishedS: 300}}, nil
 			},
 			[]Timer{
-				{Conntrack, "net.netfilter.nf_conntrack_tcp_timeout_established", 86400, "", "tracking 42 flows"},
-				{IPVS, "tcp", 900, ipvsSource, "for flows through 2 TCP virtual services"},
-				{NftCtTimeout, "idle", 300, "nft table inet filter", `for flows a rule assigns it to (ct timeout set "idle")`},
+				{Conntrack, "net.netfilter.nf_conntrack_tcp_timeout_established", 86400, "", "tracking 42 flows", true},
+				{IPVS, "tcp", 900, ipvsSource, "for flows through 2 TCP virtual services", true},
+				{NftCtTimeout, "idle", 300, "nft table inet filter", `for flows a rule assigns it to (ct timeout set "idle")`, true},
 			}, nil, nil},
 		{"fresh namespace: conntrack idle, nothing else",
 			map[string]string{ctFile: "432000\n", countFile: "0\n"}, noIPVS, noNft,
-			[]Timer{{Conntrack, "net.netfilter.nf_conntrack_tcp_timeout_established", 432000, "", "tracks no flow in this namespace now: it applies only where a rule uses conntrack (NAT, ct state)"}},
+			[]Timer{{Conntrack, "net.netfilter.nf_conntrack_tcp_timeout_established", 432000, "", "tracks no flow in this namespace now: it applies only where a rule uses conntrack (NAT, ct state)", false}},
 			[]Kind{IPVS, NftCtTimeout}, nil},
 		{"IPVS loaded, no services; not root",
 			map[string]string{ipvsFile: ipvsTable[:strings.Index(ipvsTable, "TCP ")]},
@@ -83,7 +83,7 @@ func TestRead(t *testing.T) {
 			[]Timer{}, []Kind{Conntrack, IPVS, NftCtTimeout}, []Kind{IPVS, NftCtTimeout}},
 		{"IPVS loaded, no services",
 			map[string]string{ipvsFile: ipvsTable[:strings.Index(ipvsTable, "TCP ")]}, ipvs900, noNft,
-			[]Timer{{IPVS, "tcp", 900, ipvsSource, "no TCP virtual service: no flow goes through IPVS here"}},
+			[]Timer{{IPVS, "tcp", 900, ipvsSource, "no TCP virtual service: no flow goes through IPVS here", false}},
 			[]Kind{Conntrack, NftCtTimeout}, nil},
 	}
 	for _, tt := range tests {
@@ -128,7 +128,7 @@ func TestConntrackUnreadable(t *testing.T) {
 }
 
 func TestShortestAndKeepsOpen(t *testing.T) {
-	r := Report{Timers: []Timer{{Kind: Conntrack, IdleTimeoutS: 86400}, {Kind: NftCtTimeout, Name: "idle", IdleTimeoutS: 300}, {Kind: IPVS, IdleTimeoutS: 900}}}
+	r := Report{Timers: []Timer{{Kind: Conntrack, IdleTimeoutS: 86400, Applies: true}, {Kind: NftCtTimeout, Name: "idle", IdleTimeoutS: 300, Applies: true}, {Kind: IPVS, IdleTimeoutS: 900, Applies: true}, {Kind: IPVS, IdleTimeoutS: 60}}}
 	s, ok := r.Shortest()
 	if !ok || s.Name != "idle" {
 		t.Fatalf("Shortest = %+v, %v", s, ok)

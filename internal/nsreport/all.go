@@ -35,7 +35,10 @@ type nsJSON struct {
 	Processes    []processJSON `json:"processes"`
 	ProcessCount int           `json:"process_count"`
 	Host         bool          `json:"host"`
-	Error        string        `json:"error,omitempty"`
+	// PodNamespace and Pod: the Kubernetes pod the namespace belongs to.
+	PodNamespace string `json:"pod_namespace,omitempty"`
+	Pod          string `json:"pod,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 func memberJSON(m *netscope.Member) nsJSON {
@@ -45,6 +48,9 @@ func memberJSON(m *netscope.Member) nsJSON {
 	}
 	for _, p := range m.Procs {
 		j.Processes = append(j.Processes, processJSON{Pid: p.Pid, Command: p.Command})
+	}
+	if m.Pod != nil {
+		j.PodNamespace, j.Pod = m.Pod.Namespace, m.Pod.Name
 	}
 	if m.Err != nil {
 		j.Error = human.OneLine(m.Err.Error())
@@ -147,13 +153,30 @@ func ShowAll(o Out, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
 		return OK, nil
 	}
 	tw := tabwriter.NewWriter(o.W, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETNS\tNAME\tPROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
+	// A POD column where a namespace is a Kubernetes pod's: the kubelet's
+	// names, namespace/name.
+	pods := false
+	for i := range rs {
+		pods = pods || rs[i].Pod != nil
+	}
+	podHead := ""
+	if pods {
+		podHead = "POD\t"
+	}
+	fmt.Fprintln(tw, "NETNS\tNAME\t"+podHead+"PROCESSES\tTIME\tINTVL\tPROBES\tDETECTION\tNOTE")
 	defaults, differing, gone := 0, 0, 0
 	for i := range rs {
 		r := &rs[i]
 		name := "-"
 		if names := r.Names(); len(names) > 0 {
 			name = strings.Join(names, ",")
+		}
+		if pods {
+			pod := "-"
+			if r.Pod != nil {
+				pod = r.Pod.String()
+			}
+			name += "\t" + pod
 		}
 		hostNote := ""
 		if r.Host() {

@@ -9,7 +9,9 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netscope"
+	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -21,6 +23,9 @@ type showJSONOut struct {
 	jsonout.Settings
 	KernelDefaults bool      `json:"kernel_defaults"`
 	Boot           *bootJSON `json:"boot"`
+	// NodeIdleTimers: the node's own timers that forget idle TCP flows
+	// here, and whether idle connections with these values keep theirs.
+	NodeIdleTimers []NodeTimerJSON `json:"node_idle_timers"`
 	// Interrupted: a transaction a killed tcpka left in this namespace.
 	Interrupted *InterruptedJSON `json:"interrupted,omitempty"`
 }
@@ -32,6 +37,70 @@ type ShowIn struct {
 	Boot  *bootcfg.BootReport // what the next boot sets, and from which file
 	State sysctl.State        // where a killed transaction's journal is
 	Note  string              // a line about enforcements, "" for none
+	// Timers are the node's own timers that forget idle flows here.
+	Timers nodetimer.Report
+}
+
+// NodeTimerJSON is one of the node's idle timers in --json.
+type NodeTimerJSON struct {
+	Kind         string `json:"kind"`
+	Name         string `json:"name"`
+	IdleTimeoutS int    `json:"idle_timeout_s"`
+	Source       string `json:"source"`
+	Note         string `json:"note,omitempty"`
+	// Applies: some flow of the namespace can meet it now (conntrack
+	// tracks flows, IPVS has TCP services, the nft policy exists).
+	Applies bool `json:"applies"`
+	// Survives: an idle connection with the namespace's keepalive values
+	// keeps its flow through it (detect.KeepsOpen).
+	Survives bool `json:"survives"`
+}
+
+// NodeTimers is the node's idle timers in --json, judged against s.
+func NodeTimers(r nodetimer.Report, s keepalive.Settings) []NodeTimerJSON {
+	out := []NodeTimerJSON{}
+	for _, t := range r.Timers {
+		out = append(out, NodeTimerJSON{Kind: string(t.Kind), Name: t.Name, IdleTimeoutS: t.IdleTimeoutS, Source: t.Source, Note: t.Note, Applies: t.Applies, Survives: t.KeepsOpen(s)})
+	}
+	return out
+}
+
+// printNodeTimers says, for each of the node's idle timers, whether an
+// idle connection with s keeps its flow, and which kinds could not be read.
+func printNodeTimers(w io.Writer, r nodetimer.Report, s keepalive.Settings) {
+	var unread []string
+	for _, u := range r.Unread {
+		if u.Err != nil {
+			unread = append(unread, string(u.Kind)+" ("+u.Why+")")
+		}
+	}
+	var timers []nodetimer.Timer
+	for _, t := range r.Timers {
+		if t.Applies {
+			timers = append(timers, t)
+		}
+	}
+	if len(timers) == 0 && len(unread) == 0 {
+		return // no timer here forgets a flow of this namespace
+	}
+	fmt.Fprintf(w, "node idle timers (an idle connection here sends a packet every %s):\n", human.Duration(detect.AnsweredEvery(s)))
+	for _, t := range timers {
+		verdict := "kept open"
+		if !t.KeepsOpen(s) {
+			verdict = "LOST: forgets idle flows first (tcpka plan --path node)"
+		}
+		name := string(t.Kind)
+		if t.Kind == nodetimer.NftCtTimeout {
+			name += " " + human.Safe(t.Name)
+		}
+		fmt.Fprintf(w, "  %-16s %s: %s\n", name, human.Seconds(t.IdleTimeoutS), verdict)
+		if t.Note != "" {
+			fmt.Fprintf(w, "    %s\n", t.Note)
+		}
+	}
+	if len(unread) > 0 {
+		fmt.Fprintf(w, "  not read: %s\n", strings.Join(unread, ", "))
+	}
 }
 
 // ShowOne prints show: the values, the detection times, the namespace,
@@ -43,7 +112,8 @@ func ShowOne(o Out, in ShowIn) (Outcome, error) {
 	bounds := settings.Bounds()
 	interrupted, ij := Interrupted(in.State, r.Identity, v)
 	if o.JSON {
-		out := showJSONOut{Netns: r.ID, Settings: settings, KernelDefaults: IsKernelDefault(v), Boot: newBootJSON(in.Boot), Interrupted: ij}
+		out := showJSONOut{Netns: r.ID, Settings: settings, KernelDefaults: IsKernelDefault(v), Boot: newBootJSON(in.Boot),
+			NodeIdleTimers: NodeTimers(in.Timers, v), Interrupted: ij}
 		return OK, writeJSON(o.W, out)
 	}
 	w := o.W
@@ -70,6 +140,7 @@ func ShowOne(o Out, in ShowIn) (Outcome, error) {
 		}
 		fmt.Fprintf(w, "network namespace %s: %s\n", id, note)
 	}
+	printNodeTimers(w, in.Timers, v)
 	if in.Note != "" {
 		fmt.Fprintln(w, in.Note)
 	}

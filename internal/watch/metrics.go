@@ -12,19 +12,21 @@ import (
 // corrections and errors counters.
 
 // Snapshot is what /metrics serves, made by the one builder `tcpka
-// metrics` uses (metrics.NewSnapshot): the base sample (build info and,
-// as root, socket counts; from the caller) with the values of the last
-// check, compared with the watched profile, and watch's counters.
+// metrics` uses (metrics.NewSnapshot): the samples of the watched
+// namespaces (from the caller), compared with the watched profile, and
+// watch's counters. Without a base, the values of the last check.
 func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
 	var info metrics.Info
-	var smp metrics.Sample
+	var samples []metrics.Sample
+	v, _, checked := w.state()
 	if w.base != nil {
 		var err error
-		if info, smp, err = w.base(); err != nil {
+		if info, samples, err = w.base(); err != nil {
 			return metrics.Snapshot{}, err
 		}
+	} else if checked {
+		samples = []metrics.Sample{{Values: v}}
 	}
-	v, _, checked := w.state()
 	w.mu.Lock()
 	counters := &metrics.Watch{Corrections: map[string]int{}, Errors: w.errors}
 	for k, n := range w.corrections {
@@ -34,8 +36,7 @@ func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
 	if !checked {
 		return metrics.NewSnapshot(info, nil, nil, counters), nil
 	}
-	smp.Values = v
-	return metrics.NewSnapshot(info, []metrics.Sample{smp}, w.Profile(), counters), nil
+	return metrics.NewSnapshot(info, samples, w.Profile(), counters), nil
 }
 
 // initCounters gives every key the profile sets a corrections series at 0

@@ -54,8 +54,13 @@ func (t *ScopeTarget) Every() bool { return t.Scope.All() }
 // Read reads the sysctls of the scope's own namespace.
 func (t *ScopeTarget) Read() (keepalive.Settings, error) { return t.Scope.NS().Read() }
 
-// Apply runs one transaction in every namespace of the scope.
+// Apply runs one transaction in every namespace of the scope. It reads
+// first, without the lock: at every interval of a watch nothing has
+// usually drifted, and then nothing is locked or written.
 func (t *ScopeTarget) Apply(s keepalive.Settings) ([]Correction, error) {
+	if rs, _, err := t.Scope.Read(); err == nil && !drifted(rs, s) {
+		return nil, nil
+	}
 	outs, v, err := t.Scope.Transact(sysctl.Request{What: "watch", Want: s, Record: t.Profile})
 	if err != nil {
 		return nil, fmt.Errorf("watch: %w", err)
@@ -137,4 +142,17 @@ func (k *Enforcing) Apply(s keepalive.Settings) ([]Correction, error) {
 		return nil, err
 	}
 	return k.Target.Apply(s)
+}
+
+// drifted says whether any namespace read differs from s in a key s sets,
+// or could not be read (then the transaction says why).
+func drifted(rs []netscope.Reading, s keepalive.Settings) bool {
+	for _, r := range rs {
+		switch {
+		case r.Gone:
+		case r.Err != nil, len(sysctl.Drift(s, r.Values)) > 0:
+			return true
+		}
+	}
+	return false
 }

@@ -23,7 +23,7 @@ type Watcher struct {
 	interval time.Duration
 	target   Target
 	log      *slog.Logger
-	base     func() (metrics.Info, metrics.Sample, error)
+	base     func() (metrics.Info, []metrics.Sample, error)
 
 	// load re-reads the profile (nil: it never changes); reload asks Run
 	// to do it now.
@@ -44,9 +44,8 @@ type Watcher struct {
 
 // New makes a Watcher; Start applies the profile, Run keeps it applied.
 // base, if not nil, gives the part of every /metrics snapshot that is not
-// watch's own: build info, and the reported namespace's sample without its
-// values (retransmission parameters, socket counts).
-func New(p *profile.Profile, interval time.Duration, t Target, log *slog.Logger, base func() (metrics.Info, metrics.Sample, error)) *Watcher {
+// watch's own: build info, and the samples of the watched namespaces.
+func New(p *profile.Profile, interval time.Duration, t Target, log *slog.Logger, base func() (metrics.Info, []metrics.Sample, error)) *Watcher {
 	w := &Watcher{profile: p, interval: interval, target: t, log: log, base: base, reload: make(chan struct{}, 1)}
 	w.initCounters()
 	return w
