@@ -78,6 +78,12 @@ func TestRealPrometheus(t *testing.T) {
 	stale := listen(t, conns, stalePort)
 	dialKeepalive(t, conns, stale, true)
 
+	// conntrack tracks this namespace's flows (a rule asks for their state),
+	// so its established timeout is a timer that forgets them.
+	if _, err := os.Stat(conntrackTimeout); err == nil {
+		trackFlows(t, dir)
+	}
+
 	watch := start(t, "tcpka watch", bin, "watch", fleet, "--interval", "1s", "--listen", watchAddr,
 		"--health-listen", healthAddr, "--all-netns")
 	if !testkit.Eventually(10*time.Second, func() bool { return httpOK("http://"+healthAddr+"/healthz") && nstest.Values(t, "") == fleetValues }) {
@@ -253,7 +259,7 @@ scrape_configs:
 				case !have[n] && pending[n] != "":
 					why = "tcpka does not export " + n + " yet"
 				case n == "tcpka_node_idle_timeout_seconds" && conntrackErr != nil:
-					why = "no node timer here: nf_conntrack is not loaded and ip_vs is not"
+					why = "no node timer here: nf_conntrack is not loaded (and ip_vs is not)"
 				}
 			}
 			if why != "" {
@@ -458,6 +464,34 @@ func dialKeepalive(t *testing.T, h *closers, ln net.Listener, on bool) net.Conn 
 	}
 	h.add(c)
 	return c
+}
+
+// trackFlows makes conntrack track the test namespace's flows, with a rule
+// that asks for their state, and waits until it tracks one. nf_conntrack is
+// loaded already (the caller checks): nothing is loaded into the kernel.
+func trackFlows(t *testing.T, dir string) {
+	t.Helper()
+	f := filepath.Join(dir, "track.nft")
+	writeFile(t, f, `table inet tcpka-track {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ct state established,related counter accept
+	}
+}
+`)
+	nstest.Run(t, "nft", "-f", f)
+	// Any new connection is tracked from now on.
+	h := &closers{}
+	defer h.closeAll()
+	ln := listen(t, h, 7009)
+	dialKeepalive(t, h, ln, false)
+	count := filepath.Join(filepath.Dir(conntrackTimeout), "nf_conntrack_count")
+	if !testkit.Eventually(5*time.Second, func() bool {
+		b, err := os.ReadFile(count)
+		return err == nil && strings.TrimSpace(string(b)) != "0"
+	}) {
+		t.Fatalf("conntrack tracks no flow of the test's namespace 5 s after a rule asked for their state")
+	}
 }
 
 // silence drops every packet to and from port in the test's namespace.

@@ -19,9 +19,8 @@ import (
 // internal/metrics names it, its entry here must go (TestPendingMetrics
 // says so), and from then on its queries must return data.
 var pending = map[string]string{
-	"tcpka_dying_connections":         `connections whose peer stopped answering, per namespace, by reason="keepalive|retransmit|window"`,
-	"tcpka_node_idle_timeout_seconds": `the node's own timers that forget idle flows, by kind="conntrack|ipvs|nft-ct-timeout" and name`,
-	"tcpka_sockets_stale_timers":      `live connections whose keepalive timer runs on values from before the last change`,
+	"tcpka_dying_connections":    `connections whose peer stopped answering, per namespace, by reason="keepalive|retransmit|window"`,
+	"tcpka_sockets_stale_timers": `live connections whose keepalive timer runs on values from before the last change`,
 }
 
 // notTcpka are the series the rules read that tcpka does not export: the
