@@ -32,6 +32,7 @@ const (
 	stalePort  = 7001 // a connection armed before the profile changed
 	dyingPort  = 7002 // a connection whose peer is silenced
 	offPort    = 7003 // connections without keepalive
+	trackPort  = 7004 // a connection conntrack tracks
 )
 
 // The profile watch keeps (10 + 3 x 5 = 25 s), and another one tcpka
@@ -94,17 +95,15 @@ func TestRealPrometheus(t *testing.T) {
 	if err := os.Mkdir(textfiles, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeTextfile := func(profile string) {
+	// What tcpka-metrics.timer does, comparing with profile.
+	writeTextfile := func(t *testing.T, profile string) {
 		t.Helper()
-		args := []string{"metrics", "--profile", profile, "--textfile-dir", textfiles}
-		if out, err := exec.Command(bin, "help", "metrics").CombinedOutput(); err == nil && strings.Contains(string(out), "--all-netns") {
-			args = append(args, "--all-netns")
-		}
+		args := []string{"metrics", "--profile", profile, "--textfile-dir", textfiles, "--all-netns"}
 		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("tcpka %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	writeTextfile(fleet)
+	writeTextfile(t, fleet)
 	start(t, "node_exporter", nodeExporter, "--web.listen-address="+nodeAddr, "--collector.disable-defaults",
 		"--collector.textfile", "--collector.textfile.directory="+textfiles)
 
@@ -195,7 +194,7 @@ scrape_configs:
 	have := exported(t)
 	t.Run("conditions make their alerts' expressions return", func(t *testing.T) {
 		// The kernel differs from the profile tcpka metrics compares with.
-		writeTextfile(other)
+		writeTextfile(t, other)
 		p.waitSeries(t, "TcpkaProfileDrift", alerts["TcpkaProfileDrift"], `job="node",profile="other"`)
 
 		// Someone writes tcp_keepalive_time three times; watch puts it back each time.
@@ -483,7 +482,7 @@ func trackFlows(t *testing.T, dir string) {
 	// Any new connection is tracked from now on.
 	h := &closers{}
 	defer h.closeAll()
-	ln := listen(t, h, 7009)
+	ln := listen(t, h, trackPort)
 	dialKeepalive(t, h, ln, false)
 	count := filepath.Join(filepath.Dir(conntrackTimeout), "nf_conntrack_count")
 	if !testkit.Eventually(5*time.Second, func() bool {
