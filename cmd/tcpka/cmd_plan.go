@@ -187,8 +187,8 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	var box *plan.Middlebox
 	if planPath == "node" {
 		box, err = nodePath(env, planIdle, &ask.IdleTimeout)
-	} else {
-		box, err = resolvePath(planPath, planIdle, &ask.IdleTimeout)
+	} else if box, err = resolvePath(planPath, planIdle, &ask.IdleTimeout); errors.As(err, new(usageError)) {
+		err = usagef("%v, or node (this node's own idle timers)", err)
 	}
 	if err != nil {
 		return withCommand("plan", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -235,7 +236,7 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 	b = s.Local.AppendTo(b)
 	b = pad(b, start, colAddr)
 	start = len(b)
-	b = s.Peer.AppendTo(b)
+	b = appendPeer(b, s.Peer)
 	b = pad(b, start, colAddr)
 	b = appendCol(b, r.Verdict.Keepalive.String(), colKA)
 	start = len(b)
@@ -540,4 +541,19 @@ func trunc(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// appendPeer prints a peer as ss does: a listener's unset peer port is
+// "*" ("0.0.0.0:*", "[::]:*"), not port 0.
+func appendPeer(b []byte, p netip.AddrPort) []byte {
+	if p.Port() != 0 {
+		return p.AppendTo(b)
+	}
+	if p.Addr().Is6() {
+		b = append(b, '[')
+		b = p.Addr().AppendTo(b)
+		return append(b, "]:*"...)
+	}
+	b = p.Addr().AppendTo(b)
+	return append(b, ":*"...)
 }

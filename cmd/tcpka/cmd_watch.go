@@ -21,6 +21,7 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/rearm"
 	"github.com/tcpka/tcpka/internal/watch"
 )
 
@@ -31,6 +32,7 @@ type watchFlags struct {
 	logFormat     string
 	enforceCgroup string
 	bpfRoot       string
+	rearm         bool
 }
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
@@ -40,7 +42,7 @@ const watchShutdown = 500 * time.Millisecond
 var cmdWatch = &Command{
 	Name:      "watch",
 	AllNetns:  "keep the profile applied in every network namespace",
-	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
+	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--rearm] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
@@ -68,6 +70,12 @@ With --all-netns every check covers every network namespace on the machine
 (found again each time, so new containers are included), one transaction
 each; log lines name the namespace. /metrics reports tcpka's own namespace.
 
+With --rearm, every check also re-arms the keepalive timer of each live
+connection that follows the sysctls and is still armed with values from
+before the last change (as 'tcpka apply --rearm' does), so lowered values
+hold for open connections within one interval; a pass with nothing stale
+changes nothing. Logged when it re-arms anything.
+
 With --enforce-cgroup DIR it also keeps the profile's BPF sock_ops program
 attached to the cgroup v2 directory DIR (as 'tcpka enforce --cgroup' does),
 checking at every interval: a cgroup that was removed and made again (a
@@ -86,6 +94,7 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.StringVar(&f.healthListen, "health-listen", "", "serve /healthz alone on `ADDR`, for liveness probes (e.g. 127.0.0.1:9978)")
 		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
 		completesTo(fs, "log-format", logFormats())
+		fs.BoolVar(&f.rearm, "rearm", false, "also re-arm live connections' keepalive timers armed with older values, at every check")
 		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
 		fs.StringVar(&f.bpfRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
@@ -135,6 +144,14 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 			return err
 		}
 	}
+	if f.rearm {
+		if !env.Scope.RealProc() {
+			return usagef("--rearm needs --proc-root /proc: it reaches live connections of this machine")
+		}
+		if err := caps.Need("watch --rearm", "to reach live connections with bpf(2) or pidfd_getfd", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
+			return err
+		}
+	}
 	for flag, addr := range map[string]string{"listen": f.listen, "health-listen": f.healthListen} {
 		if err := checkListenAddr(addr); addr != "" && err != nil {
 			return inputf("watch: --%s %s: %v", flag, human.Safe(addr), err)
@@ -173,6 +190,11 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	defer signal.Stop(hup)
 	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
 	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
+	if f.rearm {
+		r := rearm.New(rearm.Options{ProcRoot: env.ProcRoot()})
+		defer r.Close()
+		target = &watch.Rearming{Target: target, Scope: env.Scope, Rearmer: r, Log: log}
+	}
 	if f.enforceCgroup != "" {
 		target = &watch.Enforcing{Target: target, Dir: f.enforceCgroup, Store: enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot), Profile: p, Log: log}
 	}

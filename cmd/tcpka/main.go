@@ -40,6 +40,7 @@ import (
 	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/rearm"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -147,7 +148,7 @@ var failed = []error{
 	sysctl.ErrNotExist, sysctl.ErrNothingToRevert, netscope.ErrWatched, watch.ErrDrift,
 	atomicfile.ErrExist, atomicfile.ErrPermission, atomicfile.ErrReadOnly, atomicfile.ErrUnsafe, atomicfile.ErrSymlink,
 	bootcfg.ErrChanged, bootcfg.ErrEnabled, bootcfg.ErrForeign, plan.ErrRoundTrip,
-	enforce.ErrKernelTooOld, enforce.ErrNoCgroup2, enforce.ErrNotEnforced, enforce.ErrNotOurs, enforce.ErrPermission, enforce.ErrUnit,
+	enforce.ErrKernelTooOld, rearm.ErrUnsupported, enforce.ErrNoCgroup2, enforce.ErrNotEnforced, enforce.ErrNotOurs, enforce.ErrPermission, enforce.ErrUnit,
 	sockdiag.ErrGone, sockdiag.ErrNotPermitted, sockopt.ErrNoSuchFD, sockopt.ErrNotPermitted, sockopt.ErrNotSocket, sockopt.ErrNotTCP, sockopt.ErrProcessGone,
 }
 

@@ -261,3 +261,16 @@ func TestSocketsProcessesNeedsRoot(t *testing.T) {
 func sockOpts(on bool, idle, intvl, cnt, userTimeoutMs int) *sockopt.Options {
 	return &sockopt.Options{On: on, Settings: keepalive.Settings{Time: idle, Intvl: intvl, Probes: cnt, UserTimeout: time.Duration(userTimeoutMs) * time.Millisecond}}
 }
+
+func TestAppendPeer(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:0":        "0.0.0.0:*",
+		"[::]:0":           "[::]:*",
+		"10.0.0.2:443":     "10.0.0.2:443",
+		"[2001:db8::1]:22": "[2001:db8::1]:22",
+	} {
+		if got := string(appendPeer(nil, netip.MustParseAddrPort(in))); got != want {
+			t.Errorf("appendPeer(%s) = %s, want %s (as ss prints it)", in, got, want)
+		}
+	}
+}

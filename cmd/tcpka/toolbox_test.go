@@ -83,11 +83,18 @@ func writeScript(t *testing.T, shell string) string {
 // the word under the cursor), and returns COMPREPLY sorted.
 func bashComplete(t *testing.T, script, netnsDir string, words ...string) []string {
 	t.Helper()
+	return bashCompleteIn(t, "", script, netnsDir, words...)
+}
+
+// bashCompleteIn is bashComplete with dir as the working directory.
+func bashCompleteIn(t *testing.T, dir, script, netnsDir string, words ...string) []string {
+	t.Helper()
 	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", `source "$0" || exit 1
 COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
 _tcpka 2>/dev/null
 printf '%s\n' "${COMPREPLY[@]}"`, script)
 	cmd.Args = append(cmd.Args, words...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netnsDir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -152,6 +159,18 @@ func TestCompletionBash(t *testing.T) {
 			t.Errorf("%q<TAB> (-want +got):\n%s", strings.Join(tt.words, " "), diff)
 		}
 	}
+	// A PROFILE also completes to the profile files in the working
+	// directory (a name ending in .yaml is a path).
+	here := t.TempDir()
+	for _, f := range []string{"nlb.yaml", "edge.yml", "notes.txt"} {
+		os.WriteFile(filepath.Join(here, f), nil, 0o644)
+	}
+	if got := bashCompleteIn(t, here, script, netns, "tcpka", "apply", ""); !cmp.Equal(got, sorted(append(profiles, "edge.yml", "nlb.yaml"))) {
+		t.Errorf("tcpka apply <TAB> in a directory with profiles: %v", got)
+	}
+	if got := bashCompleteIn(t, here, script, netns, "tcpka", "check", "n"); !cmp.Equal(got, []string{"nlb.yaml"}) {
+		t.Errorf("tcpka check n<TAB>: %v, want nlb.yaml", got)
+	}
 	// Every flag of every command completes after "--" / "-".
 	for _, c := range commands {
 		got := bashComplete(t, script, netns, "tcpka", c.Name, "-")
@@ -177,7 +196,7 @@ func TestCompletionFlagValues(t *testing.T) {
 	}{
 		{[]string{"render", "ssh", "--format"}, []string{"k8s", "sysctl", "unit"}, []string{"render", "ssh", "--format", "nope"}},
 		{[]string{"sockets", "--state"}, states, []string{"sockets", "--state", "nope"}},
-		{[]string{"plan", "--path"}, paths, []string{"plan", "--path", "nope"}},
+		{[]string{"plan", "--path"}, sorted(append(plan.Names(), "node")), []string{"plan", "--path", "nope"}},
 		{[]string{"ssh", "--path"}, paths, []string{"ssh", "--path", "nope"}},
 		{[]string{"watch", "ssh", "--log-format"}, []string{"json", "text"}, []string{"watch", "ssh", "--log-format", "nope"}},
 	}
@@ -243,9 +262,13 @@ func TestCompletionFish(t *testing.T) {
 	script := writeScript(t, "fish")
 	netns := t.TempDir()
 	os.WriteFile(filepath.Join(netns, "blue"), nil, 0o644)
+	here := t.TempDir() // the working directory: one profile file
+	os.WriteFile(filepath.Join(here, "nlb.yaml"), nil, 0o644)
+	os.WriteFile(filepath.Join(here, "notes.txt"), nil, 0o644)
 	complete := func(line string) []string {
 		cmd := exec.Command("fish", "--no-config", "-c", `source $argv[1]; or exit 1; complete -C $argv[2]`, script, line)
 		cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netns)
+		cmd.Dir = here
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("fish complete -C %q: %v\n%s", line, err, out)
@@ -264,10 +287,10 @@ func TestCompletionFish(t *testing.T) {
 		want []string
 	}{
 		{"tcpka ", sorted(commandList())},
-		{"tcpka apply ", sorted(profile.ShippedNames())},
+		{"tcpka apply ", sorted(append(profile.ShippedNames(), "nlb.yaml"))},
 		{"tcpka completion ", []string{"bash", "fish", "zsh"}},
 		{"tcpka zz-fake --netns ", []string{"blue"}},
-		{"tcpka zz-fake --netns blue ", sorted(profile.ShippedNames())},
+		{"tcpka zz-fake --netns blue ", sorted(append(profile.ShippedNames(), "nlb.yaml"))},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, complete(tt.line)); diff != "" {

@@ -1,6 +1,9 @@
 package bootcfg
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -214,5 +217,32 @@ func TestWith(t *testing.T) {
 	r3 := r.With("/opt/sysctl.d/60-tcpka.conf", []byte("net.ipv4.tcp_keepalive_time = 60\n"))
 	if v := r3.Lookup(keepalive.Time); v.Systemd != nil {
 		t.Errorf("a file outside the loaders' directories counted: %+v", v.Systemd)
+	}
+}
+
+// TestResolveMergedUsr: on a merged-/usr system /lib is a link to
+// usr/lib, so /lib/sysctl.d is /usr/lib/sysctl.d: its files are read once
+// and never listed as masked by themselves.
+func TestResolveMergedUsr(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr/lib/sysctl.d"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/lib/sysctl.d/50-default.conf"), []byte("net.ipv4.tcp_keepalive_time = 600\n"), 0o644)
+	os.Symlink("usr/lib", filepath.Join(root, "lib"))
+	os.MkdirAll(filepath.Join(root, "etc/sysctl.d"), 0o755)
+	os.Symlink("/dev/null", filepath.Join(root, "etc/sysctl.d/10-a.conf"))
+	os.Symlink("/dev/null", filepath.Join(root, "etc/sysctl.d/20-b.conf"))
+	r, err := Resolve(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Masked) != 0 {
+		t.Errorf("masked: %+v, want none", r.Masked)
+	}
+	var paths []string
+	for _, f := range r.Files {
+		paths = append(paths, f.Path)
+	}
+	if got := strings.Join(paths, " "); got != "/etc/sysctl.d/10-a.conf /etc/sysctl.d/20-b.conf /usr/lib/sysctl.d/50-default.conf" {
+		t.Errorf("files: %s", got)
 	}
 }

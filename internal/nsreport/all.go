@@ -266,6 +266,7 @@ type applyAllRowJSON struct {
 	Changes []ChangeJSON      `json:"changes"`
 	Before  *jsonout.Settings `json:"before,omitempty"`
 	After   *jsonout.Settings `json:"after,omitempty"`
+	Rearm   *RearmJSON        `json:"rearm,omitempty"`
 }
 
 type applyAllJSONOut struct {
@@ -277,7 +278,7 @@ type applyAllJSONOut struct {
 }
 
 // ApplyAll prints apply --all-netns.
-func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v netscope.Visits) (Outcome, error) {
+func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v netscope.Visits, rv *Rearm) (Outcome, error) {
 	WarnListing(o.Err, "apply", v.Listing)
 	nfailed, failed := failedLabels(v)
 	if o.JSON {
@@ -287,6 +288,9 @@ func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v
 			if o.Err == nil {
 				b, a := jsonout.Of(o.Before, detect.Net{}), jsonout.Of(p.Applied(o.Before), detect.Net{})
 				j.Before, j.After = &b, &a
+			}
+			if x := rv.visit(o.ID); x != nil {
+				j.Rearm = rearmJSON(*x, rv.DryRun || !rv.Asked)
 			}
 			if o.Failed() {
 				out.Failed = append(out.Failed, o.ID)
@@ -322,6 +326,7 @@ func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v
 				changed++
 				fmt.Fprintf(w, "  applied: %d %s written and read back\n", n, human.Plural(n, "key"))
 			}
+			rv.print(w, rv.visit(o.ID), "  ")
 		}
 		did := "changed"
 		if dryRun {
@@ -332,6 +337,9 @@ func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v
 	}
 	if nfailed > 0 {
 		fmt.Fprintf(o.Err, "tcpka: apply: failed in %d of %d network %s: %s\n", nfailed, len(outs), human.Plural(len(outs), "namespace"), failed)
+		return Failed, nil
+	}
+	if rv.Failed() {
 		return Failed, nil
 	}
 	return OK, nil

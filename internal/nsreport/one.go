@@ -22,20 +22,26 @@ type applyJSONOut struct {
 	Changes []ChangeJSON     `json:"changes"`
 	Before  jsonout.Settings `json:"before"`
 	After   jsonout.Settings `json:"after"`
+	// Rearm: the live connections' keepalive timers after the change.
+	Rearm *RearmJSON `json:"rearm,omitempty"`
 }
 
 // ApplyOne prints apply in one namespace: the keys old -> new, the
 // detection times, what the profile sets that apply does not write.
-func ApplyOne(o Out, p *profile.Profile, dryRun bool, oc netscope.Outcome, net detect.Net) (Outcome, error) {
+func ApplyOne(o Out, p *profile.Profile, dryRun bool, oc netscope.Outcome, net detect.Net, rv *Rearm) (Outcome, error) {
 	res := oc.Result
 	after := p.Applied(res.Before)
 	if o.JSON {
-		return OK, writeJSON(o.W, applyJSONOut{
+		out := applyJSONOut{
 			Profile: p.Name, Origin: human.Safe(p.Origin), Netns: oc.ID,
 			DryRun: dryRun, Applied: res.Written,
 			Changes: ChangesJSON(res.Changes),
 			Before:  jsonout.Of(res.Before, net), After: jsonout.Of(after, net),
-		})
+		}
+		if v := rv.visit(oc.ID); v != nil {
+			out.Rearm = rearmJSON(*v, rv.DryRun || !rv.Asked)
+		}
+		return rearmOutcome(rv), writeJSON(o.W, out)
 	}
 	PrintUndone(o.W, res, dryRun)
 	fmt.Fprintf(o.W, "profile %s (%s)\n", p.Name, human.Safe(p.Origin))
@@ -50,7 +56,8 @@ func ApplyOne(o Out, p *profile.Profile, dryRun bool, oc netscope.Outcome, net d
 	default:
 		fmt.Fprintf(o.W, "applied: %d %s written and read back\n", n, human.Plural(n, "key"))
 	}
-	return OK, nil
+	rv.print(o.W, rv.visit(oc.ID), "")
+	return rearmOutcome(rv), nil
 }
 
 type checkJSONOut struct {
@@ -135,4 +142,12 @@ func RevertOne(o Out, dryRun bool, r netscope.Reverted, net detect.Net) (Outcome
 		fmt.Fprintf(o.W, "reverted: %d %s restored\n", n, human.Plural(n, "key"))
 	}
 	return OK, nil
+}
+
+// rearmOutcome is Failed when a re-arm pass failed.
+func rearmOutcome(rv *Rearm) Outcome {
+	if rv.Failed() {
+		return Failed
+	}
+	return OK
 }

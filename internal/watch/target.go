@@ -1,14 +1,18 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/rearm"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -155,4 +159,43 @@ func drifted(rs []netscope.Reading, s keepalive.Settings) bool {
 		}
 	}
 	return false
+}
+
+// Rearming re-arms, after every apply, the keepalive timers of live
+// connections still armed with values from before the last change (watch
+// --rearm): one pass of internal/rearm over the scope, which re-arms only
+// timers due later than tcp_keepalive_time allows, so a pass with nothing
+// stale changes nothing. A failed pass fails the check: /healthz says why.
+type Rearming struct {
+	Target
+	Scope   *netscope.Scope
+	Rearmer *rearm.Rearmer
+	Log     *slog.Logger
+}
+
+// Apply applies, then re-arms.
+func (k *Rearming) Apply(s keepalive.Settings) ([]Correction, error) {
+	cs, err := k.Target.Apply(s)
+	if err != nil {
+		return cs, err
+	}
+	vs, err := k.Rearmer.Scope(context.Background(), k.Scope, false)
+	failed := 0
+	for _, v := range vs {
+		if v.Result.Rearmed > 0 || v.Result.Failed > 0 {
+			attrs := []any{"rearmed", v.Result.Rearmed, "failed", v.Result.Failed, "method", string(v.Result.Method), "old_timers_until_s", v.Latest.Round(time.Millisecond).Seconds()}
+			if k.Scope.All() {
+				attrs = append([]any{"netns", v.Label()}, attrs...)
+			}
+			k.Log.Info("keepalive timers re-armed", attrs...)
+		}
+		failed += v.Result.Failed
+	}
+	switch {
+	case err != nil:
+		return cs, fmt.Errorf("re-arm: %w", err)
+	case failed > 0:
+		return cs, fmt.Errorf("re-arm: the kernel refused %d %s", failed, human.Plural(failed, "socket"))
+	}
+	return cs, nil
 }
