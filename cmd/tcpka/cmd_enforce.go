@@ -48,7 +48,7 @@ func (f *enforceOpts) noteRetries2(w io.Writer) {
 var cmdEnforce = &Command{
 	Name:      "enforce",
 	UsageLine: "enforce PROFILE (--pid N [--port P] [--override] | --cgroup DIR | --unit NAME) [--dry-run] [--json] | --list | --remove (--cgroup DIR | --unit NAME)",
-	Short:     "give live sockets of a process, or new connections of a cgroup, the profile's keepalive",
+	Short:     "give a process's sockets or a cgroup's new connections a profile",
 	Long: `Forms:
   tcpka enforce PROFILE --pid N [--port P] [--override] [--dry-run] [--json]
   tcpka enforce PROFILE --cgroup DIR | --unit NAME [--dry-run] [--json]
@@ -84,7 +84,8 @@ sudo tcpka enforce aws-nlb --pid 1234 --port 5432
 sudo tcpka enforce aws-nlb --unit myapp.service
 sudo tcpka enforce --list
 sudo tcpka enforce --remove --unit myapp.service
-tcpka render aws-nlb --format unit --unit myapp.service | sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
+tcpka render aws-nlb --format unit --unit myapp.service |
+  sudo tee /etc/systemd/system/myapp.service.d/tcpka-enforce.conf`,
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &enforceOpts{}
 		fs.IntVar(&f.pid, "pid", 0, "change the live TCP sockets of process `N`")

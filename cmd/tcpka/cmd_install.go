@@ -28,7 +28,7 @@ type installFlags struct {
 var cmdInstall = &Command{
 	Name:      "install",
 	UsageLine: "install PROFILE [--sysctl-d DIR] [--root DIR] [--force] [--dry-run]",
-	Short:     "make a profile permanent: sysctl.d drop-in, profile copy, systemd unit",
+	Short:     "make a profile permanent: sysctl.d drop-in, profile copy, unit",
 	Long: `Writes the drop-in 'tcpka render PROFILE' prints to /etc/sysctl.d/60-tcpka.conf,
 copies the profile to /etc/tcpka/profile.yaml and installs tcpka.service
 into /etc/systemd/system (skipped where that directory does not exist).

@@ -38,7 +38,7 @@ type measureFlags struct {
 var cmdMeasure = &Command{
 	Name:      "measure",
 	UsageLine: "measure PROFILE [--timeout D] [--with-data] [--user-timeout D] [--retries2 N] [--nat-timeout D [--idle D2]] [--json]",
-	Short:     "time real dead-peer detection in scratch network namespaces, vs the prediction",
+	Short:     "time real dead-peer detection in scratch namespaces, vs the model",
 	Long: `Builds two scratch network namespaces joined by a veth pair, writes PROFILE's
 keepalive values inside them only (keys the profile does not set, and
 tcp_retries2 unless the profile sets it, are copied from this namespace),

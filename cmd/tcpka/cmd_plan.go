@@ -31,9 +31,9 @@ var cmdPlan = &Command{
 	Name:      "plan",
 	Netns:     true,
 	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE [--force]] [--json] [--netns TARGET]",
-	Short:     "choose keepalive values that keep a path open and notice a dead peer in time",
+	Short:     "choose values that keep a path open and notice a dead peer in time",
 	LongFunc:  planLong,
-	Examples:  "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
+	Examples:  "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml\nsudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &planFlags{}
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
@@ -83,6 +83,9 @@ func pathList() string {
 	var lines []string
 	for _, m := range plan.Middleboxes {
 		lines = append(lines, fmt.Sprintf("%-10s %s (%s, %s)", m.Name, m.Title, human.Duration(m.IdleTimeout), m.Range()))
+		if len(lines[len(lines)-1]) > helpWidth-2 { // the timeout on a line of its own
+			lines[len(lines)-1] = fmt.Sprintf("%-10s %s\n  %10s (%s, %s)", m.Name, m.Title, "", human.Duration(m.IdleTimeout), m.Range())
+		}
 	}
 	return strings.Join(lines, "\n  ")
 }

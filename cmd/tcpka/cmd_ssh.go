@@ -28,7 +28,7 @@ type sshFlags struct {
 var cmdSSH = &Command{
 	Name:      "ssh",
 	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--ssh-config FILE] [--sshd-config FILE] [--json] | ssh --sessions [--kill-dying] [--json]",
-	Short:     "judge SSH keepalives and TCP keepalive for a host, or saved PuTTY sessions; list live sessions and close the dying",
+	Short:     "judge SSH and TCP keepalive; list and close hung SSH sessions",
 	Long: `An SSH session has two keepalives: the SSH layer's (ServerAliveInterval and
 ServerAliveCountMax in the client, ClientAliveInterval and ClientAliveCountMax
 in sshd) and the kernel's TCP keepalive (TCPKeepAlive yes, timed by the

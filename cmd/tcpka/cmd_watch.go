@@ -86,7 +86,7 @@ or a first apply that fails (no root, read-only /proc/sys) exits 1; nothing
 is served either way. SIGTERM or SIGINT stop it with exit 0 within a
 second. systemd/tcpka-watch.service
 runs it as a service; deploy/kubernetes runs it on every node.`,
-	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch /etc/tcpka/profile.yaml --interval 10s --log-format json",
+	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch ssh --interval 10s --log-format json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &watchFlags{}
 		fs.DurationVar(&f.interval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")

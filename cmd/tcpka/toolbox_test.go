@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -468,4 +469,31 @@ func TestManPage(t *testing.T) {
 	if strings.Contains(text, "run-dir") {
 		t.Error("man page shows the hidden --run-dir")
 	}
+}
+
+// TestHelpFitsTerminal: the command list, every command's help and the
+// man page as man shows it fit 80 columns.
+func TestHelpFitsTerminal(t *testing.T) {
+	check := func(what, text string) {
+		for i, l := range strings.Split(text, "\n") {
+			if n := utf8.RuneCountInString(l); n > 80 {
+				t.Errorf("%s line %d is %d columns: %s", what, i+1, n, l)
+			}
+		}
+	}
+	check("tcpka help", tcpkaOut(t, "help"))
+	for _, c := range commands {
+		check("tcpka help "+c.Name, tcpkaOut(t, "help", c.Name))
+	}
+	if _, err := exec.LookPath("groff"); err != nil {
+		t.Log("groff not installed: the man page's rendering is not checked")
+		return
+	}
+	cmd := exec.Command("sh", "-c", "groff -man -Tutf8 -rLL=80n | col -bx")
+	cmd.Stdin = strings.NewReader(tcpkaOut(t, "help", "--man"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("groff: %v", err)
+	}
+	check("the man page", string(out))
 }
