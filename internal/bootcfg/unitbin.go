@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tcpka/tcpka/systemd"
 )
@@ -18,12 +19,16 @@ var ErrGoRun = errors.New("it is a `go run` build, which Go deletes when it exit
 var ErrHidden = errors.New("the unit's sandbox hides it")
 
 // goBuildDir is the directory `go run` and `go test` build in: go-build
-// and a number, below os.TempDir() or $GOTMPDIR.
-var goBuildDir = regexp.MustCompile(`^go-build[0-9]+$`)
+// and a number, below os.TempDir() or $GOTMPDIR. Compiled on first use
+// (install), not at init: every command would pay for it at start-up.
+var goBuildDir = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^go-build[0-9]+$`) })
 
 // goCacheExe is where `go run` keeps a binary it has built before (Go
 // 1.24 and later): XX/XX...-d/NAME in the build cache, wherever $GOCACHE is.
-var goCacheExe = regexp.MustCompile(`/([0-9a-f]{2})/([0-9a-f]{64})-d/[^/]+$`)
+// Compiled on first use, like goBuildDir.
+var goCacheExe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`/([0-9a-f]{2})/([0-9a-f]{64})-d/[^/]+$`)
+})
 
 // UnitBinary is the path tcpka.service runs, for an install under root by
 // the binary exe (os.Executable with symlinks resolved; root resolved too).
@@ -49,7 +54,7 @@ func UnitBinary(root, exe string, unit []byte, goTmp []string) (bin string, from
 		return systemd.BinPath, false, nil
 	}
 	bin = "/" + rel
-	if m := goCacheExe.FindStringSubmatch(exe); m != nil && strings.HasPrefix(m[2], m[1]) {
+	if m := goCacheExe().FindStringSubmatch(exe); m != nil && strings.HasPrefix(m[2], m[1]) {
 		return "", false, fmt.Errorf("tcpka.service cannot run %s: %w", exe, ErrGoRun)
 	}
 	for _, tmp := range goTmp {
@@ -58,7 +63,7 @@ func UnitBinary(root, exe string, unit []byte, goTmp []string) (bin string, from
 			continue
 		}
 		for _, c := range strings.Split(filepath.Dir(r), "/") {
-			if goBuildDir.MatchString(c) {
+			if goBuildDir().MatchString(c) {
 				return "", false, fmt.Errorf("tcpka.service cannot run %s: %w", exe, ErrGoRun)
 			}
 		}

@@ -201,8 +201,8 @@ ExecStopPost=-+%[1]s enforce --remove --unit %%n
 
 // safeArg is a profile argument a command line in a unit holds as it is:
 // no space or quote to split or join words, no % (a specifier) or $ (a
-// variable), no backslash (an escape).
-var safeArg = regexp.MustCompile(`^[A-Za-z0-9/._+@:,=~-]+$`)
+// variable), no backslash (an escape). Compiled on first use, like unitName.
+var safeArg = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9/._+@:,=~-]+$`) })
 
 // UnitDropIn is DropIn for a profile with settings s, named profile on the
 // command line (a shipped profile's name or an absolute path), checked as
@@ -219,7 +219,7 @@ func UnitDropIn(bin, profile string, s keepalive.Settings, unit string) (string,
 	if err != nil {
 		return "", err
 	}
-	if !safeArg.MatchString(profile) {
+	if !safeArg().MatchString(profile) {
 		return "", fmt.Errorf("profile %q: a unit's command line cannot hold this name as it is (a space, quote, backslash, %% or $): rename or move the file", profile)
 	}
 	return DropIn(bin, profile, u), nil

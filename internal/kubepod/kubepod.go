@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Pod is a pod as the kubelet lays it out.
@@ -28,11 +29,15 @@ type Finder struct {
 // podUID matches the UID in a cgroup path, as both drivers write it:
 // systemd: kubepods-burstable-pod0d2c8f1e_4a3b_4c5d_8e9f_0a1b2c3d4e5f.slice
 // cgroupfs: /kubepods/burstable/pod0d2c8f1e-4a3b-4c5d-8e9f-0a1b2c3d4e5f/...
-var podUID = regexp.MustCompile(`kubepods[^\n]*?[/-]pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})`)
+// Compiled on first use, not at init: every command (show included) would
+// pay for it at start-up.
+var podUID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`kubepods[^\n]*?[/-]pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})`)
+})
 
 // UIDOf returns the pod UID a cgroup path names, with dashes, or "".
 func UIDOf(cgroupPath string) string {
-	m := podUID.FindStringSubmatch(cgroupPath)
+	m := podUID().FindStringSubmatch(cgroupPath)
 	if m == nil {
 		return ""
 	}
