@@ -17,8 +17,8 @@
 // MeasureNAT checks the other promise of keepalive, that it keeps a flow
 // open through a NAT that forgets silent flows. It builds three scratch
 // namespaces, client, router and server (-c, -r, -s), joined by veth
-// pairs; the router masquerades and drops invalid packets (nftables,
-// spoken over netlink by github.com/google/nftables) and its own conntrack
+// pairs; the router masquerades and drops invalid packets (nftables, one
+// netlink batch written by hand in nft.go) and its own conntrack
 // forgets an established TCP flow after the timeout, with loose pickup off.
 // The client holds one connection with SO_KEEPALIVE and one without idle
 // for a while, then each sends a few bytes that the server echoes: the

@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -271,41 +268,4 @@ func setupRouter(timeout time.Duration) error {
 		}
 	}
 	return nil
-}
-
-// natRules is, in nft's words:
-//
-//	table ip tcpka {
-//		chain prerouting { type filter hook prerouting priority mangle; ct state invalid drop }
-//		chain postrouting { type nat hook postrouting priority srcnat; oifname "tcpka2" masquerade }
-//	}
-//
-// Dropping invalid packets in prerouting covers both directions: a
-// forgotten flow's packets from the client (forwarded) and from the server
-// (addressed to the router itself, which would otherwise answer with a RST).
-func natRules() error {
-	c, err := nftables.New() // dials at Flush, from this thread's namespace
-	if err != nil {
-		return err
-	}
-	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "tcpka"})
-	pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle})
-	c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitINVALID), Xor: binaryutil.NativeEndian.PutUint32(0)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}})
-	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
-	ifname := make([]byte, unix.IFNAMSIZ)
-	copy(ifname, natOutside)
-	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
-		&expr.Masq{},
-	}})
-	return c.Flush()
 }
