@@ -14,7 +14,7 @@ import (
 // The scratch router's nftables rules, written over netlink by hand: one
 // batch of five messages. A library for it (google/nftables) ran its
 // package init at every tcpka start, show included, for this one command,
-// and took about 0.3 MB of the binary. nat_test.go holds these bytes to
+// and took about 0.3 MB of the binary. nft_test.go holds these bytes to
 // what google/nftables v0.3.0 sends for the same rules.
 
 // natRules is, in nft's words:
@@ -45,116 +45,176 @@ func natBatch() [][]byte {
 	copy(ifname, natOutside)
 	invalid := binary.NativeEndian.AppendUint32(nil, 1) // NF_CT_STATE_INVALID_BIT, in host order as ct writes it
 	zero := binary.NativeEndian.AppendUint32(nil, 0)
-	return [][]byte{
-		nftBatchMsg(unix.NFNL_MSG_BATCH_BEGIN),
-		nftMsg(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE,
-			nlAttr(unix.NFTA_TABLE_NAME, cstr(table)),
-			nlAttr(unix.NFTA_TABLE_FLAGS, be32(0))),
-		nftChain(table, "prerouting", "filter", unix.NF_INET_PRE_ROUTING, -150), // priority mangle
-		nftRule(table, "prerouting",
-			nftExpr("ct", nlAttr(unix.NFTA_CT_KEY, be32(unix.NFT_CT_STATE)), nlAttr(unix.NFTA_CT_DREG, be32(reg1))),
-			nftExpr("bitwise",
-				nlAttr(unix.NFTA_BITWISE_SREG, be32(reg1)),
-				nlAttr(unix.NFTA_BITWISE_DREG, be32(reg1)),
-				nlAttr(unix.NFTA_BITWISE_LEN, be32(4)),
-				nlAttr(unix.NLA_F_NESTED|unix.NFTA_BITWISE_MASK, nlAttr(unix.NFTA_DATA_VALUE, invalid)),
-				nlAttr(unix.NLA_F_NESTED|unix.NFTA_BITWISE_XOR, nlAttr(unix.NFTA_DATA_VALUE, zero))),
-			nftCmp(reg1, unix.NFT_CMP_NEQ, zero),
-			nftExpr("immediate",
-				nlAttr(unix.NFTA_IMMEDIATE_DREG, be32(unix.NFT_REG_VERDICT)),
-				nlAttr(unix.NLA_F_NESTED|unix.NFTA_IMMEDIATE_DATA,
-					nlAttr(unix.NLA_F_NESTED|unix.NFTA_DATA_VERDICT, nlAttr(unix.NFTA_VERDICT_CODE, be32(nfDrop)))))),
-		nftChain(table, "postrouting", "nat", unix.NF_INET_POST_ROUTING, 100), // priority srcnat
-		nftRule(table, "postrouting",
-			nftExpr("meta", nlAttr(unix.NFTA_META_KEY, be32(unix.NFT_META_OIFNAME)), nlAttr(unix.NFTA_META_DREG, be32(reg1))),
-			nftCmp(reg1, unix.NFT_CMP_EQ, ifname),
-			nftExpr("masq")),
-		nftBatchMsg(unix.NFNL_MSG_BATCH_END),
-	}
+	var w nlWriter
+	batch := [][]byte{w.batchMsg(unix.NFNL_MSG_BATCH_BEGIN)}
+
+	w.nftMsg(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE)
+	w.str(unix.NFTA_TABLE_NAME, table)
+	w.u32(unix.NFTA_TABLE_FLAGS, 0)
+	batch = append(batch, w.done())
+
+	batch = append(batch, w.chain(table, "prerouting", "filter", unix.NF_INET_PRE_ROUTING, -150)) // priority mangle
+	w.rule(table, "prerouting")
+	e := w.expr("ct")
+	w.u32(unix.NFTA_CT_KEY, unix.NFT_CT_STATE)
+	w.u32(unix.NFTA_CT_DREG, reg1)
+	w.endExpr(e)
+	e = w.expr("bitwise")
+	w.u32(unix.NFTA_BITWISE_SREG, reg1)
+	w.u32(unix.NFTA_BITWISE_DREG, reg1)
+	w.u32(unix.NFTA_BITWISE_LEN, 4)
+	w.value(unix.NFTA_BITWISE_MASK, invalid)
+	w.value(unix.NFTA_BITWISE_XOR, zero)
+	w.endExpr(e)
+	w.cmp(reg1, unix.NFT_CMP_NEQ, zero)
+	e = w.expr("immediate")
+	w.u32(unix.NFTA_IMMEDIATE_DREG, unix.NFT_REG_VERDICT)
+	data := w.nest(unix.NFTA_IMMEDIATE_DATA)
+	verdict := w.nest(unix.NFTA_DATA_VERDICT)
+	w.u32(unix.NFTA_VERDICT_CODE, nfDrop)
+	w.end(verdict)
+	w.end(data)
+	w.endExpr(e)
+	batch = append(batch, w.endRule())
+
+	batch = append(batch, w.chain(table, "postrouting", "nat", unix.NF_INET_POST_ROUTING, 100)) // priority srcnat
+	w.rule(table, "postrouting")
+	e = w.expr("meta")
+	w.u32(unix.NFTA_META_KEY, unix.NFT_META_OIFNAME)
+	w.u32(unix.NFTA_META_DREG, reg1)
+	w.endExpr(e)
+	w.cmp(reg1, unix.NFT_CMP_EQ, ifname)
+	w.endExpr(w.expr("masq"))
+	batch = append(batch, w.endRule())
+
+	return append(batch, w.batchMsg(unix.NFNL_MSG_BATCH_END))
 }
 
-// nftChain is a base chain of table (family ip) on hook at priority.
-func nftChain(table, name, typ string, hook uint32, priority int32) []byte {
-	return nftMsg(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE,
-		nlAttr(unix.NFTA_CHAIN_TABLE, cstr(table)),
-		nlAttr(unix.NFTA_CHAIN_NAME, cstr(name)),
-		nlAttr(unix.NLA_F_NESTED|unix.NFTA_CHAIN_HOOK,
-			nlAttr(unix.NFTA_HOOK_HOOKNUM, be32(hook)),
-			nlAttr(unix.NFTA_HOOK_PRIORITY, be32(uint32(priority)))),
-		nlAttr(unix.NFTA_CHAIN_TYPE, cstr(typ)))
+// nlWriter writes one netlink message at a time: a header, then
+// attributes (struct nlattr, host order, each padded to 4 bytes), nested
+// ones between nest and end. Numbers are in network order, as nf_tables
+// takes them.
+type nlWriter struct {
+	b     []byte
+	exprs int // where the open rule's expression list starts
 }
 
-// nftRule appends a rule of exprs to chain (nft add rule; the kernel
-// echoes it back).
-func nftRule(table, chain string, exprs ...[]byte) []byte {
-	return nftMsg(unix.NFT_MSG_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_ECHO|unix.NLM_F_APPEND,
-		nlAttr(unix.NFTA_RULE_TABLE, cstr(table)),
-		nlAttr(unix.NFTA_RULE_CHAIN, cstr(chain)),
-		nlAttr(unix.NLA_F_NESTED|unix.NFTA_RULE_EXPRESSIONS, exprs...))
+// msg starts a message (struct nlmsghdr) with an nfnetlink header (struct
+// nfgenmsg: family, version, resource id in network order).
+func (w *nlWriter) msg(typ, flags uint16, family uint8, resID uint16) {
+	w.b = make([]byte, unix.SizeofNlMsghdr, 256)
+	binary.NativeEndian.PutUint16(w.b[4:6], typ)
+	binary.NativeEndian.PutUint16(w.b[6:8], flags)
+	w.b = append(w.b, family, unix.NFNETLINK_V0)
+	w.b = binary.BigEndian.AppendUint16(w.b, resID)
 }
 
-// nftExpr is one expression of a rule: its name and its attributes.
-func nftExpr(name string, data ...[]byte) []byte {
-	return nlAttr(unix.NLA_F_NESTED|unix.NFTA_LIST_ELEM,
-		nlAttr(unix.NFTA_EXPR_NAME, cstr(name)),
-		nlAttr(unix.NLA_F_NESTED|unix.NFTA_EXPR_DATA, data...))
-}
-
-// nftCmp compares register reg with value.
-func nftCmp(reg, op uint32, value []byte) []byte {
-	return nftExpr("cmp",
-		nlAttr(unix.NFTA_CMP_SREG, be32(reg)),
-		nlAttr(unix.NFTA_CMP_OP, be32(op)),
-		nlAttr(unix.NLA_F_NESTED|unix.NFTA_CMP_DATA, nlAttr(unix.NFTA_DATA_VALUE, value)))
-}
-
-// nftMsg is an nf_tables message for family ip that asks for an ack.
-func nftMsg(typ, flags uint16, attrs ...[]byte) []byte {
-	return nlMsg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags, unix.NFPROTO_IPV4, 0, attrs...)
-}
-
-// nftBatchMsg begins or ends a batch for nf_tables.
-func nftBatchMsg(typ uint16) []byte {
-	return nlMsg(typ, unix.NLM_F_REQUEST, unix.NFPROTO_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
-}
-
-// nlMsg is a netlink message (struct nlmsghdr, host order) with an
-// nfnetlink header (struct nfgenmsg: family, version, resource id in
-// network order) and attrs.
-func nlMsg(typ, flags uint16, family uint8, resID uint16, attrs ...[]byte) []byte {
-	b := make([]byte, unix.SizeofNlMsghdr, 64)
-	b = append(b, family, unix.NFNETLINK_V0)
-	b = binary.BigEndian.AppendUint16(b, resID)
-	for _, a := range attrs {
-		b = append(b, a...)
-	}
+// done ends the message: its length goes in its header.
+func (w *nlWriter) done() []byte {
+	b := w.b
 	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
-	binary.NativeEndian.PutUint16(b[4:6], typ)
-	binary.NativeEndian.PutUint16(b[6:8], flags)
+	w.b = nil
 	return b
 }
 
-// nlAttr is one netlink attribute (struct nlattr, host order) holding
-// data, padded to 4 bytes.
-func nlAttr(typ uint16, data ...[]byte) []byte {
-	n := unix.SizeofNlAttr
-	for _, d := range data {
-		n += len(d)
-	}
-	b := make([]byte, unix.SizeofNlAttr, (n+3)&^3)
-	binary.NativeEndian.PutUint16(b[0:2], uint16(n))
-	binary.NativeEndian.PutUint16(b[2:4], typ)
-	for _, d := range data {
-		b = append(b, d...)
-	}
-	return append(b, make([]byte, cap(b)-len(b))...)
+// nftMsg starts an nf_tables message for family ip that asks for an ack.
+func (w *nlWriter) nftMsg(typ, flags uint16) {
+	w.msg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags, unix.NFPROTO_IPV4, 0)
 }
 
-// be32 is v in network order, as nf_tables takes its numbers.
-func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+// batchMsg is the message that begins or ends a batch for nf_tables.
+func (w *nlWriter) batchMsg(typ uint16) []byte {
+	w.msg(typ, unix.NLM_F_REQUEST, unix.NFPROTO_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
+	return w.done()
+}
 
-// cstr is s NUL-terminated.
-func cstr(s string) []byte { return append([]byte(s), 0) }
+// attr appends an attribute holding data.
+func (w *nlWriter) attr(typ uint16, data []byte) {
+	w.b = binary.NativeEndian.AppendUint16(w.b, uint16(unix.SizeofNlAttr+len(data)))
+	w.b = binary.NativeEndian.AppendUint16(w.b, typ)
+	w.b = append(w.b, data...)
+	w.pad()
+}
+
+func (w *nlWriter) pad() {
+	for len(w.b)%4 != 0 {
+		w.b = append(w.b, 0)
+	}
+}
+
+// u32 appends a number attribute.
+func (w *nlWriter) u32(typ uint16, v uint32) { w.attr(typ, binary.BigEndian.AppendUint32(nil, v)) }
+
+// str appends a NUL-terminated string attribute.
+func (w *nlWriter) str(typ uint16, s string) { w.attr(typ, append([]byte(s), 0)) }
+
+// nest opens a nested attribute; end closes it.
+func (w *nlWriter) nest(typ uint16) int {
+	at := len(w.b)
+	w.attr(typ|unix.NLA_F_NESTED, nil)
+	return at
+}
+
+func (w *nlWriter) end(at int) {
+	binary.NativeEndian.PutUint16(w.b[at:at+2], uint16(len(w.b)-at))
+}
+
+// value appends a nested NFTA_DATA_VALUE holding v.
+func (w *nlWriter) value(typ uint16, v []byte) {
+	at := w.nest(typ)
+	w.attr(unix.NFTA_DATA_VALUE, v)
+	w.end(at)
+}
+
+// chain is a base chain of table (family ip) on hook at priority.
+func (w *nlWriter) chain(table, name, typ string, hook uint32, priority int32) []byte {
+	w.nftMsg(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE)
+	w.str(unix.NFTA_CHAIN_TABLE, table)
+	w.str(unix.NFTA_CHAIN_NAME, name)
+	at := w.nest(unix.NFTA_CHAIN_HOOK)
+	w.u32(unix.NFTA_HOOK_HOOKNUM, hook)
+	w.u32(unix.NFTA_HOOK_PRIORITY, uint32(priority))
+	w.end(at)
+	w.str(unix.NFTA_CHAIN_TYPE, typ)
+	return w.done()
+}
+
+// rule starts a rule appended to chain (nft add rule; the kernel echoes
+// it back); its expressions follow, and endRule ends it.
+func (w *nlWriter) rule(table, chain string) {
+	w.nftMsg(unix.NFT_MSG_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_ECHO|unix.NLM_F_APPEND)
+	w.str(unix.NFTA_RULE_TABLE, table)
+	w.str(unix.NFTA_RULE_CHAIN, chain)
+	w.exprs = w.nest(unix.NFTA_RULE_EXPRESSIONS)
+}
+
+func (w *nlWriter) endRule() []byte {
+	w.end(w.exprs)
+	return w.done()
+}
+
+// expr opens one expression of a rule, named name: its attributes follow,
+// then endExpr.
+func (w *nlWriter) expr(name string) (at [2]int) {
+	at[0] = w.nest(unix.NFTA_LIST_ELEM)
+	w.str(unix.NFTA_EXPR_NAME, name)
+	at[1] = w.nest(unix.NFTA_EXPR_DATA)
+	return at
+}
+
+func (w *nlWriter) endExpr(at [2]int) {
+	w.end(at[1])
+	w.end(at[0])
+}
+
+// cmp compares register reg with value.
+func (w *nlWriter) cmp(reg, op uint32, value []byte) {
+	e := w.expr("cmp")
+	w.u32(unix.NFTA_CMP_SREG, reg)
+	w.u32(unix.NFTA_CMP_OP, op)
+	w.value(unix.NFTA_CMP_DATA, value)
+	w.endExpr(e)
+}
 
 // nftCommit sends batch over a netlink socket of the calling thread's
 // network namespace and waits for the kernel's answer to each message that

@@ -130,8 +130,11 @@ func TestNATRulesInScratchNetns(t *testing.T) {
 
 	// A rule for a chain that does not exist: the kernel refuses the
 	// batch and nothing of it stays.
+	var w nlWriter
+	w.rule("nosuchtable", "nochain")
+	w.endExpr(w.expr("masq"))
 	bad := natBatch()
-	bad = append(bad[:1:1], nftRule("nosuchtable", "nochain", nftExpr("masq")), bad[len(bad)-1])
+	bad = append(bad[:1:1], w.endRule(), bad[len(bad)-1])
 	err = nftCommit(bad)
 	if !errors.Is(err, syscall.ENOENT) || !strings.HasPrefix(err.Error(), "conn.Receive: netlink receive: ") {
 		t.Errorf("a rule for a missing table: %v, want conn.Receive: netlink receive: ENOENT", err)
