@@ -1,7 +1,6 @@
 package bootcfg
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -273,16 +272,31 @@ func (r *Resolution) read(p string) (*Source, error) {
 // starting with '#' or ';' are comments (there are no trailing comments: a
 // '#' after the value is part of the value), a leading '-' means "ignore
 // errors", the key is normalized, and key and value are trimmed.
+//
+// Lines are split at '\n' as bufio.ScanLines splits them (a final line
+// without a newline counts; a '\r' before the newline is trimmed with the
+// spaces), in place: no copy of the file and no string for a comment
+// (every start of tcpka show parses every file). A line of maxLine bytes or
+// more ends the file there, as it ended the bufio.Scanner (1 MiB buffer)
+// that Parse used before.
 func Parse(file string, data []byte) ([]Assignment, []Problem) {
 	var as []Assignment
 	var ps []Problem
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || l[0] == '#' || l[0] == ';' {
+	for n := 1; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) >= maxLine {
+			break
+		}
+		b := bytes.TrimSpace(line)
+		if len(b) == 0 || b[0] == '#' || b[0] == ';' {
 			continue
 		}
+		l := string(b)
 		a := Assignment{File: file, Line: n}
 		if rest, ok := strings.CutPrefix(l, "-"); ok {
 			a.IgnoreErrors, l = true, rest
@@ -299,6 +313,9 @@ func Parse(file string, data []byte) ([]Assignment, []Problem) {
 	}
 	return as, ps
 }
+
+// maxLine is the longest line Parse reads plus one.
+const maxLine = 1 << 20
 
 // matches says whether a sets key (explicitly or by a glob).
 func (a Assignment) matches(key string) bool {

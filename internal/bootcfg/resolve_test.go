@@ -1,6 +1,8 @@
 package bootcfg
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,6 +185,51 @@ func TestParse(t *testing.T) {
 	for in, want := range map[string]int{"60": 60, "0x3c": 60, "074": 60, " 60 ": 60} {
 		if n, err := (Assignment{Value: in}).Int(); err != nil || n != want {
 			t.Errorf("Int(%q) = %d, %v; want %d", in, n, err, want)
+		}
+	}
+}
+
+// TestParseSplitsLikeScanner: Parse splits lines in place as the
+// bufio.Scanner with a 1 MiB buffer it used before did: CRLF, a last line
+// without a newline, blank lines, and the line too long for the buffer,
+// which ends the file.
+func TestParseSplitsLikeScanner(t *testing.T) {
+	scanner := func(data []byte) (lines []string) {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 0, 4096), 1<<20)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		return lines
+	}
+	long := func(n int) string { return "net.x = " + strings.Repeat("1", n-len("net.x = ")) }
+	for _, data := range []string{
+		"", "\n", "\n\n", "a=1", "a=1\n", "a=1\r\n b = 2 \r\n\r\n", "a=1\r", "\r\n#c\r\nx\r\ny=\r",
+		" \t a = 1\n;b=2\n-c=3\n\n\nd=4",
+		long(1<<20-1) + "\na=1\n", long(1<<20) + "\na=1\n", long(1<<20+1) + "\na=1\n",
+		"a=1\n" + long(1<<20-1), "a=1\n" + long(1<<20), "a=1\n" + long(1<<20-2) + "\r\nb=2",
+		"a=1\n" + long(1<<20-1) + "\r\nb=2",
+	} {
+		var want []Assignment
+		var wantPs []Problem
+		for i, l := range scanner([]byte(data)) {
+			as, ps := Parse("f.conf", []byte(l))
+			for _, a := range as {
+				a.Line = i + 1
+				want = append(want, a)
+			}
+			for _, p := range ps {
+				p.Line = i + 1
+				wantPs = append(wantPs, p)
+			}
+		}
+		as, ps := Parse("f.conf", []byte(data))
+		name := data
+		if len(name) > 40 {
+			name = name[:20] + "..." + name[len(name)-20:]
+		}
+		if !cmp.Equal(want, as) || !cmp.Equal(wantPs, ps) {
+			t.Errorf("Parse(%q) = %d assignments, %d problems; the scanner's lines give %d, %d", name, len(as), len(ps), len(want), len(wantPs))
 		}
 	}
 }
