@@ -90,7 +90,7 @@ func ReadIPVSConfig() (IPVSTimeouts, error) {
 	}
 	req := nl.NewNetlinkRequest(int(id), 0)
 	req.AddData(&nl.Genlmsg{Command: ipvsCmdGetConfig, Version: ipvsVersion})
-	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
+	msgs, err := execute(req, unix.NETLINK_GENERIC, 0)
 	if err != nil {
 		return IPVSTimeouts{}, err
 	}
@@ -136,7 +136,7 @@ func genlFamily(name string) (uint16, error) {
 	req := nl.NewNetlinkRequest(nl.GENL_ID_CTRL, 0)
 	req.AddData(&nl.Genlmsg{Command: nl.GENL_CTRL_CMD_GETFAMILY, Version: nl.GENL_CTRL_VERSION})
 	req.AddData(nl.NewRtAttr(nl.GENL_CTRL_ATTR_FAMILY_NAME, nl.ZeroTerminated(name)))
-	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
+	msgs, err := execute(req, unix.NETLINK_GENERIC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("generic netlink family %s: %w", name, err)
 	}

@@ -289,3 +289,34 @@ func setIPVSTCPTimeout(s uint32) error {
 	}
 	return nil
 }
+
+// TestExecuteMatchesNl: execute answers as nl's Execute does, for a
+// single answer and for a multi-part dump (every generic netlink family;
+// unprivileged, loads nothing).
+func TestExecuteMatchesNl(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags int
+		attr  bool
+	}{{"one family", 0, true}, {"dump", unix.NLM_F_DUMP, false}} {
+		req := func() *nl.NetlinkRequest {
+			r := nl.NewNetlinkRequest(nl.GENL_ID_CTRL, tc.flags)
+			r.AddData(&nl.Genlmsg{Command: nl.GENL_CTRL_CMD_GETFAMILY, Version: nl.GENL_CTRL_VERSION})
+			if tc.attr {
+				r.AddData(nl.NewRtAttr(nl.GENL_CTRL_ATTR_FAMILY_NAME, nl.ZeroTerminated("nlctrl")))
+			}
+			return r
+		}
+		want, wantErr := req().Execute(unix.NETLINK_GENERIC, 0)
+		got, err := execute(req(), unix.NETLINK_GENERIC, 0)
+		if err != nil || wantErr != nil {
+			t.Fatalf("%s: execute: %v, nl: %v", tc.name, err, wantErr)
+		}
+		if len(want) == 0 || (tc.flags != 0) != (len(want) > 1) {
+			t.Fatalf("%s: nl answered %d messages", tc.name, len(want))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: answers (-nl +execute):\n%s", tc.name, diff)
+		}
+	}
+}
