@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
+	"github.com/tcpka/tcpka/internal/lazy"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -21,14 +20,11 @@ var ErrHidden = errors.New("the unit's sandbox hides it")
 // goBuildDir is the directory `go run` and `go test` build in: go-build
 // and a number, below os.TempDir() or $GOTMPDIR. Compiled on first use
 // (install), not at init: every command would pay for it at start-up.
-var goBuildDir = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^go-build[0-9]+$`) })
+var goBuildDir = lazy.Regexp{Expr: `^go-build[0-9]+$`}
 
 // goCacheExe is where `go run` keeps a binary it has built before (Go
 // 1.24 and later): XX/XX...-d/NAME in the build cache, wherever $GOCACHE is.
-// Compiled on first use, like goBuildDir.
-var goCacheExe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`/([0-9a-f]{2})/([0-9a-f]{64})-d/[^/]+$`)
-})
+var goCacheExe = lazy.Regexp{Expr: `/([0-9a-f]{2})/([0-9a-f]{64})-d/[^/]+$`}
 
 // UnitBinary is the path tcpka.service runs, for an install under root by
 // the binary exe (os.Executable with symlinks resolved; root resolved too).
@@ -54,7 +50,7 @@ func UnitBinary(root, exe string, unit []byte, goTmp []string) (bin string, from
 		return systemd.BinPath, false, nil
 	}
 	bin = "/" + rel
-	if m := goCacheExe().FindStringSubmatch(exe); m != nil && strings.HasPrefix(m[2], m[1]) {
+	if m := goCacheExe.Get().FindStringSubmatch(exe); m != nil && strings.HasPrefix(m[2], m[1]) {
 		return "", false, fmt.Errorf("tcpka.service cannot run %s: %w", exe, ErrGoRun)
 	}
 	for _, tmp := range goTmp {
@@ -63,7 +59,7 @@ func UnitBinary(root, exe string, unit []byte, goTmp []string) (bin string, from
 			continue
 		}
 		for _, c := range strings.Split(filepath.Dir(r), "/") {
-			if goBuildDir().MatchString(c) {
+			if goBuildDir.Get().MatchString(c) {
 				return "", false, fmt.Errorf("tcpka.service cannot run %s: %w", exe, ErrGoRun)
 			}
 		}

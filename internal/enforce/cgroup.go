@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/lazy"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,9 +119,7 @@ var ErrUnit = errors.New("unit")
 
 // unitName is compiled on first use, not at init: every tcpka command
 // (show included) would pay for it at start-up.
-var unitName = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|scope)$`)
-})
+var unitName = lazy.Regexp{Expr: `^[A-Za-z0-9:_.\\@-]+\.(service|scope)$`}
 
 // NormalizeUnit adds ".service" to a bare name and refuses names that are
 // not a service or scope (a slice covers many services: use --cgroup).
@@ -130,7 +127,7 @@ func NormalizeUnit(name string) (string, error) {
 	if !strings.Contains(name, ".") {
 		name += ".service"
 	}
-	if !unitName().MatchString(name) {
+	if !unitName.Get().MatchString(name) {
 		return "", fmt.Errorf("%w %q: not a service or scope name (NAME.service); for a slice or any other cgroup use --cgroup DIR", ErrUnit, name)
 	}
 	return name, nil
@@ -202,7 +199,7 @@ ExecStopPost=-+%[1]s enforce --remove --unit %%n
 // safeArg is a profile argument a command line in a unit holds as it is:
 // no space or quote to split or join words, no % (a specifier) or $ (a
 // variable), no backslash (an escape). Compiled on first use, like unitName.
-var safeArg = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9/._+@:,=~-]+$`) })
+var safeArg = lazy.Regexp{Expr: `^[A-Za-z0-9/._+@:,=~-]+$`}
 
 // UnitDropIn is DropIn for a profile with settings s, named profile on the
 // command line (a shipped profile's name or an absolute path), checked as
@@ -219,7 +216,7 @@ func UnitDropIn(bin, profile string, s keepalive.Settings, unit string) (string,
 	if err != nil {
 		return "", err
 	}
-	if !safeArg().MatchString(profile) {
+	if !safeArg.Get().MatchString(profile) {
 		return "", fmt.Errorf("profile %q: a unit's command line cannot hold this name as it is (a space, quote, backslash, %% or $): rename or move the file", profile)
 	}
 	return DropIn(bin, profile, u), nil

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/tcpka/tcpka/internal/lazy"
 )
 
 // Pod is a pod as the kubelet lays it out.
@@ -31,13 +31,11 @@ type Finder struct {
 // cgroupfs: /kubepods/burstable/pod0d2c8f1e-4a3b-4c5d-8e9f-0a1b2c3d4e5f/...
 // Compiled on first use, not at init: every command (show included) would
 // pay for it at start-up.
-var podUID = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`kubepods[^\n]*?[/-]pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})`)
-})
+var podUID = lazy.Regexp{Expr: `kubepods[^\n]*?[/-]pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})`}
 
 // UIDOf returns the pod UID a cgroup path names, with dashes, or "".
 func UIDOf(cgroupPath string) string {
-	m := podUID().FindStringSubmatch(cgroupPath)
+	m := podUID.Get().FindStringSubmatch(cgroupPath)
 	if m == nil {
 		return ""
 	}

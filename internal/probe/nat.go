@@ -70,12 +70,13 @@ type Held struct {
 }
 
 // Addresses: the client's side of the router on TEST-NET-1, the server's
-// on TEST-NET-2 (RFC 5737). The server sees the router's outer address.
+// on TEST-NET-2 (RFC 5737), /24 (written out as in probe.go). The server
+// sees the router's outer address.
 var (
-	natClient    = &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(24, 32)}
-	natRouterIn  = &net.IPNet{IP: net.IPv4(192, 0, 2, 254), Mask: net.CIDRMask(24, 32)}
-	natRouterOut = &net.IPNet{IP: net.IPv4(198, 51, 100, 254), Mask: net.CIDRMask(24, 32)}
-	natServer    = &net.IPNet{IP: net.IPv4(198, 51, 100, 1), Mask: net.CIDRMask(24, 32)}
+	natClient    = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1}, Mask: net.IPMask{255, 255, 255, 0}}
+	natRouterIn  = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 254}, Mask: net.IPMask{255, 255, 255, 0}}
+	natRouterOut = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 254}, Mask: net.IPMask{255, 255, 255, 0}}
+	natServer    = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 1}, Mask: net.IPMask{255, 255, 255, 0}}
 )
 
 // The router's interface towards the server: masquerade goes out there.

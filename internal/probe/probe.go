@@ -54,10 +54,12 @@ type Result struct {
 	Namespaces [2]string
 }
 
-// Addresses inside the scratch namespaces (TEST-NET-1, RFC 5737).
+// Addresses inside the scratch namespaces (TEST-NET-1, RFC 5737), /24.
+// Written out (net.IPv4's 16-byte form) so that no init code builds them
+// at every start.
 var (
-	addrA = &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(24, 32)}
-	addrB = &net.IPNet{IP: net.IPv4(192, 0, 2, 2), Mask: net.CIDRMask(24, 32)}
+	addrA = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1}, Mask: net.IPMask{255, 255, 255, 0}}
+	addrB = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2}, Mask: net.IPMask{255, 255, 255, 0}}
 )
 
 const netnsDir = "/run/netns"

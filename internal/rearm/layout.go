@@ -37,13 +37,25 @@ type layout struct {
 	sockDead, sockKeepopen uint32 // bits of enum sock_flags
 }
 
-var kernelLayout = sync.OnceValues(func() (layout, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return layout{}, fmt.Errorf("%w: no kernel BTF (CONFIG_DEBUG_INFO_BTF): %w", ErrUnsupported, err)
-	}
-	return layoutFrom(spec)
-})
+// kernelLayout reads the running kernel's layout once (its BTF), on first
+// use: a sync.OnceValues at package level would be init code at every start.
+func kernelLayout() (layout, error) {
+	kernel.once.Do(func() {
+		spec, err := btf.LoadKernelSpec()
+		if err != nil {
+			kernel.err = fmt.Errorf("%w: no kernel BTF (CONFIG_DEBUG_INFO_BTF): %w", ErrUnsupported, err)
+			return
+		}
+		kernel.l, kernel.err = layoutFrom(spec)
+	})
+	return kernel.l, kernel.err
+}
+
+var kernel struct {
+	once sync.Once
+	l    layout
+	err  error
+}
 
 // layoutFrom reads the layout from a kernel's BTF. Every miss wraps
 // ErrUnsupported: the BPF method cannot run on that kernel, pidfd can.

@@ -85,7 +85,9 @@ var stateFilters = []struct {
 	{"all", StatesAll},
 }
 
-var stateAliases = map[string]string{"estab": "established", "listen": "listening"}
+// stateAliases are ss's short forms: a list, not a map, so that no init
+// code builds it at every start.
+var stateAliases = [...]struct{ short, full string }{{"estab", "established"}, {"listen", "listening"}}
 
 // StateNames lists the values ParseStates takes (short forms aside).
 func StateNames() []string {
@@ -100,8 +102,10 @@ func StateNames() []string {
 // it (established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait,
 // close-wait, last-ack, listening, closing, closed) or all, connected.
 func ParseStates(name string) (States, error) {
-	if full, ok := stateAliases[name]; ok {
-		name = full
+	for _, a := range stateAliases {
+		if a.short == name {
+			name = a.full
+		}
 	}
 	for _, f := range stateFilters {
 		if f.name == name {

@@ -25,10 +25,16 @@ type proc struct {
 // title is what ps shows: argv joined by spaces.
 func (p *proc) title() string { return strings.Join(p.argv, " ") }
 
-// sshComms are the command names of OpenSSH's processes: ssh; sshd for
+// sshComm says whether comm is the name of an OpenSSH process: ssh; sshd for
 // the listener and, before 9.8, for every per-connection process;
 // sshd-session (9.8+) and sshd-auth (10.0+) after them.
-var sshComms = map[string]bool{"ssh": true, "sshd": true, "sshd-session": true, "sshd-auth": true}
+func sshComm(comm string) bool {
+	switch comm {
+	case "ssh", "sshd", "sshd-session", "sshd-auth":
+		return true
+	}
+	return false
+}
 
 // readProcs reads every ssh and sshd process under procRoot. Processes
 // that exit meanwhile or cannot be read (another user's fds without root)
@@ -51,7 +57,7 @@ func readProcs(procRoot string) (map[int]*proc, error) {
 		}
 		dir := filepath.Join(procRoot, name)
 		comm, err := os.ReadFile(filepath.Join(dir, "comm"))
-		if err != nil || !sshComms[strings.TrimSpace(string(comm))] {
+		if err != nil || !sshComm(strings.TrimSpace(string(comm))) {
 			continue
 		}
 		p := &proc{pid: pid, comm: strings.TrimSpace(string(comm)), uid: -1, gid: -1, loginuid: -1, sockets: map[uint32]int{}}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/lazy"
 )
 
 // DropInName is the sshd drop-in tcpka recommends.
@@ -162,7 +161,7 @@ func (r *Report) NothingToChange() bool {
 
 // includeRE is compiled on first use, not at init, which every command
 // (show included) would pay for.
-var includeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^\s*include\s+(.+)$`) })
+var includeRE = lazy.Regexp{Expr: `(?i)^\s*include\s+(.+)$`}
 
 // includesDropIns says whether the sshd config file includes dir/*.conf.
 func includesDropIns(file, dir string) bool {
@@ -173,7 +172,7 @@ func includesDropIns(file, dir string) bool {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if m := includeRE().FindStringSubmatch(sc.Text()); m != nil {
+		if m := includeRE.Get().FindStringSubmatch(sc.Text()); m != nil {
 			for _, pat := range strings.Fields(m[1]) {
 				if filepath.Clean(filepath.Dir(pat)) == filepath.Clean(dir) {
 					return true
