@@ -168,9 +168,18 @@ func Resolve(root string) (*Resolution, error) {
 	}
 	seenFiles := map[fileID]bool{}
 	for _, dir := range Dirs {
-		host, err := securejoin.SecureJoin(root, dir)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", dir, err)
+		// Under "/" the kernel resolves a directory's symlinks where
+		// SecureJoin would (no link can lead out of "/"), so the directory
+		// is read by its own name, without SecureJoin's lstat of every
+		// component at every tcpka show. Only an error other than "not
+		// there" takes the way below, for SecureJoin's error or the one
+		// its path gives.
+		host, joined := dir, root != "/" || !kernelResolvesRoot
+		if joined {
+			var err error
+			if host, err = securejoin.SecureJoin(root, dir); err != nil {
+				return nil, fmt.Errorf("%s: %w", dir, err)
+			}
 		}
 		if id, ok := idOf(host, true); ok {
 			if seenDirs[id] {
@@ -181,6 +190,15 @@ func Resolve(root string) (*Resolution, error) {
 		entries, err := os.ReadDir(host)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) || isNotDir(err) {
 			continue
+		}
+		if err != nil && !joined {
+			if host, err = securejoin.SecureJoin(root, dir); err != nil {
+				return nil, fmt.Errorf("%s: %w", dir, err)
+			}
+			entries, err = os.ReadDir(host)
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) || isNotDir(err) {
+				continue
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", dir, err)
@@ -224,6 +242,10 @@ func Resolve(root string) (*Resolution, error) {
 	r.SysctlConf = src
 	return r, nil
 }
+
+// kernelResolvesRoot lets Resolve read the directories of "/" by their
+// own names; a test turns it off to compare.
+var kernelResolvesRoot = true
 
 func isNotDir(err error) bool {
 	var pe *fs.PathError

@@ -3,6 +3,7 @@ package bootcfg
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nstest"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -291,5 +293,54 @@ func TestResolveMergedUsr(t *testing.T) {
 	}
 	if got := strings.Join(paths, " "); got != "/etc/sysctl.d/10-a.conf /etc/sysctl.d/20-b.conf /usr/lib/sysctl.d/50-default.conf" {
 		t.Errorf("files: %s", got)
+	}
+}
+
+// TestResolveRootByName: under "/", reading the directories by their own
+// names finds what SecureJoin's walk finds, on this machine's tree.
+func TestResolveRootByName(t *testing.T) {
+	fast, err := Resolve("/")
+	if err != nil {
+		t.Skipf("this machine's sysctl.d: %v", err)
+	}
+	kernelResolvesRoot = false
+	defer func() { kernelResolvesRoot = true }()
+	slow, err := Resolve("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(slow, fast); diff != "" {
+		t.Errorf("Resolve(\"/\") (-SecureJoin +by name):\n%s", diff)
+	}
+	if len(fast.Files) == 0 && fast.SysctlConf == nil {
+		t.Log("this machine has no sysctl.d file: nothing compared")
+	}
+}
+
+// TestResolveRootByNameLinks: the same with /run/sysctl.d (a tmpfs of a
+// private mount namespace) as a link to another directory, a dangling
+// link and a loop: the same files, nothing, and SecureJoin's error.
+func TestResolveRootByNameLinks(t *testing.T) {
+	if !nstest.Private(t) {
+		return
+	}
+	for _, target := range []string{"/etc/sysctl.d", "/nonexistent", "sysctl.d"} {
+		os.Remove("/run/sysctl.d")
+		if err := os.Symlink(target, "/run/sysctl.d"); err != nil {
+			t.Fatal(err)
+		}
+		fast, fastErr := Resolve("/")
+		kernelResolvesRoot = false
+		slow, slowErr := Resolve("/")
+		kernelResolvesRoot = true
+		if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Errorf("/run/sysctl.d -> %s: error %v, SecureJoin's way %v", target, fastErr, slowErr)
+		}
+		if diff := cmp.Diff(slow, fast); diff != "" {
+			t.Errorf("/run/sysctl.d -> %s (-SecureJoin +by name):\n%s", target, diff)
+		}
+		if target == "sysctl.d" && fastErr == nil {
+			t.Errorf("a link loop read without an error")
+		}
 	}
 }
