@@ -34,7 +34,7 @@ func ReadRetrans(procRoot string) Retrans {
 }
 
 func readInt(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadSmallFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -119,4 +119,40 @@ func scanHZ(r interface{ Read([]byte) (int, error) }) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ReadSmallFile is os.ReadFile for a file of a few bytes under /proc/sys,
+// with the same result and errors (*os.PathError, Op "open" or "read"), in
+// plain system calls: os.ReadFile registers a /proc/sys file (which
+// supports poll) with Go's netpoller and unregisters it, a finalizer with
+// it, at every read (as internal/sysctl's readSmall says).
+func ReadSmallFile(path string) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		if fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 64)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }

@@ -1,7 +1,10 @@
 package detect
 
 import (
+	"bytes"
 	"compress/gzip"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,5 +56,27 @@ func TestReadHZProcRoot(t *testing.T) {
 	f.Close()
 	if hz, ok := ReadHZ(dir); !ok || hz != 300 {
 		t.Errorf("tree with config.gz: ReadHZ = %d, %v; want 300, true", hz, ok)
+	}
+}
+
+// TestReadSmallFile: what os.ReadFile gives, content and errors, for a
+// /proc/sys file, files around its first buffer's size, a missing file
+// and a directory.
+func TestReadSmallFile(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{"/proc/sys/net/ipv4/tcp_retries2", filepath.Join(dir, "missing"), dir}
+	for _, n := range []int{0, 1, 63, 64, 65, 200, 5000} {
+		p := filepath.Join(dir, fmt.Sprint(n))
+		if err := os.WriteFile(p, bytes.Repeat([]byte{'7'}, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		want, wantErr := os.ReadFile(p)
+		got, err := ReadSmallFile(p)
+		if !bytes.Equal(got, want) || fmt.Sprint(err) != fmt.Sprint(wantErr) || errors.Is(err, os.ErrNotExist) != errors.Is(wantErr, os.ErrNotExist) {
+			t.Errorf("%s: %d bytes, %v; os.ReadFile: %d bytes, %v", p, len(got), err, len(want), wantErr)
+		}
 	}
 }

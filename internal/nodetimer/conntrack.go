@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tcpka/tcpka/internal/detect"
 )
 
 // ConntrackKey is the sysctl that bounds an idle established TCP flow in
@@ -43,7 +44,7 @@ func (s Sources) conntrack() ([]Timer, *Unread) {
 
 // readSeconds reads a sysctl holding one non-negative integer.
 func readSeconds(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	b, err := detect.ReadSmallFile(path)
 	if err != nil {
 		return 0, err
 	}
