@@ -45,10 +45,10 @@ func MarshalIndent(v any, indent string) ([]byte, error) {
 
 type encoder struct{ b []byte }
 
-var (
-	marshalerType = reflect.TypeFor[json.Marshaler]()
-	settingsType  = reflect.TypeFor[Settings]()
-)
+// The types the encoder treats apart, as functions: package-level
+// variables would be init code at every tcpka start, JSON or not.
+func marshalerType() reflect.Type { return reflect.TypeFor[json.Marshaler]() }
+func settingsType() reflect.Type  { return reflect.TypeFor[Settings]() }
 
 func (e *encoder) value(v reflect.Value) error {
 	if !v.IsValid() {
@@ -56,11 +56,11 @@ func (e *encoder) value(v reflect.Value) error {
 		return nil
 	}
 	t := v.Type()
-	if t == settingsType {
+	if t == settingsType() {
 		e.b = appendObject(e.b, v.Interface().(Settings).Members())
 		return nil
 	}
-	if v.CanInterface() && t.Implements(marshalerType) && (t.Kind() != reflect.Pointer || !v.IsNil()) {
+	if v.CanInterface() && t.Implements(marshalerType()) && (t.Kind() != reflect.Pointer || !v.IsNil()) {
 		if t.Kind() == reflect.Interface && v.IsNil() {
 			e.b = append(e.b, null...)
 			return nil
@@ -184,7 +184,7 @@ func members(v reflect.Value) ([]Member, error) {
 				}
 				fv, ft = fv.Elem(), ft.Elem()
 			}
-			if ft == settingsType {
+			if ft == settingsType() {
 				out = append(out, fv.Interface().(Settings).Members()...)
 				continue
 			}

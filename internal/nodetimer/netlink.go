@@ -49,9 +49,12 @@ func execute(req *nl.NetlinkRequest, proto int, resType uint16) ([][]byte, error
 	dumpIntr := false
 	rb := make([]byte, receiveBufferSize)
 	for {
-		n, from, err := unix.Recvfrom(fd, rb, 0)
+		n, from, err := unix.Recvfrom(fd, rb, unix.MSG_TRUNC)
 		if err != nil {
 			return nil, err
+		}
+		if n > len(rb) {
+			return nil, fmt.Errorf("netlink: a %d-byte answer does not fit %d bytes", n, len(rb))
 		}
 		if f, ok := from.(*unix.SockaddrNetlink); !ok {
 			return nil, errors.New("netlink: answer from a non-netlink address")
@@ -99,10 +102,14 @@ func execute(req *nl.NetlinkRequest, proto int, resType uint16) ([][]byte, error
 	}
 }
 
-// receiveBufferSize is nl's RECEIVE_BUFFER_SIZE, a variable so that the
-// buffer goes on the heap: one large allocation the kernel writes into,
-// only the pages it fills touched.
-var receiveBufferSize = nl.RECEIVE_BUFFER_SIZE
+// receiveBufferSize holds any answer: the kernel fills a dump's datagrams
+// up to the reader's buffer size but never past 32 KiB
+// (netlink_recvmsg's max_recvmsg_len), and a longer datagram is reported,
+// never cut (MSG_TRUNC). It is a variable so that the buffer goes on the
+// heap, and 32 KiB so that it comes from the largest size class: a larger
+// allocation searches the heap's page summaries, which took 12 page
+// faults of a tcpka show.
+var receiveBufferSize = 32 << 10
 
 func done(res [][]byte, dumpIntr bool) ([][]byte, error) {
 	if dumpIntr {
