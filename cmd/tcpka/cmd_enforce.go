@@ -189,7 +189,7 @@ func triple(s keepalive.Settings) string {
 		}
 	}
 	if s.UserTimeout > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+s.UserTimeout.String())
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.UserTimeout.Format(int(s.UserTimeout/time.Millisecond)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -432,7 +432,7 @@ func optsWords(o sockopt.Options) string {
 	}
 	w := o.Settings.Triple()
 	if o.Settings.UserTimeout > 0 {
-		w += fmt.Sprintf(" + TCP_USER_TIMEOUT %dms", o.UserTimeoutMs())
+		w += " + TCP_USER_TIMEOUT " + keepalive.UserTimeout.Format(o.UserTimeoutMs())
 	}
 	return w
 }

@@ -238,7 +238,7 @@ func measureCase(data bool, ut time.Duration, retries2 int, rto time.Duration) s
 		parts = append(parts, "idle connection, peer silenced without a RST")
 	}
 	if ut > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+ut.String())
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.UserTimeout.Format(int(ut/time.Millisecond)))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -170,12 +170,9 @@ const (
 	colAddr  = 23
 	colKA    = 10
 	colNext  = 11
-	colProbe = 7
-	colPID   = 8
-	colComm  = 16
-	colOpts  = 18
-	colUT    = 9
-	colDet   = 17
+
+	// maxLine is where a --processes line wraps: tables fit 100 columns.
+	maxLine = 100
 )
 
 func pad(b []byte, start, width int) []byte {
@@ -195,17 +192,7 @@ func (t *textOut) begin(w *bufio.Writer, _ *Env, _ keepalive.Settings, _ detect.
 	b = appendCol(b, "PEER", colAddr)
 	b = appendCol(b, "KEEPALIVE", colKA)
 	b = appendCol(b, "NEXT-PROBE", colNext)
-	if t.processes {
-		b = appendCol(b, "PROBES", colProbe)
-		b = appendCol(b, "PID", colPID)
-		b = appendCol(b, "COMMAND", colComm)
-		b = appendCol(b, "IDLE/INTVL/CNT", colOpts)
-		b = appendCol(b, "USER-TMO", colUT)
-		b = appendCol(b, "DETECTION", colDet)
-		b = append(b, "DATA"...)
-	} else {
-		b = append(b, "PROBES"...)
-	}
+	b = append(b, "PROBES"...)
 	b = append(b, '\n')
 	t.buf = b
 	_, err := w.Write(b)
@@ -254,66 +241,70 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 	} else {
 		b = append(b, '-')
 	}
-	if t.processes {
-		b = pad(b, start, colProbe)
-		start = len(b)
-		if r.HasOwner {
-			b = strconv.AppendInt(b, int64(r.Owner.PID), 10)
-			b = pad(b, start, colPID)
-			b = appendCol(b, printable(r.Command), colComm)
-		} else {
-			b = appendCol(b, "-", colPID)
-			b = appendCol(b, "-", colComm)
-		}
-		start = len(b)
-		v := r.Verdict
-		switch {
-		case !v.HasOptions:
-			b = append(b, '-')
-		case v.Keepalive != sockdiag.KeepaliveOn:
-			b = append(b, "off"...)
-		default:
-			o := v.Options.Settings
-			b = strconv.AppendInt(b, int64(o.Time), 10)
-			b = append(b, '/')
-			b = strconv.AppendInt(b, int64(o.Intvl), 10)
-			b = append(b, '/')
-			b = strconv.AppendInt(b, int64(o.Probes), 10)
-			if v.Own {
-				b = append(b, " own"...)
-			} else {
-				b = append(b, " sysctl"...)
-			}
-		}
-		b = pad(b, start, colOpts)
-		start = len(b)
-		if v.HasOptions && v.Options.UserTimeoutMs() > 0 {
-			b = strconv.AppendInt(b, int64(v.Options.UserTimeoutMs()), 10)
-			b = append(b, "ms"...)
-		} else {
-			b = append(b, '-')
-		}
-		b = pad(b, start, colUT)
-		start = len(b)
-		switch {
-		case v.DetectionS() >= 0:
-			b = append(b, human.Seconds(v.DetectionS())...)
-		case v.Keepalive == sockdiag.KeepaliveOff:
-			b = append(b, "never while idle"...)
-		default:
-			b = append(b, '-')
-		}
-		b = pad(b, start, colDet)
-		if v.HasOptions && v.Bounds.Data >= 0 {
-			b = append(b, human.Seconds(v.Bounds.Data)...)
-		} else {
-			b = append(b, '-')
-		}
-	}
 	b = append(b, '\n')
+	if t.processes {
+		b = appendProcessLine(b, r)
+	}
 	t.buf = b
 	_, err := w.Write(b)
 	return err
+}
+
+// appendProcessLine adds --processes' second line for a socket, indented
+// under it: the process as comm[pid], the keepalive values it runs with
+// (its own options or the sysctls'), and when a silent peer is detected,
+// idle and with data in flight. A line past maxLine wraps before the
+// figures.
+func appendProcessLine(b []byte, r *sockdiag.Row) []byte {
+	start := len(b)
+	b = append(b, "  "...)
+	if r.HasOwner {
+		b = append(b, printable(r.Command)...)
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(r.Owner.PID), 10)
+		b = append(b, ']')
+	} else {
+		b = append(b, "no process found"...)
+	}
+	v := r.Verdict
+	if !v.HasOptions {
+		return append(b, "  options not read\n"...)
+	}
+	b = append(b, "  "...)
+	if v.Keepalive != sockdiag.KeepaliveOn {
+		b = append(b, "keepalive off"...)
+	} else {
+		if v.Own {
+			b = append(b, "own "...)
+		} else {
+			b = append(b, "sysctl "...)
+		}
+		b = append(b, v.Options.Settings.Triple()...)
+	}
+	if ms := v.Options.UserTimeoutMs(); ms > 0 {
+		b = append(b, ", TCP_USER_TIMEOUT "...)
+		b = append(b, keepalive.UserTimeout.Format(ms)...)
+	}
+	b = append(b, ':')
+	mark := len(b)
+	b = append(b, ' ')
+	switch {
+	case v.DetectionS() >= 0:
+		b = append(b, "detection "...)
+		b = append(b, human.Seconds(v.DetectionS())...)
+	case v.Keepalive == sockdiag.KeepaliveOff:
+		b = append(b, "never detected while idle"...)
+	default:
+		b = append(b, "detection unknown"...)
+	}
+	if v.Bounds.Data >= 0 {
+		b = append(b, ", data in flight "...)
+		b = append(b, human.Seconds(v.Bounds.Data)...)
+	}
+	if len(b)-start > maxLine {
+		b = append(b[:mark], append([]byte("\n   "), b[mark:]...)...)
+	}
+	return append(b, '\n')
 }
 
 func (t *textOut) end(*bufio.Writer, keepalive.Settings) error { return nil }

@@ -32,7 +32,7 @@ func TestOneFigurePerSocket(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sockets: exit %d: %s", code, errs)
 	}
-	mustMatch(t, "sockets", out, `(?m) 11/7/5 own +30000ms +32 s +30 s$`)
+	mustMatch(t, "sockets", out, `(?m)^  \S+\[\d+\]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 30 s$`)
 	out, _, _ = tcpkaRun(t, "sockets", "--processes", "--pid", pid, "--json")
 	var sj struct {
 		Sockets []map[string]any `json:"sockets"`
@@ -49,7 +49,7 @@ func TestOneFigurePerSocket(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("enforce: exit %d: %s", code, errs)
 	}
-	mustMatch(t, "enforce", out, `(?m)^  fd `+strconv.Itoa(fd)+` .* 11/7/5 \+ TCP_USER_TIMEOUT 30000ms -> 10/3/5 \+ TCP_USER_TIMEOUT 30000ms, detection 32 s -> 31 s$`)
+	mustMatch(t, "enforce", out, `(?m)^  fd `+strconv.Itoa(fd)+` .* 11/7/5 \+ TCP_USER_TIMEOUT 30000 ms -> 10/3/5 \+ TCP_USER_TIMEOUT 30000 ms, detection 32 s -> 31 s$`)
 	out, _, _ = tcpkaRun(t, "enforce", "testdata/profiles/keepalive-only.yaml", "--pid", pid, "--override", "--dry-run", "--json")
 	var ej struct {
 		Sockets []struct{ Before, After map[string]any }

@@ -130,10 +130,13 @@ ESTAB       10.0.0.1:9000           10.0.0.5:50003          on         5s       
 
 func TestSocketsTextProcesses(t *testing.T) {
 	got := runFake(t, socketsFlags{processes: true, port: 8080})
-	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES  PID      COMMAND          IDLE/INTVL/CNT     USER-TMO  DETECTION         DATA
-ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -       30       app              off                -         never while idle  929 s (15m29s)
-ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -       30       app              11/7/5 own         30000ms   32 s              30 s
-ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0       30       app              -                  -         -                 -
+	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
+ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -
+  app[30]  keepalive off: never detected while idle, data in flight 929 s (15m29s)
+ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -
+  app[30]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 30 s
+ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0
+  app[30]  options not read
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sockets --processes --port 8080 (-want +got):\n%s", diff)
@@ -141,7 +144,9 @@ ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s       
 }
 
 func TestSocketsFilters(t *testing.T) {
-	count := func(out string) int { return strings.Count(out, "\n") - 1 } // minus the header
+	count := func(out string) int { // socket lines: not the header, not --processes' second lines
+		return strings.Count(out, "\n") - 1 - strings.Count(out, "\n  ")
+	}
 	tests := []struct {
 		name string
 		f    socketsFlags
@@ -271,6 +276,28 @@ func TestAppendPeer(t *testing.T) {
 	} {
 		if got := string(appendPeer(nil, netip.MustParseAddrPort(in))); got != want {
 			t.Errorf("appendPeer(%s) = %s, want %s (as ss prints it)", in, got, want)
+		}
+	}
+}
+
+// TestSocketsProcessLineFits: the widest --processes line (a 15-character
+// command, the largest PID, own values at their maxima and the largest
+// TCP_USER_TIMEOUT) wraps before its figures and stays within 100
+// columns.
+func TestSocketsProcessLineFits(t *testing.T) {
+	o := sockOpts(true, keepalive.Time.Max, keepalive.Intvl.Max, keepalive.Probes.Max, int(keepalive.MaxUserTimeout/time.Millisecond))
+	r := &sockdiag.Row{HasOwner: true, Owner: sockdiag.Owner{PID: 4194304}, Command: "fifteen-chars-x",
+		Verdict: sockdiag.Verdict{Keepalive: sockdiag.KeepaliveOn, HasOptions: true, Own: true, Options: *o,
+			Bounds: detect.Bounds{Idle: 2147483647, Data: 2147483}}}
+	got := string(appendProcessLine(nil, r))
+	want := "  fifteen-chars-x[4194304]  own 32767/32767/127, TCP_USER_TIMEOUT 2147483647 ms:\n" +
+		"    detection 2147483647 s (596523h14m7s), data in flight 2147483 s (596h31m23s)\n"
+	if got != want {
+		t.Errorf("process line:\n%s\nwant:\n%s", got, want)
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if len(l) > 100 {
+			t.Errorf("%d columns: %q", len(l), l)
 		}
 	}
 }
