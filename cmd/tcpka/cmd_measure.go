@@ -46,10 +46,9 @@ a RST so that it looks exactly like a dead host, and times how long the
 surviving end takes to fail. Prints the model's prediction, the measurement,
 the difference and how the failure was reported (ETIMEDOUT for a dead peer).
 
-Exit 0 when the measurement lies in [predicted, predicted*1.15 + 1 s] (or,
-where the model says a late timer can end the connection one retransmission
-sooner, in that range from the earlier time), 1 when it misses (or measure
-could not run: no root), 2 on bad input (a bad flag or profile, a
+Exit 0 when the measurement lies in the model's band (from every timer as
+early as the timer wheel files it to every timer as late, plus 0.25 s for
+the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad input (a bad flag or profile, a
 prediction past --timeout), 3 when this namespace's values could not be
 read. The namespaces are removed on exit, on error and on Ctrl-C; the
 host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
@@ -99,20 +98,16 @@ type measureJSONOut struct {
 	Retries2      int     `json:"retries2,omitempty"`
 	RTOMs         float64 `json:"rto_ms,omitempty"`
 	Rule          string  `json:"rule"`
-	PredictedS    float64 `json:"predicted_s"`
-	PredictedMaxS float64 `json:"predicted_max_s"`
-	AcceptMaxS    float64 `json:"accept_max_s"`
-	// EarlyAcceptS: with early_possible, the second accepted range,
-	// [predicted_min_s, early_accept_max_s], one retransmission sooner.
-	PredictedMinS   *float64 `json:"predicted_min_s,omitempty"`
-	EarlyAcceptMaxS *float64 `json:"early_accept_max_s,omitempty"`
-	MeasuredS       *float64 `json:"measured_s"`
-	DifferenceS     *float64 `json:"difference_s"`
-	DifferencePct   *float64 `json:"difference_pct"`
-	EarlyPossible   bool     `json:"early_possible"`
-	Error           string   `json:"error"`
-	TimedOut        bool     `json:"timed_out"`
-	OK              bool     `json:"ok"`
+	// The band: ok when predicted_min_s <= measured_s <= predicted_max_s.
+	PredictedMinS float64  `json:"predicted_min_s"`
+	PredictedS    float64  `json:"predicted_s"`
+	PredictedMaxS float64  `json:"predicted_max_s"`
+	MeasuredS     *float64 `json:"measured_s"`
+	DifferenceS   *float64 `json:"difference_s"`
+	DifferencePct *float64 `json:"difference_pct"`
+	Error         string   `json:"error"`
+	TimedOut      bool     `json:"timed_out"`
+	OK            bool     `json:"ok"`
 }
 
 func runMeasure(env *Env, f measureFlags, args []string) error {
@@ -177,22 +172,15 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		band = detect.Predict(c)
 	}
 	pred := band.Nominal
-	acceptMax := probe.AcceptMax(pred)
 	errName := res.ErrorName()
-	// Where the budget ends just after a retransmission, the model allows
-	// either outcome: on time, or one retransmission sooner.
-	ok := res.Matches(pred) || (band.Early && res.Matches(band.Lower))
+	ok := res.Matches(band)
 	diff := res.Measured - pred
 	pct := 100 * diff.Seconds() / pred.Seconds()
 
 	if f.json {
 		out := measureJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes, WithData: f.withData,
-			UserTimeoutMs: int(vals.UserTimeout / time.Millisecond), Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
-			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
-		if band.Early {
-			lo, hi := round3(band.Lower.Seconds()), round3(probe.AcceptMax(band.Lower).Seconds())
-			out.PredictedMinS, out.EarlyAcceptMaxS = &lo, &hi
-		}
+			UserTimeoutMs: int(vals.UserTimeout / time.Millisecond), Rule: band.Rule, PredictedMinS: round3(band.Lower.Seconds()), PredictedS: round3(pred.Seconds()),
+			PredictedMaxS: round3(band.Upper.Seconds()), Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
 			out.Retries2 = vals.Retries2
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
@@ -209,10 +197,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
 		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, vals.UserTimeout, vals.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
-		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Upper))
-		if band.Early {
-			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", human.FloatSeconds(band.Lower))
-		}
+		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: %s .. %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Lower), human.FloatSeconds(band.Upper))
 		if res.TimedOut {
 			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
 		} else {
@@ -224,12 +209,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !ok {
 			verdict = "MISS"
 		}
-		if band.Early {
-			fmt.Fprintf(w, "verdict     %s: accepted ranges %s .. %s (one retransmission sooner) and %s .. %s (predicted .. predicted*1.15 + 1 s)\n",
-				verdict, fmtSecs(band.Lower), fmtSecs(probe.AcceptMax(band.Lower)), fmtSecs(pred), fmtSecs(acceptMax))
-		} else {
-			fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (predicted .. predicted*1.15 + 1 s)\n", verdict, fmtSecs(pred), fmtSecs(acceptMax))
-		}
+		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band)\n", verdict, fmtSecs(band.Lower), fmtSecs(band.Upper))
 	}
 	if !ok {
 		return exitCode(exitFailure)

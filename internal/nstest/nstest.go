@@ -65,6 +65,9 @@ func reexec(t *testing.T, unshareArgs []string, mountRun bool, tools []string) b
 	}
 	before := hostValues(t)
 	args := append(unshareArgs, os.Args[0], "-test.run", "^"+regexp.QuoteMeta(t.Name())+"$", "-test.v", "-test.count=1")
+	if testing.Short() {
+		args = append(args, "-test.short") // the test inside skips what -short skips outside
+	}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envVar+"="+t.Name())
 	var out bytes.Buffer
