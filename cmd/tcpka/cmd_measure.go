@@ -153,9 +153,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	net := env.Kernel.ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
-	if band.Nominal > f.timeout {
-		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
-			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
+	if band.Upper > f.timeout {
+		return inputf("measure: %s: predicted detection up to %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
+			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), f.timeout)
 	}
 	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
 		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")

@@ -126,8 +126,8 @@ ESTAB       10.0.0.1:9000           10.0.0.5:50003          on         5s       
 func TestSocketsTextProcesses(t *testing.T) {
 	got := runFake(t, socketsFlags{processes: true, port: 8080})
 	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES  PID      COMMAND          IDLE/INTVL/CNT     USER-TMO  DETECTION         DATA
-ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -       30       app              off                -         never while idle  929 s (15m29s)
-ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -       30       app              11/7/5 own         30000ms   32 s              30 s
+ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -       30       app              off                -         never while idle  939 s (15m39s)
+ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -       30       app              11/7/5 own         30000ms   32 s              31 s
 ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0       30       app              -                  -         -                 -
 `
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -224,7 +224,7 @@ func TestSocketsJSON(t *testing.T) {
 	}
 	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
 		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "time_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
-		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "data_in_flight_s": 30.0}
+		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "data_in_flight_s": 31.0}
 	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
 		t.Errorf("socket (-want +got):\n%s", diff)
 	}

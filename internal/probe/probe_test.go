@@ -74,6 +74,9 @@ func TestMeasureMatchesModel(t *testing.T) {
 			if res.Errno != syscall.ETIMEDOUT {
 				t.Errorf("read failed with %v, want ETIMEDOUT", res.Err)
 			}
+			// A machine busy with the rest of the test suite can wake
+			// the survivor's reader late; never early.
+			b.Upper += busy
 			if !res.Matches(b) {
 				t.Errorf("measured %v outside the model's band [%v, %v] (%s)", res.Measured, b.Lower, b.Upper, b.Rule)
 			}
@@ -140,6 +143,11 @@ func TestMeasureRemovesStale(t *testing.T) {
 		t.Errorf("stale %s still there (stat: %v)", stale, err)
 	}
 }
+
+// busy is how much later than the band a measurement may come on a
+// machine loaded by the rest of the test suite (compilers, other
+// namespaces' tests): the reader's wake-up, not the kernel's timers.
+const busy = 500 * time.Millisecond
 
 func assertGone(t *testing.T, names []string) {
 	t.Helper()

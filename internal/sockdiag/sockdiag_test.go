@@ -163,12 +163,12 @@ func TestJudgeAndSummary(t *testing.T) {
 		{"retransmitting", est(TimerRetransmit), nil, KeepaliveUnknown, false, unknown},
 		{"listener", &Socket{State: Listen}, nil, KeepaliveUnknown, false, unknown},
 		// Data in flight: the namespace's tcp_retries2 15 with the minimum RTO.
-		{"sysctl", est(TimerKeepalive), opt(true, 600, 30, 4, 0), KeepaliveOn, false, detect.Bounds{Idle: 720, Data: 929}},
-		{"own", est(TimerKeepalive), opt(true, 11, 7, 5, 0), KeepaliveOn, true, detect.Bounds{Idle: 46, Data: 929}},
+		{"sysctl", est(TimerKeepalive), opt(true, 600, 30, 4, 0), KeepaliveOn, false, detect.Bounds{Idle: 720, Data: 939}},
+		{"own", est(TimerKeepalive), opt(true, 11, 7, 5, 0), KeepaliveOn, true, detect.Bounds{Idle: 46, Data: 939}},
 		// The kernel's rule for TCP_USER_TIMEOUT: idle, the first probe
 		// timer at or past it (11 + 3*7); data, first retransmission + U.
-		{"own+user timeout", est(TimerRetransmit), opt(true, 11, 7, 5, 30*time.Second), KeepaliveOn, true, detect.Bounds{Idle: 32, Data: 30}},
-		{"options say off", est(TimerNone), opt(false, 600, 30, 4, 0), KeepaliveOff, false, detect.Bounds{Idle: -1, Data: 929}},
+		{"own+user timeout", est(TimerRetransmit), opt(true, 11, 7, 5, 30*time.Second), KeepaliveOn, true, detect.Bounds{Idle: 32, Data: 31}},
+		{"options say off", est(TimerNone), opt(false, 600, 30, 4, 0), KeepaliveOff, false, detect.Bounds{Idle: -1, Data: 939}},
 	}
 	sum := NewSummary()
 	for _, tt := range tests {
@@ -182,7 +182,7 @@ func TestJudgeAndSummary(t *testing.T) {
 		}
 		sum.Add(got)
 	}
-	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 929}
+	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 939}
 	if diff := cmp.Diff(want, sum); diff != "" {
 		t.Errorf("Summary (-want +got):\n%s", diff)
 	}
