@@ -47,10 +47,16 @@ func TestMeasureMatchesModel(t *testing.T) {
 		// run beside it.
 		{"2/1/3 with-data retries2 8", Options{Settings: ka(2, 1, 3, 8, 0), WithData: true}},
 		{"2/1/3 with-data user-timeout 3s", Options{Settings: ka(2, 1, 3, 3, 3*time.Second), WithData: true}},
+		// A longer path (a delay line on the survivor's side): the RTO is the
+		// round trip + 200 ms, 220 ms (55 jiffies) and 300 ms (75), and
+		// the budget still counts from 200 ms.
+		{"2/1/3 with-data retries2 4, RTT 20ms", Options{Settings: ka(2, 1, 3, 4, 0), WithData: true, Delay: 20 * time.Millisecond}},
+		{"2/1/3 with-data retries2 4, RTT 100ms", Options{Settings: ka(2, 1, 3, 4, 0), WithData: true, Delay: 100 * time.Millisecond}},
+		{"2/1/3 with-data user-timeout 3s, RTT 100ms", Options{Settings: ka(2, 1, 3, 15, 3*time.Second), WithData: true, Delay: 100 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.o.Settings.Retries2 >= 8 && testing.Short() {
+			if tt.o.Settings.Retries2 >= 8 && tt.o.Settings.UserTimeout == 0 && testing.Short() {
 				t.Skip("-short: a measurement of minutes")
 			}
 			t.Parallel()
