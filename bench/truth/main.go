@@ -242,8 +242,7 @@ func armed(ctx context.Context, p *probe.Pair) (detect.Live, time.Time, *net.TCP
 	if err := p.Silence(); err != nil {
 		return detect.Live{}, time.Time{}, nil, err
 	}
-	at := time.Now()
-	l, err := p.Live(a)
+	l, at, err := p.Live(a)
 	return l, at, a, err
 }
 

@@ -202,6 +202,26 @@ func jspan(d time.Duration, hz int) span {
 	return span{math.Floor(j) - 1, math.Ceil(j) + 1}
 }
 
+// remaining is how long until the armed timer's expiry, in jiffies, for a
+// timer of granularity g: Expires, or when that is 0 (the expiry has come
+// and the timer waits for its bucket, which comes up to a granularity
+// after it) anything back to g-1 jiffies past.
+func (l Live) remaining(w wheel, g int64) span {
+	if l.Expires > 0 {
+		return w.pick(jspan(l.Expires, w.hz))
+	}
+	return w.pick(span{float64(1 - g), 0})
+}
+
+// next is when the armed timer fires: its expiry, 1 jiffy to g later, and
+// not before now.
+func (l Live) next(w wheel, g int64) span {
+	x := l.remaining(w, g).add(w.lateness(1, float64(g)))
+	x.lo = math.Max(x.lo, 0)
+	x.hi = math.Max(x.hi, x.lo)
+	return x
+}
+
 func (w wheel) pick(s span) span {
 	if w.nominal {
 		return pt(s.mid())
@@ -226,7 +246,7 @@ func (l Live) keepaliveFate() Fate {
 			user: userJiffies(s.UserTimeout, hz), silent: w.pick(jspan(l.Silent(), hz))}
 		// The armed timer fires 1 jiffy to a granularity after its
 		// expiry, on a boundary of its level.
-		x := w.pick(jspan(l.Expires, hz)).add(w.lateness(1, float64(g)))
+		x := l.next(w, g)
 		k.fire(x, g, l.Out, 0, span{}, l.Out > 0)
 		return k.out
 	}
@@ -276,7 +296,7 @@ func (l Live) sinceRetransmit(w wheel, rtoJ, rtoMax int64) span {
 		x, align = w.arm(x, min(base<<i, rtoMax), align, true)
 	}
 	armed := min(base<<k, rtoMax)
-	return x.add(pt(float64(armed)).add(w.pick(jspan(l.Expires, hz)).neg()))
+	return x.add(pt(float64(armed)).add(l.remaining(w, gran(armed, true, hz)).neg()))
 }
 
 func (l Live) retransmitFate() Fate {
@@ -296,7 +316,7 @@ func (l Live) retransmitFate() Fate {
 	run := func(nominal bool) outcome {
 		w := wheel{hz: hz, nominal: nominal}
 		sim := rtxSim{w: w, rtoMax: rtoMax, limit: float64(limit) / float64(time.Millisecond), user: s.UserTimeout > 0}
-		next := w.pick(jspan(l.Expires, hz)).add(w.lateness(1, float64(g)))
+		next := l.next(w, g)
 		if l.Retransmits > 0 {
 			sim.since = l.sinceRetransmit(w, rtoJ, rtoMax)
 			sim.fire(next, g, l.Retransmits, rtoJ, 0)
@@ -336,12 +356,11 @@ func (l Live) windowFate() Fate {
 		for b := l.Backoff - l.Out + 1; b < l.Backoff; b++ {
 			x, align = w.arm(x, when(b), align, true)
 		}
-		z.stamp = x.add(pt(float64(when(l.Backoff)))).add(w.pick(jspan(l.Expires, hz)).neg())
+		z.stamp = x.add(pt(float64(when(l.Backoff)))).add(l.remaining(w, g).neg())
 		if l.Backoff > l.Out && !nominal {
 			z.stamp.hi = math.Inf(1)
 		}
-		next := w.pick(jspan(l.Expires, hz)).add(w.lateness(1, float64(g)))
-		z.fire(next, g, l.Out, l.Backoff, 0)
+		z.fire(l.next(w, g), g, l.Out, l.Backoff, 0)
 		return z.out
 	}
 	drop, _ := band(run(false), run(true), hz)

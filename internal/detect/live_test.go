@@ -145,6 +145,22 @@ func TestLiveAgreesWithPredict(t *testing.T) {
 	}
 }
 
+// TestLiveOverdue: a timer whose expiry has come reads Expires 0 while
+// it waits for its bucket, up to a granularity; the model counts the
+// time since the first retransmission up to that much longer. Read so
+// with tcp_retries2 5 and TCP_USER_TIMEOUT 20 s after the fourth
+// retransmission (its 816-jiffy timer, granularity 64), the connection is
+// dropped 20.004..20.256 s after the first retransmission, which was
+// 6.172..6.452 s ago.
+func TestLiveOverdue(t *testing.T) {
+	l := Live{Timer: TimerRetransmit, Retransmits: 4, Backoff: 4, RTO: 3264 * time.Millisecond,
+		Settings: keepalive.Settings{Retries2: 5, UserTimeout: 20 * time.Second}, Net: Net{HZ: 250}}
+	f := l.Fate()
+	if f.Drop.Lower > sec(20.004-6.452) || f.Drop.Upper < sec(20.256-6.172) {
+		t.Errorf("drop [%v, %v], want it to cover [%v, %v]", f.Drop.Lower, f.Drop.Upper, sec(20.004-6.452), sec(20.256-6.172))
+	}
+}
+
 func TestLiveNever(t *testing.T) {
 	l := Live{Timer: TimerNone, Settings: ka(2, 1, 3), Net: Net{HZ: 250}}
 	if f := l.Fate(); !f.Never || !f.Drop.Never {

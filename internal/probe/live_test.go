@@ -45,8 +45,7 @@ func poll(t *testing.T, p *Pair, c *net.TCPConn, limit time.Duration, cond func(
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		at := time.Now()
-		l, err := p.Live(c)
+		l, at, err := p.Live(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,12 +130,11 @@ func TestArmedTimerKeepsOldValues(t *testing.T) {
 	if err := p.Silence(); err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now()
-	l, err := p.Live(old)
+	l, at, err := p.Live(old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lf, err := p.Live(fresh)
+	lf, atf, err := p.Live(fresh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +154,7 @@ func TestArmedTimerKeepsOldValues(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dropped(t, fresh, nil, at, ff.Drop, "fresh socket (2/1/2)")
+		dropped(t, fresh, nil, atf, ff.Drop, "fresh socket (2/1/2)")
 	}()
 	dropped(t, old, nil, at, f.Drop, "socket armed under 30/1/2")
 	<-done

@@ -218,14 +218,16 @@ func (p *Pair) Drop(aPort uint16) error {
 
 // Live reads A's end of c as tcpka reads a socket (sock_diag with
 // tcp_info, its options, A's sysctls and HZ) and returns the model's
-// input for it.
-func (p *Pair) Live(c *net.TCPConn) (detect.Live, error) {
+// input for it and the moment the dump was asked for: the kernel filled
+// it in at that moment or a little later, and its times count from then.
+func (p *Pair) Live(c *net.TCPConn) (detect.Live, time.Time, error) {
 	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	var opts sockopt.Options
 	if err := Control(c, func(fd int) (err error) { opts, err = sockopt.Get(fd); return err }); err != nil {
-		return detect.Live{}, fmt.Errorf("socket options: %w", err)
+		return detect.Live{}, time.Time{}, fmt.Errorf("socket options: %w", err)
 	}
 	var l detect.Live
+	var at time.Time
 	found := false
 	err := p.InA(func() error {
 		sys, err := sysctl.NewFS(sysctl.DefaultProcRoot).Read()
@@ -236,6 +238,7 @@ func (p *Pair) Live(c *net.TCPConn) (detect.Live, error) {
 		eff.Retries2 = sys.Retries2
 		hz, _ := detect.ReadHZ(sysctl.DefaultProcRoot)
 		net := detect.Net{Retrans: detect.ReadRetrans(sysctl.DefaultProcRoot), HZ: hz}
+		at = time.Now()
 		return sockdiag.Netlink{}.Each(1<<sockdiag.Established|1<<sockdiag.FinWait1, func(s *sockdiag.Socket) error {
 			if s.Local.Port() == local.Port() && s.Local.Addr().Unmap() == local.Addr().Unmap() {
 				l, found = s.Live(eff, opts.On, net), true
@@ -244,12 +247,12 @@ func (p *Pair) Live(c *net.TCPConn) (detect.Live, error) {
 		})
 	})
 	if err != nil {
-		return l, fmt.Errorf("read A's sockets: %w", err)
+		return l, at, fmt.Errorf("read A's sockets: %w", err)
 	}
 	if !found {
-		return l, errors.New("read A's sockets: the connection is not in the dump")
+		return l, at, errors.New("read A's sockets: the connection is not in the dump")
 	}
-	return l, nil
+	return l, at, nil
 }
 
 // Until waits for c to fail and returns when it did (a blocked read

@@ -279,7 +279,9 @@ func link(ha, hb *netlink.Handle, nsB vns.NsHandle, nameA, nameB string, addrA, 
 
 // writeSysctls runs inside a scratch namespace (netns.Do checked that).
 func writeSysctls(o Options) error {
-	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys, false); err != nil {
+	// Only the keys set: a 0 would be written as is (probes 0 drops an
+	// idle connection at once).
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.SetKeys(o.Settings), false); err != nil {
 		return err
 	}
 	// Forwarding off: a packet for the silenced peer's dropped address is
