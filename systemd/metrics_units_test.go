@@ -5,7 +5,6 @@ package systemd_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -42,15 +42,16 @@ func execStart(t *testing.T) []string {
 }
 
 func TestMetricsUnitsVerify(t *testing.T) {
+	testkit.Slow(t, "runs systemd-analyze verify")
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	// A scratch root: systemd's own units (for sysinit.target and
-	// timers.target), ours, tcpka where ExecStart says, and the man page
-	// that Documentation= names.
+	// A scratch root as a source install leaves it: systemd's own units
+	// (for sysinit.target and timers.target), ours, tcpka where ExecStart
+	// says, and no man page (Documentation= must not need one).
 	root := t.TempDir()
 	unitDir := filepath.Join(root, "lib/systemd/system")
-	if out, err := exec.Command("mkdir", "-p", filepath.Join(root, "lib/systemd"), filepath.Join(root, "usr/share/man/man8")).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mkdir", "-p", filepath.Join(root, "lib/systemd")).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if out, err := exec.Command("cp", "-a", "/lib/systemd/system", filepath.Join(root, "lib/systemd/")).CombinedOutput(); err != nil {
@@ -65,16 +66,6 @@ func TestMetricsUnitsVerify(t *testing.T) {
 	}
 	bin := filepath.Join(root, execStart(t)[0])
 	buildTcpka(t, bin)
-	man, err := exec.Command(bin, "help", "--man").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(man)
-	zw.Close()
-	os.WriteFile(filepath.Join(root, "usr/share/man/man8/tcpka.8.gz"), gz.Bytes(), 0o644)
-
 	args := []string{"verify", "--root=" + root}
 	for _, u := range metricsUnits {
 		args = append(args, filepath.Join(unitDir, u))
@@ -92,6 +83,7 @@ func TestMetricsUnitsVerify(t *testing.T) {
 // directory swapped for a scratch one: the flags exist and tcpka.prom is
 // written.
 func TestMetricsServiceCommand(t *testing.T) {
+	testkit.Slow(t, "runs the unit's command")
 	args := execStart(t)
 	if len(args) != 4 || args[0] != systemd.BinPath || args[1] != "metrics" || args[2] != "--textfile-dir" {
 		t.Fatalf("ExecStart = %q, want %s metrics --textfile-dir DIR", args, systemd.BinPath)

@@ -219,7 +219,7 @@ func main() {
 // finish records a measurement against its band.
 func (r *row) finish(b detect.Band, res probe.Result, err error) {
 	r.band, r.got, r.err = b, res.Measured, err
-	if err == nil && !res.Matches(b) {
+	if err == nil && !(res.DeadPeer() && detect.Confirms(b, res.Measured)) {
 		r.miss = true
 		if res.Errno != syscall.ETIMEDOUT {
 			r.err = fmt.Errorf("%s", res.Describe())

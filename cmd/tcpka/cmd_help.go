@@ -74,21 +74,21 @@ func printCommandList(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tcpka help COMMAND' for details.")
-	fmt.Fprintf(w, "\nGlobal flags (every command takes them):\n%s", globalFlags().FlagUsages())
+	fmt.Fprintf(w, "\nGlobal flags (every command takes them):\n%s", flagUsages(globalFlags()))
 }
 
 func printHelp(w io.Writer, c *Command) {
-	fmt.Fprintf(w, "usage: tcpka %s\n\n", c.UsageLine)
+	fmt.Fprintf(w, "%s\n\n", wrapUsage("usage: tcpka "+c.UsageLine))
 	fmt.Fprintf(w, "%s\n", c.Short)
 	if long := c.long(); long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(long))
 	}
 	own, global := splitFlags(c.flagSet())
 	if own.HasAvailableFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", own.FlagUsages())
+		fmt.Fprintf(w, "\nFlags:\n%s", flagUsages(own))
 	}
 	if global.HasAvailableFlags() {
-		fmt.Fprintf(w, "\nGlobal flags:\n%s", global.FlagUsages())
+		fmt.Fprintf(w, "\nGlobal flags:\n%s", flagUsages(global))
 	}
 	if c.Examples != "" {
 		fmt.Fprintln(w, "\nExamples:")
@@ -102,7 +102,7 @@ func printHelp(w io.Writer, c *Command) {
 // --netns, which only some commands take.
 func globalFlags() *pflag.FlagSet {
 	fs := newFlagSet("global")
-	addGlobalFlags(fs, &globals{}, false)
+	addGlobalFlags(fs, &globals{}, &Command{})
 	return fs
 }
 
@@ -122,4 +122,115 @@ func splitFlags(fs *pflag.FlagSet) (own, global *pflag.FlagSet) {
 		}
 	})
 	return own, global
+}
+
+// helpWidth is the width help fits in: a terminal's 80 columns.
+const helpWidth = 80
+
+// flagUsages lists fs's visible flags as pflag does, "--name VALUE" and
+// what it does, wrapped to helpWidth with the descriptions in one column;
+// a boolean flag is just its name (pflag would add "[=true|false]").
+func flagUsages(fs *pflag.FlagSet) string {
+	type row struct{ left, usage string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.Value.Type() != "bool" && varname != "" {
+			left += " " + varname
+		}
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "[]" && d != "0s" {
+			if f.Value.Type() == "string" {
+				usage += fmt.Sprintf(" (default %q)", d)
+			} else {
+				usage += " (default " + d + ")"
+			}
+		}
+		rows = append(rows, row{left, usage})
+		width = max(width, len(left))
+	})
+	// The descriptions start after the longest flag, but never so far
+	// right that less than half the width is left for them.
+	col := min(width+3, helpWidth/2)
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(r.left)
+		if len(r.left)+3 > col {
+			b.WriteString("\n" + strings.Repeat(" ", col))
+		} else {
+			b.WriteString(strings.Repeat(" ", col-len(r.left)))
+		}
+		for i, l := range wrapWords(r.usage, helpWidth-col) {
+			if i > 0 {
+				b.WriteString("\n" + strings.Repeat(" ", col))
+			}
+			b.WriteString(l)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// wrapUsage breaks a usage line at helpWidth between top-level groups
+// ("[--json]", "(--pid N | --cgroup DIR)"), never inside one; the lines
+// after the first are indented under the command's arguments.
+func wrapUsage(s string) string {
+	var groups []string
+	depth, start := 0, 0
+	for i, c := range s {
+		switch c {
+		case '[', '(':
+			depth++
+		case ']', ')':
+			depth--
+		case ' ':
+			if depth == 0 {
+				groups = append(groups, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	groups = append(groups, s[start:])
+	indent := "       " // under "tcpka"
+	var b strings.Builder
+	line := ""
+	for _, g := range groups {
+		if line != "" && len(line)+1+len(g) > helpWidth {
+			b.WriteString(line + "\n")
+			line = indent + g
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += g
+	}
+	b.WriteString(line)
+	return b.String()
+}
+
+// wrapWords breaks s into lines of at most width bytes, at spaces (a
+// longer word gets a line of its own).
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = w
+		case len(line)+1+len(w) <= width:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	return append(lines, line)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/sysctl"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -27,7 +28,7 @@ type installFlags struct {
 var cmdInstall = &Command{
 	Name:      "install",
 	UsageLine: "install PROFILE [--sysctl-d DIR] [--root DIR] [--force] [--dry-run]",
-	Short:     "make a profile permanent: sysctl.d drop-in, profile copy, systemd unit",
+	Short:     "make a profile permanent: sysctl.d drop-in, profile copy, unit",
 	Long: `Writes the drop-in 'tcpka render PROFILE' prints to /etc/sysctl.d/60-tcpka.conf,
 copies the profile to /etc/tcpka/profile.yaml and installs tcpka.service
 into /etc/systemd/system (skipped where that directory does not exist).
@@ -168,7 +169,13 @@ func runInstall(env *Env, f installFlags, args []string) error {
 			fmt.Fprintln(w, "next: systemctl enable tcpka.service   (applies the profile at every boot)")
 		}
 	}
-	fmt.Fprintf(w, "next: tcpka apply %s   (sets the values now; install changes only what boot sets)\n", args[0])
+	// The running values: apply only where they differ (install writes
+	// only what boot sets). On another root they are some other system's.
+	if cur, err := env.NS().Read(); installRoot != "/" || err != nil || len(sysctl.Drift(p.Settings.Sysctls(), cur)) > 0 {
+		fmt.Fprintf(w, "next: tcpka apply %s   (sets the values now; install changes only what boot sets)\n", printable(args[0]))
+	} else {
+		fmt.Fprintln(w, "the running values already match the profile: nothing to apply now")
+	}
 	return nil
 }
 

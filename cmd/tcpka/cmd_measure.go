@@ -16,6 +16,8 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -36,7 +38,7 @@ type measureFlags struct {
 var cmdMeasure = &Command{
 	Name:      "measure",
 	UsageLine: "measure PROFILE [--timeout D] [--with-data] [--user-timeout D] [--retries2 N] [--nat-timeout D [--idle D2]] [--json]",
-	Short:     "time real dead-peer detection in scratch network namespaces, vs the prediction",
+	Short:     "time real dead-peer detection in scratch namespaces, vs the model",
 	Long: `Builds two scratch network namespaces joined by a veth pair, writes PROFILE's
 keepalive values inside them only (keys the profile does not set, and
 tcp_retries2 unless the profile sets it, are copied from this namespace),
@@ -48,10 +50,11 @@ the difference and how the failure was reported (ETIMEDOUT for a dead peer).
 
 Exit 0 when the measurement lies in the model's band (from every timer as
 early as the timer wheel files it to every timer as late, plus 0.25 s for
-the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad input (a bad flag or profile, a
-prediction past --timeout), 3 when this namespace's values could not be
-read. The namespaces are removed on exit, on error and on Ctrl-C; the
-host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
+the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad
+input (a bad flag or profile, a band past --timeout), 3 when this
+namespace's values could not be read. The namespaces are removed on exit, on
+error and on Ctrl-C; the host's sysctls are never written. Needs root
+(CAP_SYS_ADMIN, CAP_NET_ADMIN).
 
 --with-data sends data after the peer is gone: keepalive then does nothing
 and retransmission decides (tcp_retries2, the RTO). --user-timeout sets
@@ -89,15 +92,12 @@ front (exit 2).`,
 
 // measureJSONOut is measure's --json shape; times are fractional seconds.
 type measureJSONOut struct {
-	Profile       string  `json:"profile"`
-	TimeS         int     `json:"time_s"`
-	IntvlS        int     `json:"intvl_s"`
-	Probes        int     `json:"probes"`
-	WithData      bool    `json:"with_data"`
-	UserTimeoutMs int     `json:"user_timeout_ms,omitempty"`
-	Retries2      int     `json:"retries2,omitempty"`
-	RTOMs         float64 `json:"rto_ms,omitempty"`
-	Rule          string  `json:"rule"`
+	Profile string `json:"profile"`
+	// the measured connection's values and the model's whole-second times
+	jsonout.Settings
+	WithData bool    `json:"with_data"`
+	RTOMs    float64 `json:"rto_ms,omitempty"`
+	Rule     string  `json:"rule"`
 	// The band: ok when predicted_min_s <= measured_s <= predicted_max_s.
 	PredictedMinS float64  `json:"predicted_min_s"`
 	PredictedS    float64  `json:"predicted_s"`
@@ -117,11 +117,11 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if f.timeout <= 0 {
 		return usagef("--timeout must be positive, got %s", f.timeout)
 	}
-	if f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > math.MaxInt32*time.Millisecond {
-		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", math.MaxInt32, f.userTimeout)
+	if ut := keepalive.UserTimeout; f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > time.Duration(ut.Max)*time.Millisecond {
+		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", ut.Max, f.userTimeout)
 	}
-	if f.retries2 < 0 || f.retries2 > 255 {
-		return usagef("--retries2 must be 1..255, got %d", f.retries2)
+	if r := keepalive.Retries2; f.retries2 < 0 || f.retries2 > r.Max {
+		return usagef("--retries2 must be %d..%d, got %d", r.Min, r.Max, f.retries2)
 	}
 	if f.set("nat-timeout") || f.set("idle") {
 		return runMeasureNAT(env, f, args[0])
@@ -130,7 +130,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
@@ -150,15 +150,15 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if f.userTimeout > 0 {
 		vals.UserTimeout = f.userTimeout
 	}
-	net := env.Kernel.ReadNet()
+	net := env.NS().ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
 	if band.Upper > f.timeout {
 		return inputf("measure: %s: predicted detection up to %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
 			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -173,16 +173,19 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	}
 	pred := band.Nominal
 	errName := res.ErrorName()
-	ok := res.Matches(band)
+	ok := res.DeadPeer() && detect.Confirms(band, res.Measured)
 	diff := res.Measured - pred
 	pct := 100 * diff.Seconds() / pred.Seconds()
 
 	if f.json {
-		out := measureJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes, WithData: f.withData,
-			UserTimeoutMs: int(vals.UserTimeout / time.Millisecond), Rule: band.Rule, PredictedMinS: round3(band.Lower.Seconds()), PredictedS: round3(pred.Seconds()),
-			PredictedMaxS: round3(band.Upper.Seconds()), Error: errName, TimedOut: res.TimedOut, OK: ok}
+		shown := vals
+		if !f.withData {
+			shown.Retries2 = 0 // an idle connection: tcp_retries2 plays no part
+		}
+		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule,
+			PredictedMinS: round3(band.Lower.Seconds()), PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
+			Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
-			out.Retries2 = vals.Retries2
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
 		}
 		if !res.TimedOut {
@@ -242,10 +245,8 @@ const maxNATTimeout = 432000 * time.Second
 // timeout is the path's idle_timeout_s, as in plan and profiles; the other
 // times are fractional seconds.
 type measureNATJSONOut struct {
-	Profile                           string   `json:"profile"`
-	TimeS                             int      `json:"time_s"`
-	IntvlS                            int      `json:"intvl_s"`
-	Probes                            int      `json:"probes"`
+	Profile string `json:"profile"`
+	jsonout.Settings
 	IdleTimeoutS                      int      `json:"idle_timeout_s"`
 	IdleForS                          float64  `json:"idle_for_s"`
 	SilenceMinS                       float64  `json:"silence_min_s"`
@@ -286,14 +287,14 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
 	// As for the detection measurement: keys the profile leaves alone are
 	// this namespace's.
 	vals := p.Applied(base)
-	hz := env.Kernel.ReadNet().HZ
+	hz := env.NS().ReadNet().HZ
 	with := detect.IdleFlow(vals, true, idle, d, hz)
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {
@@ -312,8 +313,8 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
 			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -327,7 +328,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	ok := k.Survived == predK && n.Survived == predN
 
 	if f.json {
-		out := measureNATJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes,
+		out := measureNATJSONOut{Profile: p.Name, Settings: jsonout.Of(vals.Keepalive(), detect.Net{}),
 			IdleTimeoutS: int(d / time.Second), IdleForS: round3(idle.Seconds()),
 			SilenceMinS: round3(with.Min.Seconds()), SilenceMaxS: round3(with.Max.Seconds()),
 			PredictedSurvived: predK, Survived: k.Survived, Error: k.ErrorName(),

@@ -17,7 +17,7 @@ var renderFormats = []string{"sysctl", "k8s", "unit"}
 var cmdRender = &Command{
 	Name:      "render",
 	UsageLine: "render PROFILE [--format sysctl|k8s|unit --unit NAME]",
-	Short:     "print a profile as a sysctl.d drop-in, a Kubernetes pod snippet or a unit drop-in",
+	Short:     "print a profile as a sysctl.d drop-in, pod snippet or unit drop-in",
 	Long: `Prints PROFILE as a sysctl.d drop-in on stdout: a header comment (profile,
 where it comes from, its dead-peer detection time), then one
 "net.ipv4.tcp_keepalive_time = N" line per key the profile sets. Both

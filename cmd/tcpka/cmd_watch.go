@@ -10,13 +10,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/rearm"
 	"github.com/tcpka/tcpka/internal/watch"
 )
 
@@ -27,7 +32,7 @@ type watchFlags struct {
 	logFormat     string
 	enforceCgroup string
 	bpfRoot       string
-	allNetns      bool
+	rearm         bool
 }
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
@@ -36,7 +41,8 @@ const watchShutdown = 500 * time.Millisecond
 
 var cmdWatch = &Command{
 	Name:      "watch",
-	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
+	AllNetns:  "keep the profile applied in every network namespace",
+	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--rearm] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the sysctls and writes back
 any key that drifted (all or none, under the apply lock), logging one line
@@ -64,16 +70,23 @@ With --all-netns every check covers every network namespace on the machine
 (found again each time, so new containers are included), one transaction
 each; log lines name the namespace. /metrics reports tcpka's own namespace.
 
+With --rearm, every check also re-arms the keepalive timer of each live
+connection that follows the sysctls and is still armed with values from
+before the last change (as 'tcpka apply --rearm' does), so lowered values
+hold for open connections within one interval; a pass with nothing stale
+changes nothing. Logged when it re-arms anything.
+
 With --enforce-cgroup DIR it also keeps the profile's BPF sock_ops program
 attached to the cgroup v2 directory DIR (as 'tcpka enforce --cgroup' does),
 checking at every interval: a cgroup that was removed and made again (a
 service restart, a kubelet pods cgroup) gets it again, logged.
 
-A bad profile, an address it cannot listen on, or a first apply that fails
-(no root, read-only /proc/sys) exit 1 before anything is served. SIGTERM or
-SIGINT stop it with exit 0 within a second. systemd/tcpka-watch.service
+A bad profile or a malformed address exits 2, an address it cannot bind
+or a first apply that fails (no root, read-only /proc/sys) exits 1; nothing
+is served either way. SIGTERM or SIGINT stop it with exit 0 within a
+second. systemd/tcpka-watch.service
 runs it as a service; deploy/kubernetes runs it on every node.`,
-	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch /etc/tcpka/profile.yaml --interval 10s --log-format json",
+	Examples: "sudo tcpka watch aws-nlb --listen 127.0.0.1:9977\nsudo tcpka watch ssh --interval 10s --log-format json",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &watchFlags{}
 		fs.DurationVar(&f.interval, "interval", 30*time.Second, "check for drift every `D` (at least 1s)")
@@ -81,7 +94,7 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.StringVar(&f.healthListen, "health-listen", "", "serve /healthz alone on `ADDR`, for liveness probes (e.g. 127.0.0.1:9978)")
 		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
 		completesTo(fs, "log-format", logFormats())
-		fs.BoolVar(&f.allNetns, "all-netns", false, "keep the profile applied in every network namespace")
+		fs.BoolVar(&f.rearm, "rearm", false, "also re-arm live connections' keepalive timers armed with older values, at every check")
 		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
 		fs.StringVar(&f.bpfRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
@@ -126,8 +139,23 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := env.canWrite("watch"); err != nil {
-		return err
+	if env.Scope.RealProc() {
+		if err := caps.Require("watch", caps.NetAdmin); err != nil {
+			return err
+		}
+	}
+	if f.rearm {
+		if !env.Scope.RealProc() {
+			return usagef("--rearm needs --proc-root /proc: it reaches live connections of this machine")
+		}
+		if err := caps.Need("watch --rearm", "to reach live connections with bpf(2) or pidfd_getfd", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
+			return err
+		}
+	}
+	for flag, addr := range map[string]string{"listen": f.listen, "health-listen": f.healthListen} {
+		if err := checkListenAddr(addr); addr != "" && err != nil {
+			return inputf("watch: --%s %s: %v", flag, human.Safe(addr), err)
+		}
 	}
 	var ln, healthLn net.Listener
 	if f.listen != "" {
@@ -146,11 +174,11 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	// One watch per namespace: revert checks the lease and refuses to undo
 	// what watch would put back, so the record of the original values
 	// survives.
-	leaseKey := env.Kernel.Identity().Key()
-	if f.allNetns {
+	leaseKey := env.NS().Identity().Key()
+	if env.Scope.All() {
 		leaseKey = "all"
 	}
-	lease, err := env.State.TakeLease(leaseKey)
+	lease, err := env.Scope.State().TakeLease(leaseKey)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -160,16 +188,17 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
-	own := watch.NSKernel{NS: env.Kernel, State: env.State, Profile: p.Name}
-	var kernel watch.Kernel = &own
-	if f.allNetns {
-		kernel = &watch.AllKernel{NSKernel: own, Log: log}
+	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
+	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
+	if f.rearm {
+		r := rearm.New(rearm.Options{ProcRoot: env.ProcRoot()})
+		defer r.Close()
+		target = &watch.Rearming{Target: target, Scope: env.Scope, Rearmer: r, Log: log}
 	}
 	if f.enforceCgroup != "" {
-		kernel = watch.WithEnforcement(kernel, f.enforceCgroup, enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot), p, log)
+		target = &watch.Enforcing{Target: target, Dir: f.enforceCgroup, Store: enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot), Profile: p, Log: log}
 	}
-	w := watch.New(p, f.interval, kernel, log, base)
+	w := watch.New(p, f.interval, target, log, base)
 	w.SetLoader(func() (*profile.Profile, error) { return profile.Load(args[0]) })
 	if err := w.Start(); err != nil {
 		return err
@@ -200,7 +229,7 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	if healthListening != "" {
 		attrs = append(attrs, "health_listen", healthListening)
 	}
-	log.Info("watching", append(attrs, "netns", env.Kernel.ID())...)
+	log.Info("watching", append(attrs, "netns", env.NS().ID())...)
 
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -223,6 +252,25 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("watch: shutdown: %w", err)
 		}
+	}
+	return nil
+}
+
+// checkListenAddr refuses an address --listen cannot mean, before anything
+// is bound: bad input (exit 2) in one line, not Go's "listen tcp: ...".
+// An address that is well formed but cannot be bound (in use, not this
+// host's) fails later, at the bind (exit 1).
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:9977 or :9977")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return errors.New("the host must be an address or a name")
 	}
 	return nil
 }

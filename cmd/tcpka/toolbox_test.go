@@ -10,12 +10,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // These tests iterate the command table: commands added later are checked
@@ -82,11 +84,18 @@ func writeScript(t *testing.T, shell string) string {
 // the word under the cursor), and returns COMPREPLY sorted.
 func bashComplete(t *testing.T, script, netnsDir string, words ...string) []string {
 	t.Helper()
+	return bashCompleteIn(t, "", script, netnsDir, words...)
+}
+
+// bashCompleteIn is bashComplete with dir as the working directory.
+func bashCompleteIn(t *testing.T, dir, script, netnsDir string, words ...string) []string {
+	t.Helper()
 	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", `source "$0" || exit 1
 COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
 _tcpka 2>/dev/null
 printf '%s\n' "${COMPREPLY[@]}"`, script)
 	cmd.Args = append(cmd.Args, words...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netnsDir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -104,6 +113,7 @@ func sorted(s []string) []string {
 }
 
 func TestCompletionBash(t *testing.T) {
+	testkit.Slow(t, "runs bash")
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not installed")
 	}
@@ -150,6 +160,18 @@ func TestCompletionBash(t *testing.T) {
 			t.Errorf("%q<TAB> (-want +got):\n%s", strings.Join(tt.words, " "), diff)
 		}
 	}
+	// A PROFILE also completes to the profile files in the working
+	// directory (a name ending in .yaml is a path).
+	here := t.TempDir()
+	for _, f := range []string{"nlb.yaml", "edge.yml", "notes.txt"} {
+		os.WriteFile(filepath.Join(here, f), nil, 0o644)
+	}
+	if got := bashCompleteIn(t, here, script, netns, "tcpka", "apply", ""); !cmp.Equal(got, sorted(append(profiles, "edge.yml", "nlb.yaml"))) {
+		t.Errorf("tcpka apply <TAB> in a directory with profiles: %v", got)
+	}
+	if got := bashCompleteIn(t, here, script, netns, "tcpka", "check", "n"); !cmp.Equal(got, []string{"nlb.yaml"}) {
+		t.Errorf("tcpka check n<TAB>: %v, want nlb.yaml", got)
+	}
 	// Every flag of every command completes after "--" / "-".
 	for _, c := range commands {
 		got := bashComplete(t, script, netns, "tcpka", c.Name, "-")
@@ -165,6 +187,7 @@ func TestCompletionBash(t *testing.T) {
 // named by the error for a value it refuses, which is made from the same
 // list.
 func TestCompletionFlagValues(t *testing.T) {
+	testkit.Slow(t, "runs the shells")
 	paths := sorted(plan.Names())
 	states := []string{"all", "close-wait", "closed", "closing", "connected", "established", "fin-wait-1", "fin-wait-2", "last-ack", "listening", "syn-recv", "syn-sent", "time-wait"}
 	tests := []struct {
@@ -174,7 +197,7 @@ func TestCompletionFlagValues(t *testing.T) {
 	}{
 		{[]string{"render", "ssh", "--format"}, []string{"k8s", "sysctl", "unit"}, []string{"render", "ssh", "--format", "nope"}},
 		{[]string{"sockets", "--state"}, states, []string{"sockets", "--state", "nope"}},
-		{[]string{"plan", "--path"}, paths, []string{"plan", "--path", "nope"}},
+		{[]string{"plan", "--path"}, sorted(append(plan.Names(), "node")), []string{"plan", "--path", "nope"}},
 		{[]string{"ssh", "--path"}, paths, []string{"ssh", "--path", "nope"}},
 		{[]string{"watch", "ssh", "--log-format"}, []string{"json", "text"}, []string{"watch", "ssh", "--log-format", "nope"}},
 	}
@@ -232,6 +255,7 @@ func TestCompletionFlagValues(t *testing.T) {
 }
 
 func TestCompletionFish(t *testing.T) {
+	testkit.Slow(t, "runs fish")
 	if _, err := exec.LookPath("fish"); err != nil {
 		t.Skip("fish not installed")
 	}
@@ -239,9 +263,13 @@ func TestCompletionFish(t *testing.T) {
 	script := writeScript(t, "fish")
 	netns := t.TempDir()
 	os.WriteFile(filepath.Join(netns, "blue"), nil, 0o644)
+	here := t.TempDir() // the working directory: one profile file
+	os.WriteFile(filepath.Join(here, "nlb.yaml"), nil, 0o644)
+	os.WriteFile(filepath.Join(here, "notes.txt"), nil, 0o644)
 	complete := func(line string) []string {
 		cmd := exec.Command("fish", "--no-config", "-c", `source $argv[1]; or exit 1; complete -C $argv[2]`, script, line)
 		cmd.Env = append(os.Environ(), "TCPKA_NETNS_DIR="+netns)
+		cmd.Dir = here
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("fish complete -C %q: %v\n%s", line, err, out)
@@ -260,10 +288,10 @@ func TestCompletionFish(t *testing.T) {
 		want []string
 	}{
 		{"tcpka ", sorted(commandList())},
-		{"tcpka apply ", sorted(profile.ShippedNames())},
+		{"tcpka apply ", sorted(append(profile.ShippedNames(), "nlb.yaml"))},
 		{"tcpka completion ", []string{"bash", "fish", "zsh"}},
 		{"tcpka zz-fake --netns ", []string{"blue"}},
-		{"tcpka zz-fake --netns blue ", sorted(profile.ShippedNames())},
+		{"tcpka zz-fake --netns blue ", sorted(append(profile.ShippedNames(), "nlb.yaml"))},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, complete(tt.line)); diff != "" {
@@ -286,6 +314,7 @@ func TestCompletionFish(t *testing.T) {
 }
 
 func TestCompletionZsh(t *testing.T) {
+	testkit.Slow(t, "runs zsh")
 	withFakeCommand(t)
 	text := tcpkaOut(t, "completion", "zsh")
 	if !strings.HasPrefix(text, "#compdef tcpka\n") {
@@ -440,4 +469,31 @@ func TestManPage(t *testing.T) {
 	if strings.Contains(text, "run-dir") {
 		t.Error("man page shows the hidden --run-dir")
 	}
+}
+
+// TestHelpFitsTerminal: the command list, every command's help and the
+// man page as man shows it fit 80 columns.
+func TestHelpFitsTerminal(t *testing.T) {
+	check := func(what, text string) {
+		for i, l := range strings.Split(text, "\n") {
+			if n := utf8.RuneCountInString(l); n > 80 {
+				t.Errorf("%s line %d is %d columns: %s", what, i+1, n, l)
+			}
+		}
+	}
+	check("tcpka help", tcpkaOut(t, "help"))
+	for _, c := range commands {
+		check("tcpka help "+c.Name, tcpkaOut(t, "help", c.Name))
+	}
+	if _, err := exec.LookPath("groff"); err != nil {
+		t.Log("groff not installed: the man page's rendering is not checked")
+		return
+	}
+	cmd := exec.Command("sh", "-c", "groff -man -Tutf8 -rLL=80n | col -bx")
+	cmd.Stdin = strings.NewReader(tcpkaOut(t, "help", "--man"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("groff: %v", err)
+	}
+	check("the man page", string(out))
 }

@@ -1,8 +1,10 @@
 // Package kubernetes tests tcpka's Kubernetes manifests: every file is
-// decoded strictly against the k8s.io/api (or kustomize) types, the base
-// and the overlay are rendered with kustomize's own library, and the
-// ConfigMap's profile goes through tcpka's own decoder. It is a Go module of
-// its own so that tcpka's dependencies stay small.
+// decoded strictly against the k8s.io/api, Prometheus Operator (or
+// kustomize) types, the base and the overlays are rendered with kustomize's
+// own library, the ConfigMap's profile goes through tcpka's own decoder, and
+// the Operator overlay's PrometheusRule holds the groups of
+// deploy/prometheus/tcpka.rules.yml. It is a Go module of its own so that
+// tcpka's dependencies stay small.
 package kubernetes
 
 import (
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/tcpka/tcpka/internal/profile"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +51,10 @@ func decodeStrict(data []byte) (any, error) {
 		obj = &appsv1.DaemonSet{}
 	case "kustomize.config.k8s.io/v1beta1 Kustomization":
 		obj = &kusttypes.Kustomization{}
+	case "monitoring.coreos.com/v1 PodMonitor":
+		obj = &monitoringv1.PodMonitor{}
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		obj = &monitoringv1.PrometheusRule{}
 	default:
 		return nil, fmt.Errorf("unexpected apiVersion %q kind %q", head.APIVersion, head.Kind)
 	}
@@ -144,6 +151,8 @@ type rendered struct {
 	serviceAccounts []*corev1.ServiceAccount
 	configMaps      []*corev1.ConfigMap
 	daemonSets      []*appsv1.DaemonSet
+	podMonitors     []*monitoringv1.PodMonitor
+	prometheusRules []*monitoringv1.PrometheusRule
 }
 
 func render(t *testing.T, dir string) rendered {
@@ -181,6 +190,16 @@ func render(t *testing.T, dir string) rendered {
 				t.Errorf("DaemonSet %s in namespace %q, want tcpka", o.Name, o.Namespace)
 			}
 			out.daemonSets = append(out.daemonSets, o)
+		case *monitoringv1.PodMonitor:
+			if o.Namespace != "tcpka" {
+				t.Errorf("PodMonitor %s in namespace %q, want tcpka", o.Name, o.Namespace)
+			}
+			out.podMonitors = append(out.podMonitors, o)
+		case *monitoringv1.PrometheusRule:
+			if o.Namespace != "tcpka" {
+				t.Errorf("PrometheusRule %s in namespace %q, want tcpka", o.Name, o.Namespace)
+			}
+			out.prometheusRules = append(out.prometheusRules, o)
 		default:
 			t.Errorf("kustomize build %s: unexpected %T", dir, obj)
 		}

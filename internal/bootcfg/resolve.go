@@ -16,6 +16,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"golang.org/x/sys/unix"
 )
 
 // Dirs are the sysctl.d directories in the order systemd-sysctl (and procps
@@ -150,10 +151,33 @@ func Resolve(root string) (*Resolution, error) {
 	r := &Resolution{Root: root}
 	byName := map[string]*Source{}
 	var names []string
+	// A directory reached twice (merged /usr: /lib is /usr/lib) is one
+	// directory, and a file reached through it one file: compared by
+	// device and inode, never "masked by itself".
+	type fileID struct{ dev, ino uint64 }
+	seenDirs := map[fileID]bool{}
+	idOf := func(p string, follow bool) (fileID, bool) {
+		var st unix.Stat_t
+		stat := unix.Lstat // a file's own entry: two masks to /dev/null are two files
+		if follow {
+			stat = unix.Stat
+		}
+		if stat(p, &st) != nil {
+			return fileID{}, false
+		}
+		return fileID{uint64(st.Dev), st.Ino}, true
+	}
+	seenFiles := map[fileID]bool{}
 	for _, dir := range Dirs {
 		host, err := securejoin.SecureJoin(root, dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		if id, ok := idOf(host, true); ok {
+			if seenDirs[id] {
+				continue
+			}
+			seenDirs[id] = true
 		}
 		entries, err := os.ReadDir(host)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) || isNotDir(err) {
@@ -168,6 +192,12 @@ func Resolve(root string) (*Resolution, error) {
 				continue
 			}
 			p := path.Join(dir, name)
+			if id, ok := idOf(filepath.Join(host, name), false); ok {
+				if seenFiles[id] {
+					continue // the same file under another name for its directory
+				}
+				seenFiles[id] = true
+			}
 			if first, ok := byName[name]; ok {
 				first.Masks = append(first.Masks, p)
 				r.Masked = append(r.Masked, Masked{Path: p, By: first.Path})

@@ -60,7 +60,8 @@ _tcpka_profiles() {
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 	else
-		COMPREPLY=($(compgen -W "$_tcpka_profile_names" -- "$cur"))
+		# shipped names, and the profile files here (a .yaml name is a path)
+		COMPREPLY=($(compgen -W "$_tcpka_profile_names" -- "$cur") $(compgen -G "${cur}*.yaml") $(compgen -G "${cur}*.yml"))
 	fi
 }
 
@@ -284,9 +285,15 @@ end
 
 function __tcpka_profiles
     printf '%%s\n' %s
-    # a file once the word has a '/'
+    # a file once the word has a '/', else the profile files here
     set -l tok (commandline -ct)
-    string match -q -- '*/*' $tok; and __fish_complete_path $tok
+    if string match -q -- '*/*' $tok
+        __fish_complete_path $tok
+    else
+        for f in $tok*.yaml $tok*.yml
+            echo $f
+        end
+    end
 end
 
 # __tcpka_arg CMD N: is the word being completed CMD's N-th argument?

@@ -107,6 +107,13 @@ func (b Band) Contains(d time.Duration) bool {
 	return !b.Never && d >= b.Lower && d <= b.Upper
 }
 
+// Confirms is the one answer to "does this measurement confirm the
+// prediction": the measured detection lies in the band, between the
+// earliest the kernel can report the failure and the latest, every timer
+// as late as the timer wheel lets it fire, plus Slack for a busy machine.
+// measure and the model's tests judge by it.
+func Confirms(b Band, measured time.Duration) bool { return b.Contains(measured) }
+
 // Predict gives the band for a case: the kernel's timer handlers replayed
 // over the timer wheel of a kernel at c.HZ.
 func Predict(c Case) Band {

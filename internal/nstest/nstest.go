@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +39,7 @@ func PidNetOnly(t *testing.T, tools ...string) bool {
 
 func reexec(t *testing.T, unshareArgs []string, mountRun bool, tools []string) bool {
 	t.Helper()
+	testkit.Slow(t, "re-runs the test in private namespaces")
 	if os.Getenv(envVar) == t.Name() {
 		if os.Getpid() != 1 {
 			t.Fatalf("nstest: %s=%s but not pid 1 of a private pid namespace", envVar, t.Name())
@@ -65,9 +67,6 @@ func reexec(t *testing.T, unshareArgs []string, mountRun bool, tools []string) b
 	}
 	before := hostValues(t)
 	args := append(unshareArgs, os.Args[0], "-test.run", "^"+regexp.QuoteMeta(t.Name())+"$", "-test.v", "-test.count=1")
-	if testing.Short() {
-		args = append(args, "-test.short") // the test inside skips what -short skips outside
-	}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envVar+"="+t.Name())
 	var out bytes.Buffer

@@ -33,7 +33,7 @@ func newDelayLine(s *scratch, ha, hb *netlink.Handle, delay time.Duration) (*del
 	}{{ha, "tcpka0", &netlink.Addr{IPNet: addrA}}, {hb, "tcpka1", &netlink.Addr{IPNet: addrB}}} {
 		if err := netns.Do(s.handles[i], func() (err error) { d.files[i], err = openTun(x.name); return err }); err != nil {
 			d.close()
-			return nil, fmt.Errorf("TUN device %s in scratch netns %s: %w (%w: needs CONFIG_TUN)", x.name, s.names[i], err, ErrUnsupported)
+			return nil, fmt.Errorf("TUN device %s in scratch netns %s: %w (%w: needs CONFIG_TUN)", x.name, s.names[i], err, errUnsupported)
 		}
 		l, err := x.h.LinkByName(x.name)
 		if err == nil {

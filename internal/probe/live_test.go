@@ -35,7 +35,7 @@ func own(s keepalive.Settings) func(fd int) error {
 // needs; CI's kernel must have it.
 func unsupported(t *testing.T, err error) {
 	t.Helper()
-	if errors.Is(err, ErrUnsupported) && os.Getenv("CI") != "true" {
+	if errors.Is(err, errUnsupported) && os.Getenv("CI") != "true" {
 		t.Skipf("%v", err)
 	}
 }

@@ -21,9 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrUnsupported is wrapped when the kernel lacks what an experiment
+// errUnsupported is wrapped when the kernel lacks what an experiment
 // needs (TUN for a delay line, nf_tables to drop one connection).
-var ErrUnsupported = errors.New("not supported by this kernel")
+var errUnsupported = errors.New("not supported by this kernel")
 
 // PairOptions says how to build a Pair.
 type PairOptions struct {
@@ -209,7 +209,7 @@ func (p *Pair) Drop(aPort uint16) error {
 			}})
 		}
 		if err := c.Flush(); err != nil {
-			return fmt.Errorf("nftables in the peer's namespace: %w (%w: needs nf_tables)", err, ErrUnsupported)
+			return fmt.Errorf("nftables in the peer's namespace: %w (%w: needs nf_tables)", err, errUnsupported)
 		}
 		p.nft = true
 		return nil

@@ -290,7 +290,7 @@ func writeSysctls(o Options) error {
 		return err
 	}
 	if r := o.Settings.Retries2; r > 0 {
-		return writeProc("net/ipv4/tcp_retries2", r)
+		return writeProc(keepalive.Retries2.RelPath(), r)
 	}
 	return nil
 }

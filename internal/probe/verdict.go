@@ -8,17 +8,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/detect"
 	"golang.org/x/sys/unix"
 )
 
-// Matches says whether the measurement confirms the prediction b: the
-// survivor's read failed with ETIMEDOUT, as for a dead host, within the
-// band (timers are never early, and late by no more than the timer wheel
-// files them).
-func (r Result) Matches(b detect.Band) bool {
-	return !r.TimedOut && r.Errno == syscall.ETIMEDOUT && b.Contains(r.Measured)
-}
+// DeadPeer says whether the survivor's read failed as it does for a dead
+// host: ETIMEDOUT, within the time allowed. Whether it failed when the
+// model says is detect.Confirms'.
+func (r Result) DeadPeer() bool { return !r.TimedOut && r.Errno == syscall.ETIMEDOUT }
 
 // ErrorName is how the survivor's read failed, for --json: an errno name
 // ("ETIMEDOUT" for a dead host), the error's text, or "".

@@ -27,8 +27,22 @@ func NewOptionReader() *OptionReader {
 // ErrProcessGone and ErrNoSuchFD when the owner exited or closed the socket
 // mid-scan (skip the socket), ErrNotPermitted without rights.
 func (r *OptionReader) Read(o Owner, inode uint32) (sockopt.Options, error) {
-	if err, ok := r.gone[o.PID]; ok {
+	fd, err := r.Dup(o, inode)
+	if err != nil {
 		return sockopt.Options{}, err
+	}
+	defer unix.Close(fd)
+	return sockopt.Get(fd)
+}
+
+// Dup duplicates the owner's descriptor into this process (pidfd_getfd,
+// one cached pidfd per process) and checks it is still the socket with
+// this inode: the owner may have closed it and reused the number since the
+// dump. The caller closes the duplicate with unix.Close; setsockopt on it
+// changes the owner's socket. Errors are those of Read.
+func (r *OptionReader) Dup(o Owner, inode uint32) (int, error) {
+	if err, ok := r.gone[o.PID]; ok {
+		return -1, err
 	}
 	pidfd, ok := r.pidfds[o.PID]
 	if !ok {
@@ -36,23 +50,24 @@ func (r *OptionReader) Read(o Owner, inode uint32) (sockopt.Options, error) {
 		pidfd, err = sockopt.PidfdOpen(o.PID)
 		if err != nil {
 			r.gone[o.PID] = err
-			return sockopt.Options{}, err
+			return -1, err
 		}
 		r.pidfds[o.PID] = pidfd
 	}
 	fd, err := sockopt.PidfdGetfd(pidfd, o.FD)
 	if err != nil {
-		return sockopt.Options{}, fmt.Errorf("pid %d: %w", o.PID, err)
+		return -1, fmt.Errorf("pid %d: %w", o.PID, err)
 	}
-	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return sockopt.Options{}, fmt.Errorf("pid %d fd %d: %w", o.PID, o.FD, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("pid %d fd %d: %w", o.PID, o.FD, err)
 	}
 	if st.Ino != uint64(inode) {
-		return sockopt.Options{}, fmt.Errorf("pid %d fd %d now holds another file: %w", o.PID, o.FD, sockopt.ErrNoSuchFD)
+		unix.Close(fd)
+		return -1, fmt.Errorf("pid %d fd %d now holds another file: %w", o.PID, o.FD, sockopt.ErrNoSuchFD)
 	}
-	return sockopt.Get(fd)
+	return fd, nil
 }
 
 // Close closes the cached pidfds.

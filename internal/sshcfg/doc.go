@@ -12,4 +12,14 @@
 // (JudgePuTTY): PuTTY's keepalive is SSH_MSG_IGNORE data, so the client
 // OS's retransmission notices a dead server, on Windows at its documented
 // defaults (detect.Windows), on Linux with this kernel's values.
+//
+// SessionScan lists the live SSH connections of this host, both ends it
+// runs: sshd's connection processes (the logged-in user from sshd's
+// process title) and ssh clients (the destination from their argv), each
+// with its socket from the sock_diag dump, its effective keepalive, its
+// side's SSH settings for that very connection (ssh -G as the user who
+// runs it; sshd -T -C with the connection's user and addresses, through
+// the running listener's binary and -f), the layer that would end it if
+// the peer vanished (Judge) and whether the peer already stopped
+// answering. Session.Kill closes one with sockdiag.DestroySocket.
 package sshcfg
