@@ -56,12 +56,17 @@ var ErrNothingAsked = errors.New("nothing to plan for: give an idle timeout, a p
 // With TCP timestamps (on by default) each is 20 (IPv4) + 20 + 12 bytes.
 const probeBytesIPv4 = 52
 
-// least is the shortest detection bound any valid profile meets: time 1 s
-// + interval 1 s * 1 probe, at its latest on any common tick rate.
-var least, _ = detect.Worst(keepalive.Settings{Time: 1, Intvl: 1, Probes: 1})
+// least is the shortest detection any valid profile promises: time 1 s +
+// interval 1 s * 1 probe, at its latest on any common tick rate (worked
+// out when asked, not at every start of tcpka).
+func least() time.Duration {
+	idle, _ := detect.Worst(keepalive.Settings{Time: 1, Intvl: 1, Probes: 1})
+	return idle.Upper
+}
 
-// MinDetection is least in whole seconds, rounded up.
-var MinDetection = int((least.Upper + time.Second - 1) / time.Second)
+// MinDetection is the shortest detection bound a plan can meet, in whole
+// seconds: least rounded up (3 s).
+func MinDetection() int { return int((least() + time.Second - 1) / time.Second) }
 
 // Solve picks time, interval and probes for the ask.
 //
@@ -98,9 +103,9 @@ func Solve(a Ask) (Plan, error) {
 		}
 		tcap = min(tcap, p.TimeLimit)
 	}
-	if a.DetectWithin > 0 && a.DetectWithin < MinDetection {
+	if a.DetectWithin > 0 && a.DetectWithin < MinDetection() {
 		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe, which the timer wheel stretches to %s",
-			ErrImpossible, human.Seconds(a.DetectWithin), human.Tenths(least.Upper))
+			ErrImpossible, human.Seconds(a.DetectWithin), human.Tenths(least()))
 	}
 	k := &p.Settings
 	switch {

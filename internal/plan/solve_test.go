@@ -154,9 +154,9 @@ func TestSolveSweep(t *testing.T) {
 				continue
 			}
 			p, err := Solve(Ask{IdleTimeout: d, DetectWithin: w})
-			if w > 0 && w < MinDetection {
+			if w > 0 && w < MinDetection() {
 				if !errors.Is(err, ErrImpossible) {
-					t.Errorf("Solve(%d, %d) = %v, want ErrImpossible below %d s", d, w, err, MinDetection)
+					t.Errorf("Solve(%d, %d) = %v, want ErrImpossible below %d s", d, w, err, MinDetection())
 				}
 				continue
 			}
