@@ -136,7 +136,7 @@ func KeepsOpen(every, idleTimeout int) bool {
 func Worst(s keepalive.Settings) (idle, data Band) {
 	if s.Time > 0 && s.Intvl > 0 {
 		first := s
-		first.Time = max(s.Time, s.Intvl)
+		first.Time = AnsweredEvery(s) // the last answered probe's timer, re-armed
 		idle = AnyHZ(Case{Settings: first})
 	} else {
 		idle = Band{Never: true, Rule: "keepalive values not known"}
