@@ -48,13 +48,13 @@ a RST so that it looks exactly like a dead host, and times how long the
 surviving end takes to fail. Prints the model's prediction, the measurement,
 the difference and how the failure was reported (ETIMEDOUT for a dead peer).
 
-Exit 0 when the measurement lies in [predicted, predicted*1.15 + 1 s] (or,
-where the model says a late timer can end the connection one retransmission
-sooner, in that range from the earlier time), 1 when it misses (or measure
-could not run: no root), 2 on bad input (a bad flag or profile, a
-prediction past --timeout), 3 when this namespace's values could not be
-read. The namespaces are removed on exit, on error and on Ctrl-C; the
-host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
+Exit 0 when the measurement lies in the model's band (from every timer as
+early as the timer wheel files it to every timer as late, plus 0.25 s for
+the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad
+input (a bad flag or profile, a band past --timeout), 3 when this
+namespace's values could not be read. The namespaces are removed on exit, on
+error and on Ctrl-C; the host's sysctls are never written. Needs root
+(CAP_SYS_ADMIN, CAP_NET_ADMIN).
 
 --with-data sends data after the peer is gone: keepalive then does nothing
 and retransmission decides (tcp_retries2, the RTO). --user-timeout sets
@@ -95,19 +95,16 @@ type measureJSONOut struct {
 	Profile string `json:"profile"`
 	// the measured connection's values and the model's whole-second times
 	jsonout.Settings
-	WithData      bool    `json:"with_data"`
-	RTOMs         float64 `json:"rto_ms,omitempty"`
-	Rule          string  `json:"rule"`
-	PredictedS    float64 `json:"predicted_s"`
-	PredictedMaxS float64 `json:"predicted_max_s"`
-	AcceptMaxS    float64 `json:"accept_max_s"`
-	// PredictedMinS: with early_possible, the earliest accepted time, one
-	// retransmission sooner.
-	PredictedMinS *float64 `json:"predicted_min_s,omitempty"`
+	WithData bool    `json:"with_data"`
+	RTOMs    float64 `json:"rto_ms,omitempty"`
+	Rule     string  `json:"rule"`
+	// The band: ok when predicted_min_s <= measured_s <= predicted_max_s.
+	PredictedMinS float64  `json:"predicted_min_s"`
+	PredictedS    float64  `json:"predicted_s"`
+	PredictedMaxS float64  `json:"predicted_max_s"`
 	MeasuredS     *float64 `json:"measured_s"`
 	DifferenceS   *float64 `json:"difference_s"`
 	DifferencePct *float64 `json:"difference_pct"`
-	EarlyPossible bool     `json:"early_possible"`
 	Error         string   `json:"error"`
 	TimedOut      bool     `json:"timed_out"`
 	OK            bool     `json:"ok"`
@@ -156,9 +153,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	net := env.NS().ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
-	if band.Nominal > f.timeout {
-		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
-			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
+	if band.Upper > f.timeout {
+		return inputf("measure: %s: predicted detection up to %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
+			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), f.timeout)
 	}
 	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
 		return err
@@ -175,7 +172,6 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		band = detect.Predict(c)
 	}
 	pred := band.Nominal
-	acceptMax := band.Upper
 	errName := res.ErrorName()
 	ok := res.DeadPeer() && detect.Confirms(band, res.Measured)
 	diff := res.Measured - pred
@@ -186,12 +182,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !f.withData {
 			shown.Retries2 = 0 // an idle connection: tcp_retries2 plays no part
 		}
-		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
-			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
-		if band.Early {
-			lo := round3(band.Lower.Seconds())
-			out.PredictedMinS = &lo
-		}
+		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule,
+			PredictedMinS: round3(band.Lower.Seconds()), PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
+			Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
 		}
@@ -207,10 +200,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
 		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, vals.UserTimeout, vals.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
-		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Upper))
-		if band.Early {
-			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", human.FloatSeconds(band.Lower))
-		}
+		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: %s .. %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Lower), human.FloatSeconds(band.Upper))
 		if res.TimedOut {
 			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
 		} else {
@@ -222,7 +212,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !ok {
 			verdict = "MISS"
 		}
-		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band: on time .. every timer as late as the timer wheel allows)\n", verdict, fmtSecs(band.Lower), fmtSecs(acceptMax))
+		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band)\n", verdict, fmtSecs(band.Lower), fmtSecs(band.Upper))
 	}
 	if !ok {
 		return exitCode(exitFailure)

@@ -72,7 +72,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 	}
 	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25s, dead-peer detection 25 s$`)
 	mustMatch(t, "--dry-run", out, `(?m)^  tcp_retries2 6 is per network namespace, not per socket: tcpka apply sets it$`)
-	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5 \+ TCP_USER_TIMEOUT 25000 ms, detection never -> 25 s, data in flight 929 s \(15m29s\) -> 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5 \+ TCP_USER_TIMEOUT 25000 ms, detection never -> 25 s, data in flight 939 s \(15m39s\) -> 26 s$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with the sysctls' 7200/75/9, detection 7875 s \(2h11m15s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with its own 60/10/5, detection 110 s \(1m50s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)^dry run: would change 1 of 3 connected TCP sockets; 1 listening socket left alone; nothing changed$`)
@@ -101,7 +101,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 		t.Errorf("--override --json: %+v", j)
 	}
 	for _, s := range j.Sockets {
-		if a := s.After; a["time_s"] != 10.0 || a["detection_s"] != 25.0 || a["data_in_flight_s"] != 25.0 || a["user_timeout_ms"] != 25000.0 {
+		if a := s.After; a["time_s"] != 10.0 || a["detection_s"] != 25.0 || a["data_in_flight_s"] != 26.0 || a["user_timeout_ms"] != 25000.0 {
 			t.Errorf("--json socket %+v", s)
 		}
 	}

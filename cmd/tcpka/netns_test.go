@@ -487,7 +487,7 @@ func TestRevertAllNetns(t *testing.T) {
 			name: "an argument", args: []string{"revert", "--all-netns", "ssh"}, code: 2,
 			stdout: []string{`^$`}, stderr: `^tcpka: revert: takes no arguments, got "ssh" ` + usage + `\n$`, after: start,
 		},
-		{name: "apply in one", args: []string{"apply", "ssh", "--netns", "tcpka-a"}, stdout: []string{`applied`}, stderr: `^$`, after: "600/60/6 60/15/4 7200/75/9 300/30/3"},
+		{name: "apply in one", args: []string{"apply", "ssh", "--netns", "tcpka-a"}, stdout: []string{`applied`}, stderr: `^$`, after: "600/60/6 60/13/4 7200/75/9 300/30/3"},
 		{name: "apply in all", args: []string{"apply", "fast-failover", "--all-netns"}, stdout: []string{`applied`}, stderr: `^$`, after: applied},
 		{
 			name: "dry run", before: ghost, args: []string{"revert", "--all-netns", "--dry-run"},

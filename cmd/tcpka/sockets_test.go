@@ -132,9 +132,9 @@ func TestSocketsTextProcesses(t *testing.T) {
 	got := runFake(t, socketsFlags{processes: true, port: 8080})
 	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
 ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -
-  app[30]  keepalive off: never detected while idle, data in flight 929 s (15m29s)
+  app[30]  keepalive off: never detected while idle, data in flight 939 s (15m39s)
 ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -
-  app[30]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 30 s
+  app[30]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 31 s
 ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0
   app[30]  options not read
 `
@@ -234,7 +234,7 @@ func TestSocketsJSON(t *testing.T) {
 	}
 	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
 		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "time_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
-		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "detection": "32s", "data_in_flight_s": 30.0}
+		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "detection": "32s", "data_in_flight_s": 31.0}
 	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
 		t.Errorf("socket (-want +got):\n%s", diff)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	WithData bool
 	// Timeout bounds the wait for the failure (0: no bound).
 	Timeout time.Duration
+	// Delay is added to every packet the survivor sends (a delay line,
+	// see PairOptions): the round trip of a longer path, so a longer RTO.
+	Delay time.Duration
 }
 
 // Result is one measurement.
@@ -78,6 +81,7 @@ type scratch struct {
 	handles []*netns.NS
 	counted bool // holds a use of /run/netns
 	closers []func()
+	cleaned bool
 }
 
 // newScratch names one namespace per suffix, tcpka-measure-PID-N-SUFFIX:
@@ -94,68 +98,27 @@ func newScratch(suffixes ...string) *scratch {
 // Measure runs one measurement. The scratch namespaces are gone when it
 // returns, whatever happened.
 func Measure(ctx context.Context, o Options) (res Result, err error) {
-	s := newScratch("a", "b")
-	res.Namespaces = [2]string(s.names)
+	// B listens, A connects; neither sets any keepalive option.
+	p, err := NewPair(ctx, PairOptions{Settings: o.Settings, Delay: o.Delay})
+	res.Namespaces = p.Names()
+	if err != nil {
+		return res, err
+	}
 	defer func() {
-		if cerr := s.cleanup(); cerr != nil && err == nil {
+		if cerr := p.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
-	hs, err := s.open()
+	conn, _, err := p.Dial(ctx, nil)
 	if err != nil {
 		return res, err
 	}
-	ha, hb := hs[0], hs[1]
-	_, lb, err := link(ha, hb, s.handles[1].Handle(), "tcpka0", "tcpka1", addrA, addrB)
-	if err != nil {
-		return res, err
-	}
-	for i, h := range s.handles {
-		if err := netns.Do(h, func() error { return writeSysctls(o) }); err != nil {
-			return res, fmt.Errorf("scratch netns %s: %w", s.names[i], err)
-		}
-	}
-
-	// B listens, A connects; neither sets any keepalive option.
-	var ln net.Listener
-	if err := netns.Do(s.handles[1], func() (err error) {
-		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err = lc.Listen(ctx, "tcp4", net.JoinHostPort(addrB.IP.String(), "0"))
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("listen in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { ln.Close() })
-	var conn net.Conn
-	if err := netns.Do(s.handles[0], func() (err error) {
-		d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
-		conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("connect in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { conn.Close() })
-	peer, err := ln.Accept()
-	if err != nil {
-		return res, fmt.Errorf("accept in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { peer.Close() })
-
 	// Silence B: its address goes, nothing answers and nothing resets.
-	if err := hb.AddrDel(lb, &netlink.Addr{IPNet: addrB}); err != nil {
-		return res, fmt.Errorf("silence the peer: %w", err)
-	}
-
-	raw, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
+	if err := p.Silence(); err != nil {
 		return res, err
 	}
 	setopt := func(level, opt, v int) error {
-		var serr error
-		if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, v) }); err != nil {
-			return err
-		}
-		return serr
+		return Control(conn, func(fd int) error { return unix.SetsockoptInt(fd, level, opt, v) })
 	}
 	if ut := o.Settings.UserTimeout; ut > 0 {
 		if err := setopt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ut/time.Millisecond)); err != nil {
@@ -169,7 +132,10 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		}
 		var info *unix.TCPInfo
 		var ierr error
-		if err := raw.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err == nil && ierr == nil {
+		if err := Control(conn, func(fd int) error {
+			info, ierr = unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+			return nil
+		}); err == nil && ierr == nil {
 			res.RTO = time.Duration(info.Rto) * time.Microsecond
 		}
 		start = time.Now()
@@ -183,35 +149,24 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		}
 	}
 
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			if _, err := conn.Read(buf); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	var deadline <-chan time.Time
+	wctx := ctx
 	if o.Timeout > 0 {
-		t := time.NewTimer(o.Timeout - time.Since(start))
-		defer t.Stop()
-		deadline = t.C
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, start.Add(o.Timeout))
+		defer cancel()
 	}
-	select {
-	case rerr := <-done:
-		res.Measured = time.Since(start)
-		res.Err = rerr
-		errors.As(rerr, &res.Errno)
-		return res, nil
-	case <-deadline:
-		res.Measured = time.Since(start)
+	end, rerr := Until(wctx, conn)
+	res.Measured = end.Sub(start)
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("interrupted after %.1f s: %w", res.Measured.Seconds(), ctx.Err())
+	case wctx.Err() != nil:
 		res.TimedOut = true
 		return res, nil
-	case <-ctx.Done():
-		return res, fmt.Errorf("interrupted after %.1f s: %w", time.Since(start).Seconds(), ctx.Err())
 	}
+	res.Err = rerr
+	errors.As(rerr, &res.Errno)
+	return res, nil
 }
 
 // create makes the named namespaces.
@@ -324,7 +279,9 @@ func link(ha, hb *netlink.Handle, nsB vns.NsHandle, nameA, nameB string, addrA, 
 
 // writeSysctls runs inside a scratch namespace (netns.Do checked that).
 func writeSysctls(o Options) error {
-	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys(), false); err != nil {
+	// Only the keys set: a 0 would be written as is (probes 0 drops an
+	// idle connection at once).
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.SetKeys(o.Settings), false); err != nil {
 		return err
 	}
 	// Forwarding off: a packet for the silenced peer's dropped address is
@@ -344,8 +301,12 @@ func writeProc(rel string, v int) error {
 
 // cleanup closes everything and removes the named namespaces; the kernel
 // frees the namespaces, and the veth pair with them, once the last socket
-// and handle are gone.
+// and handle are gone. A second call does nothing.
 func (s *scratch) cleanup() error {
+	if s.cleaned {
+		return nil
+	}
+	s.cleaned = true
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
