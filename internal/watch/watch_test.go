@@ -146,7 +146,7 @@ func TestWatcher(t *testing.T) {
 	}
 	got := logLines(t, &logs)
 	want := []map[string]any{
-		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s", "retries2": 15.0, "data_in_flight_s": 929.0},
+		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s", "retries2": 15.0, "data_in_flight_s": 939.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_time", "from": 7200.0, "to": 123.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_intvl", "from": 75.0, "to": 45.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_probes", "from": 9.0, "to": 6.0},
