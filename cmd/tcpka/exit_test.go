@@ -113,6 +113,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"metrics", "--proc-root", tree, "--root", noInstall, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
 		{[]string{"metrics", "extra"}, exitUsage, line, "takes no arguments"},
 		{[]string{"metrics", "--proc-root", empty, "--root", noInstall}, exitUnknown, line, "no such sysctl"},
+		// sockets: --kill only with --dying, --dry-run only with --kill
+		{[]string{"sockets", "--kill"}, exitUsage, line, "--kill goes with --dying"},
+		{[]string{"sockets", "--dying", "--dry-run"}, exitUsage, line, "--dry-run goes with --kill"},
+		{[]string{"sockets", "--dying", "--kill", "--summary"}, exitUsage, line, "not with --summary"},
+		{[]string{"sockets", "--pid", "99999999"}, exitUsage, line, "--pid 99999999: no such process"},
+		{[]string{"sockets", "--port", "70000"}, exitUsage, line, "--port 70000"},
 		// render reads no kernel: 0 or 2
 		{[]string{"render", "ssh"}, exitOK, quiet, "net.ipv4.tcp_keepalive_time = 60"},
 		{[]string{"render", "nope"}, exitUsage, line, "nope: unknown profile"},

@@ -276,3 +276,7 @@ func Until(ctx context.Context, c *net.TCPConn) (time.Time, error) {
 		return time.Now(), ctx.Err()
 	}
 }
+
+// Unsupported says whether err is the kernel lacking what an experiment
+// needs (TUN, nf_tables): a test skips on it outside CI.
+func Unsupported(err error) bool { return errors.Is(err, errUnsupported) }

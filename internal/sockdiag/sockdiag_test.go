@@ -181,7 +181,7 @@ func TestJudgeAndSummary(t *testing.T) {
 		if tt.opts != nil && got.Effective.Retries2 != 15 {
 			t.Errorf("%s: effective settings %+v lack the namespace's tcp_retries2", tt.name, got.Effective)
 		}
-		sum.Add(got)
+		sum.AddVerdict(got)
 	}
 	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 939}
 	if diff := cmp.Diff(want, sum); diff != "" {
