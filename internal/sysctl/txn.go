@@ -118,8 +118,11 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 	var d *atomicfile.Dir
 	var err error
 	if req.DryRun {
+		// A dry run needs no root: a state directory that does not exist
+		// yet, or that only root may read (0700), holds nothing it can
+		// act on; it goes on without the interrupted-journal check.
 		d, err = st.OpenDir()
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
 			d, err = nil, nil
 		}
 	} else {
