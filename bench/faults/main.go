@@ -45,12 +45,26 @@ import (
 // write, a sysctl write, a removal and a backup link.
 const traced = "write,openat,renameat,renameat2,rename,fsync,unlinkat,linkat"
 
-var keys = []string{"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"}
+var keys = []string{"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes", "tcp_retries2"}
 
-// triple is the three keepalive values.
-type triple [3]int
+// triple is the three keepalive values and tcp_retries2, which a profile
+// may set too: an apply of such a profile killed after its third write
+// leaves the three keepalive values new and tcp_retries2 old, a mix. In a
+// profile's values, 0 for tcp_retries2 means the profile leaves it alone.
+type triple [4]int
 
-func (t triple) String() string { return fmt.Sprintf("%d/%d/%d", t[0], t[1], t[2]) }
+func (t triple) String() string {
+	if t[3] == 0 {
+		return fmt.Sprintf("%d/%d/%d", t[0], t[1], t[2])
+	}
+	return fmt.Sprintf("%d/%d/%d retries2 %d", t[0], t[1], t[2], t[3])
+}
+
+// holds says whether the kernel values now hold a profile's values want
+// (tcp_retries2 only where the profile sets it).
+func (now triple) holds(want triple) bool {
+	return now[0] == want[0] && now[1] == want[1] && now[2] == want[2] && (want[3] == 0 || now[3] == want[3])
+}
 
 type bench struct {
 	tcpka   string
@@ -235,10 +249,11 @@ func child(pid int) int {
 }
 
 type profileJSON struct {
-	Name   string `json:"name"`
-	Time   int    `json:"time_s"`
-	Intvl  int    `json:"intvl_s"`
-	Probes int    `json:"probes"`
+	Name     string `json:"name"`
+	Time     int    `json:"time_s"`
+	Intvl    int    `json:"intvl_s"`
+	Probes   int    `json:"probes"`
+	Retries2 *int   `json:"retries2"`
 }
 
 // profiles lists the shipped profiles that set all three keys.
@@ -265,7 +280,13 @@ func (b *bench) profiles() ([]profileJSON, error) {
 	return ps, nil
 }
 
-func (p profileJSON) values() triple { return triple{p.Time, p.Intvl, p.Probes} }
+func (p profileJSON) values() triple {
+	t := triple{p.Time, p.Intvl, p.Probes}
+	if p.Retries2 != nil {
+		t[3] = *p.Retries2
+	}
+	return t
+}
 
 // ---- apply ----
 
@@ -283,8 +304,9 @@ func readKernel() (triple, error) {
 	return t, nil
 }
 
+// writeKernel writes the three keepalive values of t; tcp_retries2 stays.
 func writeKernel(t triple) error {
-	for i, k := range keys {
+	for i, k := range keys[:3] {
 		if err := os.WriteFile("/proc/sys/net/ipv4/"+k, []byte(strconv.Itoa(t[i])+"\n"), 0); err != nil {
 			return err
 		}
@@ -298,7 +320,7 @@ func (b *bench) startValues(ps []profileJSON) triple {
 	lo := triple{30, 5, 2}
 	hi := triple{20000, 200, 20}
 	var t triple
-	for i := range t {
+	for i := range 3 {
 	again:
 		t[i] = lo[i] + b.rng.IntN(hi[i]-lo[i])
 		for _, p := range ps {
@@ -347,6 +369,10 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 		if err := writeKernel(start); err != nil {
 			return nil, err
 		}
+		start, err := readKernel() // with the namespace's tcp_retries2
+		if err != nil {
+			return nil, err
+		}
 		p := ps[b.rng.IntN(len(ps))]
 		want := p.values()
 		at := time.Duration(b.rng.Int64N(int64(c.runTime)))
@@ -363,11 +389,11 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 			return nil, err
 		}
 		state := "mix"
-		switch now {
-		case start:
+		switch {
+		case now == start:
 			state = "old"
 			c.old++
-		case want:
+		case now.holds(want):
 			state = "new"
 			c.new++
 		default:
@@ -402,7 +428,7 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 			if _, e, err := b.run("apply", q.Name, host[0], host[1]); err != nil {
 				c.errs++
 				anomaly("apply round %d: apply %s after the kill: %v: %s", i, q.Name, err, e)
-			} else if got, _ := readKernel(); got != q.values() {
+			} else if got, _ := readKernel(); !got.holds(q.values()) {
 				c.errs++
 				anomaly("apply round %d: apply %s after the kill left %s", i, q.Name, got)
 			}
