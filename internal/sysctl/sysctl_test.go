@@ -352,7 +352,7 @@ func TestKilledTransaction(t *testing.T) {
 			if j == nil || running {
 				t.Fatalf("after a kill: journal %v running %v", j, running)
 			}
-			wantLeft := map[int]string{0: "the values from before it", 
+			wantLeft := map[int]string{0: "the values from before it",
 				1: "a mix: tcp_keepalive_time holds the value it was writing; tcp_keepalive_intvl and tcp_keepalive_probes hold the values from before it",
 				2: "a mix: tcp_keepalive_time and tcp_keepalive_intvl hold the values it was writing; tcp_keepalive_probes holds the value from before it"}[n]
 			if got := j.Left(now); got != wantLeft || j.Profile != "ssh" || j.Before.Keepalive() != kernelDefaults.Keepalive() {
