@@ -62,6 +62,10 @@ path. Sessions in a .reg file are judged with Windows' documented defaults
 (tcpka cannot read a Windows machine), a sessions directory with this
 machine's kernel values.
 
+The export is read whole up to 64 MiB, a session file up to 1 MiB; both
+are parsed in time linear in their size. An error names the file, the line
+and the setting, never the file's content.
+
 Exit 0 when every side judged (or every PuTTY session) meets the goal, 1
 when one misses it ("verdict: misses the goal"), 2 on bad input (a bad
 flag value, an ask no settings meet, a missing or malformed config, export

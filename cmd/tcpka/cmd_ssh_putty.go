@@ -9,6 +9,7 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
+	"github.com/tcpka/tcpka/internal/termsafe"
 	"github.com/tcpka/tcpka/internal/sshcfg"
 )
 
@@ -109,7 +110,7 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 	if r.Source.Client == sshcfg.PuTTYUnix {
 		what = "a Unix PuTTY sessions directory"
 	}
-	fmt.Fprintf(w, "putty: %d sessions in %s, %s\n", len(r.Sessions), r.Source.Path, what)
+	fmt.Fprintf(w, "putty: %d sessions in %s, %s\n", len(r.Sessions), termsafe.Quote(r.Source.Path), what)
 	if c.Documented {
 		fmt.Fprintf(w, "client: %s at its documented defaults (tcpka cannot read them): unacknowledged data is retransmitted for about %s (%s); TCP keepalive after %s idle (%s)\n",
 			c.OS, human.Seconds(c.Retx), c.RetxRule, human.Duration(c.Keepalive.Time), c.KeepaliveKnob)

@@ -12,4 +12,12 @@
 // (JudgePuTTY): PuTTY's keepalive is SSH_MSG_IGNORE data, so the client
 // OS's retransmission notices a dead server, on Windows at its documented
 // defaults (detect.Windows), on Linux with this kernel's values.
+//
+// Input is hostile until parsed. Every parser here is linear in its input
+// and bounded: a registry export is read whole up to 64 MiB (a value
+// continued over many lines is joined in one pass), a Unix session file up
+// to 1 MiB, ssh -G and sshd -T output line by line, each line up to 1 MiB.
+// Errors name the file, the line and the setting, never what the file
+// holds (tcpka may run as root on a file it was pointed at); paths are
+// escaped for the terminal (internal/termsafe) and session names quoted.
 package sshcfg
