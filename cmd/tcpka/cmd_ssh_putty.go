@@ -9,8 +9,8 @@ import (
 	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
-	"github.com/tcpka/tcpka/internal/termsafe"
 	"github.com/tcpka/tcpka/internal/sshcfg"
+	"github.com/tcpka/tcpka/internal/termsafe"
 )
 
 // puttySessionJSON is one saved session in tcpka ssh --putty --json;
