@@ -29,7 +29,7 @@ func fakeProc(t *testing.T, procs map[int][2]string) string {
 
 // Stat lines as Linux 6.18 writes them (trimmed after the flags field).
 const (
-	kthreadStat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0\n"          // 0x208040: PF_KTHREAD
+	kthreadStat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0\n"           // 0x208040: PF_KTHREAD
 	userStat    = "4711 (kworker/0:1) S 1 4711 4711 0 -1 4194560 0 0 0 0 0\n" // 0x400100: a process
 	trickyStat  = "4712 (a) b (c) S 1 4712 4712 0 -1 4194304 0 0 0 0 0\n"     // a command with ") "
 )

@@ -12,7 +12,7 @@
 // on --listen (a new connection each time, 10 s timeout) and on
 // --health-listen (once a round, 1 s timeout, as a kubelet probes). The flood is -conns
 // connections that send nothing; one that watch closes is opened again
-// once, so the flood stays; and -slow clients on each listener that send a
+// 10 ms later, so the flood stays; and -slow clients on each listener that send a
 // request header one byte every 100 ms and never finish it, reopened
 // whenever watch closes them. In each phase it then asks, one at a time,
 // -samples times each: /healthz and /metrics on --listen (10 s timeout)
@@ -82,7 +82,12 @@ func main() {
 		}
 	}
 	lim := uint64(*conns + 4096)
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+	var rl unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	if lim > rl.Max { // the hard limit stays: the socket holders raise their own up to it
+		lim = rl.Max
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: rl.Max}); err != nil {
 		fail(fmt.Errorf("raise the driver's descriptor limit: %w", err))
 	}
 	_, portStr, _ := net.SplitHostPort(*addr)
@@ -127,10 +132,12 @@ func main() {
 	f.dribble(*health, *slow)
 	time.Sleep(time.Second)
 	flooded := b.measure(f)
+	heldBefore := f.held.Load()
 	flooded.lat = b.latencies(*samples)
+	fmt.Printf("during the latency samples the flood held %d idle connections (client side) at the start, %d at the end\n", heldBefore, f.held.Load())
 	fmt.Printf("slow clients: %d connections opened in all (each reopened when watch closed it)\n", f.slowOpened.Load())
 	est, queue = b.serverSide()
-	fmt.Printf("flood at the end: %d held (client side), %d closed by watch (each opened again once); server side %d ESTABLISHED, %d in the accept queue\n",
+	fmt.Printf("flood at the end: %d held (client side), %d closed by watch (each opened again); server side %d ESTABLISHED, %d in the accept queue\n",
 		f.held.Load(), f.closed.Load(), est, queue)
 
 	// Stop watch under the flood: SIGTERM, exit within a second.
@@ -439,9 +446,10 @@ func (f *flood) hold(c net.Conn, again bool) {
 	}
 	f.closed.Add(1)
 	if again {
+		time.Sleep(10 * time.Millisecond)
 		if c := f.dial(); c != nil {
 			f.wg.Add(1)
-			go f.hold(c, false)
+			go f.hold(c, true)
 		}
 	}
 }
@@ -667,7 +675,7 @@ func (b *bench) socketRun(tcpka, holder, sizes string, n int) {
 }
 
 // hold starts holders with conns connections in all (2 sockets each), at
-// most 20 000 per holder, and returns when all are ready.
+// most 9 000 per holder (18 200 descriptors under a hard limit of 20 000), and returns when all are ready.
 func hold(holder string, conns int) (stop func(), err error) {
 	var cmds []*exec.Cmd
 	stop = func() {
@@ -677,7 +685,7 @@ func hold(holder string, conns int) (stop func(), err error) {
 		}
 	}
 	for left := conns; left > 0; {
-		k := min(left, 20000)
+		k := min(left, 9000)
 		left -= k
 		c := exec.Command("prlimit", fmt.Sprintf("--nofile=%d", 2*k+200), "--", holder, "-n", strconv.Itoa(k))
 		out, err := c.StdoutPipe()
