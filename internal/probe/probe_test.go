@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -143,8 +144,21 @@ func assertGone(t *testing.T, names []string) {
 		if n == "" {
 			t.Fatal("no namespace names reported")
 		}
-		if _, err := os.Stat(filepath.Join(netnsDir, n)); !os.IsNotExist(err) {
-			t.Errorf("scratch netns %s left behind (stat: %v)", n, err)
+	}
+	// Anonymous namespaces: the only things that could hold one are this
+	// process's descriptors, and a name left under /run/netns.
+	own, _ := os.Readlink("/proc/self/ns/net")
+	es, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range es {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "net:[") && l != own {
+			t.Errorf("a scratch namespace is still held open (%s) after %v", l, names)
+		}
+	}
+	if es, _ := os.ReadDir(netnsDir); len(es) > 0 {
+		for _, e := range es {
+			if strings.HasPrefix(e.Name(), "tcpka-measure-") {
+				t.Errorf("%s/%s left behind", netnsDir, e.Name())
+			}
 		}
 	}
 }
