@@ -60,7 +60,10 @@ var HealthLimits = Limits{
 // Serve serves h on ln within lim until the server is shut down. Its
 // accept loop never waits on the descriptor limit: on EMFILE or ENFILE it
 // closes the connection that has waited longest for a request header and
-// accepts again. Accept and protocol errors are logged through log, in
+// accepts again. A connection that sat silent in the listen backlog for
+// HeaderGrace or longer is closed as soon as it is accepted: it is idle,
+// and behind it a flood of such connections drains at the rate of
+// accept(2), not at one per header timeout. Accept and protocol errors are logged through log, in
 // watch's own format, at level WARN. The channel gets Serve's error.
 func Serve(ln net.Listener, h http.Handler, log *slog.Logger, lim Limits) (*http.Server, <-chan error) {
 	g := newGuard(ln, lim, log)
@@ -183,7 +186,15 @@ func (g *guard) loop() {
 			g.errc <- err
 			return
 		}
-		gc := &guardConn{Conn: c, g: g, waiting: time.Now().Add(-unread(c))}
+		silent := unread(c)
+		if silent >= g.lim.HeaderGrace && g.lim.HeaderGrace > 0 {
+			// It sat in the backlog longer than a client takes to send
+			// its request, and sent nothing: it would only take a slot
+			// until it is shed. Closed at once, it costs an accept.
+			_ = c.Close()
+			continue
+		}
+		gc := &guardConn{Conn: c, g: g, waiting: time.Now().Add(-silent)}
 		g.mu.Lock()
 		g.open[gc] = struct{}{}
 		g.mu.Unlock()
