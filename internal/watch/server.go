@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -112,7 +113,11 @@ type guardConn struct {
 	net.Conn
 	g       *guard
 	waiting time.Time
-	once    sync.Once
+	// ready: its whole first request header was already buffered when it
+	// was accepted (a probe, a scrape): it is served, never shed, however
+	// long the handler takes to be scheduled.
+	ready bool
+	once  sync.Once
 }
 
 func newGuard(ln net.Listener, lim Limits, log *slog.Logger) *guard {
@@ -186,7 +191,7 @@ func (g *guard) loop() {
 			g.errc <- err
 			return
 		}
-		silent := unread(c)
+		silent, ready := unread(c)
 		if silent >= g.lim.HeaderGrace && g.lim.HeaderGrace > 0 {
 			// It sat in the backlog longer than a client takes to send
 			// its request, and sent nothing: it would only take a slot
@@ -194,7 +199,7 @@ func (g *guard) loop() {
 			_ = c.Close()
 			continue
 		}
-		gc := &guardConn{Conn: c, g: g, waiting: time.Now().Add(-silent)}
+		gc := &guardConn{Conn: c, g: g, waiting: time.Now().Add(-silent), ready: ready}
 		g.mu.Lock()
 		g.open[gc] = struct{}{}
 		g.mu.Unlock()
@@ -230,7 +235,7 @@ func (g *guard) shed(grace time.Duration) bool {
 	g.mu.Lock()
 	var oldest *guardConn
 	for c := range g.open {
-		if !c.waiting.IsZero() && (oldest == nil || c.waiting.Before(oldest.waiting)) {
+		if !c.waiting.IsZero() && !c.ready && (oldest == nil || c.waiting.Before(oldest.waiting)) {
 			oldest = c
 		}
 	}
@@ -249,7 +254,7 @@ func (g *guard) shed(grace time.Duration) bool {
 func (g *guard) serving(c *guardConn, on bool) {
 	g.mu.Lock()
 	if on {
-		c.waiting = time.Time{}
+		c.waiting, c.ready = time.Time{}, false
 	} else {
 		c.waiting = time.Now()
 	}
@@ -309,24 +314,31 @@ func (g *guard) sleep(d time.Duration) {
 // unread says how long an accepted TCP connection has been silent in the
 // listen backlog: the time since the handshake's last ACK when nothing is
 // waiting to be read, 0 when the client has sent something (it gets its
-// grace from now) or the connection is not TCP.
-func unread(c net.Conn) time.Duration {
+// grace from now) or the connection is not TCP; and whether what it sent
+// already holds a complete request header (the first 2 KiB are peeked).
+func unread(c net.Conn) (silent time.Duration, ready bool) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return 0
+		return 0, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	var age time.Duration
 	_ = raw.Control(func(fd uintptr) {
-		if n, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err != nil || n > 0 {
-			return
-		}
-		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			age = time.Duration(ti.Last_ack_recv) * time.Millisecond
+		n, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		switch {
+		case err != nil:
+		case n > 0:
+			var buf [2048]byte
+			if m, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT); err == nil {
+				ready = bytes.Contains(buf[:m], []byte("\r\n\r\n"))
+			}
+		default:
+			if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				silent = time.Duration(ti.Last_ack_recv) * time.Millisecond
+			}
 		}
 	})
-	return age
+	return silent, ready
 }
