@@ -12,7 +12,7 @@
 // on --listen (a new connection each time, 10 s timeout) and on
 // --health-listen (once a round, 1 s timeout, as a kubelet probes). The flood is -conns
 // connections that send nothing; one that watch closes is opened again
-// 10 ms later, so the flood stays; and -slow clients on each listener that send a
+// -reopen later (1 s), so the flood stays; and -slow clients on each listener that send a
 // request header one byte every 100 ms and never finish it, reopened
 // whenever watch closes them. In each phase it then asks, one at a time,
 // -samples times each: /healthz and /metrics on --listen (10 s timeout)
@@ -64,6 +64,7 @@ type bench struct {
 func main() {
 	tcpka := flag.String("tcpka", "tcpka", "the tcpka binary")
 	conns := flag.Int("conns", 3000, "idle connections in the flood")
+	reopen := flag.Duration("reopen", time.Second, "an idle connection watch closes is opened again after `D` (a client pool's reconnect; 10ms: a reconnect flood)")
 	slow := flag.Int("slow", 50, "slow clients dribbling a request header at each listener during the flood")
 	samples := flag.Int("samples", 200, "requests timed per endpoint and phase")
 	sockets := flag.String("sockets", "10000,100000", "socket counts at which /metrics is timed (comma-separated; \"\" for none)")
@@ -123,6 +124,7 @@ func main() {
 	floodStart := time.Now()
 
 	f := newFlood(*addr, *conns)
+	f.reopen = *reopen
 	t0 := time.Now()
 	f.open()
 	est, queue := b.serverSide()
@@ -179,7 +181,7 @@ func main() {
 	row("--health-listen ok within 1 s", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.probe), len(p.probe)+p.probeFailed) })
 	row("--health-listen ms min/med/max", func(p *phase) string { return msStats(p.probe) })
 	fmt.Println()
-	fmt.Printf("Latency, %d requests per endpoint one at a time, each on a new connection; flood: %d idle connections on --listen and %d slow clients on each listener; watch under prlimit --nofile=%d\n", *samples, *conns, *slow, *nofile)
+	fmt.Printf("Latency, %d requests per endpoint one at a time, each on a new connection; flood: %d idle connections on --listen (each reopened %s after watch closes it) and %d slow clients on each listener; watch under prlimit --nofile=%d\n", *samples, *conns, *reopen, *slow, *nofile)
 	fmt.Printf("| endpoint | phase | answered | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n")
 	for i, ep := range endpoints {
 		for _, ph := range []struct {
@@ -405,6 +407,7 @@ type flood struct {
 	mu                             sync.Mutex
 	conns                          map[net.Conn]bool
 	slowOpened                     atomic.Int64
+	reopen                         time.Duration
 }
 
 func newFlood(addr string, n int) *flood {
@@ -446,7 +449,11 @@ func (f *flood) hold(c net.Conn, again bool) {
 	}
 	f.closed.Add(1)
 	if again {
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-time.After(f.reopen):
+		}
 		if c := f.dial(); c != nil {
 			f.wg.Add(1)
 			go f.hold(c, true)
