@@ -39,7 +39,7 @@ func TestKilledMeasureLeavesNoNamespace(t *testing.T) {
 	}
 	nstest.Run(t, "ip", "link", "set", "lo", "up")
 	for _, args := range [][]string{
-		{"measure", "ssh"},                          // two namespaces and a veth pair
+		{"measure", "ssh"},                         // two namespaces and a veth pair
 		{"measure", "ssh", "--nat-timeout", "30s"}, // three, and the router's nft table
 	} {
 		cmd := exec.Command(tcpkaBinary(t), args...)
