@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tcpka/tcpka/internal/termsafe"
 	"time"
 )
 
@@ -72,11 +74,11 @@ func checkConfig(flag, file string) error {
 	st, err := os.Stat(file)
 	switch {
 	case err != nil && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)):
-		return marked{ErrInvalid, fmt.Errorf("%s %s: no such file", flag, file)}
+		return marked{ErrInvalid, fmt.Errorf("%s %s: no such file", flag, termsafe.Quote(file))}
 	case err != nil:
-		return marked{ErrUnreadable, fmt.Errorf("%s %s: %w", flag, file, errors.Unwrap(err))}
+		return marked{ErrUnreadable, fmt.Errorf("%s %s: %w", flag, termsafe.Quote(file), errors.Unwrap(err))}
 	case st.IsDir():
-		return marked{ErrInvalid, fmt.Errorf("%s %s: is a directory, not a config file", flag, file)}
+		return marked{ErrInvalid, fmt.Errorf("%s %s: is a directory, not a config file", flag, termsafe.Quote(file))}
 	}
 	return nil
 }
@@ -223,7 +225,7 @@ func Run(bin string, args ...string) (Config, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return nil, fmt.Errorf("%s %s: %s", bin, strings.Join(args, " "), msg)
+		return nil, fmt.Errorf("%s %s: %s", termsafe.Quote(bin), termsafe.Quote(strings.Join(args, " ")), termsafe.Quote(msg))
 	}
 	return Parse(&stdout)
 }
