@@ -182,14 +182,14 @@ func main() {
 	row("--health-listen ms min/med/max", func(p *phase) string { return msStats(p.probe) })
 	fmt.Println()
 	fmt.Printf("Latency, %d requests per endpoint one at a time, each on a new connection; flood: %d idle connections on --listen (each reopened %s after watch closes it) and %d slow clients on each listener; watch under prlimit --nofile=%d\n", *samples, *conns, *reopen, *slow, *nofile)
-	fmt.Printf("| endpoint | phase | answered | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| endpoint | phase | answered | p50 ms | p99 ms | max ms | failed |\n|---|---|---|---|---|---|---|\n")
 	for i, ep := range endpoints {
 		for _, ph := range []struct {
 			name string
 			p    *phase
 		}{{"no flood", quiet}, {"flood", flooded}} {
 			l := ph.p.lat[i]
-			fmt.Printf("| %s | %s | %d / %d | %s | %s | %s |\n", ep.name, ph.name, len(l.ok), l.asked, pct(l.ok, 50), pct(l.ok, 99), pct(l.ok, 100))
+			fmt.Printf("| %s | %s | %d / %d | %s | %s | %s | %s |\n", ep.name, ph.name, len(l.ok), l.asked, pct(l.ok, 50), pct(l.ok, 99), pct(l.ok, 100), l.failures())
 		}
 	}
 	fmt.Println()
@@ -560,6 +560,20 @@ var endpoints = []endpoint{
 type latency struct {
 	asked int
 	ok    []time.Duration
+	fails map[string]int // by kind: timeout, closed (EOF or reset), other
+}
+
+func (l latency) failures() string {
+	if len(l.fails) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range []string{"timeout", "closed", "other"} {
+		if n := l.fails[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // latencies asks each endpoint n times, one request at a time, each on a
@@ -573,8 +587,18 @@ func (b *bench) latencies(n int) []latency {
 				addr, within = b.health, time.Second
 			}
 			out[j].asked++
-			if d, code, err := get(addr, ep.path, within); err == nil && code == 200 {
+			d, code, err := get(addr, ep.path, within)
+			var ne net.Error
+			switch {
+			case err == nil && code == 200:
 				out[j].ok = append(out[j].ok, d)
+				continue
+			case errors.As(err, &ne) && ne.Timeout():
+				out[j].fail("timeout")
+			case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, unix.ECONNRESET)):
+				out[j].fail("closed")
+			default:
+				out[j].fail("other")
 			}
 		}
 	}
@@ -713,4 +737,11 @@ func hold(holder string, conns int) (stop func(), err error) {
 		}
 	}
 	return stop, nil
+}
+
+func (l *latency) fail(kind string) {
+	if l.fails == nil {
+		l.fails = map[string]int{}
+	}
+	l.fails[kind]++
 }
