@@ -205,3 +205,53 @@ func TestServeOutOfDescriptors(t *testing.T) {
 		t.Errorf("the listener never ran out of descriptors: the test tested nothing")
 	}
 }
+
+// TestServeReconnectFlood: idle clients that reconnect the moment they are
+// closed. The server closes at most MaxCloseRate of them a second, so the
+// flood cannot become a loop of accepts and closes that starves the rest,
+// and a scrape still gets through within a second.
+func TestServeReconnectFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods a listener for two seconds")
+	}
+	lim := DefaultLimits
+	lim.MaxConns, lim.MaxCloseRate = 8, 500
+	addr := serveOK(t, lim, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1)
+			for ctx.Err() == nil {
+				c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				opened.Add(1)
+				c.Read(buf) // until the server closes it
+				c.Close()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	start, before := time.Now(), opened.Load()
+	for i := 0; i < 5; i++ {
+		if d, err := ask(addr, time.Second); err != nil {
+			t.Errorf("scrape %d during a reconnect flood: %v", i, err)
+		} else {
+			t.Logf("scrape %d answered in %v", i, d.Round(time.Millisecond))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rate := float64(opened.Load()-before) / time.Since(start).Seconds()
+	cancel()
+	wg.Wait()
+	t.Logf("the flood reconnected %.0f times a second", rate)
+	if rate > 1.5*float64(lim.MaxCloseRate) {
+		t.Errorf("the server closed about %.0f connections a second, bound %d", rate, lim.MaxCloseRate)
+	}
+}

@@ -25,6 +25,13 @@ type Limits struct {
 	// the slots, only clients being answered can.
 	MaxConns    int
 	HeaderGrace time.Duration
+	// MaxCloseRate bounds the connections closed per second to make room
+	// (idle ones shed at capacity or closed at accept): a flood that
+	// reconnects at once cannot turn the server into a loop of accepts and
+	// closes that takes the CPU from everything else, the health
+	// listener and drift correction included. What waits meanwhile waits
+	// in the kernel's backlog, in order; 0: no bound.
+	MaxCloseRate int
 	// A connection that sends no complete request header within
 	// ReadHeaderTimeout is closed, at capacity or not.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
@@ -38,6 +45,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxConns:          64,
 	HeaderGrace:       100 * time.Millisecond,
+	MaxCloseRate:      2000, // a full 4096 backlog drains in about 2 s
 	ReadHeaderTimeout: 5 * time.Second,
 	ReadTimeout:       10 * time.Second,
 	WriteTimeout:      10 * time.Second,
@@ -51,6 +59,7 @@ var DefaultLimits = Limits{
 var HealthLimits = Limits{
 	MaxConns:          16,
 	HeaderGrace:       50 * time.Millisecond,
+	MaxCloseRate:      500,
 	ReadHeaderTimeout: time.Second,
 	ReadTimeout:       2 * time.Second,
 	WriteTimeout:      2 * time.Second,
@@ -104,6 +113,10 @@ type guard struct {
 	mu      sync.Mutex
 	open    map[*guardConn]struct{}
 	lastLog time.Time
+
+	// A token bucket for closes (MaxCloseRate), used by the loop alone.
+	tokens float64
+	filled time.Time
 }
 
 // guardConn is one held connection. waiting is when it started to wait
@@ -196,6 +209,7 @@ func (g *guard) loop() {
 			// It sat in the backlog longer than a client takes to send
 			// its request, and sent nothing: it would only take a slot
 			// until it is shed. Closed at once, it costs an accept.
+			g.pace()
 			_ = c.Close()
 			continue
 		}
@@ -245,8 +259,32 @@ func (g *guard) shed(grace time.Duration) bool {
 	}
 	delete(g.open, oldest)
 	g.mu.Unlock()
+	g.pace()
 	_ = oldest.Conn.Close() // http.Server's read fails, then it closes gc
 	return true
+}
+
+// pace waits, when needed, so that the loop closes at most MaxCloseRate
+// connections a second (a burst of a tenth of a second's worth at once).
+func (g *guard) pace() {
+	rate := float64(g.lim.MaxCloseRate)
+	if rate <= 0 {
+		return
+	}
+	burst := max(rate/10, 1)
+	now := time.Now()
+	if g.filled.IsZero() {
+		g.tokens = burst
+	} else {
+		g.tokens = min(burst, g.tokens+now.Sub(g.filled).Seconds()*rate)
+	}
+	g.filled = now
+	if g.tokens < 1 {
+		wait := time.Duration((1 - g.tokens) / rate * float64(time.Second))
+		g.sleep(wait)
+		g.tokens, g.filled = 1, time.Now()
+	}
+	g.tokens--
 }
 
 // serving marks c as answered by a handler (on) or waiting again for a
