@@ -29,6 +29,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "write the real output into the examples")
@@ -199,11 +201,10 @@ func docs(t *testing.T) []string {
 
 // TestExamples runs every console example of README.md and docs/*.md.
 func TestExamples(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs the examples (sudo tcpka apply, install) in new network, mount and pid namespaces")
-	}
+	testkit.Slow(t, "runs every example of the docs in namespaces")
+	testkit.NeedRoot(t, "runs the examples (sudo tcpka apply, install) in new network, mount and pid namespaces")
 	// The tools the examples run beside tcpka (CI installs them).
-	for _, tool := range []string{"unshare", "ip", "sysctl", "/lib/systemd/systemd-sysctl", "curl", "ssh", "ssh-keygen", "/usr/sbin/sshd"} {
+	for _, tool := range []string{"unshare", "ip", "sysctl", "/lib/systemd/systemd-sysctl", "curl", "ssh", "ssh-keygen", "/usr/sbin/sshd", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("the examples need %s, which CI installs", tool)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -45,6 +46,7 @@ func dpkgDeb(t *testing.T, args ...string) string {
 }
 
 func TestDeb(t *testing.T) {
+	testkit.Slow(t, "builds the .deb")
 	if os.Getenv("TCPKA_TEST_DEB") != "1" && os.Getenv("CI") != "true" {
 		t.Skip("building the .deb takes a while: set TCPKA_TEST_DEB=1 (CI=true does too)")
 	}

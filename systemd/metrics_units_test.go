@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -42,6 +43,7 @@ func execStart(t *testing.T) []string {
 }
 
 func TestMetricsUnitsVerify(t *testing.T) {
+	testkit.Slow(t, "runs systemd-analyze verify")
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
@@ -92,6 +94,7 @@ func TestMetricsUnitsVerify(t *testing.T) {
 // directory swapped for a scratch one: the flags exist and tcpka.prom is
 // written.
 func TestMetricsServiceCommand(t *testing.T) {
+	testkit.Slow(t, "runs the unit's command")
 	args := execStart(t)
 	if len(args) != 4 || args[0] != systemd.BinPath || args[1] != "metrics" || args[2] != "--textfile-dir" {
 		t.Fatalf("ExecStart = %q, want %s metrics --textfile-dir DIR", args, systemd.BinPath)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // verify runs systemd-analyze verify on unit, installed under a scratch
@@ -42,6 +44,7 @@ func verifyAt(t *testing.T, root string, unit []byte) (string, error) {
 // TestUnitVerifies: systemd-analyze verify accepts the unit without a
 // single warning (it exits 0 even on unknown keys, so its output counts).
 func TestUnitVerifies(t *testing.T) {
+	testkit.Slow(t, "runs systemd-analyze verify")
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze is not installed (systemd package)")
 	}
@@ -89,9 +92,8 @@ func TestUnitShape(t *testing.T) {
 // (check-sandbox) and starts the unit there: the sandboxed unit must still
 // set the keepalive sysctls (of the scratch netns) and be denied the rest.
 func TestSandboxWritesSysctls(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: boots systemd in scratch pid/mount/net/cgroup namespaces")
-	}
+	testkit.Slow(t, "boots systemd in scratch namespaces")
+	testkit.NeedRoot(t, "boots systemd in scratch pid/mount/net/cgroup namespaces")
 	if os.Getenv("TCPKA_SANDBOX_CHECK") != "1" && os.Getenv("CI") != "true" {
 		t.Skip("boots systemd in scratch namespaces: set TCPKA_SANDBOX_CHECK=1 (CI=true does too)")
 	}

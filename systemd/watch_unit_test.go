@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -43,6 +43,7 @@ func buildTcpkaAt(t *testing.T, path string) {
 }
 
 func TestWatchUnitVerifies(t *testing.T) {
+	testkit.Slow(t, "runs systemd-analyze verify")
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
@@ -68,9 +69,8 @@ func TestWatchUnitVerifies(t *testing.T) {
 // profile paths swapped for scratch ones, in a scratch netns, as systemd
 // would, then stops it the way systemd does.
 func TestWatchUnitExecStart(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: tcpka watch writes sysctls, here in a scratch netns (unshare -n)")
-	}
+	testkit.Slow(t, "runs the unit's ExecStart")
+	testkit.NeedRoot(t, "tcpka watch writes sysctls, here in a scratch netns (unshare -n)")
 	for _, tool := range []string{"unshare", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s", tool)
@@ -89,19 +89,17 @@ func TestWatchUnitExecStart(t *testing.T) {
 	args = append(args, "--run-dir", t.TempDir())
 	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$@"`, "sh")
 	cmd.Args = append(cmd.Args, args...)
-	var stderr testio.Buffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "msg=watching"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			t.Fatalf("ExecStart did not start watching:\n%s", stderr.String())
-		}
+	if !testkit.Eventually(5*time.Second, func() bool { return strings.Contains(stderr.String(), "msg=watching") }) {
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("ExecStart did not start watching:\n%s", stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "listen=127.0.0.1:9977") {
 		t.Errorf("not listening where the unit says:\n%s", stderr.String())

@@ -8,12 +8,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestWithBinary: the unit install writes runs the given binary, spelt so
 // that systemd reads back the same path (systemd-analyze verify finds the
 // executable there), or the path is refused as systemd would refuse it.
 func TestWithBinary(t *testing.T) {
+	testkit.Slow(t, "builds the tcpka binary")
 	cases := []struct {
 		bin, want string // want: the ExecStart= line; "" for an error
 	}{

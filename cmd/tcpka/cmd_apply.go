@@ -1,20 +1,20 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type applyFlags struct {
-	dryRun, json, allNetns bool
+	dryRun, json bool
 }
 
 var cmdApply = &Command{
 	Name:      "apply",
 	Netns:     true,
+	AllNetns:  "apply in every network namespace, one transaction each",
 	UsageLine: "apply PROFILE [--dry-run] [--json] [--all-netns | --netns TARGET]",
 	Short:     "set the keepalive sysctls from a profile, all keys or none",
 	Long: `Validates PROFILE, prints each key old -> new and the detection time old -> new,
@@ -36,20 +36,8 @@ own, and exits 1 naming the namespaces where it failed ('tcpka revert
 		f := &applyFlags{}
 		fs.BoolVar(&f.dryRun, "dry-run", false, "print the changes, write nothing")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
-		fs.BoolVar(&f.allNetns, "all-netns", false, "apply in every network namespace, one transaction each")
 		return func(env *Env, args []string) error { return runApply(env, f, args) }
 	},
-}
-
-type applyJSONOut struct {
-	Profile string       `json:"profile"`
-	Origin  string       `json:"origin"`
-	Netns   string       `json:"netns,omitempty"`
-	DryRun  bool         `json:"dry_run"`
-	Applied bool         `json:"applied"`
-	Changes []changeJSON `json:"changes"`
-	Before  settingsJSON `json:"before"`
-	After   settingsJSON `json:"after"`
 }
 
 func runApply(env *Env, f *applyFlags, args []string) error {
@@ -60,35 +48,12 @@ func runApply(env *Env, f *applyFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.allNetns {
-		return applyAllNetns(env, f, p)
-	}
-	res, err := env.transact(sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name})
+	outs, visits, err := env.Scope.Transact(sysctl.Request{What: "apply", Want: p.Settings, DryRun: f.dryRun, Record: p.Name})
 	if err != nil {
 		return err
 	}
-	after := p.Applied(res.Before)
-	net := env.Kernel.ReadNet()
-	if f.json {
-		return writeJSON(env.Stdout, applyJSONOut{
-			Profile: p.Name, Origin: p.Origin, Netns: env.Kernel.ID(),
-			DryRun: f.dryRun, Applied: res.Written,
-			Changes: changesJSON(res.Changes),
-			Before:  newSettingsJSONIn(net, res.Before), After: newSettingsJSONIn(net, after),
-		})
+	if env.Scope.All() {
+		return exitFor(nsreport.ApplyAll(out(env, f.json), p, f.dryRun, outs, visits))
 	}
-	printUndone(env.Stdout, res, f.dryRun)
-	fmt.Fprintf(env.Stdout, "profile %s (%s)\n", p.Name, p.Origin)
-	printChanges(env.Stdout, net, p.Settings, sysctl.SetKeys(p.Settings), res, after)
-	printProfileNotes(env.Stdout, p)
-	n := len(res.Changes)
-	switch {
-	case n == 0:
-		fmt.Fprintf(env.Stdout, "nothing to change: the kernel already matches %s\n", p.Name)
-	case f.dryRun:
-		fmt.Fprintf(env.Stdout, "dry run: %d %s would change; nothing written\n", n, plural(n, "key"))
-	default:
-		fmt.Fprintf(env.Stdout, "applied: %d %s written and read back\n", n, plural(n, "key"))
-	}
-	return nil
+	return exitFor(nsreport.ApplyOne(out(env, f.json), p, f.dryRun, outs[0], env.NS().ReadNet()))
 }

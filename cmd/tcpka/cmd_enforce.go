@@ -1,18 +1,18 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
@@ -112,7 +112,7 @@ tcpka render aws-nlb --format unit --unit myapp.service | sudo tee /etc/systemd/
 
 // store is the pin and record store of this run.
 func (f *enforceOpts) store(env *Env) enforce.Store {
-	return enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot)
+	return enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot)
 }
 
 func runEnforce(env *Env, f *enforceOpts, args []string) error {
@@ -164,8 +164,8 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 		fmt.Fprint(env.Stdout, d)
 		return nil
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("enforce needs root (pidfd_getfd on another process's sockets; bpf(2) and bpffs for a cgroup): run it with sudo")
+	if err := caps.Need("enforce", "for pidfd_getfd on another process's sockets, bpf(2) and bpffs for a cgroup", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
+		return err
 	}
 	if f.pidSet {
 		return enforcePID(env, f, p)
@@ -184,10 +184,10 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 // profile leaves alone read "(sysctl)".
 func triple(s keepalive.Settings) string {
 	var parts []string
-	for _, k := range sysctl.KeepaliveKeys {
-		name := strings.TrimPrefix(k.Name(), "tcp_keepalive_")
+	for _, k := range []sysctl.Key{keepalive.Time, keepalive.Intvl, keepalive.Probes} {
+		name := strings.TrimPrefix(k.Sysctl, "tcp_keepalive_")
 		if v := k.Get(s); v != 0 {
-			parts = append(parts, name+" "+sysctl.FormatValue(k, v))
+			parts = append(parts, name+" "+k.Format(v))
 		} else {
 			parts = append(parts, name+" (sysctl)")
 		}
@@ -199,38 +199,29 @@ func triple(s keepalive.Settings) string {
 }
 
 // detectionOf is the idle detection time of a socket given s, the keys s
-// leaves alone from the namespace's sysctls base.
-func detectionOf(s, base keepalive.Settings) int { return detect.Idle(s.Over(base.Keepalive())) }
+// leaves alone from the namespace's sysctls base: what --json says.
+func detectionOf(s, base keepalive.Settings) int { return newEnforceJSONValues(s, base).Bounds().Idle }
 
-// enforceJSONValues is the JSON shape of a profile's values in enforce:
-// settingsJSON's names, null where the profile leaves a key to the sysctls.
-type enforceJSONValues struct {
-	TimeS         *int   `json:"time_s"`
-	IntvlS        *int   `json:"intvl_s"`
-	Probes        *int   `json:"probes"`
-	UserTimeoutMs int    `json:"user_timeout_ms,omitempty"`
-	DetectionS    int    `json:"detection_s"`
-	Detection     string `json:"detection"`
-}
-
-func newEnforceJSONValues(s, base keepalive.Settings) enforceJSONValues {
-	d := detectionOf(s, base)
-	return enforceJSONValues{TimeS: setPtr(s, sysctl.Time), IntvlS: setPtr(s, sysctl.Intvl), Probes: setPtr(s, sysctl.Probes),
-		UserTimeoutMs: int(s.UserTimeout / time.Millisecond), DetectionS: d, Detection: human.Duration(d)}
+// newEnforceJSONValues is a profile's values as enforce sets them on a
+// cgroup's new sockets, in the one settings shape: null where the profile
+// leaves a key to the namespace's sysctls base, the times of a socket that
+// gets them.
+func newEnforceJSONValues(s, base keepalive.Settings) jsonout.Settings {
+	return jsonout.NewSettings(s.PerSocket(), s.PerSocket().Over(base), detect.Net{}, true)
 }
 
 type enforceCgroupJSON struct {
-	Profile      string             `json:"profile"`
-	Cgroup       string             `json:"cgroup"`
-	CgroupID     uint64             `json:"cgroup_id"`
-	Pin          string             `json:"pin"`
-	Action       string             `json:"action"`
-	DryRun       bool               `json:"dry_run"`
-	Values       enforceJSONValues  `json:"values"`
-	Previous     *enforceJSONValues `json:"previous,omitempty"`
-	Attached     string             `json:"attached,omitempty"`
-	Instructions int                `json:"instructions,omitempty"`
-	StalePins    []string           `json:"stale_pins_removed,omitempty"`
+	Profile      string            `json:"profile"`
+	Cgroup       string            `json:"cgroup"`
+	CgroupID     uint64            `json:"cgroup_id"`
+	Pin          string            `json:"pin"`
+	Action       string            `json:"action"`
+	DryRun       bool              `json:"dry_run"`
+	Values       jsonout.Settings  `json:"values"`
+	Previous     *jsonout.Settings `json:"previous,omitempty"`
+	Attached     string            `json:"attached,omitempty"`
+	Instructions int               `json:"instructions,omitempty"`
+	StalePins    []string          `json:"stale_pins_removed,omitempty"`
 }
 
 func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) error {
@@ -238,7 +229,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	res, err := f.store(env).Attach(cg, p.Name, p.Settings, f.dryRun)
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
@@ -288,28 +279,28 @@ type enforceListJSON struct {
 }
 
 type enforceAttachmentJSON struct {
-	Cgroup       string            `json:"cgroup"`
-	CgroupID     uint64            `json:"cgroup_id"`
-	CgroupGone   bool              `json:"cgroup_gone"`
-	Profile      string            `json:"profile"`
-	Values       enforceJSONValues `json:"values"`
-	Attached     string            `json:"attached"`
-	Pin          string            `json:"pin"`
-	ProgramID    uint32            `json:"program_id"`
-	LinkID       uint32            `json:"link_id"`
-	Instructions int               `json:"instructions"`
+	Cgroup       string           `json:"cgroup"`
+	CgroupID     uint64           `json:"cgroup_id"`
+	CgroupGone   bool             `json:"cgroup_gone"`
+	Profile      string           `json:"profile"`
+	Values       jsonout.Settings `json:"values"`
+	Attached     string           `json:"attached"`
+	Pin          string           `json:"pin"`
+	ProgramID    uint32           `json:"program_id"`
+	LinkID       uint32           `json:"link_id"`
+	Instructions int              `json:"instructions"`
 }
 
 func enforceList(env *Env, f *enforceOpts) error {
-	if os.Geteuid() != 0 {
-		return errors.New("enforce --list needs root (reading BPF links and programs): run it with sudo")
+	if err := caps.Need("enforce --list", "to read BPF links and programs", caps.SysAdmin); err != nil {
+		return err
 	}
 	st := f.store(env)
 	list, err := st.List()
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforceListJSON{Attachments: []enforceAttachmentJSON{}}
 		for _, a := range list {
@@ -337,7 +328,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 	fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, "CGROUP", "PROFILE", "TIME", "INTVL", "PROBES", "DETECTION", "ATTACHED")
 	col := func(s keepalive.Settings, k sysctl.Key) string {
 		if v := k.Get(s); v != 0 {
-			return sysctl.FormatValue(k, v)
+			return k.Format(v)
 		}
 		return "sysctl"
 	}
@@ -355,7 +346,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 			prof = "?"
 		}
 		fmt.Fprintf(w, "%-*s  %-14s  %-6s  %-6s  %-6s  %-10s  %s\n", width, cg, prof,
-			col(a.Settings, sysctl.Time), col(a.Settings, sysctl.Intvl), col(a.Settings, sysctl.Probes),
+			col(a.Settings, keepalive.Time), col(a.Settings, keepalive.Intvl), col(a.Settings, keepalive.Probes),
 			human.Seconds(detectionOf(a.Settings, base)), at)
 		if a.Detached {
 			fmt.Fprintf(w, "  ^ cgroup gone (service restarted or removed): applies to nothing; tcpka enforce --remove --cgroup %s\n", printable(a.Cgroup))
@@ -405,7 +396,7 @@ type enforcePIDJSON struct {
 	Listening    int               `json:"listening"`
 	NotConnected int               `json:"not_connected"`
 	Sockets      []enforceSockJSON `json:"sockets"`
-	Values       enforceJSONValues `json:"values"`
+	Values       jsonout.Settings  `json:"values"`
 }
 
 type enforceSockJSON struct {
@@ -418,30 +409,16 @@ type enforceSockJSON struct {
 	After   sockOptsJSON `json:"after"`
 }
 
-// sockOptsJSON is one socket's options in enforce --pid --json, under
-// settingsJSON's names; detection_s is the kernel's figure for the socket
-// (TCP_USER_TIMEOUT included), null when keepalive is off (never).
+// sockOptsJSON is one socket's options in enforce --pid --json: whether
+// keepalive is on, and the options with what they give the socket, in the
+// one settings shape (detection_s null when keepalive is off: never).
 type sockOptsJSON struct {
-	Keepalive     bool `json:"keepalive"`
-	TimeS         int  `json:"time_s"`
-	IntvlS        int  `json:"intvl_s"`
-	Probes        int  `json:"probes"`
-	UserTimeoutMs int  `json:"user_timeout_ms,omitempty"`
-	DetectionS    *int `json:"detection_s"`
-	DataInFlightS *int `json:"data_in_flight_s,omitempty"`
+	Keepalive bool `json:"keepalive"`
+	jsonout.Settings
 }
 
 func newSockOptsJSON(s enforce.Socket, o sockopt.Options) sockOptsJSON {
-	k := o.Settings
-	j := sockOptsJSON{Keepalive: o.On, TimeS: k.Time, IntvlS: k.Intvl, Probes: k.Probes, UserTimeoutMs: o.UserTimeoutMs()}
-	b := s.Bounds(o)
-	if b.Idle >= 0 {
-		j.DetectionS = &b.Idle
-	}
-	if b.Data >= 0 {
-		j.DataInFlightS = &b.Data
-	}
-	return j
+	return sockOptsJSON{Keepalive: o.On, Settings: jsonout.New(o.Settings, s.Bounds(o))}
 }
 
 // dataWords is ", data in flight X -> Y" when a change moves that bound.
@@ -476,7 +453,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	if err != nil {
 		return fmt.Errorf("enforce: %w", err)
 	}
-	base, _ := env.Kernel.Read()
+	base, _ := env.NS().Read()
 	if f.json {
 		out := enforcePIDJSON{PID: res.PID, Comm: res.Comm, Profile: p.Name, DryRun: f.dryRun, Override: f.override, Port: f.port,
 			Changed: res.Changed, Connected: len(res.Sockets), Listening: res.Listening, NotConnected: res.NotConnected,
@@ -505,10 +482,10 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	}
 	var notes []string
 	if n := counts[enforce.FollowsProfile]; n > 0 {
-		notes = append(notes, fmt.Sprintf("%d already %s the profile", n, verb(n, "follows", "follow")))
+		notes = append(notes, fmt.Sprintf("%d already %s the profile", n, human.Verb(n, "follows", "follow")))
 	}
 	if n := res.Listening; n > 0 {
-		notes = append(notes, fmt.Sprintf("%d listening %s left alone", n, plural(n, "socket")))
+		notes = append(notes, fmt.Sprintf("%d listening %s left alone", n, human.Plural(n, "socket")))
 	}
 	if n := res.NotConnected; n > 0 {
 		notes = append(notes, fmt.Sprintf("%d not connected", n))
@@ -522,9 +499,9 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 	case res.Changed == 0:
 		fmt.Fprintf(w, "nothing to change: no connected TCP socket of pid %d needs it (%d connected%s)\n", res.PID, n, tail)
 	case f.dryRun:
-		fmt.Fprintf(w, "dry run: would change %d of %d connected TCP %s%s; nothing changed\n", res.Changed, n, plural(n, "socket"), tail)
+		fmt.Fprintf(w, "dry run: would change %d of %d connected TCP %s%s; nothing changed\n", res.Changed, n, human.Plural(n, "socket"), tail)
 	default:
-		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, plural(n, "socket"), tail)
+		fmt.Fprintf(w, "changed %d of %d connected TCP %s%s\n", res.Changed, n, human.Plural(n, "socket"), tail)
 	}
 	return nil
 }

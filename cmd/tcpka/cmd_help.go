@@ -102,7 +102,7 @@ func printHelp(w io.Writer, c *Command) {
 // --netns, which only some commands take.
 func globalFlags() *pflag.FlagSet {
 	fs := newFlagSet("global")
-	addGlobalFlags(fs, &globals{}, false)
+	addGlobalFlags(fs, &globals{}, &Command{})
 	return fs
 }
 

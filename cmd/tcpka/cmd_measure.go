@@ -16,6 +16,8 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/probe"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -91,29 +93,25 @@ front (exit 2).`,
 
 // measureJSONOut is measure's --json shape; times are fractional seconds.
 type measureJSONOut struct {
-	Profile       string  `json:"profile"`
-	TimeS         int     `json:"time_s"`
-	IntvlS        int     `json:"intvl_s"`
-	Probes        int     `json:"probes"`
+	Profile string `json:"profile"`
+	// the measured connection's values and the model's whole-second times
+	jsonout.Settings
 	WithData      bool    `json:"with_data"`
-	UserTimeoutMs int     `json:"user_timeout_ms,omitempty"`
-	Retries2      int     `json:"retries2,omitempty"`
 	RTOMs         float64 `json:"rto_ms,omitempty"`
 	Rule          string  `json:"rule"`
 	PredictedS    float64 `json:"predicted_s"`
 	PredictedMaxS float64 `json:"predicted_max_s"`
 	AcceptMaxS    float64 `json:"accept_max_s"`
-	// EarlyAcceptS: with early_possible, the second accepted range,
-	// [predicted_min_s, early_accept_max_s], one retransmission sooner.
-	PredictedMinS   *float64 `json:"predicted_min_s,omitempty"`
-	EarlyAcceptMaxS *float64 `json:"early_accept_max_s,omitempty"`
-	MeasuredS       *float64 `json:"measured_s"`
-	DifferenceS     *float64 `json:"difference_s"`
-	DifferencePct   *float64 `json:"difference_pct"`
-	EarlyPossible   bool     `json:"early_possible"`
-	Error           string   `json:"error"`
-	TimedOut        bool     `json:"timed_out"`
-	OK              bool     `json:"ok"`
+	// PredictedMinS: with early_possible, the earliest accepted time, one
+	// retransmission sooner.
+	PredictedMinS *float64 `json:"predicted_min_s,omitempty"`
+	MeasuredS     *float64 `json:"measured_s"`
+	DifferenceS   *float64 `json:"difference_s"`
+	DifferencePct *float64 `json:"difference_pct"`
+	EarlyPossible bool     `json:"early_possible"`
+	Error         string   `json:"error"`
+	TimedOut      bool     `json:"timed_out"`
+	OK            bool     `json:"ok"`
 }
 
 func runMeasure(env *Env, f measureFlags, args []string) error {
@@ -123,11 +121,11 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if f.timeout <= 0 {
 		return usagef("--timeout must be positive, got %s", f.timeout)
 	}
-	if f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > math.MaxInt32*time.Millisecond {
-		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", math.MaxInt32, f.userTimeout)
+	if ut := keepalive.UserTimeout; f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > time.Duration(ut.Max)*time.Millisecond {
+		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", ut.Max, f.userTimeout)
 	}
-	if f.retries2 < 0 || f.retries2 > 255 {
-		return usagef("--retries2 must be 1..255, got %d", f.retries2)
+	if r := keepalive.Retries2; f.retries2 < 0 || f.retries2 > r.Max {
+		return usagef("--retries2 must be %d..%d, got %d", r.Min, r.Max, f.retries2)
 	}
 	if f.set("nat-timeout") || f.set("idle") {
 		return runMeasureNAT(env, f, args[0])
@@ -136,7 +134,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
@@ -156,15 +154,15 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	if f.userTimeout > 0 {
 		vals.UserTimeout = f.userTimeout
 	}
-	net := env.Kernel.ReadNet()
+	net := env.NS().ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
 	if band.Nominal > f.timeout {
 		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
 			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -178,24 +176,24 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		band = detect.Predict(c)
 	}
 	pred := band.Nominal
-	acceptMax := probe.AcceptMax(pred)
+	acceptMax := band.Upper
 	errName := res.ErrorName()
-	// Where the budget ends just after a retransmission, the model allows
-	// either outcome: on time, or one retransmission sooner.
-	ok := res.Matches(pred) || (band.Early && res.Matches(band.Lower))
+	ok := res.DeadPeer() && detect.Confirms(band, res.Measured)
 	diff := res.Measured - pred
 	pct := 100 * diff.Seconds() / pred.Seconds()
 
 	if f.json {
-		out := measureJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes, WithData: f.withData,
-			UserTimeoutMs: int(vals.UserTimeout / time.Millisecond), Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
+		shown := vals
+		if !f.withData {
+			shown.Retries2 = 0 // an idle connection: tcp_retries2 plays no part
+		}
+		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
 			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if band.Early {
-			lo, hi := round3(band.Lower.Seconds()), round3(probe.AcceptMax(band.Lower).Seconds())
-			out.PredictedMinS, out.EarlyAcceptMaxS = &lo, &hi
+			lo := round3(band.Lower.Seconds())
+			out.PredictedMinS = &lo
 		}
 		if f.withData {
-			out.Retries2 = vals.Retries2
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
 		}
 		if !res.TimedOut {
@@ -225,12 +223,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !ok {
 			verdict = "MISS"
 		}
-		if band.Early {
-			fmt.Fprintf(w, "verdict     %s: accepted ranges %s .. %s (one retransmission sooner) and %s .. %s (predicted .. predicted*1.15 + 1 s)\n",
-				verdict, fmtSecs(band.Lower), fmtSecs(probe.AcceptMax(band.Lower)), fmtSecs(pred), fmtSecs(acceptMax))
-		} else {
-			fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (predicted .. predicted*1.15 + 1 s)\n", verdict, fmtSecs(pred), fmtSecs(acceptMax))
-		}
+		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band: on time .. every timer as late as the timer wheel allows)\n", verdict, fmtSecs(band.Lower), fmtSecs(acceptMax))
 	}
 	if !ok {
 		return exitCode(exitFailure)
@@ -263,10 +256,8 @@ const maxNATTimeout = 432000 * time.Second
 // timeout is the path's idle_timeout_s, as in plan and profiles; the other
 // times are fractional seconds.
 type measureNATJSONOut struct {
-	Profile                           string   `json:"profile"`
-	TimeS                             int      `json:"time_s"`
-	IntvlS                            int      `json:"intvl_s"`
-	Probes                            int      `json:"probes"`
+	Profile string `json:"profile"`
+	jsonout.Settings
 	IdleTimeoutS                      int      `json:"idle_timeout_s"`
 	IdleForS                          float64  `json:"idle_for_s"`
 	SilenceMinS                       float64  `json:"silence_min_s"`
@@ -307,14 +298,14 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	if err != nil {
 		return err
 	}
-	base, err := env.Kernel.Read()
+	base, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("measure: %w", err)
 	}
 	// As for the detection measurement: keys the profile leaves alone are
 	// this namespace's.
 	vals := p.Applied(base)
-	hz := env.Kernel.ReadNet().HZ
+	hz := env.NS().ReadNet().HZ
 	with := detect.IdleFlow(vals, true, idle, d, hz)
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {
@@ -333,8 +324,8 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
 			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
 	}
-	if !caps.Has(caps.SysAdmin, caps.NetAdmin) {
-		return fmt.Errorf("measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network namespaces): run it with sudo")
+	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -348,7 +339,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	ok := k.Survived == predK && n.Survived == predN
 
 	if f.json {
-		out := measureNATJSONOut{Profile: p.Name, TimeS: vals.Time, IntvlS: vals.Intvl, Probes: vals.Probes,
+		out := measureNATJSONOut{Profile: p.Name, Settings: jsonout.Of(vals.Keepalive(), detect.Net{}),
 			IdleTimeoutS: int(d / time.Second), IdleForS: round3(idle.Seconds()),
 			SilenceMinS: round3(with.Min.Seconds()), SilenceMaxS: round3(with.Max.Seconds()),
 			PredictedSurvived: predK, Survived: k.Survived, Error: k.ErrorName(),

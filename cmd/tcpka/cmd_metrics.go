@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/caps"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/internal/metrics"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sockdiag"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type metricsFlags struct {
@@ -26,8 +26,9 @@ type metricsFlags struct {
 
 var cmdMetrics = &Command{
 	Name:      "metrics",
-	UsageLine: "metrics [--textfile-dir DIR] [--profile PROFILE] [--netns TARGET]",
+	UsageLine: "metrics [--textfile-dir DIR] [--profile PROFILE] [--all-netns | --netns TARGET]",
 	Netns:     true,
+	AllNetns:  "one sample per network namespace, labelled netns, and pod_namespace and pod where it is a Kubernetes pod's",
 	Short:     "print the keepalive state as Prometheus metrics",
 	Long: `Prints the keepalive sysctls, the dead-peer detection time, whether the kernel
 matches the installed profile, and build info in the Prometheus text format.
@@ -72,22 +73,15 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 			return inputf("metrics: --textfile-dir %s: not a directory", f.textfileDir)
 		}
 	}
-	v, err := env.Kernel.Read()
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	snap, err := metricsBase(env)
-	if err != nil {
-		return err
-	}
-	snap.Samples[0].Values, snap.Samples[0].Net = v, env.Kernel.ReadNet()
 	p, err := metricsProfile(f)
 	if err != nil {
 		return err
 	}
-	if p != nil {
-		snap.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
+	info, samples, err := metricsBase(env)
+	if err != nil {
+		return err
 	}
+	snap := metrics.NewSnapshot(info, samples, p, nil)
 	if f.textfileDir != "" {
 		if err := metrics.WriteTextfile(f.textfileDir, snap); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -119,48 +113,26 @@ func metricsProfile(f metricsFlags) (*profile.Profile, error) {
 }
 
 // metricsBase is what tcpka metrics and tcpka watch report besides the
-// values and the profile: build info and, as root on the real /proc, the
-// live socket counts of the namespace from the same scan as tcpka sockets
-// --summary --processes. Telling sockets that follow the sysctls from those
-// with their own values needs each socket's options through pidfd_getfd;
-// without root the counts are left out, never estimated.
-func metricsBase(env *Env) (metrics.Snapshot, error) {
+// profile: build info and the samples of the handle's namespaces
+// (metrics.Collect), with, as root on the real /proc, the live socket
+// counts. Telling sockets that follow the sysctls from those with their
+// own values needs each socket's options through pidfd_getfd; without
+// root the counts are left out, never estimated. Namespaces that could not
+// be read are named on stderr.
+func metricsBase(env *Env) (metrics.Info, []metrics.Sample, error) {
 	b := readBuildInfo()
-	snap := metrics.Snapshot{
-		Samples:   []metrics.Sample{{}},
-		Version:   b.Version,
-		Revision:  b.Revision,
-		GoVersion: b.GoVersion,
-	}
-	if !env.Kernel.RealProc() || !caps.Has(caps.SysPtrace, caps.NetAdmin) {
-		return snap, nil
-	}
-	c, err := socketCounts(env)
+	info := metrics.Info{Version: b.Version, Revision: b.Revision, GoVersion: b.GoVersion}
+	sockets := env.Scope.RealProc() && caps.Has(caps.SysPtrace, caps.NetAdmin)
+	samples, v, err := metrics.Collect(env.Scope, sockets)
 	if err != nil {
-		return snap, fmt.Errorf("metrics: sockets: %w", err)
+		return info, nil, fmt.Errorf("metrics: %w", err)
 	}
-	snap.Samples[0].Sockets = &c
-	return snap, nil
-}
-
-// socketCounts counts the namespace's established sockets by keepalive state.
-func socketCounts(env *Env) (sockdiag.Counts, error) {
-	sys, err := env.Kernel.Read()
-	if err != nil {
-		return sockdiag.Counts{}, err
+	if env.Scope.All() {
+		nsreport.WarnListing(env.Stderr, "metrics", v.Listing)
+		if failed := v.Failed(); len(failed) > 0 {
+			fmt.Fprintf(env.Stderr, "tcpka: metrics: %d of %d network %s could not be read: no samples for them\n",
+				len(failed), len(v.Members), human.Plural(len(v.Members), "namespace"))
+		}
 	}
-	owners, err := sockdiag.ReadOwners(env.ProcRoot())
-	if err != nil {
-		return sockdiag.Counts{}, err
-	}
-	opts := sockdiag.NewOptionReader()
-	defer opts.Close()
-	net := env.Kernel.ReadNet()
-	var c sockdiag.Counts
-	err = env.Kernel.In(func(sysctl.FS) error {
-		var err error
-		c, err = sockdiag.Count(sockdiag.Netlink{}, owners, opts, sys, net)
-		return err
-	})
-	return c, err
+	return info, samples, nil
 }

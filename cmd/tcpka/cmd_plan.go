@@ -13,7 +13,10 @@ import (
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nodetimer"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -26,7 +29,8 @@ type planFlags struct {
 
 var cmdPlan = &Command{
 	Name:      "plan",
-	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE [--force]] [--json]",
+	Netns:     true,
+	UsageLine: "plan --idle-timeout D | --path NAME [--detect-within D [--idle-only]] [-o FILE [--force]] [--json] [--netns TARGET]",
 	Short:     "choose keepalive values that keep a path open and notice a dead peer in time",
 	LongFunc:  planLong,
 	Examples:  "tcpka plan --path aws-nlb --detect-within 2m\ntcpka plan --idle-timeout 350s -o nat.yaml && sudo tcpka apply nat.yaml\ntcpka plan --path azure-lb --idle-timeout 30m --json",
@@ -35,8 +39,8 @@ var cmdPlan = &Command{
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D` (350s, 4m, or seconds)")
 		fs.StringVar(&f.within, "detect-within", "", "notice a dead peer within `D`, idle or with data in flight")
 		fs.BoolVar(&f.idleOnly, "idle-only", false, "bound only idle connections: no tcp_retries2, no user_timeout")
-		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+")")
-		completesTo(fs, "path", plan.Names())
+		fs.StringVar(&f.path, "path", "", "a known middlebox `NAME` ("+strings.Join(plan.Names(), ", ")+"), or node: this node's own idle timers")
+		completesTo(fs, "path", append(plan.Names(), "node"))
 		fs.StringVarP(&f.out, "output", "o", "", "write the plan as a profile to `FILE`, which must not exist")
 		fs.BoolVar(&f.force, "force", false, "with -o: replace FILE if it exists")
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
@@ -64,7 +68,10 @@ reaches). --idle-only leaves both out.
 --path names a known middlebox so you need not know its timeout:
   ` + pathList() + `
 With --path, --idle-timeout states a timeout you configured on it (checked
-against the range the vendor allows).
+against the range the vendor allows). --path node plans against the
+shortest of this node's own timers that forget idle flows in the network
+namespace (--netns): conntrack's established timeout, IPVS's TCP timeout,
+nft ct timeout policies, as 'tcpka show' lists them.
 
 Asks no profile can meet are refused with the reason (exit 2). -o FILE
 writes the plan as a profile for 'tcpka apply' and 'tcpka check',
@@ -96,6 +103,26 @@ func resolvePath(name, idleFlag string, idle *int) (*plan.Middlebox, error) {
 	}
 	*idle = t
 	return &m, nil
+}
+
+// ErrNoNodeTimer: --path node on a node with no timer that forgets idle
+// flows in the namespace: nothing to plan against.
+var errNoNodeTimer = errors.New("no timer of this node forgets idle TCP flows here (conntrack, IPVS and nft ct timeouts were looked for; see tcpka show)")
+
+// nodePath is --path node: the shortest of the node's own idle timers in
+// the handle's namespace, as a path element.
+func nodePath(env *Env, idleFlag string, idle *int) (*plan.Middlebox, error) {
+	if idleFlag != "" {
+		return nil, usagef("--path node reads the node's own timeout: give no --idle-timeout")
+	}
+	var r nodetimer.Report
+	_ = env.NS().In(func(sysctl.FS) error { r = nodetimer.Read(env.ProcRoot()); return nil })
+	t, ok := r.Shortest()
+	if !ok {
+		return nil, inputf("--path node: %w", errNoNodeTimer)
+	}
+	*idle = t.IdleTimeoutS
+	return &plan.Middlebox{Name: "node", Title: "this node's " + t.Label(), IdleTimeout: t.IdleTimeoutS, Source: t.Source}, nil
 }
 
 // withCommand prefixes an error with the command's name, except a usage
@@ -132,7 +159,7 @@ type planJSONOut struct {
 	MarginS       int       `json:"margin_s,omitempty"`
 	TimeLimitS    int       `json:"time_limit_s,omitempty"`
 	DetectWithinS int       `json:"detect_within_s,omitempty"`
-	settingsJSON
+	jsonout.Settings
 	ProbesPerHour float64 `json:"probes_per_hour"`
 	BytesPerHour  int     `json:"bytes_per_hour"`
 	Why           string  `json:"why"`
@@ -157,7 +184,12 @@ func runPlan(env *Env, f planFlags, args []string) error {
 			return err
 		}
 	}
-	box, err := resolvePath(planPath, planIdle, &ask.IdleTimeout)
+	var box *plan.Middlebox
+	if planPath == "node" {
+		box, err = nodePath(env, planIdle, &ask.IdleTimeout)
+	} else {
+		box, err = resolvePath(planPath, planIdle, &ask.IdleTimeout)
+	}
 	if err != nil {
 		return withCommand("plan", err)
 	}
@@ -188,7 +220,7 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if planJSON {
 		out := planJSONOut{
 			IdleTimeoutS: p.IdleTimeout, MarginS: p.Margin, TimeLimitS: p.TimeLimit, DetectWithinS: p.DetectWithin,
-			settingsJSON:  profileSettingsJSON(k),
+			Settings:      jsonout.Profile(k),
 			ProbesPerHour: math.Round(plan.ProbesPerHour(k.Time)*10) / 10, BytesPerHour: plan.BytesPerHour(k.Time),
 			Why: p.Why, DataWhy: p.DataWhy, ProfileFile: planOut,
 		}
@@ -213,9 +245,9 @@ func runPlan(env *Env, f planFlags, args []string) error {
 		fmt.Fprintf(w, "detect: a dead peer within %s\n", human.Seconds(p.DetectWithin))
 	}
 	fmt.Fprintln(w)
-	for _, key := range sysctl.Keys {
+	for _, key := range sysctl.Keys() {
 		if v := key.Get(k); v != 0 {
-			fmt.Fprintf(w, "%s  %s\n", keyColumn(key, v), key.Meaning())
+			fmt.Fprintf(w, "%s  %s\n", nsreport.KeyColumn(key, v), key.Meaning)
 		}
 	}
 	if u := k.UserTimeout; u > 0 {

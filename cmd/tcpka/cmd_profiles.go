@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
@@ -29,35 +30,16 @@ for, and where its numbers come from (--json has the sources).`,
 	},
 }
 
-// profileJSON is one profile; values a profile leaves unset are null.
+// profileJSON is one profile: its keys in the one settings shape (null
+// where it leaves a keepalive key unset), with the times the sysctls give
+// once it is applied to a namespace at the kernel defaults.
 type profileJSON struct {
-	Name          string   `json:"name"`
-	Description   string   `json:"description"`
-	TimeS         *int     `json:"time_s"`
-	IntvlS        *int     `json:"intvl_s"`
-	Probes        *int     `json:"probes"`
-	DetectionS    *int     `json:"detection_s"`
-	Retries2      *int     `json:"retries2"`
-	UserTimeoutMs *int     `json:"user_timeout_ms"`
-	DataInFlightS int      `json:"data_in_flight_s"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	jsonout.Settings
 	IdleTimeoutS  int      `json:"idle_timeout_s,omitempty"`
 	DetectWithinS int      `json:"detect_within_s,omitempty"`
 	Sources       []string `json:"sources"`
-}
-
-// profileData is the time a connection with data in flight takes to give
-// up once p is applied to a namespace at the kernel defaults: tcp_retries2
-// decides (the socket option user_timeout only where enforce sets it).
-func profileData(p *profile.Profile) int {
-	return detect.Net{}.Data(p.Applied(keepalive.KernelDefaults))
-}
-
-// setPtr is k's value in s, nil when s leaves it unset.
-func setPtr(s keepalive.Settings, k sysctl.Key) *int {
-	if n := k.Get(s); n != 0 {
-		return &n
-	}
-	return nil
 }
 
 func runProfiles(env *Env, asJSON bool, args []string) error {
@@ -73,20 +55,10 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 			Profiles []profileJSON `json:"profiles"`
 		}{}
 		for _, p := range all {
-			j := profileJSON{
-				Name: p.Name, Description: p.Description, Sources: p.Sources,
-				TimeS: setPtr(p.Settings, sysctl.Time), IntvlS: setPtr(p.Settings, sysctl.Intvl), Probes: setPtr(p.Settings, sysctl.Probes),
-				Retries2: setPtr(p.Settings, sysctl.Retries2), DataInFlightS: profileData(p),
-				IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
-			}
-			if u := int(p.Settings.UserTimeout / time.Millisecond); u > 0 {
-				j.UserTimeoutMs = &u
-			}
-			if p.Complete() {
-				d := detect.Idle(p.Settings)
-				j.DetectionS = &d
-			}
-			out.Profiles = append(out.Profiles, j)
+			out.Profiles = append(out.Profiles, profileJSON{
+				Name: p.Name, Description: p.Description, Sources: nsreport.NonNil(p.Sources),
+				Settings: jsonout.Profile(p.Settings), IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
+			})
 		}
 		return writeJSON(env.Stdout, out)
 	}
@@ -95,14 +67,12 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 	for _, p := range all {
 		cell := func(k sysctl.Key) string {
 			if n := k.Get(p.Settings); n != 0 {
-				return sysctl.FormatValue(k, n)
+				return k.Format(n)
 			}
 			return "-"
 		}
-		det := "-"
-		if p.Complete() {
-			det = human.Duration(detect.Idle(p.Settings))
-		}
+		b := jsonout.Profile(p.Settings).Bounds() // the figures --json gives
+		det := human.Duration(b.Idle)
 		idle := "-"
 		if p.IdleTimeout > 0 {
 			idle = human.Duration(p.IdleTimeout)
@@ -111,8 +81,8 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		if u := p.Settings.UserTimeout; u > 0 {
 			ut = human.Duration(int(u / time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(sysctl.Time), cell(sysctl.Intvl), cell(sysctl.Probes), det,
-			cell(sysctl.Retries2), human.Duration(profileData(p)), ut, idle, p.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(keepalive.Time), cell(keepalive.Intvl), cell(keepalive.Probes), det,
+			cell(keepalive.Retries2), human.Duration(b.Data), ut, idle, p.Description)
 	}
 	return tw.Flush()
 }

@@ -2,27 +2,26 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/caps"
-	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/human"
-	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/nodetimer"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
 type showFlags struct {
-	json, allNetns bool
-	root           string
+	json bool
+	root string
 }
 
 var cmdShow = &Command{
 	Name:      "show",
 	Netns:     true,
+	AllNetns:  "one row per network namespace on the machine (named and of every process)",
 	UsageLine: "show [--json] [--root DIR] [--all-netns | --netns TARGET]",
 	Short:     "print the keepalive sysctls and the dead-peer detection time",
 	Long: `Prints net.ipv4.tcp_keepalive_time, _intvl and _probes of the current network
@@ -42,267 +41,44 @@ it says how many namespaces and processes it could not read, and why.`,
 		f := &showFlags{}
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.root, "root", "/", "resolve the boot section (what the next boot sets, from which file) under `DIR`: an image or a test tree")
-		fs.BoolVar(&f.allNetns, "all-netns", false, "one row per network namespace on the machine (named and of every process)")
 		return func(env *Env, args []string) error { return runShow(env, f, args) }
 	},
-}
-
-// showJSONOut is show's --json shape; field names are stable.
-type showJSONOut struct {
-	Netns string `json:"netns,omitempty"`
-	settingsJSON
-	KernelDefaults bool      `json:"kernel_defaults"`
-	Boot           *bootJSON `json:"boot"`
-	// Interrupted: a transaction a killed tcpka left in this namespace.
-	Interrupted *interruptedJSON `json:"interrupted,omitempty"`
-}
-
-// isKernelDefault says whether the managed keys hold the compiled-in
-// defaults every new namespace starts with.
-func isKernelDefault(v keepalive.Settings) bool {
-	return len(sysctl.Diff(keepalive.KernelDefaults, v, sysctl.Keys)) == 0
 }
 
 func runShow(env *Env, f *showFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("takes no arguments, got %q", args[0])
 	}
-	if f.allNetns {
-		return showAllNetns(env, f.json)
-	}
-	v, err := env.Kernel.Read()
+	rs, visits, err := env.Scope.Read()
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
 	}
+	if env.Scope.All() {
+		return exitFor(nsreport.ShowAll(out(env, f.json), rs, visits))
+	}
+	r := rs[0]
+	v := r.Values
 	boot, err := bootcfg.Boot(f.root, v)
 	if err != nil {
 		return fmt.Errorf("show: boot section: %w", err)
 	}
-	net := env.Kernel.ReadNet()
-	bounds := net.Bounds(v, true)
-	interrupted, ij := env.interrupted(v)
-	if f.json {
-		out := showJSONOut{Netns: env.Kernel.ID(), settingsJSON: newSettingsJSONIn(net, v), KernelDefaults: isKernelDefault(v), Boot: newBootJSON(boot), Interrupted: ij}
-		return writeJSON(env.Stdout, out)
-	}
-	w := env.Stdout
-	for _, k := range sysctl.Keys {
-		if k.Optional() && k.Get(v) == 0 {
-			continue // not in this proc tree: see the data-in-flight line
-		}
-		fmt.Fprintf(w, "%s  %s\n", keyColumn(k, k.Get(v)), k.Meaning())
-	}
-	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection\n", human.Seconds(bounds.Idle))
-	if interrupted != "" {
-		fmt.Fprintln(w, interrupted)
-	}
-	data := "unknown (tcp_retries2 not readable)"
-	if bounds.Data >= 0 {
-		data = fmt.Sprintf("%s (retransmission, tcp_retries2 %d)", human.Seconds(bounds.Data), v.Retries2)
-	}
-	fmt.Fprintf(w, "idle peer: %s; peer gone while data is in flight: %s; sockets with their own settings: see tcpka sockets\n",
-		human.Seconds(bounds.Idle), data)
-	if id := env.Kernel.ID(); id != "" {
-		note := "other namespaces and containers have their own values"
-		if isKernelDefault(v) {
-			note = "still the kernel defaults"
-		}
-		fmt.Fprintf(w, "network namespace %s: %s\n", id, note)
-	}
-	if n := enforceNote(env); n != "" {
-		fmt.Fprintln(w, n)
-	}
-	printBoot(w, boot)
-	return nil
+	in := nsreport.ShowIn{Reading: r, Net: env.NS().ReadNet(), Boot: boot, State: env.Scope.State(), Note: enforceNote(env)}
+	_ = env.NS().In(func(sysctl.FS) error { in.Timers = nodetimer.Read(env.ProcRoot()); return nil })
+	return exitFor(nsreport.ShowOne(out(env, f.json), in))
 }
 
 // enforceNote is show's line about active enforcements: "" when there are
 // none or they cannot be read (show needs no privileges; reading BPF links
 // does), and for a fake proc tree.
 func enforceNote(env *Env) string {
-	if !env.Kernel.RealProc() || !caps.Has(caps.SysAdmin) {
+	if !env.Scope.RealProc() || !caps.Has(caps.SysAdmin) {
 		return ""
 	}
 	// Counting live attachments needs no cgroup names, so not the
 	// mountinfo parse NewStore does for them.
-	live, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.RunDir}.Live()
+	live, err := enforce.Store{BPFRoot: enforce.DefaultBPFRoot, RunDir: env.Scope.Roots().Run}.Live()
 	if err != nil || live == 0 {
 		return ""
 	}
-	return fmt.Sprintf("enforce: new connections in %d %s get a profile's values instead of these (tcpka enforce --list)", live, plural(live, "cgroup"))
-}
-
-// printBoot prints show's boot section.
-func printBoot(w io.Writer, b *bootcfg.BootReport) {
-	where := ""
-	if b.Root != "/" {
-		where = " under " + b.Root
-	}
-	fmt.Fprintf(w, "\nat boot%s (sysctl.d resolved as systemd-sysctl does):\n", where)
-	var fixes []string
-	type row struct{ key, src, drift string }
-	var rows []row
-	for _, k := range b.Keys {
-		v := k.Verdict
-		var src string
-		switch {
-		case k.Service:
-			src = bootcfg.UnitName + " (" + bootcfg.ProfileFile + ")"
-			if v.Systemd != nil {
-				src += ", after " + v.Systemd.Where() + " sets " + v.Systemd.Value
-			}
-		case v.Systemd != nil:
-			src = v.Systemd.Where()
-			if v.Systemd == v.Tcpka || (v.Tcpka != nil && v.Systemd.Where() == v.Tcpka.Where()) {
-				src += " (tcpka)"
-			}
-			if v.Systemd.Glob {
-				src += " (glob " + v.Systemd.Dotted() + ")"
-			}
-			if k.Invalid != "" {
-				src += fmt.Sprintf(": %q is not a number, the kernel refuses it and the key keeps its default", k.Invalid)
-			}
-		default:
-			src = "kernel default: no file sets it"
-		}
-		if v.Overridden() {
-			theirs := v.Tcpka.Value
-			if n, err := v.Tcpka.Int(); err == nil {
-				theirs = sysctl.FormatValue(k.Key, n)
-			}
-			src += fmt.Sprintf(", OVERRIDES tcpka's %s (%s)", theirs, v.Tcpka.Where())
-			fixes = append(fixes, fmt.Sprintf("  fix %s: %s", k.Key.Name(), b.Res.Fix(*v.Systemd)))
-		}
-		r := row{key: keyColumn(k.Key, k.Value), src: src}
-		if k.Value != k.Runtime {
-			r.drift = "  DRIFT: runtime " + sysctl.FormatValue(k.Key, k.Runtime)
-		}
-		rows = append(rows, r)
-	}
-	width := 0 // the DRIFT notes line up, past short sources only
-	for _, r := range rows {
-		if r.drift != "" && len(r.src) <= 48 {
-			width = max(width, len(r.src))
-		}
-	}
-	for _, r := range rows {
-		src := r.src
-		if r.drift != "" {
-			src = fmt.Sprintf("%-*s%s", width, src, r.drift)
-		}
-		fmt.Fprintf(w, "%s  %s\n", r.key, src)
-	}
-	for _, f := range fixes {
-		fmt.Fprintln(w, f)
-	}
-	for _, k := range b.Keys {
-		v := k.Verdict
-		if v.ProcpsDiffers() && v.Procps != nil {
-			fmt.Fprintf(w, "  sysctl --system (procps) differs: it reads %s last, whose line %d sets %s = %s; systemd-sysctl does not read it\n",
-				bootcfg.SysctlConf, v.Procps.Line, k.Key.Name(), v.Procps.Value)
-		}
-	}
-	fmt.Fprintf(w, "dead peer detected after %s at boot\n", human.Seconds(detect.Idle(b.Boot)))
-	switch {
-	case b.Unit && len(b.Enabled) > 0:
-		fmt.Fprintf(w, "tcpka.service: enabled, applies profile %s after systemd-sysctl\n", b.Profile)
-	case b.Unit:
-		fmt.Fprintln(w, "tcpka.service: installed, not enabled (systemctl enable tcpka.service)")
-	}
-	if len(b.Drift) > 0 {
-		var names []string
-		for _, k := range b.Drift {
-			names = append(names, k.Name())
-		}
-		hint := "tcpka install PROFILE makes a profile permanent"
-		if len(b.Res.TcpkaFiles()) > 0 {
-			hint = "tcpka apply " + bootcfg.ProfileFile + " sets the installed profile now"
-		}
-		them := "them"
-		if len(names) == 1 {
-			them = "it"
-		}
-		fmt.Fprintf(w, "drift: runtime differs from boot for %s: a reboot changes %s (%s)\n", strings.Join(names, ", "), them, hint)
-	}
-	for _, p := range b.Problems {
-		fmt.Fprintf(w, "problem: %s\n", p)
-	}
-}
-
-// bootJSON is the "boot" object of show --json; field names are stable.
-type bootJSON struct {
-	Root       string        `json:"root"`
-	Keys       []bootKeyJSON `json:"keys"`
-	DetectionS int           `json:"detection_s"`
-	Detection  string        `json:"detection"`
-	Drift      bool          `json:"drift"`
-	TcpkaFiles []string      `json:"tcpka_files"`
-	Masked     []maskedJSON  `json:"masked"`
-	Service    serviceJSON   `json:"service"`
-	Problems   []string      `json:"problems"`
-}
-
-type bootKeyJSON struct {
-	Key        string      `json:"key"`
-	Value      int         `json:"value"`
-	By         string      `json:"by"` // systemd-sysctl, tcpka.service, kernel default
-	Source     *sourceJSON `json:"source"`
-	Tcpka      *sourceJSON `json:"tcpka"`
-	Overridden bool        `json:"overridden"`
-	Fix        string      `json:"fix,omitempty"`
-	Procps     *sourceJSON `json:"procps"`
-	Runtime    int         `json:"runtime"`
-	Drift      bool        `json:"drift"`
-}
-
-type sourceJSON struct {
-	File  string `json:"file"`
-	Line  int    `json:"line"`
-	Value string `json:"value"`
-}
-
-type maskedJSON struct {
-	Path string `json:"path"`
-	By   string `json:"by"`
-}
-
-type serviceJSON struct {
-	Installed bool     `json:"installed"`
-	Enabled   bool     `json:"enabled"`
-	Links     []string `json:"links"`
-	Profile   string   `json:"profile,omitempty"`
-}
-
-func srcJSON(a *bootcfg.Assignment) *sourceJSON {
-	if a == nil {
-		return nil
-	}
-	return &sourceJSON{File: a.File, Line: a.Line, Value: a.Value}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func newBootJSON(b *bootcfg.BootReport) *bootJSON {
-	d := detect.Idle(b.Boot)
-	out := &bootJSON{Root: b.Root, DetectionS: d, Detection: human.Duration(d), Drift: len(b.Drift) > 0,
-		TcpkaFiles: nonNil(b.Res.TcpkaFiles()), Masked: []maskedJSON{}, Problems: nonNil(b.Problems),
-		Service: serviceJSON{Installed: b.Unit, Enabled: len(b.Enabled) > 0, Links: nonNil(b.Enabled), Profile: b.Profile}}
-	for _, m := range b.Res.Masked {
-		out.Masked = append(out.Masked, maskedJSON{Path: m.Path, By: m.By})
-	}
-	for _, k := range b.Keys {
-		kj := bootKeyJSON{Key: k.Key.Dotted(), Value: k.Value, By: k.By(), Source: srcJSON(k.Verdict.Systemd),
-			Tcpka: srcJSON(k.Verdict.Tcpka), Overridden: k.Verdict.Overridden(), Procps: srcJSON(k.Verdict.Procps),
-			Runtime: k.Runtime, Drift: k.Value != k.Runtime}
-		if kj.Overridden {
-			kj.Fix = b.Res.Fix(*k.Verdict.Systemd)
-		}
-		out.Keys = append(out.Keys, kj)
-	}
-	return out
+	return fmt.Sprintf("enforce: new connections in %d %s get a profile's values instead of these (tcpka enforce --list)", live, human.Plural(live, "cgroup"))
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -13,6 +11,7 @@ import (
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockdiag"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -88,19 +87,21 @@ func runSockets(env *Env, f socketsFlags, args []string) error {
 	if f.pid < 0 {
 		return usagef("--pid %d: want a process id", f.pid)
 	}
-	if f.processes && !caps.Has(caps.SysPtrace) {
-		return errors.New("sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo")
+	if f.processes {
+		if err := caps.Need("sockets --processes", "to read other processes' sockets with pidfd_getfd", caps.SysPtrace); err != nil {
+			return err
+		}
 	}
 	if f.pid > 0 {
 		if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); err != nil {
 			return inputf("sockets: --pid %d: no such process", f.pid)
 		}
 	}
-	sys, err := env.Kernel.Read()
+	sys, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("sockets: %w", err)
 	}
-	sc := &sockdiag.Scan{Lister: sockdiag.Netlink{}, Sysctls: sys, Net: env.Kernel.ReadNet(),
+	sc := &sockdiag.Scan{Lister: sockdiag.Netlink{}, Sysctls: sys, Net: env.NS().ReadNet(),
 		Filter: sockdiag.Filter{States: states, Port: f.port, PID: f.pid, NoKeepalive: f.noKeepalive}}
 	if f.processes || f.pid > 0 {
 		owners, err := sockdiag.ReadOwners(env.ProcRoot())
@@ -117,7 +118,7 @@ func runSockets(env *Env, f socketsFlags, args []string) error {
 	// The sock_diag netlink socket answers for the netns it is opened in,
 	// so the dump runs inside the handle's namespace (owners and options
 	// come from /proc and pidfds, which see every namespace).
-	return env.Kernel.In(func(sysctl.FS) error { return listSockets(env, f, sc) })
+	return env.NS().In(func(sysctl.FS) error { return listSockets(env, f, sc) })
 }
 
 // listSockets streams the scan into the chosen output.
@@ -337,22 +338,18 @@ type socketJSON struct {
 	UID        uint32 `json:"uid"`
 	Inode      uint32 `json:"inode"`
 	// with --processes
-	PID           *int    `json:"pid,omitempty"`
-	Command       *string `json:"command,omitempty"`
-	TimeS         *int    `json:"time_s,omitempty"`
-	IntvlS        *int    `json:"intvl_s,omitempty"`
-	Probes        *int    `json:"probes,omitempty"`
-	UserTimeoutMs *int    `json:"user_timeout_ms,omitempty"`
-	FollowsSysctl *bool   `json:"follows_sysctl,omitempty"`   // keepalive on only
-	DetectionS    *int    `json:"detection_s,omitempty"`      // keepalive on with options read
-	DataInFlightS *int    `json:"data_in_flight_s,omitempty"` // options read: retransmission bound
+	PID     *int    `json:"pid,omitempty"`
+	Command *string `json:"command,omitempty"`
+	// the socket's own options and what they give it, where they were read
+	*jsonout.Settings
+	FollowsSysctl *bool `json:"follows_sysctl,omitempty"` // keepalive on only
 }
 
 func (j *jsonOut) begin(w *bufio.Writer, env *Env, sys keepalive.Settings, net detect.Net) error {
-	head, err := json.Marshal(struct {
-		Netns  string       `json:"netns,omitempty"`
-		Sysctl settingsJSON `json:"sysctl"`
-	}{env.Kernel.ID(), newSettingsJSONIn(net, sys)})
+	head, err := jsonout.Marshal(struct {
+		Netns  string           `json:"netns,omitempty"`
+		Sysctl jsonout.Settings `json:"sysctl"`
+	}{env.NS().ID(), jsonout.Of(sys, net)})
 	if err != nil {
 		return err
 	}
@@ -377,18 +374,14 @@ func (j *jsonOut) add(w *bufio.Writer, r *sockdiag.Row) error {
 		o.PID, o.Command = &pid, &comm
 	}
 	if v := r.Verdict; v.HasOptions {
-		opt := v.Options.Settings
-		ut := v.Options.UserTimeoutMs()
-		o.TimeS, o.IntvlS, o.Probes, o.UserTimeoutMs = &opt.Time, &opt.Intvl, &opt.Probes, &ut
+		settings := jsonout.New(v.Options.Settings, v.Bounds)
+		o.Settings = &settings
 		if v.Keepalive == sockdiag.KeepaliveOn {
-			follows, d := !v.Own, v.DetectionS()
-			o.FollowsSysctl, o.DetectionS = &follows, &d
-		}
-		if d := v.Bounds.Data; d >= 0 {
-			o.DataInFlightS = &d
+			follows := !v.Own
+			o.FollowsSysctl = &follows
 		}
 	}
-	b, err := json.Marshal(&o)
+	b, err := jsonout.Marshal(&o)
 	if err != nil {
 		return err
 	}
@@ -424,7 +417,7 @@ func newSummaryOut(f socketsFlags) *summaryOut {
 }
 
 func (s *summaryOut) begin(_ *bufio.Writer, env *Env, sys keepalive.Settings, net detect.Net) error {
-	s.sys, s.net, s.netns = sys, net, env.Kernel.ID()
+	s.sys, s.net, s.netns = sys, net, env.NS().ID()
 	return nil
 }
 
@@ -490,11 +483,11 @@ func (s *summaryOut) commands() []string {
 func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 	if s.json {
 		out := struct {
-			Netns  string       `json:"netns,omitempty"`
-			Sysctl settingsJSON `json:"sysctl"`
+			Netns  string           `json:"netns,omitempty"`
+			Sysctl jsonout.Settings `json:"sysctl"`
 			summaryJSON
 			Commands []summaryJSON `json:"commands,omitempty"`
-		}{Netns: s.netns, Sysctl: newSettingsJSONIn(s.net, s.sys), summaryJSON: newSummaryJSON("", s.all, s.processes)}
+		}{Netns: s.netns, Sysctl: jsonout.Of(s.sys, s.net), summaryJSON: newSummaryJSON("", s.all, s.processes)}
 		if s.processes {
 			out.Commands = []summaryJSON{}
 			for _, c := range s.commands() {

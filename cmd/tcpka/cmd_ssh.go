@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -20,12 +22,13 @@ type sshFlags struct {
 	sshConfig, sshdConfig string
 	sshBin, sshdBin       string
 	putty                 string
+	sessions, killDying   bool
 }
 
 var cmdSSH = &Command{
 	Name:      "ssh",
-	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--ssh-config FILE] [--sshd-config FILE] [--json]",
-	Short:     "judge SSH keepalives and TCP keepalive for a host, or saved PuTTY sessions; print what fixes them",
+	UsageLine: "ssh [HOST | --putty PATH] [--idle-timeout D | --path NAME] [--detect-within D] [--ssh-config FILE] [--sshd-config FILE] [--json] | ssh --sessions [--kill-dying] [--json]",
+	Short:     "judge SSH keepalives and TCP keepalive for a host, or saved PuTTY sessions; list live sessions and close the dying",
 	Long: `An SSH session has two keepalives: the SSH layer's (ServerAliveInterval and
 ServerAliveCountMax in the client, ClientAliveInterval and ClientAliveCountMax
 in sshd) and the kernel's TCP keepalive (TCPKeepAlive yes, timed by the
@@ -66,6 +69,21 @@ The export is read whole up to 64 MiB, a session file up to 1 MiB; both
 are parsed in time linear in their size. An error names the file, the line
 and the setting, never the file's content.
 
+With --sessions, tcpka ssh lists the live SSH sessions of this host instead,
+one line each: sshd's connections (the logged-in user from sshd's process
+title, the client's address) and ssh clients (the destination as typed and
+the host ssh -G resolves it to). For each it says which layer would end it
+if the peer vanished now, and when: the SSH layer, from the settings that
+connection runs with (sshd -T -C with its user and addresses, through the
+running sshd's binary and -f; ssh -G as the user running ssh), or TCP
+keepalive, from the socket's own options (root). IDLE stays "-" until tcpka
+reads the kernel's tcp_info. A session whose peer stopped answering
+(keepalive probes or retransmissions unanswered) is DYING; --kill-dying
+closes those now, as ss -K does (SOCK_DESTROY, needs CAP_NET_ADMIN): the ssh
+or sshd process at this end gets ECONNABORTED and exits. Without root the
+server side's SSH layer is not read. Exit 0, 1 when a close failed, 3 when
+nothing could be determined (neither ssh nor sshd here, no sock_diag).
+
 Exit 0 when every side judged (or every PuTTY session) meets the goal, 1
 when one misses it ("verdict: misses the goal"), 2 on bad input (a bad
 flag value, an ask no settings meet, a missing or malformed config, export
@@ -73,7 +91,7 @@ or sessions directory), 3 when settings could not be read (ssh -G failed,
 or sshd -T on --sshd-config FILE; the kernel's values, an unreadable
 export). A side that is not judged (no ssh here, sshd -T without root)
 does not count.`,
-	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json\ntcpka ssh --putty putty-sessions.reg --path aws-nlb\ntcpka ssh --putty ~/.putty/sessions --json",
+	Examples: "tcpka ssh\ntcpka ssh build-server --path aws-nlb\nsudo tcpka ssh --idle-timeout 10m --json\ntcpka ssh --putty putty-sessions.reg --path aws-nlb\ntcpka ssh --putty ~/.putty/sessions --json\nsudo tcpka ssh --sessions\nsudo tcpka ssh --sessions --kill-dying",
 	Bind: func(fs *pflag.FlagSet) Runner {
 		f := &sshFlags{}
 		fs.StringVar(&f.idle, "idle-timeout", "", "the path forgets idle flows after `D`")
@@ -84,6 +102,8 @@ does not count.`,
 		fs.StringVar(&f.sshConfig, "ssh-config", "", "read the client config from `FILE` (ssh -F)")
 		fs.StringVar(&f.sshdConfig, "sshd-config", "", "read the server config from `FILE` (sshd -f)")
 		fs.StringVar(&f.putty, "putty", "", "judge saved PuTTY sessions in `PATH` (a regedit .reg export or ~/.putty/sessions) instead of ssh and sshd")
+		fs.BoolVar(&f.sessions, "sessions", false, "list the live SSH sessions of this host and what would end each")
+		fs.BoolVar(&f.killDying, "kill-dying", false, "with --sessions: close the sessions whose peer stopped answering (root)")
 		fs.StringVar(&f.sshBin, "ssh-bin", "ssh", "the ssh `PROGRAM` (for tests)")
 		fs.StringVar(&f.sshdBin, "sshd-bin", "sshd", "the sshd `PROGRAM` (for tests)")
 		_ = fs.MarkHidden("ssh-bin")
@@ -110,27 +130,27 @@ type sideJSON struct {
 }
 
 type sshJSONOut struct {
-	Host          string       `json:"host"`
-	IdleTimeoutS  int          `json:"idle_timeout_s"`
-	Path          string       `json:"path,omitempty"`
-	DetectWithinS int          `json:"detect_within_s"`
-	Kernel        settingsJSON `json:"kernel"`
-	Client        sideJSON     `json:"client"`
-	Server        sideJSON     `json:"server"`
-	SSHConfig     []string     `json:"ssh_config"`
-	SSHDDropIn    string       `json:"sshd_dropin_file"`
-	SSHDLines     []string     `json:"sshd_dropin"`
+	Host          string           `json:"host"`
+	IdleTimeoutS  int              `json:"idle_timeout_s"`
+	Path          string           `json:"path,omitempty"`
+	DetectWithinS int              `json:"detect_within_s"`
+	Kernel        jsonout.Settings `json:"kernel"`
+	Client        sideJSON         `json:"client"`
+	Server        sideJSON         `json:"server"`
+	SSHConfig     []string         `json:"ssh_config"`
+	SSHDDropIn    string           `json:"sshd_dropin_file"`
+	SSHDLines     []string         `json:"sshd_dropin"`
 	Profile       *struct {
 		Name    string `json:"name,omitempty"`
 		Command string `json:"command"`
-		settingsJSON
+		jsonout.Settings
 	} `json:"profile"`
 }
 
 func ptr[T any](v T) *T { return &v }
 
 func sideReportJSON(r sshcfg.SideReport) sideJSON {
-	out := sideJSON{Judged: r.J != nil, Source: r.Source, Note: r.Note, Fix: nonNil(r.Fix)}
+	out := sideJSON{Judged: r.J != nil, Source: r.Source, Note: r.Note, Fix: nsreport.NonNil(r.Fix)}
 	if j := r.J; j != nil {
 		out.AliveIntervalS, out.AliveCountMax, out.TCPKeepAlive = ptr(j.Interval), ptr(j.CountMax), ptr(j.TCPKeepAlive)
 		if j.SSHDetect > 0 {
@@ -154,6 +174,15 @@ func sideReportJSON(r sshcfg.SideReport) sideJSON {
 func runSSH(env *Env, f sshFlags, args []string) error {
 	if len(args) > 1 {
 		return usagef("takes at most one HOST, got %q", strings.Join(args, " "))
+	}
+	if f.killDying && !f.sessions {
+		return usagef("--kill-dying closes live sessions: give --sessions too")
+	}
+	if f.sessions {
+		if err := sessionsFlagsConflict(f, args); err != nil {
+			return err
+		}
+		return runSessions(env, f)
 	}
 	if f.putty != "" {
 		switch {
@@ -203,7 +232,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	if f.putty != "" {
 		return runPuTTY(env, f, idle, within, box, pathWhy)
 	}
-	k, err := env.Kernel.Read()
+	k, err := env.NS().Read()
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
@@ -218,7 +247,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 	clientLines := r.Client.Fix
 	if f.json {
 		out := sshJSONOut{
-			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: newSettingsJSON(k),
+			Host: host, IdleTimeoutS: idle, DetectWithinS: within, Kernel: jsonout.Of(k, detect.Net{}),
 			Client: sideReportJSON(r.Client), Server: sideReportJSON(r.Server),
 			SSHConfig: []string{}, SSHDDropIn: r.DropIn, SSHDLines: []string{},
 		}
@@ -233,8 +262,8 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 			out.Profile = &struct {
 				Name    string `json:"name,omitempty"`
 				Command string `json:"command"`
-				settingsJSON
-			}{Name: r.ProfileName, Command: r.ProfileCommand, settingsJSON: newSettingsJSON(r.Rec.Profile.Settings)}
+				jsonout.Settings
+			}{Name: r.ProfileName, Command: r.ProfileCommand, Settings: jsonout.Profile(r.Rec.Profile.Settings)}
 		}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/sshcfg"
@@ -33,8 +34,7 @@ type puttySessionJSON struct {
 type puttyClientJSON struct {
 	OS                 string `json:"os"`
 	DocumentedDefaults bool   `json:"documented_defaults"`
-	DataInFlightS      int    `json:"data_in_flight_s"`
-	settingsJSON
+	jsonout.Settings
 }
 
 type puttyJSONOut struct {
@@ -56,7 +56,7 @@ func runPuTTY(env *Env, f sshFlags, idle, within int, box *plan.Middlebox, pathW
 	}
 	var k keepalive.Settings
 	if ps.Client == sshcfg.PuTTYUnix { // Unix PuTTY runs on this machine
-		if k, err = env.Kernel.Read(); err != nil {
+		if k, err = env.NS().Read(); err != nil {
 			return fmt.Errorf("ssh: %w", err)
 		}
 	}
@@ -79,7 +79,7 @@ func newPuTTYJSON(r *sshcfg.PuTTYReport, box *plan.Middlebox) puttyJSONOut {
 	out := puttyJSONOut{
 		Putty: r.Source.Path, IdleTimeoutS: r.IdleTimeout, DetectWithinS: r.DetectWithin,
 		Client: puttyClientJSON{OS: strings.ToLower(r.TCP.OS), DocumentedDefaults: r.TCP.Documented,
-			DataInFlightS: r.TCP.Retx, settingsJSON: newSettingsJSON(r.TCP.Keepalive)},
+			Settings: jsonout.New(r.TCP.Keepalive.Keepalive(), detect.Bounds{Idle: detect.Idle(r.TCP.Keepalive), Data: r.TCP.Retx})},
 		Sessions: []puttySessionJSON{}, Missed: r.Missed(),
 	}
 	if box != nil {

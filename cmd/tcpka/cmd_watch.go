@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/enforce"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -27,7 +28,6 @@ type watchFlags struct {
 	logFormat     string
 	enforceCgroup string
 	bpfRoot       string
-	allNetns      bool
 }
 
 // watchShutdown bounds how long in-flight HTTP requests may delay the exit
@@ -36,6 +36,7 @@ const watchShutdown = 500 * time.Millisecond
 
 var cmdWatch = &Command{
 	Name:      "watch",
+	AllNetns:  "keep the profile applied in every network namespace",
 	UsageLine: "watch PROFILE [--interval D] [--listen ADDR] [--health-listen ADDR] [--log-format text|json] [--all-netns] [--enforce-cgroup DIR]",
 	Short:     "keep a profile applied: correct drift, serve /metrics and /healthz",
 	Long: `Applies PROFILE, then every --interval reads the sysctls and writes back
@@ -81,7 +82,6 @@ runs it as a service; deploy/kubernetes runs it on every node.`,
 		fs.StringVar(&f.healthListen, "health-listen", "", "serve /healthz alone on `ADDR`, for liveness probes (e.g. 127.0.0.1:9978)")
 		fs.StringVar(&f.logFormat, "log-format", "text", "log as `text` or json")
 		completesTo(fs, "log-format", logFormats())
-		fs.BoolVar(&f.allNetns, "all-netns", false, "keep the profile applied in every network namespace")
 		fs.StringVar(&f.enforceCgroup, "enforce-cgroup", "", "also keep the profile enforced on new connections of cgroup `DIR`")
 		fs.StringVar(&f.bpfRoot, "bpf-root", "", "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
@@ -126,8 +126,10 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := env.canWrite("watch"); err != nil {
-		return err
+	if env.Scope.RealProc() {
+		if err := caps.Require("watch", caps.NetAdmin); err != nil {
+			return err
+		}
 	}
 	var ln, healthLn net.Listener
 	if f.listen != "" {
@@ -146,11 +148,11 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	// One watch per namespace: revert checks the lease and refuses to undo
 	// what watch would put back, so the record of the original values
 	// survives.
-	leaseKey := env.Kernel.Identity().Key()
-	if f.allNetns {
+	leaseKey := env.NS().Identity().Key()
+	if env.Scope.All() {
 		leaseKey = "all"
 	}
-	lease, err := env.State.TakeLease(leaseKey)
+	lease, err := env.Scope.State().TakeLease(leaseKey)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -160,16 +162,12 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	base := func() (metrics.Snapshot, error) { return metricsBase(env) }
-	own := watch.NSKernel{NS: env.Kernel, State: env.State, Profile: p.Name}
-	var kernel watch.Kernel = &own
-	if f.allNetns {
-		kernel = &watch.AllKernel{NSKernel: own, Log: log}
-	}
+	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
+	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
 	if f.enforceCgroup != "" {
-		kernel = watch.WithEnforcement(kernel, f.enforceCgroup, enforce.NewStore(env.ProcRoot(), env.RunDir, f.bpfRoot), p, log)
+		target = &watch.Enforcing{Target: target, Dir: f.enforceCgroup, Store: enforce.NewStore(env.ProcRoot(), env.Scope.Roots().Run, f.bpfRoot), Profile: p, Log: log}
 	}
-	w := watch.New(p, f.interval, kernel, log, base)
+	w := watch.New(p, f.interval, target, log, base)
 	w.SetLoader(func() (*profile.Profile, error) { return profile.Load(args[0]) })
 	if err := w.Start(); err != nil {
 		return err
@@ -200,7 +198,7 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	if healthListening != "" {
 		attrs = append(attrs, "health_listen", healthListening)
 	}
-	log.Info("watching", append(attrs, "netns", env.Kernel.ID())...)
+	log.Info("watching", append(attrs, "netns", env.NS().ID())...)
 
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()

@@ -56,7 +56,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"show", "--netns", "pid:abc", "--proc-root", tree}, exitUsage, line, "bad network namespace"},
 		{[]string{"show", "--netns", t.TempDir(), "--proc-root", tree}, exitUsage, line, "not a network namespace"},
 		{[]string{"show", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
-		{[]string{"show", "--netns", missing, "--proc-root", tree}, exitUnknown, line, "no such network namespace"},
+		{[]string{"show", "--netns", missing, "--proc-root", tree}, exitUsage, line, "no such network namespace"},
 		// check: drift is 1, a mistyped name is not drift
 		{[]string{"check", "ssh", "--proc-root", tree}, exitOK, quiet, "kernel matches profile ssh"},
 		{[]string{"check", "aws-nlb", "--proc-root", tree}, exitFailure, report, "drift: 3 of 3 keys differ"},
@@ -66,7 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", missing, "--proc-root", tree}, exitUsage, line, "missing.yaml: no such file"},
 		{[]string{"check", "--proc-root", tree}, exitUsage, line, "needs exactly one PROFILE"},
 		{[]string{"check", "ssh", "--proc-root", empty}, exitUnknown, line, "no such sysctl"},
-		{[]string{"check", "ssh", "--netns", missing, "--proc-root", tree}, exitUnknown, line, "no such network namespace"},
+		{[]string{"check", "ssh", "--netns", missing, "--proc-root", tree}, exitUsage, line, "no such network namespace"},
 		// apply: a refused change writes nothing
 		{[]string{"apply", "aws-nlb", "--dry-run", "--proc-root", tree, "--run-dir", t.TempDir()}, exitOK, quiet, "dry run: 3 keys would change"},
 		{[]string{"apply", "aws-nlb", "--proc-root", tree, "--run-dir", unsafeRun}, exitFailure, line, "unsafe state"},
@@ -165,7 +165,7 @@ func fakeProc(t *testing.T, v keepalive.Settings) string {
 	tree := t.TempDir()
 	fs := sysctl.NewFS(tree)
 	v = v.Over(keepalive.KernelDefaults) // a kernel has every key
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.Keys() {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -31,13 +31,20 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"github.com/tcpka/tcpka/internal/bootcfg"
+	"github.com/tcpka/tcpka/internal/caps"
+	"github.com/tcpka/tcpka/internal/enforce"
+	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
+	"github.com/tcpka/tcpka/internal/nodetimer"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sshcfg"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/watch"
 )
 
 // Command is one tcpka subcommand; help, usage, completion and the man
@@ -53,6 +60,9 @@ type Command struct {
 	LongFunc func() string
 	// Netns: the command takes the global --netns TARGET.
 	Netns bool
+	// AllNetns, when set, is the help of the command's --all-netns: the
+	// scope it gets is then every network namespace.
+	AllNetns string
 	// Bind defines the command's flags on a fresh set and returns the
 	// function that runs the command with them: flag values live in that
 	// closure, one per run, never in package variables.
@@ -105,18 +115,40 @@ var exitTable = []struct {
 		"(--netns) or a needed file could not be read"}},
 }
 
-// invalidInput are the package sentinels of input that is wrong: exit 2.
+// The one table from the packages' sentinel errors to exit codes: every
+// exported Err* of internal/ is in exactly one list (a test parses the tree
+// and holds it so), checked in this order, so an error that wraps a
+// sentinel of a more specific list gets its code.
+
+// invalidInput are the sentinels of input that is wrong, a target the user
+// named that does not exist included: exit 2, nothing touched.
 var invalidInput = []error{
-	profile.ErrInvalid, profile.ErrUnknown, profile.ErrNotFound,
-	netns.ErrBadSpec, netns.ErrNotNetns,
+	profile.ErrInvalid, profile.ErrUnknown, profile.ErrNotFound, profile.ErrUnsafe,
+	keepalive.ErrOutOfRange, sockopt.ErrInvalid, enforce.ErrNoValues,
+	netns.ErrBadSpec, netns.ErrNotNetns, netns.ErrNotExist, netns.ErrExited, netscope.ErrExclusive,
 	plan.ErrUnknownPath, plan.ErrTimeoutRange, plan.ErrImpossible, plan.ErrNothingAsked,
-	sshcfg.ErrInvalid, sshcfg.ErrImpossible,
-	bootcfg.ErrBadRoot, atomicfile.ErrNoDir, atomicfile.ErrNotDir,
+	sshcfg.ErrInvalid, sshcfg.ErrImpossible, sshcfg.ErrNoSessions,
+	bootcfg.ErrBadRoot, bootcfg.ErrGoRun, bootcfg.ErrHidden,
+	atomicfile.ErrNoDir, atomicfile.ErrNotDir, atomicfile.ErrIsDir, atomicfile.ErrNotRegular, atomicfile.ErrTooLarge,
 }
 
-// undetermined are the package sentinels of what could not be read: exit 3.
+// undetermined are the sentinels of what could not be read: exit 3.
 var undetermined = []error{
-	sysctl.ErrRead, netscope.ErrNamespace, profile.ErrUnreadable, sshcfg.ErrUnreadable, sockdiag.ErrUnavailable,
+	sysctl.ErrRead, sysctl.ErrMalformed, netscope.ErrNamespace, profile.ErrUnreadable,
+	sshcfg.ErrUnreadable, sshcfg.ErrMissingKey, sshcfg.ErrNotInstalled, sshcfg.ErrNoSSH, sockdiag.ErrUnavailable,
+	sockdiag.ErrNoDestroy, nodetimer.ErrNotPermitted, nodetimer.ErrUnreadable,
+}
+
+// failed are the sentinels of a change that failed, was refused or rolled
+// back, or a process that went away: exit 1, as any other error.
+var failed = []error{
+	caps.ErrPrivilege,
+	sysctl.ErrRolledBack, sysctl.ErrVerify, sysctl.ErrPermission, sysctl.ErrReadOnly, sysctl.ErrLocked,
+	sysctl.ErrNotExist, sysctl.ErrNothingToRevert, netscope.ErrWatched, watch.ErrDrift,
+	atomicfile.ErrExist, atomicfile.ErrPermission, atomicfile.ErrReadOnly, atomicfile.ErrUnsafe, atomicfile.ErrSymlink,
+	bootcfg.ErrChanged, bootcfg.ErrEnabled, bootcfg.ErrForeign, plan.ErrRoundTrip,
+	enforce.ErrKernelTooOld, enforce.ErrNoCgroup2, enforce.ErrNotEnforced, enforce.ErrNotOurs, enforce.ErrPermission, enforce.ErrUnit,
+	sockdiag.ErrGone, sockdiag.ErrNotPermitted, sockopt.ErrNoSuchFD, sockopt.ErrNotPermitted, sockopt.ErrNotSocket, sockopt.ErrNotTCP, sockopt.ErrProcessGone,
 }
 
 // exitStatus is the one map from what a command returned to the exit
@@ -136,8 +168,11 @@ func exitStatus(err error) int {
 		return exitUsage
 	case isAny(err, undetermined):
 		return exitUnknown
+	case isAny(err, failed):
+		return exitFailure
 	}
-	return exitFailure
+	return exitFailure // anything else fails too
+
 }
 
 func isAny(err error, sentinels []error) bool {
@@ -149,28 +184,30 @@ func isAny(err error, sentinels []error) bool {
 	return false
 }
 
-// Env is what a command runs with: its output streams and the one kernel
-// handle, bound to the --netns target (or tcpka's own namespace) and the
-// proc root before the command starts.
+// Env is what a command runs with: its output streams and the one handle,
+// bound before the command starts to its namespaces (--netns TARGET,
+// --all-netns, or tcpka's own), the proc root and the run directory.
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
-	// Kernel is the namespace the command reads and writes.
-	Kernel *netscope.NS
-	// State keeps the transaction lock and the revert records.
-	State sysctl.State
-	// RunDir is the --run-dir the state lives below (/run).
-	RunDir string
+	// Scope is the namespace, or every namespace, the command reads and
+	// writes, with the roots it reads them through.
+	Scope *netscope.Scope
 }
 
+// NS is the one namespace of the scope: what commands that act on one
+// namespace only (sockets, enforce, measure) read.
+func (e *Env) NS() *netscope.NS { return e.Scope.NS() }
+
 // ProcRoot is where procfs is read (--proc-root).
-func (e *Env) ProcRoot() string { return e.Kernel.ProcRoot() }
+func (e *Env) ProcRoot() string { return e.Scope.ProcRoot() }
 
 // globals are the flags every command takes.
 type globals struct {
 	procRoot string
 	runDir   string
 	netns    string
+	allNetns bool
 }
 
 // usageError is a mistake on the command line: exit 2, printed with the
@@ -207,10 +244,13 @@ func newFlagSet(name string) *pflag.FlagSet {
 // addGlobalFlags puts the flags every command takes on fs, and --netns on
 // the commands that act on one namespace's sysctls or sockets (elsewhere it
 // would be accepted and silently mean nothing).
-func addGlobalFlags(fs *pflag.FlagSet, g *globals, netns bool) {
+func addGlobalFlags(fs *pflag.FlagSet, g *globals, c *Command) {
+	if c.AllNetns != "" {
+		fs.BoolVar(&g.allNetns, "all-netns", false, c.AllNetns)
+	}
 	fs.StringVar(&g.procRoot, "proc-root", "/proc", "use /proc/sys and /proc/PID below `DIR` instead of /proc (e.g. a host's /proc mounted into a container)")
 	fs.StringVar(&g.runDir, "run-dir", "/run", "keep the lock and revert state below `DIR` (for tests)")
-	if netns {
+	if c.Netns {
 		fs.StringVar(&g.netns, "netns", "", "act inside network namespace `TARGET`: a name under /run/netns, a path (/proc/PID/ns/net) or pid:N")
 	}
 	// Hidden from every command's help: only tests move the state.
@@ -224,7 +264,7 @@ func (c *Command) flags(g *globals) (*pflag.FlagSet, Runner) {
 	if c.Bind != nil {
 		run = c.Bind(fs)
 	}
-	addGlobalFlags(fs, g, c.Netns)
+	addGlobalFlags(fs, g, c)
 	return fs, run
 }
 
@@ -281,19 +321,22 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 		printHelp(stdout, cmd)
 		return exitOK
 	}
-	// The one kernel handle: a bad --netns target is one clear line and
-	// nothing else happens.
-	k, err := netscope.Open(g.procRoot, g.netns, netns.DefaultRunDir)
-	if errors.Is(err, netns.ErrBadSpec) {
-		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, oneLine(err.Error()), cmd.UsageLine)
+	// The one handle: a bad --netns target is one clear line and nothing
+	// else happens.
+	scope, err := netscope.Open(netscope.Roots{Proc: g.procRoot, Run: g.runDir}, g.netns, g.allNetns)
+	switch {
+	case errors.Is(err, netscope.ErrExclusive):
+		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, human.OneLine(err.Error()), cmd.UsageLine)
+		return exitUsage
+	case errors.Is(err, netns.ErrBadSpec):
+		fmt.Fprintf(stderr, "tcpka: %s: --netns %s (usage: tcpka %s)\n", cmd.Name, human.OneLine(err.Error()), cmd.UsageLine)
+		return exitStatus(err)
+	case err != nil:
+		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", human.Safe(g.netns), human.OneLine(err.Error()))
 		return exitStatus(err)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "tcpka: --netns %s: %s\n", g.netns, oneLine(err.Error()))
-		return exitStatus(err)
-	}
-	defer k.Close()
-	env := &Env{Stdout: stdout, Stderr: stderr, Kernel: k, State: sysctl.State{RunDir: g.runDir}, RunDir: g.runDir}
+	defer scope.Close()
+	env := &Env{Stdout: stdout, Stderr: stderr, Scope: scope}
 	err = runner(env, fs.Args())
 	if f, ok := stdout.(interface{ Flush() error }); ok {
 		f.Flush()
@@ -306,14 +349,9 @@ func run(args []string, stdout io.Writer, stderr io.Writer) int {
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "tcpka: %s: %s (usage: tcpka %s)\n", cmd.Name, usage.msg, cmd.UsageLine)
 	default:
-		fmt.Fprintf(stderr, "tcpka: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "tcpka: %s\n", human.OneLine(err.Error()))
 	}
 	return exitStatus(err)
-}
-
-// oneLine keeps an error to one line on stderr, whatever a library put in it.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 func commandNames() string {

@@ -76,16 +76,19 @@ func TestNetnsCLI(t *testing.T) {
 	var shown struct {
 		HostNetns  string `json:"host_netns"`
 		Namespaces []struct {
-			Netns           string        `json:"netns"`
-			Names           []string      `json:"names"`
-			Processes       []processJSON `json:"processes"`
-			Host            bool          `json:"host"`
-			Time            *int          `json:"time_s"`
-			Intvl           int           `json:"intvl_s"`
-			Probes          int           `json:"probes"`
-			KernelDefaults  bool          `json:"kernel_defaults"`
-			DiffersFromHost bool          `json:"differs_from_host"`
-			Error           string        `json:"error"`
+			Netns     string   `json:"netns"`
+			Names     []string `json:"names"`
+			Processes []struct {
+				Pid     int
+				Command string
+			} `json:"processes"`
+			Host            bool   `json:"host"`
+			Time            *int   `json:"time_s"`
+			Intvl           int    `json:"intvl_s"`
+			Probes          int    `json:"probes"`
+			KernelDefaults  bool   `json:"kernel_defaults"`
+			DiffersFromHost bool   `json:"differs_from_host"`
+			Error           string `json:"error"`
 		} `json:"namespaces"`
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil {
@@ -133,10 +136,10 @@ func TestNetnsCLI(t *testing.T) {
 		t.Fatalf("show --all-netns: exit %d", code)
 	}
 	mustMatch(t, "show --all-netns", out, `(?m)^NETNS +NAME +PROCESSES +TIME +INTVL +PROBES +DETECTION +NOTE$`)
-	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +1 `+regexp.QuoteMeta(self)+`.* +600 s +60 s +6 +960 s \(16m\) +host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +`+regexp.QuoteMeta(self)+`\[1\].* +600 s +60 s +6 +960 s \(16m\) +host$`)
 	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +tcpka-a +- +100 s +10 s +1 +110 s \(1m50s\) +differs from host$`)
 	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +tcpka-b +- +7200 s +75 s +9 +7875 s \(2h11m15s\) +kernel defaults, differs from host$`)
-	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +`+strconv.Itoa(u)+` sleep +300 s +30 s +3 +390 s \(6m30s\) +differs from host$`)
+	mustMatch(t, "show --all-netns", out, `(?m)^net:\[\d+\] +- +sleep\[`+strconv.Itoa(u)+`\] +300 s +30 s +3 +390 s \(6m30s\) +differs from host$`)
 	mustMatch(t, "show --all-netns", out, `(?m)^4 network namespaces: 1 with the kernel defaults \(dead peer noticed after 7875 s \(2h11m15s\)\), 3 differ from the host$`)
 
 	// --netns in its three forms reads the target, not tcpka's own netns.
@@ -260,9 +263,9 @@ func TestNetnsCLI(t *testing.T) {
 		target, stderr string
 		code           int
 	}{
-		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUnknown},
+		{"tcpka-nope", `^tcpka: --netns tcpka-nope: no such network namespace named "tcpka-nope" in /run/netns \(ip netns list shows the names; give a path or pid:N for others\)\n$`, exitUsage},
 		{"/etc/hostname", `^tcpka: --netns /etc/hostname: not a network namespace: a plain file \(want /run/netns/NAME, /proc/PID/ns/net or a bind mount of one\)\n$`, exitUsage},
-		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUnknown},
+		{"pid:" + strconv.Itoa(exited.Process.Pid), `^tcpka: --netns pid:\d+: process has exited \(no process \d+\)\n$`, exitUsage},
 	} {
 		out, errOut, code := tcpkaRun(t, "apply", "fast-failover", "--netns", tt.target)
 		if code != tt.code || out != "" {
@@ -358,7 +361,7 @@ func TestAllNetnsHost(t *testing.T) {
 			name:  "root without CAP_SYS_PTRACE in a scratch netns",
 			runAs: []string{"ip", "netns", "exec", "tcpka-h", "setpriv", "--bounding-set", "-sys_ptrace"},
 			stdout: []string{
-				`net:\[\d+\] +tcpka-h +\d+ tcpka +100 s +10 s +1 +110 s \(1m50s\) +-`,
+				`net:\[\d+\] +tcpka-h +tcpka\[\d+\] +100 s +10 s +1 +110 s \(1m50s\) +-`,
 				`at least 1 network namespace: ` + defaults + `, ` + noHost,
 			},
 			stderr: `^tcpka: show: cannot read PID 1's network namespace: /proc/1/ns/net: permission denied \(needs CAP_SYS_PTRACE\); no namespace is labelled \[host\]
@@ -371,7 +374,7 @@ $`,
 			code:  exitUnknown,
 			stdout: []string{
 				`net:\[\d+\] +tcpka-h +- +- +- +- +- +cannot read: enter net:\[\d+\]: operation not permitted \(entering another network namespace needs CAP_SYS_ADMIN\)`,
-				`net:\[\d+\] +- +\d+ tcpka +600 s +60 s +6 +960 s \(16m\) +-`,
+				`net:\[\d+\] +- +tcpka\[\d+\] +600 s +60 s +6 +960 s \(16m\) +-`,
 				`at least 2 network namespaces, 1 read, 1 could not be read \(see NOTE\): ` + defaults + `, ` + noHost,
 			},
 			stderr: `^tcpka: show: cannot read PID 1's network namespace: /proc/1/ns/net: permission denied \(needs root\); no namespace is labelled \[host\]
@@ -451,7 +454,7 @@ func TestRevertAllNetns(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		rec := sysctl.RevertRecord{NS: sysctl.NSID{Inode: 1}, Before: keepalive.KernelDefaults, Keys: sysctl.Keys, Profile: "ghost", At: time.Now().UTC()}
+		rec := sysctl.RevertRecord{NS: sysctl.NSID{Inode: 1}, Before: keepalive.KernelDefaults, Keys: sysctl.Keys(), Profile: "ghost", At: time.Now().UTC()}
 		if err := sysctl.SaveRevert(d, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -491,7 +494,7 @@ func TestRevertAllNetns(t *testing.T) {
 			stdout: []string{
 				// tcpka-a goes back to before the first apply, ssh's.
 				`(?m)^net:\[\d+\] tcpka-a\n  values from before profile ssh was applied ` + at + `\n  tcp_keepalive_time +10 s -> 100 s\n(  .*\n)*  would restore 4 keys and forget the record\n`,
-				`(?m)^net:\[\d+\] \(1 \S+.*\) \[host\]\n  values from before profile fast-failover was applied ` + at + `\n  tcp_keepalive_time +10 s -> 600 s$`,
+				`(?m)^net:\[\d+\] \(\S+\[1\].*\) \[host\]\n  values from before profile fast-failover was applied ` + at + `\n  tcp_keepalive_time +10 s -> 600 s$`,
 				`(?m)^revert record revert-i1.json \(profile ghost, applied .*\)\n  gone: its network namespace no longer exists; the next revert or apply drops the record$`,
 				`(?m)^4 of 4 network namespaces would be reverted \(dry run: nothing written\), 0 had nothing to revert, 0 failed$`,
 			},
@@ -591,7 +594,15 @@ $`,
 
 	// --json: one row per namespace; every record was used and forgotten.
 	out, _, code := tcpkaRun(t, "revert", "--all-netns", "--json")
-	var j revertAllJSONOut
+	var j struct {
+		Namespaces []struct {
+			Netns           string `json:"netns"`
+			Reverted        bool   `json:"reverted"`
+			NothingToRevert bool   `json:"nothing_to_revert"`
+		} `json:"namespaces"`
+		Failed    []string `json:"failed"`
+		Unreached []any    `json:"unreached_records"`
+	}
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
 		t.Fatalf("revert --all-netns --json: exit %d, %v\n%s", code, err, out)
 	}

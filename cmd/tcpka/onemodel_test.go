@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // TestOneFigurePerSocket holds a live socket with its own keepalive values
@@ -50,13 +51,14 @@ func TestOneFigurePerSocket(t *testing.T) {
 	}
 	mustMatch(t, "enforce", out, `(?m)^  fd `+strconv.Itoa(fd)+` .* 11/7/5 \+ TCP_USER_TIMEOUT 30000ms -> 10/3/5 \+ TCP_USER_TIMEOUT 30000ms, detection 32 s -> 31 s$`)
 	out, _, _ = tcpkaRun(t, "enforce", "testdata/profiles/keepalive-only.yaml", "--pid", pid, "--override", "--dry-run", "--json")
-	var ej enforcePIDJSON
+	var ej struct {
+		Sockets []struct{ Before, After map[string]any }
+	}
 	if err := json.Unmarshal([]byte(out), &ej); err != nil || len(ej.Sockets) != 1 {
 		t.Fatalf("enforce --json: %v\n%s", err, out)
 	}
 	s := ej.Sockets[0]
-	if s.Before.DetectionS == nil || *s.Before.DetectionS != 32 || s.After.DetectionS == nil || *s.After.DetectionS != 31 ||
-		s.Before.TimeS != 11 || s.Before.UserTimeoutMs != 30000 {
+	if s.Before["detection_s"] != 32.0 || s.After["detection_s"] != 31.0 || s.Before["time_s"] != 11.0 || s.Before["user_timeout_ms"] != 30000.0 {
 		t.Errorf("enforce --json socket: %+v", s)
 	}
 
@@ -80,4 +82,85 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// figures are the two times every command reports for a set of values.
+type figures struct {
+	Detection    float64 `json:"detection_s"`
+	DataInFlight float64 `json:"data_in_flight_s"`
+}
+
+// TestOneFigurePerProfile: for every shipped profile, profiles --json,
+// show --json once the profile is applied to a namespace at the kernel
+// defaults, plan --json for the profile's own path and bound (where the
+// plan is the profile), and ssh --json (for the profile it recommends)
+// give the same detection and data-in-flight times.
+func TestOneFigurePerProfile(t *testing.T) {
+	out, _, code := tcpkaRun(t, "profiles", "--json")
+	var listed struct {
+		Profiles []struct {
+			Name                      string
+			Time, Intvl, Probes       int
+			Retries2                  int `json:"retries2"`
+			IdleTimeout, DetectWithin int
+			figures
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || code != 0 || len(listed.Profiles) < 6 {
+		t.Fatalf("profiles --json: exit %d, %v\n%s", code, err, out)
+	}
+	var raw struct{ Profiles []map[string]any }
+	_ = json.Unmarshal([]byte(out), &raw)
+	for i, p := range listed.Profiles {
+		t.Run(p.Name, func(t *testing.T) {
+			want := p.figures
+			tree := fakeProc(t, keepalive.KernelDefaults)
+			if _, errs, code := tcpkaRun(t, "apply", p.Name, "--proc-root", tree, "--run-dir", t.TempDir()); code != 0 {
+				t.Fatalf("apply %s: exit %d: %s", p.Name, code, errs)
+			}
+			out, _, _ := tcpkaRun(t, "show", "--json", "--proc-root", tree, "--root", t.TempDir())
+			var shown figures
+			if err := json.Unmarshal([]byte(out), &shown); err != nil || shown != want {
+				t.Errorf("show --json after apply %s: %+v (%v), profiles --json says %+v", p.Name, shown, err, want)
+			}
+			r := raw.Profiles[i]
+			idle, _ := r["idle_timeout_s"].(float64)
+			within, _ := r["detect_within_s"].(float64)
+			if idle == 0 || within == 0 {
+				return
+			}
+			args := []string{"plan", "--json", "--idle-timeout", strconv.Itoa(int(idle)) + "s", "--detect-within", strconv.Itoa(int(within)) + "s"}
+			out, _, _ = tcpkaRun(t, args...)
+			var planned map[string]any
+			if err := json.Unmarshal([]byte(out), &planned); err != nil {
+				t.Fatalf("plan --json: %v\n%s", err, out)
+			}
+			same := true
+			for _, k := range []string{"time_s", "intvl_s", "probes", "retries2", "user_timeout_ms"} {
+				same = same && planned[k] == r[k]
+			}
+			if !same {
+				t.Logf("plan for %s's path differs from the profile: not compared", p.Name)
+				return
+			}
+			if got := (figures{planned["detection_s"].(float64), planned["data_in_flight_s"].(float64)}); got != want {
+				t.Errorf("plan --json for %s's path: %+v, profiles --json says %+v", p.Name, got, want)
+			}
+			// tcpka ssh recommends the shipped ssh profile for such a path.
+			out, _, _ = tcpkaRun(t, "ssh", "--json", "--idle-timeout", strconv.Itoa(int(idle))+"s", "--detect-within", strconv.Itoa(int(within))+"s",
+				"--ssh-bin", "/nonexistent/ssh", "--sshd-bin", "/nonexistent/sshd", "--proc-root", fakeProc(t, keepalive.KernelDefaults))
+			var judged struct {
+				Profile *struct {
+					Name string `json:"name"`
+					figures
+				} `json:"profile"`
+			}
+			if err := json.Unmarshal([]byte(out), &judged); err != nil || judged.Profile == nil {
+				t.Fatalf("ssh --json: %v\n%s", err, out)
+			}
+			if judged.Profile.Name == p.Name && judged.Profile.figures != want {
+				t.Errorf("ssh --json recommends %s with %+v, profiles --json says %+v", p.Name, judged.Profile.figures, want)
+			}
+		})
+	}
 }

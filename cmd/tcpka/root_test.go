@@ -14,6 +14,7 @@ import (
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // These tests run the built binary the way a user does. Every one that can
@@ -30,6 +31,7 @@ var (
 // directory, so it can also be run as an unprivileged user.
 func tcpkaBinary(t *testing.T) string {
 	t.Helper()
+	testkit.Slow(t, "builds the tcpka binary")
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tcpka-bin-")
 		if err != nil {
@@ -53,9 +55,7 @@ func tcpkaBinary(t *testing.T) string {
 // needRoot skips unless the test can make scratch namespaces.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: writes sysctls inside a scratch network namespace (unshare -n)")
-	}
+	testkit.NeedRoot(t, "writes sysctls inside a scratch network namespace (unshare -n)")
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare(1) from util-linux")
 	}
@@ -233,9 +233,7 @@ func TestConcurrentAppliesAreSerialised(t *testing.T) {
 // forged revert record (and could hold a planted symlink); root refuses it
 // with one line that names it, and writes nothing.
 func TestStateNoOneElseCanSteer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: gives the state directory to another user")
-	}
+	testkit.NeedRoot(t, "gives the state directory to another user")
 	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4})
 	run := t.TempDir()
 	state := filepath.Join(run, "tcpka")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
+	"github.com/tcpka/tcpka/internal/keepalive"
 )
 
 // TestMain lets testscript run this test binary as the tcpka command.
@@ -19,7 +20,21 @@ func TestMain(m *testing.M) {
 		enforcetest.RunHelper()
 		os.Exit(0)
 	}
-	testscript.Main(removeBuiltBin{m}, map[string]func(){"tcpka": func() { os.Exit(main1()) }})
+	testscript.Main(removeBuiltBin{m}, map[string]func(){
+		"tcpka": func() { os.Exit(main1()) },
+		// tcpka with a sixth key in the table, for sixth_key.txtar: a key
+		// registered here, and nowhere else, reaches profiles, the
+		// sysctls, show and apply, JSON, the drop-in and metrics.
+		"tcpka-sixth-key": func() {
+			keepalive.Register(keepalive.Key{
+				Profile: "syn_retries", Sysctl: "tcp_syn_retries", Optional: true,
+				Unit: keepalive.Count, Min: 1, Max: 127, JSON: "syn_retries",
+				Metric: "tcpka_tcp_syn_retries", MetricHelp: "net.ipv4.tcp_syn_retries: SYN retransmissions before connect gives up.",
+				Meaning: "SYN retransmissions before connect gives up",
+			})
+			os.Exit(main1())
+		},
+	})
 }
 
 // removeBuiltBin runs the tests, then removes the binary tcpkaBinary built:

@@ -98,7 +98,12 @@ func runFake(t *testing.T, f socketsFlags) string {
 		sc.Options = fakeOpt
 	}
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Kernel: netscope.Own(t.TempDir())}
+	scope, err := netscope.Open(netscope.Roots{Proc: t.TempDir(), Run: t.TempDir()}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scope.Close()
+	env := &Env{Stdout: &out, Stderr: &errb, Scope: scope}
 	if err := listSockets(env, f, sc); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +229,7 @@ func TestSocketsJSON(t *testing.T) {
 	}
 	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
 		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "time_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
-		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "data_in_flight_s": 30.0}
+		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "detection": "32s", "data_in_flight_s": 30.0}
 	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
 		t.Errorf("socket (-want +got):\n%s", diff)
 	}
@@ -247,7 +252,7 @@ func TestSocketsProcessesNeedsRoot(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run([]string{"sockets", "--processes"}, &out, &errb)
 	if code != exitFailure || out.Len() != 0 ||
-		errb.String() != "tcpka: sockets: --processes needs root (it reads other processes' sockets with pidfd_getfd): run with sudo\n" {
+		errb.String() != "tcpka: sockets --processes needs root (CAP_SYS_PTRACE, to read other processes' sockets with pidfd_getfd): run it with sudo\n" {
 		t.Errorf("non-root --processes: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 }

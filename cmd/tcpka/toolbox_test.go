@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tcpka/tcpka/internal/plan"
 	"github.com/tcpka/tcpka/internal/profile"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // These tests iterate the command table: commands added later are checked
@@ -104,6 +105,7 @@ func sorted(s []string) []string {
 }
 
 func TestCompletionBash(t *testing.T) {
+	testkit.Slow(t, "runs bash")
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not installed")
 	}
@@ -165,6 +167,7 @@ func TestCompletionBash(t *testing.T) {
 // named by the error for a value it refuses, which is made from the same
 // list.
 func TestCompletionFlagValues(t *testing.T) {
+	testkit.Slow(t, "runs the shells")
 	paths := sorted(plan.Names())
 	states := []string{"all", "close-wait", "closed", "closing", "connected", "established", "fin-wait-1", "fin-wait-2", "last-ack", "listening", "syn-recv", "syn-sent", "time-wait"}
 	tests := []struct {
@@ -232,6 +235,7 @@ func TestCompletionFlagValues(t *testing.T) {
 }
 
 func TestCompletionFish(t *testing.T) {
+	testkit.Slow(t, "runs fish")
 	if _, err := exec.LookPath("fish"); err != nil {
 		t.Skip("fish not installed")
 	}
@@ -286,6 +290,7 @@ func TestCompletionFish(t *testing.T) {
 }
 
 func TestCompletionZsh(t *testing.T) {
+	testkit.Slow(t, "runs zsh")
 	withFakeCommand(t)
 	text := tcpkaOut(t, "completion", "zsh")
 	if !strings.HasPrefix(text, "#compdef tcpka\n") {

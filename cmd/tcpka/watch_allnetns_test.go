@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/nstest"
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestWatchAllNetns: watch --all-netns applies the profile in every
@@ -41,10 +41,8 @@ func TestWatchAllNetns(t *testing.T) {
 	nstest.SetValues(t, "tcpka-w2", 7200, 3, 5)
 	waitValues("tcpka-w2", "after a drift")
 	logged := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="drift corrected" netns="net:\[\d+\] tcpka-w2" key=net.ipv4.tcp_keepalive_time from=7200 to=10 profile=fast-failover$`)
-	for deadline := time.Now().Add(time.Second); !logged.MatchString(stderr.String()); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the correction was not logged with its namespace:\n%s", stderr.String())
-		}
+	if !testkit.Eventually(time.Second, func() bool { return logged.MatchString(stderr.String()) }) {
+		t.Fatalf("the correction was not logged with its namespace:\n%s", stderr.String())
 	}
 
 	nstest.Run(t, "ip", "netns", "add", "tcpka-w3")
@@ -59,25 +57,36 @@ func TestWatchAllNetns(t *testing.T) {
 	for _, ns := range []string{"", "tcpka-w1", "tcpka-w3"} {
 		waitValues(ns, "after a refused revert")
 	}
-	// Watch records its first sweep: the host, tcpka-w1 and tcpka-w2.
-	if recs, _ := filepath.Glob(filepath.Join(run, "tcpka", "revert-*.json")); len(recs) != 3 {
-		t.Errorf("revert records after a refused revert: %v, want 3", recs)
+	// Every namespace watch wrote has its record, the late one included:
+	// the host, tcpka-w1, tcpka-w2 and tcpka-w3.
+	if recs, _ := filepath.Glob(filepath.Join(run, "tcpka", "revert-*.json")); len(recs) != 4 {
+		t.Errorf("revert records after a refused revert: %v, want 4", recs)
 	}
 
 	w.stop(t)
+	// Once the watch is gone, revert --all-netns gives each namespace its
+	// own values back, the one made after the watch started too.
+	if out, errOut, code := tcpkaRun(t, "revert", "--all-netns", "--run-dir", run); code != 0 {
+		t.Fatalf("revert --all-netns after the watch: exit %d\n%s%s", code, out, errOut)
+	}
+	for ns, want := range map[string]string{"": "600/60/6", "tcpka-w1": "7200/75/9", "tcpka-w2": "7200/75/9", "tcpka-w3": "7200/75/9"} {
+		if got := nstest.Values(t, ns); got != want {
+			t.Errorf("after revert --all-netns: netns %q holds %s, want its own %s", ns, got, want)
+		}
+	}
 }
 
 // watchProcess is a tcpka watch run as a user runs it: the built binary.
 type watchProcess struct {
 	cmd    *exec.Cmd
-	stderr *testio.Buffer
+	stderr *testkit.Buffer
 	exited chan error
 }
 
 // startWatch starts tcpka watch ARGS; it is killed at cleanup if still running.
 func startWatch(t *testing.T, args ...string) *watchProcess {
 	t.Helper()
-	w := &watchProcess{stderr: &testio.Buffer{}, exited: make(chan error, 1)}
+	w := &watchProcess{stderr: &testkit.Buffer{}, exited: make(chan error, 1)}
 	w.cmd = exec.Command(tcpkaBinary(t), append([]string{"watch"}, args...)...)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestWatchEnforceCgroup: watch --enforce-cgroup attaches the program to a
@@ -20,14 +21,12 @@ func TestWatchEnforceCgroup(t *testing.T) {
 	listed := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(cg) + ` +fast-failover +10 s +3 s +5 +25 s `)
 	waitListed := func(what string) {
 		t.Helper()
-		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			out, _, _ := tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
-			if listed.MatchString(out) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: enforce --list does not show %s within 3 s:\n%s", what, cg, out)
-			}
+		var out string
+		if !testkit.Eventually(3*time.Second, func() bool {
+			out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
+			return listed.MatchString(out)
+		}) {
+			t.Fatalf("%s: enforce --list does not show %s within 3 s:\n%s", what, cg, out)
 		}
 	}
 
@@ -47,8 +46,7 @@ func TestWatchEnforceCgroup(t *testing.T) {
 	attached := func() int {
 		return strings.Count(stderr.String(), `msg="enforcement attached" cgroup=`+cg+` action=attached`)
 	}
-	for deadline := time.Now().Add(3 * time.Second); attached() < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-	}
+	testkit.Eventually(3*time.Second, func() bool { return attached() >= 2 })
 	if n := attached(); n != 2 {
 		t.Errorf("want two 'enforcement attached' lines (start, re-attach), got %d:\n%s", n, stderr.String())
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestWatchBadInput: every mistake exits before anything is served, with
@@ -78,15 +78,8 @@ func netnsValues(t *testing.T, nsPath, write string) string {
 func waitFor(t *testing.T, limit time.Duration, want string, read func() string) (time.Duration, bool) {
 	t.Helper()
 	start := time.Now()
-	for {
-		if read() == want {
-			return time.Since(start), true
-		}
-		if time.Since(start) > limit {
-			return time.Since(start), false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ok := testkit.Eventually(limit, func() bool { return read() == want })
+	return time.Since(start), ok
 }
 
 // netnsClient is an HTTP client whose connections are made inside the
@@ -126,7 +119,7 @@ func TestWatchInScratchNetns(t *testing.T) {
 	run := t.TempDir()
 	cmd := exec.Command("unshare", "-n", "sh", "-ec", `ip link set lo up; exec "$TCPKA" watch "$PROFILE" --interval 1s --listen `+addr+` --health-listen `+healthAddr+` --run-dir "$RUN"`)
 	cmd.Env = append(os.Environ(), "TCPKA="+tcpkaBinary(t), "RUN="+run, "PROFILE="+prof)
-	var stderr testio.Buffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -140,14 +133,11 @@ func TestWatchInScratchNetns(t *testing.T) {
 	}()
 	nsPath := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
 	self, _ := os.Readlink("/proc/self/ns/net")
-	for {
-		if l, err := os.Readlink(nsPath); err == nil && l != self {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("unshare -n made no network namespace")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Eventually(5*time.Second, func() bool {
+		l, err := os.Readlink(nsPath)
+		return err == nil && l != self
+	}) {
+		t.Fatal("unshare -n made no network namespace")
 	}
 	// Hold the namespace open, so it outlives watch for the last revert.
 	held, err := os.Open(nsPath)
@@ -172,10 +162,8 @@ func TestWatchInScratchNetns(t *testing.T) {
 	}
 	t.Logf("drift corrected after %v", d)
 	logged := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="drift corrected" key=net.ipv4.tcp_keepalive_time from=7200 to=123 profile=fleet$`)
-	for deadline := time.Now().Add(time.Second); !logged.MatchString(stderr.String()); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the correction was not logged:\n%s", stderr.String())
-		}
+	if !testkit.Eventually(time.Second, func() bool { return logged.MatchString(stderr.String()) }) {
+		t.Fatalf("the correction was not logged:\n%s", stderr.String())
 	}
 
 	// /metrics parses and counts the correction; /healthz is ok.
@@ -322,5 +310,51 @@ func TestWatchInScratchNetns(t *testing.T) {
 	}
 	if got := read(); got != "7200 75 9" {
 		t.Errorf("after revert: %s, want the defaults", got)
+	}
+}
+
+// TestWatchMetricsAreTcpkaMetrics: watch's /metrics and `tcpka metrics`
+// come from one snapshot builder; for the same namespace and profile they
+// are the same text, watch's own series (tcpka_watch_*) aside.
+func TestWatchMetricsAreTcpkaMetrics(t *testing.T) {
+	tree := fakeProc(t, keepalive.Settings{Time: 600, Intvl: 60, Probes: 6})
+	w := startWatch(t, "ssh", "--proc-root", tree, "--run-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--interval", "1h")
+	listen := regexp.MustCompile(`msg=watching .*listen=(\S+)`)
+	var addr string
+	if !testkit.Eventually(5*time.Second, func() bool {
+		if m := listen.FindStringSubmatch(w.stderr.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	}) {
+		t.Fatalf("watch did not say where it listens:\n%s", w.stderr.String())
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served bytes.Buffer
+	served.ReadFrom(resp.Body)
+	resp.Body.Close()
+	w.stop(t)
+
+	printed, errs, code := tcpkaRun(t, "metrics", "--proc-root", tree, "--profile", "ssh")
+	if code != 0 {
+		t.Fatalf("tcpka metrics: exit %d: %s", code, errs)
+	}
+	withoutWatch := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.Contains(l, "tcpka_watch_") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	if !strings.Contains(served.String(), "tcpka_watch_corrections_total") {
+		t.Fatalf("/metrics has no watch series:\n%s", served.String())
+	}
+	if got, want := withoutWatch(served.String()), withoutWatch(printed); got != want {
+		t.Errorf("watch /metrics differs from tcpka metrics beyond watch's own series:\n/metrics:\n%s\ntcpka metrics:\n%s", got, want)
 	}
 }

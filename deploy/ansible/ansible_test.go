@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -72,9 +73,8 @@ func hostValues(t *testing.T) keepalive.Settings {
 }
 
 func TestSitePlaybook(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: a private mount and network namespace with overlays over /etc and /usr/sbin")
-	}
+	testkit.Slow(t, "runs the Ansible role")
+	testkit.NeedRoot(t, "a private mount and network namespace with overlays over /etc and /usr/sbin")
 	for _, tool := range []string{"ansible-playbook", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (CI installs ansible-core with apt)", tool)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"github.com/tcpka/tcpka/systemd"
 )
 
@@ -37,9 +38,7 @@ type podman struct {
 
 func newPodman(t *testing.T) *podman {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: podman with a private store, and a scratch netns for apply")
-	}
+	testkit.NeedRoot(t, "podman with a private store, and a scratch netns for apply")
 	for _, tool := range []string{"podman", "runc", "unshare", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (CI installs podman and runc with apt)", tool)
@@ -177,6 +176,7 @@ func hostValues(t *testing.T) keepalive.Settings {
 }
 
 func TestImage(t *testing.T) {
+	testkit.Slow(t, "builds and runs the container image")
 	p := newPodman(t)
 	hostBefore := hostValues(t)
 	defer func() {
@@ -313,10 +313,8 @@ func testDaemonSetLike(t *testing.T, p *podman, tag string) {
 	}()
 	waitValues := func(want string) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); readNetns(t, nsPath) != want; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("netns holds %s, want %s; container log:\n%s", readNetns(t, nsPath), want, logs.String())
-			}
+		if !testkit.Eventually(15*time.Second, func() bool { return readNetns(t, nsPath) == want }) {
+			t.Fatalf("netns holds %s, want %s; container log:\n%s", readNetns(t, nsPath), want, logs.String())
 		}
 	}
 	waitValues("300 30 5 8")
@@ -326,10 +324,7 @@ func testDaemonSetLike(t *testing.T, p *podman, tag string) {
 	waitValues("300 30 5 8")
 	// The log line follows the write back: give it a moment to land.
 	const corrected = `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":300`
-	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), corrected) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(logs.String(), corrected) {
+	if !testkit.Eventually(2*time.Second, func() bool { return strings.Contains(logs.String(), corrected) }) {
 		t.Errorf("no correction in the container's log:\n%s", logs.String())
 	}
 	t0 := time.Now()
@@ -385,13 +380,11 @@ func writeProfile(t *testing.T, text string) string {
 func waitNetns(t *testing.T, nsPath string) {
 	t.Helper()
 	self, _ := os.Readlink("/proc/self/ns/net")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if l, err := os.Readlink(nsPath); err == nil && l != self {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unshare -n did not make a network namespace")
-		}
+	if !testkit.Eventually(5*time.Second, func() bool {
+		l, err := os.Readlink(nsPath)
+		return err == nil && l != self
+	}) {
+		t.Fatal("unshare -n did not make a network namespace")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,6 +19,7 @@ import (
 // reader sees the whole old content or the whole new one, never a part or
 // nothing.
 func TestWriteFileAtomic(t *testing.T) {
+	testkit.Slow(t, "kills writers mid-write")
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "etc/sysctl.d"), 0o755); err != nil {
 		t.Fatal(err)
@@ -114,9 +116,7 @@ func TestPrivateDirRefusesOthers(t *testing.T) {
 	} else {
 		d.Close()
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give the directory to another user")
-	}
+	testkit.NeedRoot(t, "give the directory to another user")
 	os.Chown(open, 65534, 65534)
 	if _, err := PrivateDir(base, "tcpka"); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), open+": unsafe state: owned by uid 65534, not 0") {
 		t.Errorf("owned by nobody: %v", err)

@@ -97,7 +97,7 @@ func Boot(root string, rt keepalive.Settings) (*BootReport, error) {
 			b.Profile = p.Name
 		}
 	}
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.Keys() {
 		bk := BootKey{Key: k, Value: k.Get(keepalive.KernelDefaults), Verdict: res.Lookup(k), Runtime: k.Get(rt)}
 		if a := bk.Verdict.Systemd; a != nil {
 			if n, err := a.Int(); err != nil {

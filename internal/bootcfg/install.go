@@ -589,10 +589,10 @@ func BootWarnings(r *Resolution, s keepalive.Settings, sysctlDir, dropIn string)
 	for _, key := range sysctl.SetKeys(s) {
 		v := r.Lookup(key)
 		if v.Overridden() {
-			out = append(out, fmt.Sprintf("%s: %s overrides %s with %s = %s; fix: %s", key.Name(), v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd)))
+			out = append(out, fmt.Sprintf("%s: %s overrides %s with %s = %s; fix: %s", key.Sysctl, v.Systemd.Where(), v.Tcpka.Where(), v.Systemd.Dotted(), v.Systemd.Value, r.Fix(*v.Systemd)))
 		}
 		if v.ProcpsDiffers() && v.Procps != nil {
-			out = append(out, fmt.Sprintf("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Name(), v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps)))
+			out = append(out, fmt.Sprintf("%s: sysctl --system (procps) reads %s last: it sets %s, systemd-sysctl does not read it; fix: %s", key.Sysctl, v.Procps.Where(), v.Procps.Value, r.Fix(*v.Procps)))
 		}
 	}
 	return out

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -253,9 +254,7 @@ func TestInstallBadPaths(t *testing.T) {
 	})
 	// Not root: the tree (root's, mode 0755) cannot be written.
 	t.Run("not root", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root: runs Install with nobody's file-system uid over a tree root owns")
-		}
+		testkit.NeedRoot(t, "runs Install with nobody's file-system uid over a tree root owns")
 		root := newRoot(t)
 		os.Chmod(filepath.Dir(root), 0o755) // t.TempDir's parent: 0700
 		before := tree(t, root)
@@ -503,6 +502,7 @@ func snapshot(t *testing.T, root string) map[string]string {
 // Recover leaves exactly the old tree or exactly the new one, with no
 // backup or temporary file, and uninstall then finds what it must remove.
 func TestInstallKilledAnywhere(t *testing.T) {
+	testkit.Slow(t, "kills install at every step")
 	oldOpts := func(root string) InstallOptions { return opts(root) }
 	newOpts := func(root string) InstallOptions {
 		o := opts(root)

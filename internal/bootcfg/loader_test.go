@@ -13,6 +13,7 @@ import (
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // These tests run the real loaders. They write sysctls, so every run is
@@ -21,9 +22,7 @@ import (
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads sysctls inside a scratch network namespace (unshare -n)")
-	}
+	testkit.NeedRoot(t, "loads sysctls inside a scratch network namespace (unshare -n)")
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}
@@ -68,12 +67,12 @@ func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (
 		t.Fatalf("unshare %v: %v\nstdout: %s\nstderr: %s", flags, err, stdout.String(), stderr.String())
 	}
 	f := strings.Fields(stdout.String())
-	if len(f) < len(sysctl.Keys) {
+	if len(f) < len(sysctl.Keys()) {
 		t.Fatalf("read back %q", stdout.String())
 	}
 	var v keepalive.Settings
-	for i, k := range sysctl.Keys {
-		n, err := strconv.Atoi(f[len(f)-len(sysctl.Keys)+i])
+	for i, k := range sysctl.Keys() {
+		n, err := strconv.Atoi(f[len(f)-len(sysctl.Keys())+i])
 		if err != nil {
 			t.Fatalf("read back %q: %v", stdout.String(), err)
 		}
@@ -86,6 +85,7 @@ func inScratchNetns(t *testing.T, mountNS bool, script string, args ...string) (
 // systemd-sysctl FILE and with sysctl -p FILE: /proc/sys must then hold the
 // profile's values (keys it leaves unset keep the defaults of the new netns).
 func TestLoaderRoundTrip(t *testing.T) {
+	testkit.Slow(t, "runs the real sysctl loaders")
 	needRoot(t)
 	loaders := map[string]string{}
 	for name, find := range map[string]func(*testing.T) string{"systemd-sysctl": systemdSysctl, "sysctl -p": procpsSysctl} {
@@ -126,6 +126,7 @@ func TestLoaderRoundTrip(t *testing.T) {
 // scratch network namespace, and checks that Resolve predicted what they
 // set.
 func TestResolveMatchesRealLoaders(t *testing.T) {
+	testkit.Slow(t, "runs the real sysctl loaders")
 	needRoot(t)
 	sd, ps := systemdSysctl(t), procpsSysctl(t)
 	if _, err := os.Stat(SysctlConf); err != nil {
@@ -152,7 +153,7 @@ func TestResolveMatchesRealLoaders(t *testing.T) {
 				}
 			}
 			var want [2]keepalive.Settings
-			for _, k := range sysctl.Keys {
+			for _, k := range sysctl.Keys() {
 				v := r.Lookup(k)
 				for i, a := range []*Assignment{v.Systemd, v.Procps} {
 					n := k.Get(keepalive.KernelDefaults)

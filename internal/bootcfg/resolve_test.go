@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
@@ -46,18 +47,18 @@ func TestResolveFixtureTrees(t *testing.T) {
 			{Path: "/usr/lib/sysctl.d/70-override.conf", By: "/etc/sysctl.d/70-override.conf"},
 		},
 		keys: map[sysctl.Key]keyWant{
-			sysctl.Time: {
+			keepalive.Time: {
 				Systemd:    at{"/etc/sysctl.d/70-override.conf", 3, "7200"},
 				Procps:     at{"/etc/sysctl.d/70-override.conf", 3, "7200"},
 				Tcpka:      at{"/etc/sysctl.d/60-tcpka.conf", 3, "60"},
 				Overridden: true,
 			},
-			sysctl.Intvl: {
+			keepalive.Intvl: {
 				Systemd: at{"/etc/sysctl.d/60-tcpka.conf", 4, "15"},
 				Procps:  at{"/etc/sysctl.conf", 2, "20"},
 				Tcpka:   at{"/etc/sysctl.d/60-tcpka.conf", 4, "15"},
 			},
-			sysctl.Probes: {
+			keepalive.Probes: {
 				Systemd:    at{"/etc/sysctl.d/70-override.conf", 4, "6"},
 				Procps:     at{"/etc/sysctl.d/70-override.conf", 4, "6"},
 				Tcpka:      at{"/etc/sysctl.d/60-tcpka.conf", 5, "4"},
@@ -71,25 +72,25 @@ func TestResolveFixtureTrees(t *testing.T) {
 		tree:  "testdata/debian",
 		files: []string{"/usr/local/lib/sysctl.d/30-glob.conf", "/etc/sysctl.d/60-tcpka.conf", "/etc/sysctl.d/99-sysctl.conf"},
 		keys: map[sysctl.Key]keyWant{
-			sysctl.Time: {
+			keepalive.Time: {
 				Systemd:    at{"/etc/sysctl.d/99-sysctl.conf", 3, "120"},
 				Procps:     at{"/etc/sysctl.conf", 3, "120"},
 				Tcpka:      at{"/etc/sysctl.d/60-tcpka.conf", 2, "60"},
 				Overridden: true,
 			},
-			sysctl.Intvl: {
+			keepalive.Intvl: {
 				Systemd: at{"/etc/sysctl.d/60-tcpka.conf", 3, "15"},
 				Procps:  at{"/etc/sysctl.d/60-tcpka.conf", 3, "15"},
 				Tcpka:   at{"/etc/sysctl.d/60-tcpka.conf", 3, "15"},
 			},
-			sysctl.Probes: {
+			keepalive.Probes: {
 				Systemd: at{"/usr/local/lib/sysctl.d/30-glob.conf", 1, "3"},
 				Procps:  at{"/usr/local/lib/sysctl.d/30-glob.conf", 1, "3"},
 			},
 		},
 	}, {
 		tree: "testdata/empty",
-		keys: map[sysctl.Key]keyWant{sysctl.Time: {}, sysctl.Intvl: {}, sysctl.Probes: {}},
+		keys: map[sysctl.Key]keyWant{keepalive.Time: {}, keepalive.Intvl: {}, keepalive.Probes: {}},
 	}} {
 		t.Run(tc.tree, func(t *testing.T) {
 			r, err := Resolve(tc.tree)
@@ -110,7 +111,7 @@ func TestResolveFixtureTrees(t *testing.T) {
 				v := r.Lookup(k)
 				got := keyWant{Systemd: atOf(v.Systemd), Procps: atOf(v.Procps), Tcpka: atOf(v.Tcpka), Overridden: v.Overridden()}
 				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("%s (-want +got):\n%s", k.Name(), diff)
+					t.Errorf("%s (-want +got):\n%s", k.Sysctl, diff)
 				}
 			}
 		})
@@ -126,7 +127,7 @@ func TestResolveSymlinkTarget(t *testing.T) {
 	if f.Path != "/etc/sysctl.d/99-sysctl.conf" || f.Target != "/etc/sysctl.conf" {
 		t.Fatalf("got %s -> %s, want /etc/sysctl.d/99-sysctl.conf -> /etc/sysctl.conf", f.Path, f.Target)
 	}
-	v := r.Lookup(sysctl.Time)
+	v := r.Lookup(keepalive.Time)
 	if got, want := r.Fix(*v.Systemd), "delete or comment out line 3 of /etc/sysctl.conf (read through the link /etc/sysctl.d/99-sysctl.conf)"; got != want {
 		t.Errorf("fix:\n got %s\nwant %s", got, want)
 	}
@@ -134,7 +135,7 @@ func TestResolveSymlinkTarget(t *testing.T) {
 		t.Errorf("procps reads the same line twice: no difference expected")
 	}
 	ro, _ := Resolve("testdata/override")
-	vo := ro.Lookup(sysctl.Intvl)
+	vo := ro.Lookup(keepalive.Intvl)
 	if !vo.ProcpsDiffers() {
 		t.Errorf("override tree: /etc/sysctl.conf sets intvl 20 for procps only: want a difference")
 	}
@@ -206,12 +207,12 @@ func TestWith(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := r.With("/etc/sysctl.d/60-tcpka.conf", []byte("# "+Marker+"\nnet.ipv4.tcp_keepalive_time = 60\n"))
-	v := r2.Lookup(sysctl.Time)
+	v := r2.Lookup(keepalive.Time)
 	if atOf(v.Systemd) != (at{"/etc/sysctl.d/60-tcpka.conf", 2, "60"}) || v.Tcpka == nil {
 		t.Errorf("With: got %+v", v)
 	}
 	r3 := r.With("/opt/sysctl.d/60-tcpka.conf", []byte("net.ipv4.tcp_keepalive_time = 60\n"))
-	if v := r3.Lookup(sysctl.Time); v.Systemd != nil {
+	if v := r3.Lookup(keepalive.Time); v.Systemd != nil {
 		t.Errorf("a file outside the loaders' directories counted: %+v", v.Systemd)
 	}
 }

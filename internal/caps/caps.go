@@ -1,6 +1,7 @@
 package caps
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,10 +60,25 @@ func Has(cs ...Cap) bool {
 	return true
 }
 
+// ErrPrivilege is wrapped by Require's and Need's refusals.
+var ErrPrivilege = errors.New("needs root")
+
+// refusal is the one line of a missing capability, wrapping ErrPrivilege.
+type refusal struct{ msg string }
+
+func (r refusal) Error() string { return r.msg }
+func (r refusal) Unwrap() error { return ErrPrivilege }
+
 // Require returns nil when the process has every capability, and
 // otherwise the one line that says what needs them and what to do:
 // "apply needs root (CAP_NET_ADMIN): run it with sudo".
-func Require(what string, cs ...Cap) error {
+func Require(what string, cs ...Cap) error { return Need(what, "", cs...) }
+
+// Need is Require with the reason the capabilities are needed: "measure
+// needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, to create scratch network
+// namespaces): run it with sudo". Every command checks its privileges
+// through it, so the refusals read alike.
+func Need(what, why string, cs ...Cap) error {
 	if Has(cs...) {
 		return nil
 	}
@@ -70,7 +86,14 @@ func Require(what string, cs ...Cap) error {
 	for _, c := range cs {
 		ns = append(ns, c.String())
 	}
-	return fmt.Errorf("%s needs root (%s): run it with sudo", what, strings.Join(ns, ", "))
+	names := strings.Join(ns, ", ")
+	if n := len(ns); n > 1 {
+		names = strings.Join(ns[:n-1], ", ") + " and " + ns[n-1]
+	}
+	if why != "" {
+		names += ", " + why
+	}
+	return refusal{fmt.Sprintf("%s needs root (%s): run it with sudo", what, names)}
 }
 
 // Pretend makes Has see exactly cs for the rest of a test; the returned

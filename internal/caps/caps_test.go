@@ -1,11 +1,14 @@
 package caps
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 func TestRequire(t *testing.T) {
@@ -15,8 +18,12 @@ func TestRequire(t *testing.T) {
 		t.Errorf("Require with the capability: %v", err)
 	}
 	err := Require("measure", SysAdmin, NetAdmin)
-	if err == nil || err.Error() != "measure needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run it with sudo" {
+	if err == nil || err.Error() != "measure needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): run it with sudo" || !errors.Is(err, ErrPrivilege) {
 		t.Errorf("Require without CAP_SYS_ADMIN: %v", err)
+	}
+	err = Need("enforce", "for pidfd_getfd", SysAdmin, NetAdmin, SysPtrace)
+	if err == nil || err.Error() != "enforce needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SYS_PTRACE, for pidfd_getfd): run it with sudo" {
+		t.Errorf("Need: %v", err)
 	}
 }
 
@@ -51,9 +58,7 @@ func TestEffectiveIsCapEff(t *testing.T) {
 		}
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to drop capabilities with setpriv")
-	}
+	testkit.NeedRoot(t, "drop capabilities with setpriv")
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("setpriv not installed")
 	}
@@ -95,9 +100,7 @@ func TestParseCapEff(t *testing.T) {
 }
 
 func TestRootHasNetAdmin(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: checks the real effective set")
-	}
+	testkit.NeedRoot(t, "checks the real effective set")
 	if !Has(NetAdmin) {
 		t.Error("root without CAP_NET_ADMIN in /proc/self/status")
 	}

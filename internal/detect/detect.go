@@ -30,6 +30,20 @@ func probeTimers(s keepalive.Settings) int {
 	return max(1, int((rest+iv-1)/iv))
 }
 
+// AnsweredEvery is the one answer to "how often does an idle connection
+// with s send a packet while its peer answers": the first probe after
+// Time, then, each probe answered, the next max(Time, Intvl) later
+// (tcp_keepalive_timer re-arms Intvl after a probe and sends at once when
+// the answer is already Time old). A path must carry a packet that often.
+func AnsweredEvery(s keepalive.Settings) int { return max(s.Time, s.Intvl) }
+
+// KeepsOpenWith says whether an idle connection with s keeps a flow open
+// through a middlebox that forgets it after idleTimeout seconds of
+// silence (KeepsOpen of AnsweredEvery).
+func KeepsOpenWith(s keepalive.Settings, idleTimeout int) bool {
+	return KeepsOpen(AnsweredEvery(s), idleTimeout)
+}
+
 // Bounds is how long a silently dead peer can hold a connection with
 // given settings, per state, in whole seconds.
 type Bounds struct {

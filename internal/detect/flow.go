@@ -49,7 +49,7 @@ func IdleFlow(s keepalive.Settings, keepaliveOn bool, idle, timeout time.Duratio
 	var sl Silence
 	on := keepaliveOn && s.Time > 0
 	if on {
-		sl.Every = secs(max(s.Time, s.Intvl))
+		sl.Every = secs(AnsweredEvery(s))
 	}
 	if !on || idle <= t {
 		// No probe before the send.

@@ -108,6 +108,13 @@ func (b Band) Contains(d time.Duration) bool {
 	return !b.Never && d >= b.Lower && d <= b.Upper
 }
 
+// Confirms is the one answer to "does this measurement confirm the
+// prediction": the measured detection lies in the band, between the
+// earliest the kernel can report the failure and the latest, every timer
+// as late as the timer wheel lets it fire, plus Slack for a busy machine.
+// measure and the model's tests judge by it.
+func Confirms(b Band, measured time.Duration) bool { return b.Contains(measured) }
+
 // chain turns a run of timer delays into a band.
 func chain(hz int, lower time.Duration, delays ...time.Duration) Band {
 	var b Band

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,15 +171,12 @@ func TestCgroupGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list []Attachment
-	for i := 0; i < 100; i++ {
+	testkit.Eventually(2*time.Second, func() bool {
 		list, err = st.List()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) == 1 && list[0].Detached {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err != nil || (len(list) == 1 && list[0].Detached)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(list) != 1 || !list[0].Detached || list[0].Cgroup != dir {
 		t.Fatalf("List after rmdir = %+v", list)

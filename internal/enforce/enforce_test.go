@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/tcpka/tcpka/internal/enforce/enforcetest"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -150,9 +151,7 @@ func TestOpenCgroupRefusesOtherFS(t *testing.T) {
 // TestVerifierAccepts loads the program for real (root) and counts the
 // instructions the kernel reports.
 func TestVerifierAccepts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loading a BPF program")
-	}
+	testkit.NeedRoot(t, "loading a BPF program")
 	if err := CheckKernel(); err != nil {
 		t.Skip(err)
 	}

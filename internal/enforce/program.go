@@ -8,18 +8,13 @@ import (
 )
 
 // Constants of the sock_ops ABI and of setsockopt (include/uapi/linux/bpf.h,
-// asm-generic/socket.h, linux/tcp.h).
+// asm-generic/socket.h); the TCP options come from the key table.
 const (
 	opActiveEstablished  = 4 // BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
 	opPassiveEstablished = 5 // BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB
 
-	solSocket    = 1  // SOL_SOCKET
-	soKeepalive  = 9  // SO_KEEPALIVE
-	ipprotoTCP   = 6  // IPPROTO_TCP
-	tcpKeepidle  = 4  // TCP_KEEPIDLE
-	tcpKeepintvl = 5  // TCP_KEEPINTVL
-	tcpKeepcnt   = 6  // TCP_KEEPCNT
-	tcpUserTmo   = 18 // TCP_USER_TIMEOUT
+	solSocket   = 1 // SOL_SOCKET
+	soKeepalive = 9 // SO_KEEPALIVE
 )
 
 // ProgramName is the name the program is loaded under (at most 15 bytes).
@@ -28,16 +23,17 @@ const ProgramName = "tcpka_keepalive"
 // ErrNoValues is returned for settings that set none of the socket options.
 var ErrNoValues = errors.New("the profile sets none of time, interval, probes, user_timeout")
 
-// fieldOpts maps each settings field a socket carries to its TCP option,
-// in the order the program sets them.
-var fieldOpts = []struct {
-	field keepalive.Field
-	opt   int32
-}{
-	{keepalive.Time, tcpKeepidle},
-	{keepalive.Intvl, tcpKeepintvl},
-	{keepalive.Probes, tcpKeepcnt},
-	{keepalive.UserTimeout, tcpUserTmo},
+// socketKeys are the keys of the table a socket option carries, in the
+// order the program sets them (table order); bpf_setsockopt takes each
+// at the same level and number as setsockopt(2).
+func socketKeys() []*keepalive.Key {
+	var out []*keepalive.Key
+	for _, k := range keepalive.Keys() {
+		if k.SockOpt.Name != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Instructions assembles the sock_ops program for s: in the two established
@@ -77,9 +73,9 @@ func Instructions(s keepalive.Settings) (asm.Instructions, error) {
 			asm.FnSetsockopt.Call(),
 		)
 	}
-	for _, f := range fieldOpts {
-		if v := s.Get(f.field); v != 0 {
-			setsockopt(ipprotoTCP, f.opt, int32(v))
+	for _, k := range socketKeys() {
+		if v := k.Get(s); v != 0 {
+			setsockopt(int32(k.SockOpt.Level), int32(k.SockOpt.Opt), int32(v))
 		}
 	}
 	setsockopt(solSocket, soKeepalive, 1)
@@ -110,10 +106,10 @@ func Decode(insns asm.Instructions) (keepalive.Settings, error) {
 			switch {
 			case level == solSocket && ins.Constant == soKeepalive:
 				keepaliveOn = val == 1
-			case level == ipprotoTCP:
-				for _, f := range fieldOpts {
-					if int64(f.opt) == ins.Constant {
-						s.Set(f.field, int(val))
+			default:
+				for _, k := range socketKeys() {
+					if int64(k.SockOpt.Level) == level && int64(k.SockOpt.Opt) == ins.Constant {
+						k.Set(&s, int(val))
 					}
 				}
 			}

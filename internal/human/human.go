@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Duration prints a whole number of seconds the way people read it,
@@ -53,3 +54,38 @@ func FloatSeconds(d time.Duration) string {
 
 // Tenths prints a duration in seconds with one decimal: "924.6 s".
 func Tenths(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+// Safe is s for a terminal or a log line: a string with control
+// characters or invalid UTF-8 (a path, a process or session name anyone
+// can choose) is quoted with Go escapes, so it cannot move the cursor,
+// recolour the screen or forge a line.
+func Safe(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// Plural is word, with an s unless n is 1: "1 key", "3 keys".
+func Plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// Verb is one when n is 1, else many: "1 differs", "3 differ".
+func Verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// OneLine keeps a message to one line, whatever a library put in it:
+// line breaks become "; ", runs of space one space.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}

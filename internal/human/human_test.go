@@ -40,3 +40,18 @@ func TestFloatSeconds(t *testing.T) {
 		t.Errorf("Tenths = %q", got)
 	}
 }
+
+func TestSafe(t *testing.T) {
+	tests := map[string]string{
+		"/etc/tcpka/profile.yaml": "/etc/tcpka/profile.yaml",
+		"web-0":                   "web-0",
+		"a\x1b[31mred":            `"a\x1b[31mred"`,
+		"two\nlines":              `"two\nlines"`,
+		"bad\xffutf8":             `"bad\xffutf8"`,
+	}
+	for in, want := range tests {
+		if got := Safe(in); got != want {
+			t.Errorf("Safe(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

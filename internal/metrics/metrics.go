@@ -21,18 +21,45 @@ const TextfileName = "tcpka.prom"
 type Sample struct {
 	// Netns labels the sample (netns="NAME"); "" when a single namespace is
 	// reported, and then no netns label is emitted.
-	Netns  string
-	Values keepalive.Settings
+	Netns string
+	// PodNamespace and Pod name the Kubernetes pod the namespace belongs
+	// to (labels pod_namespace and pod, empty where there is none).
+	PodNamespace, Pod string
+	// Drifted counts the keys of the compared profile whose value here
+	// differs (NewSnapshot fills it).
+	Drifted int
+	Values  keepalive.Settings
 	// Net is the namespace's retransmission parameters, for the
 	// data-in-flight bound (the zero value: the kernel's defaults).
 	Net     detect.Net
 	Sockets *sockdiag.Counts // nil: not counted (not root)
+	// NodeTimers are the node's own timers that forget idle TCP flows in
+	// the namespace (tcpka_node_idle_timeout_seconds).
+	NodeTimers []NodeTimer
 }
 
-// Installed is the installed profile compared with the current namespace.
+// NodeTimer is one of the node's idle timers: its kind and name (labels)
+// and its idle timeout in seconds.
+type NodeTimer struct {
+	Kind, Name string
+	Seconds    int
+}
+
+// labels are a sample's namespace labels: netns, and where the namespace
+// is a Kubernetes pod's, pod_namespace and pod (a namespace without a pod
+// is labelled by netns alone).
+func (smp Sample) labels() []string {
+	lv := []string{"netns", smp.Netns}
+	if smp.Pod != "" {
+		lv = append(lv, "pod_namespace", smp.PodNamespace, "pod", smp.Pod)
+	}
+	return lv
+}
+
+// Installed is the profile every sample is compared with: the installed
+// one, or the one watch keeps.
 type Installed struct {
-	Name    string
-	Drifted int // keys the profile sets that differ from the kernel
+	Name string
 }
 
 // Snapshot is everything one run of tcpka metrics reports.
@@ -122,13 +149,20 @@ func (f *family) build() (fam Family, ok bool) {
 // profile) are left out.
 func Gather(s Snapshot) ([]Family, error) {
 	gauge := func(name, help string) *family { return &family{name: name, help: help} }
-	kaTime := gauge("tcpka_keepalive_time_seconds", "net.ipv4.tcp_keepalive_time: idle time before the first keepalive probe.")
-	kaIntvl := gauge("tcpka_keepalive_interval_seconds", "net.ipv4.tcp_keepalive_intvl: time between unanswered keepalive probes.")
-	kaProbes := gauge("tcpka_keepalive_probes", "net.ipv4.tcp_keepalive_probes: unanswered probes before the connection is reset.")
+	// One gauge per key of the table that names a metric: the namespace's
+	// value.
+	var keyFams []*family
+	var keyOf []*keepalive.Key
+	for _, k := range keepalive.SysctlKeys() {
+		if k.Metric != "" {
+			keyFams = append(keyFams, gauge(k.Metric, k.MetricHelp))
+			keyOf = append(keyOf, k)
+		}
+	}
 	kaDetect := gauge("tcpka_dead_peer_detection_seconds", "Time an idle connection takes to notice a silently dead peer: time + interval * probes.")
-	retries2 := gauge("tcpka_tcp_retries2", "net.ipv4.tcp_retries2: retransmissions before a connection with unacknowledged data gives up.")
 	dataDetect := gauge("tcpka_data_in_flight_detection_seconds", "Time a connection with unacknowledged data in flight takes to notice a silently dead peer: retransmission until tcp_retries2 gives up.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
+	nodeTimers := gauge("tcpka_node_idle_timeout_seconds", "The node's own timers that forget an idle TCP flow in this network namespace, by kind (conntrack, ipvs, nft-ct-timeout) and name: an idle connection must send a packet more often.")
 	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
 	// One netns label on every sample as soon as any sample names its
 	// namespace: a family's metrics all carry the same label names.
@@ -141,16 +175,21 @@ func Gather(s Snapshot) ([]Family, error) {
 	for _, smp := range s.Samples {
 		var lv []string
 		if withNetns {
-			lv = []string{"netns", smp.Netns}
+			lv = smp.labels()
 		}
 		v := smp.Values
-		kaTime.set(float64(v.Time), lv...)
-		kaIntvl.set(float64(v.Intvl), lv...)
-		kaProbes.set(float64(v.Probes), lv...)
+		for i, k := range keyOf {
+			// An optional key the proc tree lacks reads 0: unknown, no sample.
+			if n := k.Get(v); n != 0 || !k.Optional {
+				keyFams[i].set(float64(n), lv...)
+			}
+		}
 		kaDetect.set(float64(detect.Idle(v)), lv...)
 		if v.Retries2 > 0 {
-			retries2.set(float64(v.Retries2), lv...)
 			dataDetect.set(float64(smp.Net.Data(v)), lv...)
+		}
+		for _, t := range smp.NodeTimers {
+			nodeTimers.set(float64(t.Seconds), append(lv, "kind", t.Kind, "name", t.Name)...)
 		}
 		if smp.Sockets != nil {
 			c := *smp.Sockets
@@ -167,16 +206,22 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	installed := gauge("tcpka_profile_installed", "1 if an installed profile (/etc/tcpka/profile.yaml) was found, 0 if not.")
-	drift := gauge("tcpka_profile_drift", "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches.")
+	drift := gauge("tcpka_profile_drift", "1 if the kernel differs from the installed profile in any key it sets, 0 if it matches (per network namespace with --all-netns).")
 	keys := gauge("tcpka_profile_drifted_keys", "Keys of the installed profile whose kernel value differs.")
 	if s.Installed != nil {
 		installed.set(1)
-		d := 0.0
-		if s.Installed.Drifted > 0 {
-			d = 1
+		for _, smp := range s.Samples {
+			var lv []string
+			if withNetns {
+				lv = smp.labels()
+			}
+			d := 0.0
+			if smp.Drifted > 0 {
+				d = 1
+			}
+			drift.set(d, append(lv, "profile", s.Installed.Name)...)
+			keys.set(float64(smp.Drifted), append(lv, "profile", s.Installed.Name)...)
 		}
-		drift.set(d, "profile", s.Installed.Name)
-		keys.set(float64(s.Installed.Drifted), "profile", s.Installed.Name)
 	} else {
 		installed.set(0)
 	}
@@ -194,7 +239,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	var fams []Family
-	for _, f := range []*family{kaTime, kaIntvl, kaProbes, kaDetect, retries2, dataDetect, sockets, worst, installed, drift, keys, info, corrections, errs} {
+	for _, f := range append(keyFams, kaDetect, dataDetect, nodeTimers, sockets, worst, installed, drift, keys, info, corrections, errs) {
 		if fam, ok := f.build(); ok {
 			fams = append(fams, fam)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // flat is one parsed sample: "name{l=v,...} value" with its family type.
@@ -79,7 +80,7 @@ func TestWrite(t *testing.T) {
 		},
 	}, {
 		name: "installed profile drifted in two keys",
-		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}, Installed: &Installed{Name: "ssh", Drifted: 2}}),
+		snap: build(Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults, Drifted: 2}}, Installed: &Installed{Name: "ssh"}}),
 		want: flat{
 			"GAUGE tcpka_keepalive_time_seconds{}":           "7200",
 			"GAUGE tcpka_keepalive_interval_seconds{}":       "75",
@@ -180,6 +181,7 @@ func assertOnlyProm(t *testing.T, dir string) {
 // TestWriteTextfileAtomic rewrites the file with changing values while a
 // reader keeps opening it: every read must be one whole exposition.
 func TestWriteTextfileAtomic(t *testing.T) {
+	testkit.Slow(t, "kills writers mid-write")
 	dir := t.TempDir()
 	path := filepath.Join(dir, TextfileName)
 	if err := WriteTextfile(dir, Snapshot{Samples: []Sample{{Values: keepalive.KernelDefaults}}}); err != nil {

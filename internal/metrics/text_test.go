@@ -57,8 +57,8 @@ func TestAppendTextMatchesExpfmt(t *testing.T) {
 		"empty": {},
 		"one netns": {Samples: []Sample{{Values: keepalive.KernelDefaults}},
 			Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.8"},
-		"installed, drifted, sockets": {Samples: []Sample{{Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, WorstIdle: 7875, WorstData: 929}}},
-			Installed: &Installed{Name: "ssh", Drifted: 2}},
+		"installed, drifted, sockets": {Samples: []Sample{{Values: ssh, Drifted: 2, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, WorstIdle: 7875, WorstData: 929}}},
+			Installed: &Installed{Name: "ssh"}},
 		"all netns, odd names": {Samples: []Sample{
 			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3}},
 			{Netns: "a\"b\\c\nd", Values: keepalive.KernelDefaults},

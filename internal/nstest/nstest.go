@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +39,7 @@ func PidNetOnly(t *testing.T, tools ...string) bool {
 
 func reexec(t *testing.T, unshareArgs []string, mountRun bool, tools []string) bool {
 	t.Helper()
+	testkit.Slow(t, "re-runs the test in private namespaces")
 	if os.Getenv(envVar) == t.Name() {
 		if os.Getpid() != 1 {
 			t.Fatalf("nstest: %s=%s but not pid 1 of a private pid namespace", envVar, t.Name())

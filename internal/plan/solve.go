@@ -114,7 +114,7 @@ func Solve(a Ask) (Plan, error) {
 			// Answered probes come every max(time, interval): the
 			// interval must keep the path open too.
 			k.Intvl = p.TimeLimit
-			k.Probes = min(keepalive.Probes.Max(), phase/k.Intvl)
+			k.Probes = min(keepalive.Probes.Max, phase/k.Intvl)
 		}
 		bound := "half of the " + human.Duration(w) + " bound"
 		switch {
@@ -184,7 +184,7 @@ func (p Plan) check() error {
 	if err := k.Validate(); err != nil {
 		return fmt.Errorf("plan: internal error: %w", err)
 	}
-	if p.IdleTimeout > 0 && !detect.KeepsOpen(max(k.Time, k.Intvl), p.IdleTimeout) {
+	if p.IdleTimeout > 0 && !detect.KeepsOpenWith(k, p.IdleTimeout) {
 		return fmt.Errorf("plan: internal error: time %d s or interval %d s above limit %d s", k.Time, k.Intvl, p.TimeLimit)
 	}
 	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/nstest"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestMeasureNATMatchesModel holds connections idle through a scratch NAT
@@ -19,6 +20,7 @@ import (
 // outcome to the model (detect.IdleFlow). The cases run in parallel and
 // take about 14 s together.
 func TestMeasureNATMatchesModel(t *testing.T) {
+	testkit.Slow(t, "measures the kernel's timers")
 	// Private pid, mount and network namespaces with a tmpfs /run: the
 	// scratch namespaces are named under a /run/netns of the test's own.
 	if !nstest.Private(t) {

@@ -298,7 +298,7 @@ func link(ha, hb *netlink.Handle, nsB vns.NsHandle, nameA, nameB string, addrA, 
 
 // writeSysctls runs inside a scratch namespace (netns.Do checked that).
 func writeSysctls(o Options) error {
-	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys, false); err != nil {
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys(), false); err != nil {
 		return err
 	}
 	// Forwarding off: a packet for the silenced peer's dropped address is
@@ -307,7 +307,7 @@ func writeSysctls(o Options) error {
 		return err
 	}
 	if r := o.Settings.Retries2; r > 0 {
-		return writeProc("net/ipv4/tcp_retries2", r)
+		return writeProc(keepalive.Retries2.RelPath(), r)
 	}
 	return nil
 }

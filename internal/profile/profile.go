@@ -2,6 +2,7 @@ package profile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(human.Safe(e.File))
 	if e.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(e.Line))
 	}
@@ -86,24 +87,42 @@ func (p *Profile) Complete() bool {
 	return s.Time != 0 && s.Intvl != 0 && s.Probes != 0
 }
 
-// yamlKey maps profile keys onto settings fields.
-var yamlKey = map[string]keepalive.Field{
-	"time":     keepalive.Time,
-	"interval": keepalive.Intvl,
-	"probes":   keepalive.Probes,
+// metaKeys are the profile keys that are not settings: they describe the
+// profile and the path it is made for.
+var metaKeys = []string{"name", "description", "idle_timeout", "detect_within", "sources"}
+
+// knownKeys is listed in errors about unknown keys: the meta keys around
+// every key of the key table.
+func knownKeys() string {
+	names := []string{"name", "description"}
+	for _, k := range keepalive.Keys() {
+		names = append(names, k.Profile)
+	}
+	return strings.Join(append(names, metaKeys[2:]...), ", ")
 }
 
-// knownKeys is listed in errors about unknown keys.
-const knownKeys = "name, description, time, interval, probes, retries2, user_timeout, idle_timeout, detect_within, sources"
+// settingKeys names the keys of the key table: "time, interval, probes, ...".
+func settingKeys() string {
+	var names []string
+	for _, k := range keepalive.Keys() {
+		names = append(names, k.Profile)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Decode parses data as the profile file named file. defaultName is used
-// when the profile has no name key.
+// when the profile has no name key. An error names the file, the line and
+// the key, never a string the file holds: root may be pointed at any file,
+// and its content must not reach a terminal or a log.
 func Decode(file, defaultName string, data []byte) (*Profile, error) {
 	fail := func(line int, key, format string, args ...any) error {
 		return &Error{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fail(0, "", "empty profile: set at least one of time, interval, probes")
+	}
+	if enc := utf16(data); enc != "" {
+		return nil, fail(0, "", "not a YAML profile: the file is %s text: save it as UTF-8", enc)
 	}
 	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
 		return nil, fail(0, "", "not a YAML profile: the file holds binary data")
@@ -129,7 +148,7 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fail(root.Line, "", "a profile is a mapping of keys (time, interval, probes, ...), not a %s", kindName(root))
+		return nil, fail(root.Line, "", "a profile is a mapping of keys (time, interval, probes, ...), not %s", kindName(root))
 	}
 	p := &Profile{Name: defaultName, Origin: file, Raw: data}
 	seen := map[string]int{}
@@ -140,6 +159,9 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 		}
 		key := kn.Value
 		if prev, dup := seen[key]; dup {
+			if !isName(key) {
+				return nil, fail(kn.Line, "", "a key set twice (first on line %d)", prev)
+			}
 			return nil, fail(kn.Line, key, "duplicate key (first set on line %d)", prev)
 		}
 		seen[key] = kn.Line
@@ -149,8 +171,8 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 			if err != nil {
 				return nil, fail(vn.Line, key, "%v", err)
 			}
-			if s == "" || strings.ContainsAny(s, "/ \t\n") {
-				return nil, fail(vn.Line, key, "%q is not a valid name (non-empty, no spaces or '/')", s)
+			if s == "" || strings.ContainsAny(s, "/ \t\n") || !printable(s) {
+				return nil, fail(vn.Line, key, "not a valid name: non-empty, printable, no spaces or '/'")
 			}
 			p.Name = s
 		case "description":
@@ -161,7 +183,7 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 			p.Description = s
 		case "sources":
 			if vn.Kind != yaml.SequenceNode {
-				return nil, fail(vn.Line, key, "must be a list of strings, not a %s", kindName(vn))
+				return nil, fail(vn.Line, key, "must be a list of strings, not %s", kindName(vn))
 			}
 			for _, item := range vn.Content {
 				s, err := scalarString(item)
@@ -170,42 +192,6 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 				}
 				p.Sources = append(p.Sources, s)
 			}
-		case "time", "interval":
-			n, err := durationSeconds(vn)
-			if err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			if err := checkRange(yamlKey[key], n); err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			p.Settings.Set(yamlKey[key], n)
-		case "probes":
-			n, err := integer(vn)
-			if err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			if err := checkRange(keepalive.Probes, n); err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			p.Settings.Set(keepalive.Probes, n)
-		case "retries2":
-			n, err := integer(vn)
-			if err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			if err := checkRange(keepalive.Retries2, n); err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			p.Settings.Retries2 = n
-		case "user_timeout":
-			n, err := durationSeconds(vn)
-			if err != nil {
-				return nil, fail(vn.Line, key, "%v", err)
-			}
-			if max := keepalive.UserTimeout.Max() / 1000; n < 1 || n > max {
-				return nil, fail(vn.Line, key, "%ds is out of range: must be 1s..%ds", n, max)
-			}
-			p.Settings.UserTimeout = time.Duration(n) * time.Second
 		case "idle_timeout", "detect_within":
 			n, err := durationSeconds(vn)
 			if err != nil {
@@ -220,17 +206,152 @@ func Decode(file, defaultName string, data []byte) (*Profile, error) {
 				p.DetectWithin = n
 			}
 		default:
-			return nil, fail(kn.Line, key, "unknown key (known: %s)", knownKeys)
+			k, ok := keepalive.KeyByProfile(key)
+			if !ok && !isName(key) {
+				return nil, fail(kn.Line, "", "an unknown key that is not a name (known: %s)", knownKeys())
+			}
+			if !ok {
+				return nil, fail(kn.Line, key, "unknown key (known: %s)", knownKeys())
+			}
+			n, err := settingValue(k, vn)
+			if err != nil {
+				return nil, fail(vn.Line, key, "%v", err)
+			}
+			k.Set(&p.Settings, n)
 		}
 	}
 	if p.Settings.IsZero() {
-		return nil, fail(root.Line, "", "sets none of time, interval, probes, retries2, user_timeout")
+		return nil, fail(root.Line, "", "sets none of %s", settingKeys())
 	}
 	if err := p.checkIntent(func(key string) int { return seen[key] }); err != nil {
 		return nil, &Error{File: file, Line: err.Line, Key: err.Key, Msg: err.Msg}
 	}
 	p.Warnings = warnings(p.Settings)
 	return p, nil
+}
+
+// settingValue decodes the value of key k and holds it to k's range: a
+// duration (Seconds, and Millis written in whole seconds) or a count.
+func settingValue(k *keepalive.Key, vn *yaml.Node) (int, error) {
+	n, err := settingNumber(k, vn)
+	if errors.Is(err, errTooLarge) {
+		if k.Unit == keepalive.Count {
+			return 0, fmt.Errorf("out of range: must be %d..%d", k.Min, k.Max)
+		}
+		return 0, fmt.Errorf("out of range: must be %ds..%ds", max(k.Min/unitPerSecond(k), 1), k.Max/unitPerSecond(k))
+	}
+	return n, err
+}
+
+// unitPerSecond is how many of k's units make a second.
+func unitPerSecond(k *keepalive.Key) int {
+	if k.Unit == keepalive.Millis {
+		return 1000
+	}
+	return 1
+}
+
+func settingNumber(k *keepalive.Key, vn *yaml.Node) (int, error) {
+	switch k.Unit {
+	case keepalive.Count:
+		n, err := integer(vn)
+		if err != nil {
+			return 0, err
+		}
+		if n < k.Min || n > k.Max {
+			return 0, fmt.Errorf("%d is out of range: must be %d..%d", n, k.Min, k.Max)
+		}
+		return n, nil
+	case keepalive.Millis:
+		n, err := durationSeconds(vn)
+		if err != nil {
+			return 0, err
+		}
+		lo, hi := max(k.Min/1000, 1), k.Max/1000
+		if n < lo || n > hi {
+			return 0, fmt.Errorf("%ds is out of range: must be %ds..%ds", n, lo, hi)
+		}
+		return n * 1000, nil
+	}
+	n, err := durationSeconds(vn)
+	if err != nil {
+		return 0, err
+	}
+	if n < k.Min || n > k.Max {
+		return 0, fmt.Errorf("%ds is out of range: must be %ds..%ds", n, k.Min, k.Max)
+	}
+	return n, nil
+}
+
+// isName says whether an error may name key: it is spelled as profile
+// keys are (letters, digits, '_', '-', '.'; at most 40). A line of some
+// other file is not printed as a key.
+func isName(key string) bool {
+	if len(key) == 0 || len(key) > 40 {
+		return false
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiText says whether b is UTF-16 text in byte order o made of
+// printable ASCII and line breaks, as a profile is: a byte order mark
+// alone does not make a file text.
+func asciiText(b []byte, o binary.ByteOrder) bool {
+	if len(b)%2 != 0 {
+		return false
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		c := o.Uint16(b[i:])
+		if c >= 0x7f || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+			return false
+		}
+	}
+	return true
+}
+
+// printable says whether s has no control characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// utf16 names the encoding of a UTF-16 file (a byte order mark, or every
+// other byte NUL in ASCII text), "" for anything else: editors on Windows
+// save such files, and "binary data" would not say what to do.
+func utf16(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}) && asciiText(data[2:], binary.LittleEndian):
+		return "UTF-16 (little-endian)"
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}) && asciiText(data[2:], binary.BigEndian):
+		return "UTF-16 (big-endian)"
+	}
+	if len(data) >= 4 && len(data)%2 == 0 {
+		even, odd := 0, 0
+		for i := 0; i+1 < len(data); i += 2 {
+			if data[i] == 0 && data[i+1] != 0 {
+				even++
+			}
+			if data[i+1] == 0 && data[i] != 0 {
+				odd++
+			}
+		}
+		switch half := len(data) / 2; {
+		case odd == half:
+			return "UTF-16 (little-endian)"
+		case even == half:
+			return "UTF-16 (big-endian)"
+		}
+	}
+	return ""
 }
 
 // RFC1122Retries2 is the least tcp_retries2 that keeps retransmitting for
@@ -298,50 +419,67 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 	return nil
 }
 
-func checkRange(f keepalive.Field, n int) error {
-	if n < 1 || n > f.Max() {
-		if f == keepalive.Probes || f == keepalive.Retries2 {
-			return fmt.Errorf("%d is out of range: must be 1..%d", n, f.Max())
-		}
-		return fmt.Errorf("%ds is out of range: must be 1s..%ds", n, f.Max())
-	}
-	return nil
-}
-
 // durationSeconds accepts a bare integer (seconds) or a Go duration string
-// ("90s", "2m", "1h") that is a whole number of seconds.
+// ("90s", "2m", "1h") that is a whole number of seconds. Its errors never
+// quote the value: the file could be anything root was pointed at.
 func durationSeconds(n *yaml.Node) (int, error) {
+	const want = "must be a duration like 90s or 2m, or whole seconds"
 	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("must be a duration like 90s or 2m, or whole seconds, not a %s", kindName(n))
+		return 0, fmt.Errorf("%s, not %s", want, kindName(n))
 	}
 	switch n.ShortTag() {
 	case "!!int":
 		return integer(n)
 	case "!!float":
-		return 0, fmt.Errorf("%s: must be whole seconds", n.Value)
+		if wholeNumber(n.Value) {
+			return 0, errTooLarge
+		}
+		return 0, errors.New("must be whole seconds, not a fraction")
 	case "!!str":
 		if i, err := strconv.Atoi(n.Value); err == nil {
 			return i, nil
 		}
 		d, err := time.ParseDuration(n.Value)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (like 90s, 2m, 1h) nor whole seconds", n.Value)
+			return 0, fmt.Errorf("%s, not a string that is neither", want)
 		}
 		if d%time.Second != 0 {
-			return 0, fmt.Errorf("%s: must be whole seconds", n.Value)
+			return 0, errors.New("must be whole seconds, not a fraction")
 		}
 		if d > math.MaxInt32*time.Second || d < -math.MaxInt32*time.Second {
-			return 0, fmt.Errorf("%s is out of range", n.Value)
+			return 0, errTooLarge
 		}
 		return int(d / time.Second), nil
 	}
-	return 0, fmt.Errorf("must be a duration like 90s or 2m, or whole seconds, not %s", tagName(n))
+	return 0, fmt.Errorf("%s, not %s", want, tagName(n))
+}
+
+// errTooLarge: a number past what any key takes; the caller names the
+// key's range.
+var errTooLarge = errors.New("out of range")
+
+// wholeNumber says whether a YAML float is written as an integer too
+// large for an int ("18446744073709551616"): out of range, not a fraction.
+func wholeNumber(v string) bool {
+	digits := strings.TrimLeft(v, "+-")
+	if digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func integer(n *yaml.Node) (int, error) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
-			return 0, fmt.Errorf("%s: must be a whole number", n.Value)
+			if wholeNumber(n.Value) {
+				return 0, errTooLarge
+			}
+			return 0, errors.New("must be a whole number, not a fraction")
 		}
 		return 0, fmt.Errorf("must be a whole number, not %s", tagName(n))
 	}
@@ -350,7 +488,7 @@ func integer(n *yaml.Node) (int, error) {
 	}
 	var i int64
 	if err := n.Decode(&i); err != nil || i > math.MaxInt32 || i < math.MinInt32 {
-		return 0, fmt.Errorf("%s is out of range", n.Value)
+		return 0, errTooLarge
 	}
 	return int(i), nil
 }
@@ -362,38 +500,48 @@ func scalarString(n *yaml.Node) (string, error) {
 	return n.Value, nil
 }
 
+// kindName names what a node is, with its article: "a list", "an alias",
+// "a string". It never quotes the node's value.
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
-		return "list"
+		return "a list"
 	case yaml.MappingNode:
-		return "mapping"
+		return "a mapping"
 	case yaml.AliasNode:
-		return "alias"
+		return "an alias"
 	}
-	return "scalar (" + tagName(n) + ")"
+	return tagName(n)
 }
 
+// tagName names a scalar's type, with its article: "a string", "a
+// boolean"; the value itself is not printed.
 func tagName(n *yaml.Node) string {
 	if n.Kind != yaml.ScalarNode {
-		return "a " + kindName(n)
+		return kindName(n)
 	}
 	switch n.ShortTag() {
 	case "!!str":
-		return fmt.Sprintf("the string %q", n.Value)
+		return "a string"
 	case "!!bool":
-		return "a boolean (" + n.Value + ")"
+		return "a boolean"
 	case "!!null":
 		return "an empty value"
 	case "!!float":
-		return "a number with a fraction (" + n.Value + ")"
+		return "a number with a fraction"
 	case "!!int":
-		return "an integer (" + n.Value + ")"
+		return "an integer"
+	case "!!binary":
+		return "binary data"
+	case "!!timestamp":
+		return "a timestamp"
 	}
-	return n.ShortTag()
+	return "a value of another type"
 }
 
-// yamlError turns a yaml.v3 error ("yaml: line 3: ...") into "file:3: ...".
+// yamlError turns a yaml.v3 error ("yaml: line 3: ...") into "file:3:
+// ...". A quoted part longer than a character or two (an anchor's name)
+// comes from the file and is left out.
 func yamlError(file string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
@@ -404,7 +552,30 @@ func yamlError(file string, err error) error {
 			}
 		}
 	}
-	return &Error{File: file, Line: line, Msg: "not valid YAML: " + msg}
+	return &Error{File: file, Line: line, Msg: "not valid YAML: " + dropQuoted(msg)}
+}
+
+// dropQuoted replaces every quoted part of msg ('...', "...", `...`)
+// longer than two characters with "…": yaml.v3 quotes its own tokens
+// (',' or ']'), but also names from the file.
+func dropQuoted(msg string) string {
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == '\'' || c == '"' || c == '`' {
+			if end := strings.IndexByte(msg[i+1:], c); end > 2 {
+				b.WriteString(string(c) + "…" + string(c))
+				i += end + 1
+				continue
+			} else if end >= 0 {
+				b.WriteString(msg[i : i+end+2])
+				i += end + 1
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // NameFromFile is the default profile name: the base name without .yaml/.yml.

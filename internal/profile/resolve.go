@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/human"
 	"github.com/tcpka/tcpka/profiles"
 	"golang.org/x/sys/unix"
 )
@@ -66,11 +67,12 @@ const MaxSize = 1 << 20
 // does: root would apply what anyone wrote.
 func LoadFile(path string) (*Profile, error) {
 	data, err := atomicfile.ReadFile(path, MaxSize, func(st *unix.Stat_t) error { return checkWriters(path, st) })
+	shown := human.Safe(path)
 	switch {
 	case err == nil:
 		return Decode(path, NameFromFile(path), data)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", shown, ErrNotFound)
 	case errors.Is(err, atomicfile.ErrIsDir):
 		return nil, &Error{File: path, Msg: "is a directory, not a profile file"}
 	case errors.Is(err, atomicfile.ErrTooLarge):
@@ -78,7 +80,7 @@ func LoadFile(path string) (*Profile, error) {
 	case errors.Is(err, atomicfile.ErrNotRegular), errors.Is(err, ErrUnsafe):
 		return nil, marked{ErrInvalid, err}
 	case errors.Is(err, fs.ErrPermission):
-		return nil, marked{ErrUnreadable, fmt.Errorf("%s: permission denied", path)}
+		return nil, marked{ErrUnreadable, fmt.Errorf("%s: permission denied", shown)}
 	}
 	return nil, marked{ErrUnreadable, err}
 }
@@ -125,7 +127,7 @@ func Shipped(name string) (*Profile, error) {
 	data, err := profiles.FS.ReadFile(name + ".yaml")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: shipped profiles are %s; a file path needs a '/' or a .yaml suffix",
-			name, ErrUnknown, strings.Join(ShippedNames(), ", "))
+			human.Safe(name), ErrUnknown, strings.Join(ShippedNames(), ", "))
 	}
 	p, err := Decode("profiles/"+name+".yaml", name, data)
 	if err != nil {

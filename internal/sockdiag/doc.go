@@ -13,4 +13,9 @@
 // time to its next fire and idiag_retrans the probes already sent. The
 // socket's own TCP_KEEPIDLE/INTVL/CNT and TCP_USER_TIMEOUT are not in the
 // dump: they take pidfd_getfd on the owner (root).
+//
+// Destroy closes one connection as ss -K does (SOCK_DESTROY, needs
+// CAP_NET_ADMIN and a kernel with CONFIG_INET_DIAG_DESTROY): the owner sees
+// ECONNABORTED. DestroySocket first looks the socket up again and acts on
+// its cookie, so a 4-tuple reused since the dump is never hit.
 package sockdiag

@@ -14,6 +14,7 @@ import (
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/sockopt"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -254,9 +255,7 @@ func TestKernelEach(t *testing.T) {
 }
 
 func TestOptionReader(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: pidfd_getfd")
-	}
+	testkit.NeedRoot(t, "pidfd_getfd")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

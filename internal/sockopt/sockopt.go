@@ -110,28 +110,28 @@ func Get(fd int) (Options, error) {
 		return o, err
 	}
 	o.On = ka != 0
-	for _, f := range socketFields {
-		v, err := get(unix.IPPROTO_TCP, f.opt, f.name)
+	for _, k := range socketKeys() {
+		v, err := get(k.SockOpt.Level, k.SockOpt.Opt, k.SockOpt.Name)
 		if err != nil {
 			return Options{}, err
 		}
-		o.Settings.Set(f.field, v)
+		k.Set(&o.Settings, v)
 	}
 	return o, nil
 }
 
-// socketFields are the settings a TCP socket carries, in the order Set
-// writes them: the per-socket options before SO_KEEPALIVE, so the timer is
-// armed with the new idle time.
-var socketFields = []struct {
-	field keepalive.Field
-	opt   int
-	name  string
-}{
-	{keepalive.Time, unix.TCP_KEEPIDLE, "TCP_KEEPIDLE"},
-	{keepalive.Intvl, unix.TCP_KEEPINTVL, "TCP_KEEPINTVL"},
-	{keepalive.Probes, unix.TCP_KEEPCNT, "TCP_KEEPCNT"},
-	{keepalive.UserTimeout, unix.TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"},
+// socketKeys are the keys of the table a TCP socket carries, in table
+// order (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT), the
+// order Set writes them: the per-socket options before SO_KEEPALIVE, so
+// the timer is armed with the new idle time.
+func socketKeys() []*keepalive.Key {
+	var out []*keepalive.Key
+	for _, k := range keepalive.Keys() {
+		if k.SockOpt.Name != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Validate checks the settings Set would write against the kernel's
@@ -139,7 +139,7 @@ var socketFields = []struct {
 // alone by Set and pass.
 func (o Options) Validate() error {
 	if o.Settings.Retries2 != 0 {
-		return fmt.Errorf("tcp_retries2 is not a socket option: %w", ErrInvalid)
+		return fmt.Errorf("%s is not a socket option: %w", keepalive.Retries2.Sysctl, ErrInvalid)
 	}
 	if err := o.Settings.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -161,12 +161,12 @@ func Set(fd int, o Options) error {
 		}
 		return nil
 	}
-	for _, f := range socketFields {
-		v := o.Settings.Get(f.field)
+	for _, k := range socketKeys() {
+		v := k.Get(o.Settings)
 		if v == 0 {
 			continue
 		}
-		if err := set(unix.IPPROTO_TCP, f.opt, v, f.name); err != nil {
+		if err := set(k.SockOpt.Level, k.SockOpt.Opt, v, k.SockOpt.Name); err != nil {
 			return err
 		}
 	}

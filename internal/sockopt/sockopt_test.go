@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -202,9 +203,7 @@ func TestClassify(t *testing.T) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: pidfd_getfd needs ptrace rights over the child")
-	}
+	testkit.NeedRoot(t, "pidfd_getfd needs ptrace rights over the child")
 }
 
 // TestChildSocket reads and changes a socket held by another process.

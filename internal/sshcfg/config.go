@@ -206,7 +206,12 @@ var runTimeout = 10 * time.Second
 
 // Run runs bin with args and parses its output. A failure reports the
 // program's first line on stderr.
-func Run(bin string, args ...string) (Config, error) {
+func Run(bin string, args ...string) (Config, error) { return runAs(nil, bin, args...) }
+
+// runAs is Run as another user when cred is set (root only): ssh -G for
+// a live session must read that user's ~/.ssh/config, and runs with no
+// more privilege than the user has.
+func runAs(cred *syscall.Credential, bin string, args ...string) (Config, error) {
 	path, err := Find(bin)
 	if err != nil {
 		return nil, err
@@ -214,6 +219,10 @@ func Run(bin string, args ...string) (Config, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Dir = "/"
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Stdin = nil

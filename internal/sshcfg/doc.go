@@ -20,4 +20,14 @@
 // Errors name the file, the line and the setting, never what the file
 // holds (tcpka may run as root on a file it was pointed at); paths are
 // escaped for the terminal (internal/termsafe) and session names quoted.
+//
+// SessionScan lists the live SSH connections of this host, both ends it
+// runs: sshd's connection processes (the logged-in user from sshd's
+// process title) and ssh clients (the destination from their argv), each
+// with its socket from the sock_diag dump, its effective keepalive, its
+// side's SSH settings for that very connection (ssh -G as the user who
+// runs it; sshd -T -C with the connection's user and addresses, through
+// the running listener's binary and -f), the layer that would end it if
+// the peer vanished (Judge) and whether the peer already stopped
+// answering. Session.Kill closes one with sockdiag.DestroySocket.
 package sshcfg

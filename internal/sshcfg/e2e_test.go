@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // e2eScript runs in a scratch network and mount namespace (unshare -m -n):
@@ -82,9 +83,8 @@ kill -CONT $CL
 `
 
 func TestEndToEndLiveSession(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs sshd in a scratch network namespace")
-	}
+	testkit.Slow(t, "runs a real sshd")
+	testkit.NeedRoot(t, "runs sshd in a scratch network namespace")
 	for _, prog := range []string{"ssh", "ssh-keygen", "unshare", "ip", "ss", "bc", "pgrep"} {
 		if _, err := exec.LookPath(prog); err != nil {
 			t.Skipf("needs %s in PATH", prog)

@@ -113,7 +113,7 @@ func Judge(s Settings, k keepalive.Settings, idle int) Judgment {
 	}
 	// TCP keepalive sends every max(time, interval) once its probes are
 	// answered.
-	if tcp := max(k.Time, k.Intvl); s.TCPKeepAlive && (j.Every == 0 || tcp < j.Every) {
+	if tcp := detect.AnsweredEvery(k); s.TCPKeepAlive && (j.Every == 0 || tcp < j.Every) {
 		j.Every, j.By = tcp, LayerTCP
 	}
 	j.Verdict = verdict(j.Every, idle)

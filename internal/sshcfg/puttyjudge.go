@@ -48,8 +48,8 @@ func WindowsTCP() ClientTCP {
 func LinuxTCP(k keepalive.Settings) ClientTCP {
 	r2, retx := retransmission(k)
 	return ClientTCP{
-		OS: "Linux", Keepalive: k, KeepaliveKnob: "tcp_keepalive_time",
-		Retx: retx, RetxRule: fmt.Sprintf("tcp_retries2 %d", r2), RetxKnob: "the kernel's tcp_retries2",
+		OS: "Linux", Keepalive: k, KeepaliveKnob: keepalive.Time.Sysctl,
+		Retx: retx, RetxRule: fmt.Sprintf("%s %d", keepalive.Retries2.Sysctl, r2), RetxKnob: "the kernel's " + keepalive.Retries2.Sysctl,
 	}
 }
 

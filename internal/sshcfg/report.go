@@ -112,7 +112,7 @@ func Evaluate(a Ask, k keepalive.Settings) (*Report, error) {
 	}
 
 	// The TCP layer: does the kernel alone meet the goal?
-	r.KernelOK = detect.KeepsOpen(max(k.Time, k.Intvl), a.IdleTimeout) && detect.Idle(k) <= a.DetectWithin
+	r.KernelOK = detect.KeepsOpenWith(k, a.IdleTimeout) && detect.Idle(k) <= a.DetectWithin
 	if !r.KernelOK {
 		if rec.Profile.Settings == a.DefaultSettings {
 			r.ProfileName, r.ProfileCommand = a.DefaultName, "sudo tcpka apply "+a.DefaultName

@@ -45,9 +45,9 @@ var ErrVerify = errors.New("read-back differs")
 // hold the lock (State.Lock).
 func Apply(rw KeyReadWriter, want keepalive.Settings, keys []Key, dryRun bool) (Result, error) {
 	var res Result
-	for _, k := range Keys {
+	for _, k := range Keys() {
 		n, err := rw.ReadKey(k)
-		if err != nil && k.Optional() && errors.Is(err, ErrNotExist) {
+		if err != nil && k.Optional && errors.Is(err, ErrNotExist) {
 			continue
 		}
 		if err != nil {
@@ -79,7 +79,7 @@ func Apply(rw KeyReadWriter, want keepalive.Settings, keys []Key, dryRun bool) (
 	}
 	for _, c := range res.Changes {
 		if got := c.Key.Get(res.After); got != c.New {
-			return res, fmt.Errorf("%s: wrote %d, %w: %d", c.Key.Name(), c.New, ErrVerify, got)
+			return res, fmt.Errorf("%s: wrote %d, %w: %d", c.Key.Sysctl, c.New, ErrVerify, got)
 		}
 	}
 	return res, nil

@@ -85,11 +85,11 @@ func (fs FS) ReadKey(k Key) (int, error) {
 // entry per namespace), so one walk instead of three matters for
 // --all-netns.
 func (fs FS) Read() (keepalive.Settings, error) {
-	dir := filepath.Dir(fs.Path(Time))
+	dir := filepath.Dir(fs.Path(keepalive.Time))
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		// Let ReadKey name the key and classify the error.
-		_, kerr := fs.ReadKey(Time)
+		_, kerr := fs.ReadKey(keepalive.Time)
 		if kerr == nil {
 			kerr = readFailed("open %s: %w", dir, err)
 		}
@@ -97,9 +97,9 @@ func (fs FS) Read() (keepalive.Settings, error) {
 	}
 	defer unix.Close(dfd)
 	var v keepalive.Settings
-	for _, k := range Keys {
-		b, err := readSmallAt(dfd, k.Name(), fs.Path(k))
-		if err != nil && k.Optional() && errors.Is(err, os.ErrNotExist) {
+	for _, k := range Keys() {
+		b, err := readSmallAt(dfd, k.Sysctl, fs.Path(k))
+		if err != nil && k.Optional && errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {

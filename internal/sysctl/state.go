@@ -42,7 +42,7 @@ type valuesJSON map[string]int
 func toJSON(s keepalive.Settings, keys []Key) valuesJSON {
 	out := valuesJSON{}
 	for _, k := range keys {
-		out[k.Name()] = k.Get(s)
+		out[k.Sysctl] = k.Get(s)
 	}
 	return out
 }
@@ -51,8 +51,8 @@ func toJSON(s keepalive.Settings, keys []Key) valuesJSON {
 func (v valuesJSON) settings() (keepalive.Settings, []Key, error) {
 	var s keepalive.Settings
 	var keys []Key
-	for _, k := range Keys {
-		if n, ok := v[k.Name()]; ok {
+	for _, k := range Keys() {
+		if n, ok := v[k.Sysctl]; ok {
 			k.Set(&s, n)
 			keys = append(keys, k)
 		}
@@ -171,18 +171,23 @@ type Journal struct {
 	Before  keepalive.Settings // every key, as read before the first write
 	Want    keepalive.Settings // the values being written
 	Keys    []Key              // the keys being written
-	At      time.Time
-	PID     int
+	// Recorded: the transaction makes the namespace's revert record (none
+	// was there); undoing it removes the record too, so a record exists
+	// only for a change that happened.
+	Recorded bool
+	At       time.Time
+	PID      int
 }
 
 type journalJSON struct {
-	Op      string     `json:"op"`
-	Profile string     `json:"profile,omitempty"`
-	NS      NSID       `json:"netns"`
-	Before  valuesJSON `json:"before"`
-	Want    valuesJSON `json:"want"`
-	At      time.Time  `json:"at"`
-	PID     int        `json:"pid"`
+	Op       string     `json:"op"`
+	Profile  string     `json:"profile,omitempty"`
+	NS       NSID       `json:"netns"`
+	Before   valuesJSON `json:"before"`
+	Want     valuesJSON `json:"want"`
+	Recorded bool       `json:"recorded,omitempty"`
+	At       time.Time  `json:"at"`
+	PID      int        `json:"pid"`
 }
 
 // JournalName is the file of a namespace's journal.
@@ -190,7 +195,7 @@ func JournalName(id NSID) string { return "journal-" + id.Key() + ".json" }
 
 func saveJournal(d *atomicfile.Dir, j Journal) error {
 	b, err := json.Marshal(journalJSON{Op: j.Op, Profile: j.Profile, NS: j.NS,
-		Before: toJSON(j.Before, j.Keys), Want: toJSON(j.Want, j.Keys), At: j.At, PID: j.PID})
+		Before: toJSON(j.Before, j.Keys), Want: toJSON(j.Want, j.Keys), Recorded: j.Recorded, At: j.At, PID: j.PID})
 	if err != nil {
 		return err
 	}
@@ -219,7 +224,7 @@ func loadJournal(d *atomicfile.Dir, id NSID) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s/%s: %w", d.Where(), name, err)
 	}
-	return &Journal{Op: j.Op, Profile: j.Profile, NS: j.NS, Before: before, Want: want, Keys: keys, At: j.At, PID: j.PID}, nil
+	return &Journal{Op: j.Op, Profile: j.Profile, NS: j.NS, Before: before, Want: want, Keys: keys, Recorded: j.Recorded, At: j.At, PID: j.PID}, nil
 }
 
 // Left says what an interrupted transaction left in the kernel, given
@@ -241,11 +246,11 @@ func (j *Journal) Left(now keepalive.Settings) string {
 		switch n := k.Get(now); {
 		case n == k.Get(j.Want) && n == k.Get(j.Before):
 		case n == k.Get(j.Want):
-			written = append(written, k.Name())
+			written = append(written, k.Sysctl)
 		case n == k.Get(j.Before):
-			before = append(before, k.Name())
+			before = append(before, k.Sysctl)
 		default:
-			other = append(other, k.Name())
+			other = append(other, k.Sysctl)
 		}
 	}
 	var parts []string

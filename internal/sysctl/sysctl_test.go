@@ -30,7 +30,7 @@ func fakeTree(t *testing.T, v keepalive.Settings) FS {
 	t.Helper()
 	root := t.TempDir()
 	fs := NewFS(root)
-	for _, k := range Keys {
+	for _, k := range Keys() {
 		if err := os.MkdirAll(filepath.Dir(fs.Path(k)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -46,19 +46,19 @@ func TestKeyNames(t *testing.T) {
 		in   string
 		want Key
 	}{
-		{"tcp_keepalive_time", Time},
-		{"net.ipv4.tcp_keepalive_intvl", Intvl},
-		{"net/ipv4/tcp_keepalive_probes", Probes},
+		{"tcp_keepalive_time", keepalive.Time},
+		{"net.ipv4.tcp_keepalive_intvl", keepalive.Intvl},
+		{"net/ipv4/tcp_keepalive_probes", keepalive.Probes},
 	} {
-		got, ok := KeyByName(tt.in)
+		got, ok := keepalive.KeyBySysctl(tt.in)
 		if !ok || got != tt.want {
-			t.Errorf("KeyByName(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
+			t.Errorf("keepalive.KeyBySysctl(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
 		}
 	}
-	if _, ok := KeyByName("tcp_keepalive"); ok {
+	if _, ok := keepalive.KeyBySysctl("tcp_keepalive"); ok {
 		t.Error("KeyByName accepted a partial name")
 	}
-	if got := Probes.Dotted(); got != "net.ipv4.tcp_keepalive_probes" {
+	if got := keepalive.Probes.Dotted(); got != "net.ipv4.tcp_keepalive_probes" {
 		t.Errorf("Dotted = %q", got)
 	}
 }
@@ -72,11 +72,11 @@ func TestReadWrite(t *testing.T) {
 	if got != kernelDefaults {
 		t.Fatalf("Read = %+v, want %+v", got, kernelDefaults)
 	}
-	if err := fs.WriteKey(Intvl, 30); err != nil {
+	if err := fs.WriteKey(keepalive.Intvl, 30); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := fs.ReadKey(Intvl); n != 30 {
-		t.Errorf("after WriteKey(Intvl, 30) ReadKey = %d", n)
+	if n, _ := fs.ReadKey(keepalive.Intvl); n != 30 {
+		t.Errorf("after WriteKey(keepalive.Intvl, 30) ReadKey = %d", n)
 	}
 }
 
@@ -86,8 +86,8 @@ func TestReadWrite(t *testing.T) {
 func TestReadErrors(t *testing.T) {
 	empty := NewFS(t.TempDir())
 	malformed := fakeTree(t, kernelDefaults)
-	os.WriteFile(malformed.Path(Probes), []byte("nine\n"), 0o644)
-	readKey := func(fs FS) func() error { return func() error { _, err := fs.ReadKey(Time); return err } }
+	os.WriteFile(malformed.Path(keepalive.Probes), []byte("nine\n"), 0o644)
+	readKey := func(fs FS) func() error { return func() error { _, err := fs.ReadKey(keepalive.Time); return err } }
 	read := func(fs FS) func() error { return func() error { _, err := fs.Read(); return err } }
 	tests := []struct {
 		name     string
@@ -96,10 +96,10 @@ func TestReadErrors(t *testing.T) {
 		readFail bool
 		text     string
 	}{
-		{"Read on an empty tree", read(empty), ErrNotExist, true, "read " + empty.Path(Time) + ": no such sysctl"},
-		{"ReadKey on an empty tree", readKey(empty), ErrNotExist, true, "read " + empty.Path(Time) + ": no such sysctl"},
-		{"Read of 'nine'", read(malformed), ErrMalformed, true, "read " + malformed.Path(Probes) + `: malformed value: "nine"`},
-		{"WriteKey on an empty tree (a sysctl is never created)", func() error { return empty.WriteKey(Time, 60) }, ErrNotExist, false, "write " + empty.Path(Time) + ": no such sysctl"},
+		{"Read on an empty tree", read(empty), ErrNotExist, true, "read " + empty.Path(keepalive.Time) + ": no such sysctl"},
+		{"ReadKey on an empty tree", readKey(empty), ErrNotExist, true, "read " + empty.Path(keepalive.Time) + ": no such sysctl"},
+		{"Read of 'nine'", read(malformed), ErrMalformed, true, "read " + malformed.Path(keepalive.Probes) + `: malformed value: "nine"`},
+		{"WriteKey on an empty tree (a sysctl is never created)", func() error { return empty.WriteKey(keepalive.Time, 60) }, ErrNotExist, false, "write " + empty.Path(keepalive.Time) + ": no such sysctl"},
 	}
 	for _, tt := range tests {
 		err := tt.op()
@@ -142,18 +142,18 @@ func TestApply(t *testing.T) {
 		wantWritten bool
 	}{
 		{"all three", ka(300, 30, 5), nil, false, withRetries2(ka(300, 30, 5), 15),
-			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, true},
+			[]Change{{keepalive.Time, 7200, 300}, {keepalive.Intvl, 75, 30}, {keepalive.Probes, 9, 5}}, true},
 		{"and tcp_retries2", withRetries2(ka(300, 30, 5), 8), nil, false, withRetries2(ka(300, 30, 5), 8),
-			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}, {Retries2, 15, 8}}, true},
+			[]Change{{keepalive.Time, 7200, 300}, {keepalive.Intvl, 75, 30}, {keepalive.Probes, 9, 5}, {keepalive.Retries2, 15, 8}}, true},
 		{"dry run writes nothing", ka(300, 30, 5), nil, true, kernelDefaults,
-			[]Change{{Time, 7200, 300}, {Intvl, 75, 30}, {Probes, 9, 5}}, false},
+			[]Change{{keepalive.Time, 7200, 300}, {keepalive.Intvl, 75, 30}, {keepalive.Probes, 9, 5}}, false},
 		{"partial leaves the rest", keepalive.Settings{Time: 600}, nil, false, withRetries2(ka(600, 75, 9), 15),
-			[]Change{{Time, 7200, 600}}, true},
+			[]Change{{keepalive.Time, 7200, 600}}, true},
 		{"no change writes nothing", kernelDefaults, nil, false, kernelDefaults, nil, false},
 		// A revert restores what the kernel held, even values a profile
 		// may not set: every key, zero and out of range included.
-		{"exact restore", withRetries2(ka(40000, 0, 200), 0), Keys, false, withRetries2(ka(40000, 0, 200), 0),
-			[]Change{{Time, 7200, 40000}, {Intvl, 75, 0}, {Probes, 9, 200}, {Retries2, 15, 0}}, true},
+		{"exact restore", withRetries2(ka(40000, 0, 200), 0), Keys(), false, withRetries2(ka(40000, 0, 200), 0),
+			[]Change{{keepalive.Time, 7200, 40000}, {keepalive.Intvl, 75, 0}, {keepalive.Probes, 9, 200}, {keepalive.Retries2, 15, 0}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestTransactRefusesInvalid(t *testing.T) {
 	if v, _ := fs.Read(); v != kernelDefaults {
 		t.Errorf("an invalid profile wrote %+v", v)
 	}
-	if _, err := st.Transact(fs, Request{What: "revert", Want: ka(60, 15, 200), Keys: Keys, Exact: true}); err != nil {
+	if _, err := st.Transact(fs, Request{What: "revert", Want: ka(60, 15, 200), Keys: Keys(), Exact: true}); err != nil {
 		t.Fatalf("exact Transact: %v", err)
 	}
 	if v, _ := fs.Read(); v != ka(60, 15, 200) {
@@ -202,11 +202,11 @@ func TestTransactRefusesInvalid(t *testing.T) {
 // TestApplyRollsBack makes the last write fail: the two keys already written
 // must get their old values back, and the error must say so.
 func TestApplyRollsBack(t *testing.T) {
-	for _, failKey := range Keys {
-		t.Run(failKey.Name(), func(t *testing.T) {
+	for _, failKey := range Keys() {
+		t.Run(failKey.Sysctl, func(t *testing.T) {
 			fs := fakeTree(t, kernelDefaults)
 			rw := &failingRW{FS: fs, failKey: failKey}
-			_, err := Apply(rw, withRetries2(ka(60, 15, 4), 8), Keys, false)
+			_, err := Apply(rw, withRetries2(ka(60, 15, 4), 8), Keys(), false)
 			if err == nil {
 				t.Fatal("Apply succeeded with a failing write")
 			}
@@ -223,7 +223,7 @@ func TestApplyRollsBack(t *testing.T) {
 func TestApplyVerifiesReadBack(t *testing.T) {
 	fs := fakeTree(t, kernelDefaults)
 	rw := &clampingRW{fs}
-	_, err := Apply(rw, ka(60, 15, 4), Keys, false)
+	_, err := Apply(rw, ka(60, 15, 4), Keys(), false)
 	if !errors.Is(err, ErrVerify) {
 		t.Fatalf("Apply with a clamping writer: %v, want ErrVerify", err)
 	}
@@ -233,7 +233,7 @@ func TestApplyVerifiesReadBack(t *testing.T) {
 type clampingRW struct{ FS }
 
 func (c clampingRW) WriteKey(k Key, v int) error {
-	if k == Probes {
+	if k == keepalive.Probes {
 		v--
 	}
 	return c.FS.WriteKey(k, v)
@@ -268,12 +268,12 @@ func TestRevertRecord(t *testing.T) {
 	if _, err := LoadRevert(d, id); !errors.Is(err, ErrNothingToRevert) {
 		t.Fatalf("LoadRevert with no record: %v", err)
 	}
-	first := RevertRecord{NS: id, Before: kernelDefaults, Keys: Keys, Profile: "ssh", At: time.Unix(1, 0).UTC()}
+	first := RevertRecord{NS: id, Before: kernelDefaults, Keys: Keys(), Profile: "ssh", At: time.Unix(1, 0).UTC()}
 	if err := SaveRevert(d, first); err != nil {
 		t.Fatal(err)
 	}
 	// A second apply must not overwrite the values from before the first.
-	if err := SaveRevert(d, RevertRecord{NS: id, Before: ka(60, 15, 4), Keys: Keys, Profile: "aws-nlb"}); err != nil {
+	if err := SaveRevert(d, RevertRecord{NS: id, Before: ka(60, 15, 4), Keys: Keys(), Profile: "aws-nlb"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := LoadRevert(d, id)
@@ -289,7 +289,7 @@ func TestRevertRecord(t *testing.T) {
 	}
 
 	// RevertRecords: every namespace's record by file name, nothing else.
-	other := RevertRecord{NS: NSID{Inode: 4026532247}, Before: ka(60, 15, 4), Keys: Keys[:3], Profile: "aws-nlb", At: time.Unix(2, 0).UTC()}
+	other := RevertRecord{NS: NSID{Inode: 4026532247}, Before: ka(60, 15, 4), Keys: Keys()[:3], Profile: "aws-nlb", At: time.Unix(2, 0).UTC()}
 	if err := SaveRevert(d, other); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,8 @@ func transactKilled(t *testing.T, st State, fs FS, n int, req Request) {
 
 // TestKilledTransaction kills an apply after each of its writes: the next
 // command sees the journal, says what was left, and the next transaction
-// undoes it before its own; the revert record keeps the original values.
+// undoes it before its own, and the record it made with it: the record
+// of the next apply keeps the original values.
 func TestKilledTransaction(t *testing.T) {
 	for n := 0; n < 3; n++ {
 		t.Run(fmt.Sprintf("after %d writes", n), func(t *testing.T) {
@@ -374,8 +375,8 @@ func TestKilledTransaction(t *testing.T) {
 			d, _ := st.Dir()
 			defer d.Close()
 			rec, err := LoadRevert(d, id)
-			if err != nil || rec.Before != kernelDefaults || rec.Profile != "ssh" {
-				t.Errorf("revert record %+v, %v: want the values from before the first apply", rec, err)
+			if err != nil || rec.Before != kernelDefaults || rec.Profile != "aws-nlb" {
+				t.Errorf("revert record %+v, %v: want the values from before the first apply, by aws-nlb", rec, err)
 			}
 			if left := d.Temps(""); len(left) != 0 {
 				t.Errorf("temporary files left: %v", left)
@@ -461,7 +462,7 @@ func TestCollect(t *testing.T) {
 		if _, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); err != nil {
 			t.Fatal(err)
 		}
-		if err := fs.WriteKey(Time, 7200); err != nil {
+		if err := fs.WriteKey(keepalive.Time, 7200); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -544,5 +545,41 @@ func TestJournalLeftNamesKeys(t *testing.T) {
 		if got := j.Left(c.now); got != c.want {
 			t.Errorf("%s: Left(%v)\n got %q\nwant %q", c.name, c.now, got, c.want)
 		}
+	}
+}
+
+// TestFailedApplyLeavesNoRecord: a transaction whose write fails and is
+// rolled back changed nothing, so it leaves no revert record; a later
+// successful apply records the values from just before it, and revert
+// restores those (not the ones from before the failed attempt).
+func TestFailedApplyLeavesNoRecord(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	id := NSID{Inode: 42}
+	failing := &failingRW{FS: fs, failKey: keepalive.Intvl}
+	if _, err := st.Transact(failing, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("failing apply: %v, want ErrRolledBack", err)
+	}
+	d, _ := st.Dir()
+	defer d.Close()
+	if _, err := LoadRevert(d, id); !errors.Is(err, ErrNothingToRevert) {
+		t.Fatalf("after a rolled-back apply: record %v, want none", err)
+	}
+	// The admin sets 600 s by hand; then an apply works.
+	if err := fs.WriteKey(keepalive.Time, 600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transact(fs, Request{What: "apply", Want: ka(60, 15, 4), Record: "ssh", NS: id}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Revert(fs, id, false)
+	if err != nil || r.Record == nil {
+		t.Fatalf("revert: %+v, %v", r, err)
+	}
+	if v, _ := fs.Read(); v.Time != 600 {
+		t.Errorf("revert restored time %d, want the admin's 600", v.Time)
+	}
+	if r, err := st.Revert(fs, id, false); err != nil || r.Record != nil {
+		t.Errorf("second revert: %+v, %v: want nothing to revert", r, err)
 	}
 }

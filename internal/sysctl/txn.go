@@ -150,9 +150,15 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 		if req.DryRun {
 			return plan, nil
 		}
-		// Undo it first: its own keys back to what they held before it.
+		// Undo it first: its own keys back to what they held before it,
+		// and the record it made, which stood for a change now undone.
 		if _, err := Apply(rw, pending.Before, pending.Keys, false); err != nil {
 			return plan, Explain(req.What, fmt.Errorf("undo the interrupted %s: %w", pending.Describe(), err))
+		}
+		if pending.Recorded {
+			if err := d.Remove(RevertName(req.NS)); err != nil {
+				return plan, fmt.Errorf("%s: %w", req.What, err)
+			}
 		}
 		if err := d.Remove(JournalName(req.NS)); err != nil {
 			return plan, fmt.Errorf("%s: %w", req.What, err)
@@ -166,15 +172,26 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 	if req.DryRun || len(plan.Changes) == 0 {
 		return plan, nil
 	}
+	// The journal comes first, saying whether this transaction makes the
+	// namespace's revert record: a kill after it, before or after the
+	// record, leaves a journal whose undo removes that record too.
+	recorded := false
 	if req.Record != "" {
+		kind, _, err := d.Stat(RevertName(req.NS))
+		if err != nil {
+			return plan, fmt.Errorf("%s: revert state: %w", req.What, err)
+		}
+		recorded = kind == atomicfile.Absent
+	}
+	j := Journal{Op: req.What, Profile: req.Record, NS: req.NS, Before: plan.Before, Want: req.Want, Keys: keys, Recorded: recorded, At: time.Now().UTC(), PID: os.Getpid()}
+	if err := saveJournal(d, j); err != nil {
+		return plan, fmt.Errorf("%s: journal: %w", req.What, err)
+	}
+	if recorded {
 		rec := RevertRecord{NS: req.NS, Before: plan.Before, Keys: plan.Present, Profile: req.Record, At: time.Now().UTC()}
 		if err := SaveRevert(d, rec); err != nil {
 			return plan, fmt.Errorf("%s: %w", req.What, err)
 		}
-	}
-	j := Journal{Op: req.What, Profile: req.Record, NS: req.NS, Before: plan.Before, Want: req.Want, Keys: keys, At: time.Now().UTC(), PID: os.Getpid()}
-	if err := saveJournal(d, j); err != nil {
-		return plan, fmt.Errorf("%s: journal: %w", req.What, err)
 	}
 	res, err := Apply(rw, req.Want, keys, false)
 	res.Undone, res.Left = plan.Undone, plan.Left
@@ -182,6 +199,13 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 		// The keys could not be restored either: the journal stays for the
 		// next command to name and undo.
 		return res, Explain(req.What, err)
+	}
+	if recorded && errors.Is(err, ErrRolledBack) {
+		// Nothing changed: no record of a change that did not happen (a
+		// later apply would keep it, and revert restore stale values).
+		if rerr := d.Remove(RevertName(req.NS)); rerr != nil {
+			return res, fmt.Errorf("%s: %w; removing its revert record failed too: %w", req.What, Explain(req.What, err), rerr)
+		}
 	}
 	if rerr := d.Remove(JournalName(req.NS)); rerr != nil && err == nil {
 		err = fmt.Errorf("journal: %w", rerr)
@@ -193,6 +217,60 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 		return res, Explain(req.What, err)
 	}
 	return res, nil
+}
+
+// Reverted is what a revert found and did in one namespace.
+type Reverted struct {
+	// Record is the namespace's revert record; nil: there was none,
+	// nothing to revert.
+	Record *RevertRecord
+	Result Result
+}
+
+// Revert restores, in the namespace rw belongs to (the calling thread is
+// inside it), the values its revert record holds, exactly as the kernel
+// held them (valid for a profile or not), as one transaction, then
+// forgets the record. Without a record it does nothing. The caller holds
+// the lock unless dryRun.
+func (st State) Revert(rw KeyReadWriter, id NSID, dryRun bool) (Reverted, error) {
+	d, err := st.OpenDir()
+	if errors.Is(err, os.ErrNotExist) {
+		return Reverted{}, nil // no state: tcpka never changed anything
+	}
+	if err != nil {
+		return Reverted{}, fmt.Errorf("revert: %w", err)
+	}
+	defer d.Close()
+	rec, err := LoadRevert(d, id)
+	if errors.Is(err, ErrNothingToRevert) {
+		return Reverted{}, nil
+	}
+	if err != nil {
+		return Reverted{}, err
+	}
+	res, err := st.Transact(rw, Request{What: "revert", Want: rec.Before, Keys: rec.Keys, Exact: true, DryRun: dryRun, NS: id})
+	out := Reverted{Record: &rec, Result: res}
+	if err != nil || dryRun {
+		return out, err
+	}
+	if err := d.Remove(RevertName(id)); err != nil {
+		return out, fmt.Errorf("revert: values restored, but the record stays: %w", err)
+	}
+	return out, nil
+}
+
+// RevertRecords reads every revert record in the state directory, by file
+// name (RevertRecords of d); none when there is no state.
+func (st State) RevertRecords() (map[string]RevertRecord, error) {
+	d, err := st.OpenDir()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revert state: %w", err)
+	}
+	defer d.Close()
+	return RevertRecords(d)
 }
 
 func plural(n int, word string) string {

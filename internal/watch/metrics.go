@@ -11,36 +11,32 @@ import (
 // like `tcpka metrics` output: the same gauge names, plus watch's
 // corrections and errors counters.
 
-// Snapshot returns the base snapshot (build info and, as root, socket
-// counts; from the caller) with the values of the last check, their drift
-// from the watched profile and the counters.
+// Snapshot is what /metrics serves, made by the one builder `tcpka
+// metrics` uses (metrics.NewSnapshot): the samples of the watched
+// namespaces (from the caller), compared with the watched profile, and
+// watch's counters. Without a base, the values of the last check.
 func (w *Watcher) Snapshot() (metrics.Snapshot, error) {
-	var s metrics.Snapshot
+	var info metrics.Info
+	var samples []metrics.Sample
+	v, _, checked := w.state()
 	if w.base != nil {
 		var err error
-		if s, err = w.base(); err != nil {
-			return s, err
+		if info, samples, err = w.base(); err != nil {
+			return metrics.Snapshot{}, err
 		}
+	} else if checked {
+		samples = []metrics.Sample{{Values: v}}
 	}
-	v, _, checked := w.state()
 	w.mu.Lock()
 	counters := &metrics.Watch{Corrections: map[string]int{}, Errors: w.errors}
 	for k, n := range w.corrections {
 		counters.Corrections[k] = n
 	}
 	w.mu.Unlock()
-	s.Watch = counters
 	if !checked {
-		s.Samples = nil
-		return s, nil
+		return metrics.NewSnapshot(info, nil, nil, counters), nil
 	}
-	if len(s.Samples) == 0 {
-		s.Samples = []metrics.Sample{{}}
-	}
-	s.Samples[0].Values = v
-	p := w.Profile()
-	s.Installed = &metrics.Installed{Name: p.Name, Drifted: len(sysctl.Drift(p.Settings, v))}
-	return s, nil
+	return metrics.NewSnapshot(info, samples, w.Profile(), counters), nil
 }
 
 // initCounters gives every key the profile sets a corrections series at 0

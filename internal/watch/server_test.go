@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
 // TestServeUnderFlood holds three times MaxConns idle connections that
@@ -103,15 +103,14 @@ func TestServeLogsInWatchFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs testio.Buffer
+	var logs testkit.Buffer
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
 	srv, done := Serve(ln, boom, slog.New(slog.NewJSONHandler(&logs, nil)), DefaultLimits)
 	defer func() { srv.Close(); <-done }()
 	if resp, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
 		resp.Body.Close()
 	}
-	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "boom") && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-	}
+	testkit.Eventually(2*time.Second, func() bool { return strings.Contains(logs.String(), "boom") })
 	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), "http: panic serving") {
 		t.Errorf("server errors not in watch's log format: %q", logs.String())
 	}

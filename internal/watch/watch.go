@@ -15,39 +15,15 @@ import (
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/profile"
-	"github.com/tcpka/tcpka/internal/sysctl"
 )
 
-// Kernel is the keepalive sysctls of one network namespace.
-type Kernel interface {
-	Read() (keepalive.Settings, error)
-	// Apply writes the keys of s that differ, all or none (under the apply
-	// lock), and returns what it changed; Result.Before is what it found.
-	Apply(s keepalive.Settings) (sysctl.Result, error)
-}
-
-// Sweeper is a Kernel over many network namespaces (watch --all-netns):
-// Sweep brings every namespace to the profile and returns the keys it wrote
-// in each, with an error naming the namespaces that failed; Read gives the
-// values /metrics reports (tcpka's own namespace).
-type Sweeper interface {
-	Kernel
-	Sweep(s keepalive.Settings, first bool) ([]Correction, error)
-}
-
-// Correction is one key written in one namespace.
-type Correction struct {
-	Netns  string
-	Change sysctl.Change
-}
-
-// Watcher keeps one profile applied to one Kernel.
+// Watcher keeps one profile applied to one Target.
 type Watcher struct {
 	profile  *profile.Profile
 	interval time.Duration
-	kernel   Kernel
+	target   Target
 	log      *slog.Logger
-	base     func() (metrics.Snapshot, error)
+	base     func() (metrics.Info, []metrics.Sample, error)
 
 	// load re-reads the profile (nil: it never changes); reload asks Run
 	// to do it now.
@@ -68,9 +44,9 @@ type Watcher struct {
 
 // New makes a Watcher; Start applies the profile, Run keeps it applied.
 // base, if not nil, gives the part of every /metrics snapshot that is not
-// watch's own (build info, socket counts).
-func New(p *profile.Profile, interval time.Duration, k Kernel, log *slog.Logger, base func() (metrics.Snapshot, error)) *Watcher {
-	w := &Watcher{profile: p, interval: interval, kernel: k, log: log, base: base, reload: make(chan struct{}, 1)}
+// watch's own: build info, and the samples of the watched namespaces.
+func New(p *profile.Profile, interval time.Duration, t Target, log *slog.Logger, base func() (metrics.Info, []metrics.Sample, error)) *Watcher {
+	w := &Watcher{profile: p, interval: interval, target: t, log: log, base: base, reload: make(chan struct{}, 1)}
 	w.initCounters()
 	return w
 }
@@ -96,7 +72,7 @@ func (w *Watcher) Reload() {
 	}
 }
 
-// profileSetter is a Kernel that names the profile in what it writes
+// profileSetter is a Target that names the profile in what it writes
 // (revert records, BPF attachments).
 type profileSetter interface{ SetProfile(*profile.Profile) }
 
@@ -132,7 +108,7 @@ func (w *Watcher) reloadProfile(asked bool) {
 	w.profile = p
 	w.mu.Unlock()
 	w.initCounters()
-	if ps, ok := w.kernel.(profileSetter); ok {
+	if ps, ok := w.target.(profileSetter); ok {
 		ps.SetProfile(p)
 	}
 	k := p.Settings
@@ -145,20 +121,33 @@ var ErrDrift = errors.New("kernel still differs from the profile")
 // Start applies the profile once. An error here is fatal: the caller exits
 // before serving anything.
 func (w *Watcher) Start() error {
-	if sw, ok := w.kernel.(Sweeper); ok {
-		return w.startSweep(sw)
-	}
-	res, err := w.kernel.Apply(w.profile.Settings)
+	cs, err := w.target.Apply(w.profile.Settings)
 	if err != nil {
 		return err
 	}
-	after := w.profile.Applied(res.Before)
-	w.setState(after, nil)
-	w.logApplied("profile applied", len(res.Changes), after)
-	for _, c := range res.Changes {
-		w.log.Info("set", "key", c.Key.Dotted(), "from", c.Old, "to", c.New)
+	cur, err := w.target.Read()
+	if err != nil {
+		return err
+	}
+	w.setState(cur, nil)
+	msg := "profile applied"
+	if w.target.Every() {
+		msg = "profile applied in every network namespace"
+	}
+	w.logApplied(msg, len(cs), w.profile.Applied(cur))
+	for _, c := range cs {
+		w.log.Info("set", c.attrs("key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New)...)
 	}
 	return nil
+}
+
+// attrs are a log line's attributes, led by the namespace where the
+// target is every namespace.
+func (c Correction) attrs(kv ...any) []any {
+	if c.Netns == "" {
+		return kv
+	}
+	return append([]any{"netns", c.Netns}, kv...)
 }
 
 // Run re-reads the profile (SetLoader) and checks every interval, and at
@@ -180,65 +169,20 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// Check reads the kernel once and corrects every key that drifted,
-// logging one line per corrected key. It returns the problem, if any.
+// Check brings every namespace back to the profile, logging and counting
+// one line per corrected key; namespaces that failed make the check fail
+// after the others were corrected. It returns the problem, if any.
 func (w *Watcher) Check() error {
-	if sw, ok := w.kernel.(Sweeper); ok {
-		return w.checkSweep(sw)
-	}
 	p := w.Profile()
-	cur, err := w.kernel.Read()
-	if err != nil {
-		return w.fail("read", err)
-	}
-	if len(sysctl.Drift(p.Settings, cur)) == 0 {
-		w.setState(cur, nil)
-		return nil
-	}
-	res, err := w.kernel.Apply(p.Settings)
-	if err != nil {
-		return w.fail("correct", err)
-	}
-	for _, c := range res.Changes {
-		w.corrected(c.Key)
-		w.log.Warn("drift corrected", "key", c.Key.Dotted(), "from", c.Old, "to", c.New, "profile", p.Name)
-	}
-	w.setState(p.Applied(res.Before), nil)
-	return nil
-}
-
-// startSweep applies the profile in every namespace; any failure is fatal.
-func (w *Watcher) startSweep(sw Sweeper) error {
-	cs, err := sw.Sweep(w.profile.Settings, true)
-	if err != nil {
-		return err
-	}
-	cur, err := sw.Read()
-	if err != nil {
-		return err
-	}
-	w.setState(cur, nil)
-	w.logApplied("profile applied in every network namespace", len(cs), w.profile.Applied(cur))
-	for _, c := range cs {
-		w.log.Info("set", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New)
-	}
-	return nil
-}
-
-// checkSweep corrects every namespace, logging and counting each key
-// written; namespaces that failed make the check fail after the others
-// were corrected.
-func (w *Watcher) checkSweep(sw Sweeper) error {
-	p := w.Profile()
-	cs, serr := sw.Sweep(p.Settings, false)
+	cs, aerr := w.target.Apply(p.Settings)
 	for _, c := range cs {
 		w.corrected(c.Change.Key)
-		w.log.Warn("drift corrected", "netns", c.Netns, "key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", p.Name)
+		w.log.Warn("drift corrected", c.attrs("key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", p.Name)...)
 	}
-	if serr != nil {
-		return w.fail("correct", serr)
+	if aerr != nil {
+		return w.fail("correct", aerr)
 	}
-	cur, err := sw.Read()
+	cur, err := w.target.Read()
 	if err != nil {
 		return w.fail("read", err)
 	}

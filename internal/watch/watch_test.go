@@ -21,24 +21,28 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/tcpka/tcpka/internal/keepalive"
+	"github.com/tcpka/tcpka/internal/netscope"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/testio"
+	"github.com/tcpka/tcpka/internal/testkit"
 )
 
-// treeKernel is a Kernel over a fake proc tree, written by sysctl.Apply
-// like the real one.
-type treeKernel struct{ fs sysctl.FS }
-
-func (k treeKernel) Read() (keepalive.Settings, error) { return k.fs.Read() }
-func (k treeKernel) Apply(s keepalive.Settings) (sysctl.Result, error) {
-	return sysctl.Apply(k.fs, s, sysctl.SetKeys(s), false)
+// treeTarget is the real Target over a fake proc tree: the handle a
+// command gets with --proc-root, its state in a temporary run directory.
+func treeTarget(t *testing.T, root string) *ScopeTarget {
+	t.Helper()
+	sc, err := netscope.Open(netscope.Roots{Proc: root, Run: t.TempDir()}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return &ScopeTarget{Scope: sc, Profile: "test"}
 }
 
 func fakeTree(t *testing.T, v keepalive.Settings) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, k := range sysctl.Keys {
+	for _, k := range sysctl.Keys() {
 		writeKey(t, root, k, k.Get(v))
 	}
 	return root
@@ -131,7 +135,7 @@ func TestWatcher(t *testing.T) {
 	}
 	root := fakeTree(t, keepalive.KernelDefaults)
 	var logs bytes.Buffer
-	w := New(p, time.Second, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	w := New(p, time.Second, treeTarget(t, root), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	h := w.Handler()
 
 	if code, body := healthz(t, h); code != 503 || body != "not applied yet" {
@@ -167,7 +171,7 @@ func TestWatcher(t *testing.T) {
 	}
 
 	// Drift on one key: one line, one count, the value restored.
-	writeKey(t, root, sysctl.Time, 7200)
+	writeKey(t, root, keepalive.Time, 7200)
 	if err := w.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +197,7 @@ func TestWatcher(t *testing.T) {
 	}
 
 	// A key that cannot be read: logged, counted, /healthz says why.
-	os.Remove(filepath.Join(root, "sys", sysctl.Probes.RelPath()))
+	os.Remove(filepath.Join(root, "sys", keepalive.Probes.RelPath()))
 	if err := w.Check(); err == nil {
 		t.Fatal("Check with a missing key succeeded")
 	}
@@ -221,8 +225,8 @@ func TestWatcherReload(t *testing.T) {
 		return p
 	}
 	root := fakeTree(t, keepalive.KernelDefaults)
-	var logs testio.Buffer
-	w := New(decode("time: 123s\ninterval: 45s\nprobes: 6\n"), time.Hour, treeKernel{sysctl.NewFS(root)}, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	var logs testkit.Buffer
+	w := New(decode("time: 123s\ninterval: 45s\nprobes: 6\n"), time.Hour, treeTarget(t, root), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	var mu sync.Mutex
 	next := func() (*profile.Profile, error) { return decode("time: 123s\ninterval: 45s\nprobes: 6\n"), nil }
 	w.SetLoader(func() (*profile.Profile, error) { mu.Lock(); defer mu.Unlock(); return next() })
@@ -235,10 +239,8 @@ func TestWatcherReload(t *testing.T) {
 	go w.Run(ctx)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(3 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 3 s; logs:\n%s", what, logs.String())
-			}
+		if !testkit.Eventually(3*time.Second, ok) {
+			t.Fatalf("%s: not within 3 s; logs:\n%s", what, logs.String())
 		}
 	}
 	read := func() keepalive.Settings { v, _ := sysctl.NewFS(root).Read(); return v }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpka/tcpka/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,6 +30,7 @@ const netnsEnv = "TCPKA_TEST_IN_NETNS"
 // (unshare -n) and returns false in the parent, which only reports; inside,
 // it brings up lo and returns true. Skips unless root.
 func InScratchNetns(t *testing.T) bool {
+	testkit.Slow(t, "re-runs the test in a scratch network namespace")
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: scratch network namespace, cgroup and BPF")

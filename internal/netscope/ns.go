@@ -39,11 +39,11 @@ type nsError struct{ err error }
 func (e nsError) Error() string   { return e.err.Error() }
 func (e nsError) Unwrap() []error { return []error{ErrNamespace, e.err} }
 
-// Open binds procRoot and the namespace spec names: "" for tcpka's own, a
+// open binds procRoot and the namespace spec names: "" for tcpka's own, a
 // name under runDir, a path, or pid:N (see netns.Resolve, whose errors it
 // returns: ErrBadSpec and ErrNotNetns as they are, the others wrapping
 // ErrNamespace too).
-func Open(procRoot, spec, runDir string) (*NS, error) {
+func open(procRoot, spec, runDir string) (*NS, error) {
 	n := Own(procRoot)
 	if spec == "" {
 		return n, nil
@@ -98,7 +98,7 @@ func (n *NS) In(fn func(fs sysctl.FS) error) error {
 	return err
 }
 
-// Read reads the sysctls tcpka manages (sysctl.Keys).
+// Read reads the sysctls tcpka manages (sysctl.Keys()).
 func (n *NS) Read() (keepalive.Settings, error) {
 	var v keepalive.Settings
 	err := n.In(func(fs sysctl.FS) error {
@@ -163,33 +163,6 @@ func IdentityHere() sysctl.NSID {
 		unix.Close(fd)
 	}
 	return id
-}
-
-// Transact runs req in the namespace (see sysctl.State.Transact); req.NS
-// is filled in. The caller holds st's lock unless req.DryRun.
-func (n *NS) Transact(st sysctl.State, req sysctl.Request) (sysctl.Result, error) {
-	var res sysctl.Result
-	var terr error
-	if err := n.In(func(fs sysctl.FS) error {
-		if n.RealProc() {
-			req.NS = IdentityHere()
-		}
-		res, terr = st.Transact(fs, req)
-		return nil
-	}); err != nil {
-		return res, err
-	}
-	return res, terr
-}
-
-// Collect drops the records of namespaces that no longer exist (see
-// sysctl.State.Collect); only on this machine's /proc, where every
-// namespace can be listed. The caller holds st's lock.
-func (n *NS) Collect(st sysctl.State, runDir string) {
-	if !n.RealProc() {
-		return
-	}
-	_, _ = st.Collect(Alive(n.procRoot, runDir))
 }
 
 // Alive reports whether the namespace a record names still exists: one

@@ -1,4 +1,4 @@
-package testio
+package testkit
 
 import (
 	"bytes"

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tcpka/tcpka/internal/caps"
+	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
+	"github.com/tcpka/tcpka/internal/sockdiag"
+	"github.com/tcpka/tcpka/internal/sshcfg"
+	"github.com/tcpka/tcpka/internal/sysctl"
+)
+
+// sessionJSON is one session in tcpka ssh --sessions --json; *_s fields
+// are null where unknown (or never).
+type sessionJSON struct {
+	Side        string `json:"side"`
+	PID         int    `json:"pid"`
+	PIDs        []int  `json:"pids"`
+	Title       string `json:"title"`
+	User        string `json:"user"`
+	Local       string `json:"local"`
+	Peer        string `json:"peer"`
+	State       string `json:"state"`
+	Destination string `json:"destination,omitempty"`
+	HostName    string `json:"hostname,omitempty"`
+	RemoteUser  string `json:"remote_user,omitempty"`
+	// IdleS: null until tcpka reads tcp_info (pending).
+	IdleS     *int   `json:"idle_s"`
+	Keepalive string `json:"keepalive"`
+	// TCP is the socket's own keepalive values and what they give it, in
+	// the one shape (null where its options were not read).
+	TCP            *jsonout.Settings `json:"tcp"`
+	AliveIntervalS *int              `json:"alive_interval_s,omitempty"`
+	AliveCountMax  *int              `json:"alive_count_max,omitempty"`
+	SSHDetectionS  *int              `json:"ssh_detection_s"`
+	ConfigSource   string            `json:"config_source,omitempty"`
+	ConfigNote     string            `json:"config_note,omitempty"`
+	First          string            `json:"first"`
+	DetectionS     *int              `json:"detection_s"`
+	Dying          bool              `json:"dying"`
+	DyingWhy       string            `json:"dying_why,omitempty"`
+	DroppedInS     *int              `json:"dropped_in_s"`
+	Killed         bool              `json:"killed"`
+	KillError      string            `json:"kill_error,omitempty"`
+}
+
+type sessionsJSONOut struct {
+	Netns    string           `json:"netns,omitempty"`
+	Sysctl   jsonout.Settings `json:"sysctl"`
+	Sessions []sessionJSON    `json:"sessions"`
+}
+
+// killed is what --kill-dying did to one session: nothing, or a close
+// that worked (err nil) or failed. A connection that ended by itself
+// between the scan and the close (sockdiag.ErrGone) is not a failure.
+type killed struct {
+	tried bool
+	err   error
+}
+
+func (k killed) gone() bool   { return k.tried && errors.Is(k.err, sockdiag.ErrGone) }
+func (k killed) failed() bool { return k.tried && k.err != nil && !k.gone() }
+
+// runSessions is tcpka ssh --sessions [--kill-dying].
+func runSessions(env *Env, f sshFlags) error {
+	if f.killDying {
+		if err := caps.Require("ssh --kill-dying", caps.NetAdmin); err != nil {
+			return err
+		}
+	}
+	ns := env.NS()
+	sys, err := ns.Read()
+	if err != nil {
+		return fmt.Errorf("ssh: %w", err)
+	}
+	root := os.Geteuid() == 0
+	sc := &sshcfg.SessionScan{ProcRoot: env.ProcRoot(), Lister: sockdiag.Netlink{}, Sysctls: sys, Net: ns.ReadNet(),
+		SSHBin: f.sshBin, SSHDBin: f.sshdBin, MayRunSSHD: root, AsUser: root}
+	if caps.Has(caps.SysPtrace) {
+		r := sockdiag.NewOptionReader()
+		defer r.Close()
+		sc.Options = r
+	}
+	var ss []sshcfg.Session
+	var kills []killed
+	// The dump and the closes answer for the namespace they run in.
+	err = ns.In(func(sysctl.FS) error {
+		var err error
+		if ss, err = sc.Sessions(); err != nil {
+			return err
+		}
+		kills = make([]killed, len(ss))
+		for i := range ss {
+			if f.killDying && ss[i].Dying != nil {
+				kills[i] = killed{true, ss[i].Kill()}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ssh: %w", err)
+	}
+	if f.json {
+		out := sessionsJSONOut{Netns: ns.ID(), Sysctl: jsonout.Of(sys, sc.Net), Sessions: []sessionJSON{}}
+		for i, s := range ss {
+			out.Sessions = append(out.Sessions, newSessionJSON(s, kills[i]))
+		}
+		err = writeJSON(env.Stdout, out)
+	} else {
+		printSessions(env.Stdout, ss, kills)
+	}
+	failed := 0
+	for i, k := range kills {
+		if k.failed() {
+			failed++
+			fmt.Fprintf(env.Stderr, "tcpka: ssh: could not close the %s session of pid %d: %v\n", ss[i].Side, ss[i].PIDs[0], k.err)
+		}
+	}
+	if err == nil && failed > 0 {
+		return exitCode(exitFailure)
+	}
+	return err
+}
+
+func knownSeconds(n int) *int {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
+func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
+	o := sessionJSON{
+		Side: s.Side.String(), PID: s.PIDs[0], PIDs: s.PIDs, Title: s.Title, User: s.User,
+		Local: s.Socket.Local.String(), Peer: s.Socket.Peer.String(), State: s.Socket.State.String(),
+		Destination: s.Destination, HostName: s.HostName, RemoteUser: s.RemoteUser,
+		IdleS: knownSeconds(s.IdleS), Keepalive: s.TCP.Keepalive.String(),
+		ConfigSource: s.ConfigSource, ConfigNote: s.ConfigNote,
+		First:  string(s.EndsBy),
+		Killed: k.tried && k.err == nil,
+	}
+	if s.DetectS > 0 { // null: never (first "none") or unknown (first "unknown")
+		o.DetectionS = &s.DetectS
+	}
+	if v := s.TCP; v.HasOptions {
+		settings := jsonout.New(v.Options.Settings, v.Bounds)
+		o.TCP = &settings
+	}
+	if s.SSH != nil {
+		o.AliveIntervalS, o.AliveCountMax = &s.SSH.Interval, &s.SSH.CountMax
+	}
+	if j := s.Judgment; j != nil && j.SSHDetect > 0 {
+		o.SSHDetectionS = &j.SSHDetect
+	}
+	if s.Dying != nil {
+		o.Dying, o.DyingWhy, o.DroppedInS = true, s.Dying.Why, knownSeconds(s.Dying.DroppedInS)
+	}
+	if k.failed() {
+		o.KillError = k.err.Error()
+	}
+	return o
+}
+
+// printSessions prints one aligned line per session, then what
+// --kill-dying did and why a side's SSH layer is unknown.
+func printSessions(w io.Writer, ss []sshcfg.Session, kills []killed) {
+	if len(ss) == 0 {
+		fmt.Fprintln(w, "no SSH sessions in this network namespace")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SIDE\tPID\tUSER\tLOCAL\tPEER\tDESTINATION\tIDLE\tKEEPALIVE\tFIRST\tDETECTION\tSTATE")
+	var notes []string
+	seen := map[string]bool{}
+	for i, s := range ss {
+		dest := "-"
+		if s.Destination != "" {
+			dest = printable(s.Destination)
+			if s.HostName != "" && s.HostName != s.Destination {
+				dest += " (" + printable(s.HostName) + ")"
+			}
+		}
+		user := printable(s.User)
+		if user == "" {
+			user = "-"
+		}
+		idle := "-" // pending tcp_info
+		if s.IdleS >= 0 {
+			idle = human.Duration(s.IdleS)
+		}
+		ka := s.TCP.Keepalive.String()
+		if s.TCP.HasOptions && s.TCP.Keepalive == sockdiag.KeepaliveOn {
+			ka = "tcp " + s.TCP.Effective.Triple()
+		}
+		if s.SSH != nil && s.SSH.Interval > 0 {
+			ka += fmt.Sprintf(", ssh %ds x%d", s.SSH.Interval, s.SSH.CountMax)
+		}
+		det := "?"
+		switch {
+		case s.DetectS > 0:
+			det = human.Duration(s.DetectS)
+		case s.DetectS == 0:
+			det = "never"
+		}
+		state := "ok"
+		if d := s.Dying; d != nil {
+			state = "DYING: " + d.Why
+			if d.DroppedInS >= 0 {
+				state += ", dropped in " + human.Duration(d.DroppedInS)
+			}
+		}
+		switch k := kills[i]; {
+		case k.tried && k.err == nil:
+			state += "; closed"
+		case k.gone():
+			state += "; gone already"
+		case k.tried:
+			state += "; NOT closed"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Side, s.PIDs[0], user, s.Socket.Local, s.Socket.Peer, dest, idle, ka, s.EndsBy, det, state)
+		if s.ConfigNote != "" {
+			n := s.Side.String() + " side: " + s.ConfigNote
+			if !seen[n] {
+				seen[n] = true
+				notes = append(notes, n)
+			}
+		}
+	}
+	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s\n", printable(n))
+	}
+	dying := 0
+	for _, s := range ss {
+		if s.Dying != nil {
+			dying++
+		}
+	}
+	if dying > 0 && !anyTried(kills) {
+		fmt.Fprintf(w, "%d %s %s dying: close %s now with tcpka ssh --sessions --kill-dying (root)\n",
+			dying, human.Plural(dying, "session"), human.Verb(dying, "is", "are"), human.Verb(dying, "it", "them"))
+	}
+}
+
+func anyTried(ks []killed) bool {
+	for _, k := range ks {
+		if k.tried {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionsFlagsConflict refuses the flags that judge a config, which
+// --sessions does not take.
+func sessionsFlagsConflict(f sshFlags, args []string) error {
+	var bad []string
+	if len(args) > 0 {
+		bad = append(bad, "HOST "+strconv.Quote(args[0]))
+	}
+	for _, x := range []struct{ name, v string }{
+		{"--putty", f.putty}, {"--idle-timeout", f.idle}, {"--path", f.path}, {"--detect-within", f.within},
+		{"--ssh-config", f.sshConfig}, {"--sshd-config", f.sshdConfig},
+	} {
+		if x.v != "" {
+			bad = append(bad, x.name)
+		}
+	}
+	if len(bad) > 0 {
+		return usagef("--sessions lists the live sessions with their own configs: drop %s", strings.Join(bad, ", "))
+	}
+	return nil
+}

@@ -1,2 +1,0 @@
-// Package testio holds I/O helpers the tests of several packages share.
-package testio
