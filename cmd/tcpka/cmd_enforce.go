@@ -17,7 +17,6 @@ import (
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
-	"github.com/tcpka/tcpka/internal/termsafe"
 )
 
 // enforceOpts are enforce's flags.
@@ -465,7 +464,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, termsafe.Quote(res.Comm), p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))
+	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, human.Safe(res.Comm), p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))
 	f.noteRetries2(w)
 	counts := map[string]int{}
 	for _, s := range res.Sockets {

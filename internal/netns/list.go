@@ -61,7 +61,7 @@ func (n Namespace) Open() (*NS, error) {
 
 // Process is a pid and its command (/proc/PID/comm; a kernel thread's
 // followed by " (kernel thread)", see internal/procname), as the kernel
-// holds it: a printer escapes it (termsafe.Quote).
+// holds it: a printer escapes it (human.Safe).
 type Process struct {
 	Pid     int
 	Command string

@@ -5,5 +5,5 @@
 // kworker/0:1 included, but not the 31 bytes of "kworker/0:1 (kernel
 // thread)", so the mark cannot be forged. The name is returned as the
 // kernel holds it; whoever prints it to a terminal escapes it
-// (internal/termsafe).
+// (internal/human).
 package procname

@@ -19,7 +19,7 @@
 // to 1 MiB, ssh -G and sshd -T output line by line, each line up to 1 MiB.
 // Errors name the file, the line and the setting, never what the file
 // holds (tcpka may run as root on a file it was pointed at); paths are
-// escaped for the terminal (internal/termsafe) and session names quoted.
+// escaped for the terminal (internal/human) and session names quoted.
 //
 // SessionScan lists the live SSH connections of this host, both ends it
 // runs: sshd's connection processes (the logged-in user from sshd's

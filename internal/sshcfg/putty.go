@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
-	"github.com/tcpka/tcpka/internal/termsafe"
+	"github.com/tcpka/tcpka/internal/human"
 )
 
 // PuTTY keeps a saved session's keepalive in three settings (settings.c,
@@ -101,9 +101,9 @@ func (e *PuTTYError) Unwrap() []error {
 // message never quotes what the file holds.
 func (e *PuTTYError) Error() string {
 	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", termsafe.Quote(e.File), e.Line, e.Msg)
+		return fmt.Sprintf("%s:%d: %s", human.Safe(e.File), e.Line, e.Msg)
 	}
-	return termsafe.Quote(e.File) + ": " + e.Msg
+	return human.Safe(e.File) + ": " + e.Msg
 }
 
 // ErrNoSessions is wrapped, with ErrInvalid, when the input is readable
@@ -148,7 +148,7 @@ func inputError(err error) error {
 func pathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", termsafe.Quote(pe.Path), pe.Err)
+		return fmt.Errorf("%s: %w", human.Safe(pe.Path), pe.Err)
 	}
 	return err
 }
