@@ -15,8 +15,8 @@ const KernelThread = " (kernel thread)"
 // pfKthread is PF_KTHREAD (include/linux/sched.h).
 const pfKthread = 0x00200000
 
-// ErrMalformed is wrapped when /proc/PID/stat cannot be parsed.
-var ErrMalformed = errors.New("malformed /proc/PID/stat")
+// errMalformed is returned when /proc/PID/stat cannot be parsed.
+var errMalformed = errors.New("malformed /proc/PID/stat")
 
 // Read returns the command of pid under procRoot, marked when it is a
 // kernel thread. An error means the process is gone or unreadable.
@@ -43,15 +43,15 @@ func Kernel(procRoot string, pid int) (bool, error) {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return false, ErrMalformed
+		return false, errMalformed
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 7 {
-		return false, ErrMalformed
+		return false, errMalformed
 	}
 	flags, err := strconv.ParseUint(f[6], 10, 64)
 	if err != nil {
-		return false, ErrMalformed
+		return false, errMalformed
 	}
 	return flags&pfKthread != 0, nil
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/tcpka/tcpka/internal/metrics"
 )
 
-// ErrStale is returned by a Sweep whose last result is older than its
+// errStale is returned by a Sweep whose last result is older than its
 // bound: the sweep behind it has not finished for that long.
-var ErrStale = errors.New("the last sweep is too old")
+var errStale = errors.New("the last sweep is too old")
 
 // Sweep runs an expensive snapshot (the socket scan behind /metrics) at
 // most once per Every and hands every caller the last result with its
@@ -35,7 +35,7 @@ type Sweep[T any] struct {
 
 // NewSweep makes a sweep of run, at most once per every. A result older
 // than maxAge (0: three times every, and at least a minute) is refused
-// with ErrStale: a stuck scan shows up as an error, not as old numbers.
+// with errStale: a stuck scan shows up as an error, not as old numbers.
 func NewSweep[T any](every, maxAge time.Duration, run func() (T, error)) *Sweep[T] {
 	if maxAge <= 0 {
 		maxAge = max(3*every, time.Minute)
@@ -59,7 +59,7 @@ func (s *Sweep[T]) Get() (T, time.Duration, error) {
 	v, err, age := s.last, s.err, time.Since(s.at)
 	s.mu.Unlock()
 	if err == nil && age > s.maxAge {
-		err = fmt.Errorf("%w: %s old, the bound is %s", ErrStale, age.Round(time.Second), s.maxAge)
+		err = fmt.Errorf("%w: %s old, the bound is %s", errStale, age.Round(time.Second), s.maxAge)
 	}
 	return v, age, err
 }

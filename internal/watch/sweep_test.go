@@ -77,8 +77,8 @@ func TestSweepStale(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	s.Get() // starts the stuck scan
 	time.Sleep(60 * time.Millisecond)
-	if _, age, err := s.Get(); !errors.Is(err, ErrStale) {
-		t.Errorf("a result %v old with a 50ms bound: err %v, want ErrStale", age, err)
+	if _, age, err := s.Get(); !errors.Is(err, errStale) {
+		t.Errorf("a result %v old with a 50ms bound: err %v, want errStale", age, err)
 	}
 }
 
