@@ -45,7 +45,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxConns:          64,
 	HeaderGrace:       100 * time.Millisecond,
-	MaxCloseRate:      2000, // a full 4096 backlog drains in about 2 s
+	MaxCloseRate:      4000, // a full 4096-deep backlog drains in about a second
 	ReadHeaderTimeout: 5 * time.Second,
 	ReadTimeout:       10 * time.Second,
 	WriteTimeout:      10 * time.Second,
