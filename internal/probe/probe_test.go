@@ -147,13 +147,18 @@ func assertGone(t *testing.T, names []string) {
 			t.Fatal("no namespace names reported")
 		}
 	}
-	// Anonymous namespaces: the only things that could hold one are this
-	// process's descriptors, and a name left under /run/netns.
-	own, _ := os.Readlink("/proc/self/ns/net")
+	// Anonymous namespaces: the only things that could hold one of them
+	// are this process's descriptors, and a name left under /run/netns.
+	ids := map[string]bool{}
+	for _, n := range names {
+		if i := strings.Index(n, "net:["); i >= 0 {
+			ids[n[i:]] = true
+		}
+	}
 	es, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range es {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "net:[") && l != own {
-			t.Errorf("a scratch namespace is still held open (%s) after %v", l, names)
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && ids[l] {
+			t.Errorf("scratch namespace %s is still held open", l)
 		}
 	}
 	if es, _ := os.ReadDir(netnsDir); len(es) > 0 {
