@@ -583,3 +583,35 @@ func TestFailedApplyLeavesNoRecord(t *testing.T) {
 		t.Errorf("second revert: %+v, %v: want nothing to revert", r, err)
 	}
 }
+
+// TestRevertUndoesJournalWithoutRecord: an apply killed after its journal
+// and before its revert record (the record is made after the journal)
+// changed nothing; the revert that follows has no record to restore, and
+// still undoes and removes that journal instead of leaving it behind.
+func TestRevertUndoesJournalWithoutRecord(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	id := NSID{Cookie: 9}
+	d, err := st.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := Journal{Op: "apply", Profile: "ssh", NS: id, Before: kernelDefaults, Want: ka(60, 15, 4), Keys: SetKeys(ka(60, 15, 4)), Recorded: true, At: time.Now().UTC(), PID: 4711}
+	if err := saveJournal(d, j); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	r, err := st.Revert(fs, id, false)
+	if err != nil || r.Record != nil {
+		t.Fatalf("revert: %+v, %v; want no record and no error", r, err)
+	}
+	if r.Result.Undone == nil {
+		t.Errorf("revert did not report the interrupted apply it undid")
+	}
+	if j, _ := st.Interrupted(id); j != nil {
+		t.Errorf("the journal is still there after the revert: %+v", j)
+	}
+	if v, _ := fs.Read(); v != kernelDefaults {
+		t.Errorf("values after the revert: %+v", v)
+	}
+}

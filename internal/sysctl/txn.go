@@ -243,6 +243,13 @@ func (st State) Revert(rw KeyReadWriter, id NSID, dryRun bool) (Reverted, error)
 	defer d.Close()
 	rec, err := LoadRevert(d, id)
 	if errors.Is(err, ErrNothingToRevert) {
+		// No record, but an apply killed between its journal and its
+		// record may have left the journal: undo it (a transaction that
+		// writes no key of its own), so it is not left behind.
+		if j, _ := loadJournal(d, id); j != nil {
+			res, err := st.Transact(rw, Request{What: "revert", Want: j.Before, Keys: []Key{}, Exact: true, DryRun: dryRun, NS: id})
+			return Reverted{Result: res}, err
+		}
 		return Reverted{}, nil
 	}
 	if err != nil {
