@@ -52,9 +52,10 @@ Exit 0 when the measurement lies in the model's band (from every timer as
 early as the timer wheel files it to every timer as late, plus 0.25 s for
 the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad
 input (a bad flag or profile, a band past --timeout), 3 when this
-namespace's values could not be read. The namespaces are removed on exit, on
-error and on Ctrl-C; the host's sysctls are never written. Needs root
-(CAP_SYS_ADMIN, CAP_NET_ADMIN).
+namespace's values could not be read. The namespaces are anonymous, held by
+tcpka alone: they vanish with it, on exit, on error, on Ctrl-C and when it
+is killed, and no other command lists or tunes them; the host's sysctls are
+never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
 
 --with-data sends data after the peer is gone: keepalive then does nothing
 and retransmission decides (tcp_retries2, the RTO). --user-timeout sets

@@ -51,7 +51,7 @@ func TestSocketsDyingKill(t *testing.T) {
 	if err := p.Drop(uint16(port)); err != nil {
 		t.Fatal(err)
 	}
-	a := p.Names()[0]
+	a := p.PathA()
 
 	// Dying once a probe is out and unanswered: within about 2 s.
 	type listed struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -280,3 +281,9 @@ func Until(ctx context.Context, c *net.TCPConn) (time.Time, error) {
 // Unsupported says whether err is the kernel lacking what an experiment
 // needs (TUN, nf_tables): a test skips on it outside CI.
 func Unsupported(err error) bool { return errors.Is(err, errUnsupported) }
+
+// PathA names A's namespace for a tcpka command run in this process
+// (--netns): its descriptor here, as the namespaces have no name.
+func (p *Pair) PathA() string {
+	return "/proc/self/fd/" + strconv.Itoa(int(p.s.handles[0].Handle()))
+}

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +51,8 @@ type Result struct {
 	RTO time.Duration
 	// TimedOut: nothing failed within Options.Timeout.
 	TimedOut bool
-	// Namespaces are the names the scratch namespaces had.
+	// Namespaces name the two scratch namespaces, by role and ID ("a
+	// net:[4026532247]"); they were anonymous and are gone.
 	Namespaces [2]string
 }
 
@@ -63,36 +62,25 @@ var (
 	addrB = &net.IPNet{IP: net.IPv4(192, 0, 2, 2), Mask: net.CIDRMask(24, 32)}
 )
 
+// netnsDir is where tcpka measure before 0.x named its scratch namespaces;
+// removeStale still clears what a killed one left there.
 const netnsDir = "/run/netns"
 
-var seq atomic.Int64
-
-// /run/netns is removed again if a Measure made it and no other Measure of
-// this process still uses it.
-var dir struct {
-	sync.Mutex
-	users   int
-	created bool
-}
-
-// scratch is a set of named namespaces and what lives in them.
+// scratch is a set of anonymous network namespaces, held by descriptors
+// only, and what lives in them: a killed tcpka leaves none behind, and
+// no other command sees them (show --all-netns lists named namespaces and
+// those of processes).
 type scratch struct {
-	names   []string
+	roles   []string // "a", "b"; "c", "r", "s"
+	names   []string // role and namespace, for messages: "a net:[4026532247]"
 	handles []*netns.NS
-	counted bool // holds a use of /run/netns
 	closers []func()
 	cleaned bool
 }
 
-// newScratch names one namespace per suffix, tcpka-measure-PID-N-SUFFIX:
-// removeStale finds them by that pattern if this process is killed.
-func newScratch(suffixes ...string) *scratch {
-	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
-	s := &scratch{handles: make([]*netns.NS, len(suffixes))}
-	for _, x := range suffixes {
-		s.names = append(s.names, id+"-"+x)
-	}
-	return s
+// newScratch prepares one namespace per role.
+func newScratch(roles ...string) *scratch {
+	return &scratch{roles: roles, names: append([]string(nil), roles...), handles: make([]*netns.NS, len(roles))}
 }
 
 // Measure runs one measurement. The scratch namespaces are gone when it
@@ -169,37 +157,23 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 	return res, nil
 }
 
-// create makes the named namespaces.
+// create makes the anonymous namespaces.
 func (s *scratch) create() error {
-	dir.Lock()
-	if dir.users == 0 {
-		_, err := os.Stat(netnsDir)
-		dir.created = errors.Is(err, os.ErrNotExist)
-	}
-	dir.users++
-	s.counted = true
-	dir.Unlock()
 	removeStale()
-	for i, name := range s.names {
-		var h *netns.NS
-		var err error
-		// another tcpka may remove an empty /run/netns between the
-		// mkdir and the create: try again
-		for try := 0; try < 3; try++ {
-			if h, err = netns.NewNamed(netnsDir, name); !errors.Is(err, os.ErrNotExist) {
-				break
-			}
-		}
+	for i, role := range s.roles {
+		h, err := netns.New()
 		if err != nil {
-			return fmt.Errorf("create scratch netns %s: %w", name, err)
+			return fmt.Errorf("create scratch netns %s: %w", role, err)
 		}
 		s.handles[i] = h
+		s.names[i] = role + " " + h.ID()
 	}
 	return nil
 }
 
-// removeStale deletes namespaces a killed tcpka measure (SIGKILL, power
-// loss) left behind: names of our pattern whose process is gone.
+// removeStale deletes the named namespaces an older tcpka measure that
+// was killed (SIGKILL, power loss) left behind: names of its pattern,
+// tcpka-measure-PID-N-ROLE, whose process is gone.
 func removeStale() {
 	entries, _ := os.ReadDir(netnsDir)
 	for _, e := range entries {
@@ -218,8 +192,8 @@ func removeStale() {
 	}
 }
 
-// open makes the named namespaces and returns a netlink handle in each;
-// cleanup removes both, whatever open got to.
+// open makes the namespaces and returns a netlink handle in each; cleanup
+// closes both, whatever open got to.
 func (s *scratch) open() ([]*netlink.Handle, error) {
 	if err := s.create(); err != nil {
 		return nil, err
@@ -299,9 +273,8 @@ func writeProc(rel string, v int) error {
 	return os.WriteFile(filepath.Join(sysctl.DefaultProcRoot, "sys", rel), []byte(strconv.Itoa(v)+"\n"), 0)
 }
 
-// cleanup closes everything and removes the named namespaces; the kernel
-// frees the namespaces, and the veth pair with them, once the last socket
-// and handle are gone. A second call does nothing.
+// cleanup closes everything; the kernel frees the namespaces, and the
+// veth pairs and tables in them, once the last socket and handle are gone.
 func (s *scratch) cleanup() error {
 	if s.cleaned {
 		return nil
@@ -310,23 +283,10 @@ func (s *scratch) cleanup() error {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
-	var errs []error
-	for i, name := range s.names {
-		s.handles[i].Close()
-		if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
-			continue
-		}
-		if err := netns.DeleteNamed(netnsDir, name); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch netns %s: %w", name, err))
+	for _, h := range s.handles {
+		if h != nil {
+			h.Close()
 		}
 	}
-	if s.counted {
-		dir.Lock()
-		dir.users--
-		if dir.users == 0 && dir.created {
-			_ = os.Remove(netnsDir) // only if empty
-		}
-		dir.Unlock()
-	}
-	return errors.Join(errs...)
+	return nil
 }
