@@ -109,7 +109,7 @@ func TestWrite(t *testing.T) {
 	}, {
 		name: "all netns with socket summaries",
 		snap: build(Snapshot{Samples: []Sample{
-			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, Stale: 2, Dying: map[string]int{"keepalive": 1}}},
 			{Netns: "blue", Values: keepalive.KernelDefaults, Sockets: &sockdiag.Counts{}},
 		}}),
 		want: flat{
@@ -129,8 +129,17 @@ func TestWrite(t *testing.T) {
 			"GAUGE tcpka_sockets{keepalive=off,netns=blue}":            "0",
 			"GAUGE tcpka_sockets{keepalive=sysctl,netns=blue}":         "0",
 			"GAUGE tcpka_sockets{keepalive=own,netns=blue}":            "0",
-			"GAUGE tcpka_profile_installed{}":                          "0",
-			info:                                                       "1",
+			// the model's view of the live connections
+			"GAUGE tcpka_dying_connections{netns=host,reason=keepalive}":  "1",
+			"GAUGE tcpka_dying_connections{netns=host,reason=retransmit}": "0",
+			"GAUGE tcpka_dying_connections{netns=host,reason=window}":     "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=keepalive}":  "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=retransmit}": "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=window}":     "0",
+			"GAUGE tcpka_sockets_stale_timers{netns=host}":                "2",
+			"GAUGE tcpka_sockets_stale_timers{netns=blue}":                "0",
+			"GAUGE tcpka_profile_installed{}":                             "0",
+			info:                                                          "1",
 		},
 	}}
 	for _, tt := range tests {
@@ -264,7 +273,7 @@ func TestWriteTextfileFailure(t *testing.T) {
 func TestWriteExact(t *testing.T) {
 	ssh := keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}
 	snap := Snapshot{Samples: []Sample{
-		{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+		{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, Stale: 2, Dying: map[string]int{"keepalive": 1}}},
 		{Netns: "blue", Values: keepalive.KernelDefaults.Keepalive(), Sockets: &sockdiag.Counts{}}, // no tcp_retries2: the file predates it
 		{Netns: "a\"b\\c\nd", Values: ssh},
 	}}

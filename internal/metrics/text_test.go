@@ -101,8 +101,8 @@ func TestNamesAreLegacy(t *testing.T) {
 		Installed: &Installed{Name: "p"},
 		Watch:     &Watch{Corrections: map[string]int{"k": 1}},
 	})
-	if len(fams) != 14 {
-		t.Errorf("%d families, want all 14", len(fams))
+	if len(fams) != 16 {
+		t.Errorf("%d families, want all 16", len(fams))
 	}
 	for _, f := range fams {
 		if !model.LegacyValidation.IsValidMetricName(f.Name) {

@@ -93,12 +93,18 @@ func (s *Sweep[T]) startLocked() <-chan struct{} {
 
 // LastSweep is the base of watch's /metrics snapshots (watch.New's base)
 // from a sweep of base at most every interval: each call gets its own
-// copy of the last snapshot's samples, which Watcher.Snapshot fills in.
-func LastSweep(every time.Duration, base func() (metrics.Snapshot, error)) func() (metrics.Snapshot, error) {
-	s := NewSweep(every, 0, base)
-	return func() (metrics.Snapshot, error) {
-		snap, _, err := s.Get()
-		snap.Samples = slices.Clone(snap.Samples)
-		return snap, err
+// copy of the last sweep's samples, which Watcher.Snapshot fills in.
+func LastSweep(every time.Duration, base func() (metrics.Info, []metrics.Sample, error)) func() (metrics.Info, []metrics.Sample, error) {
+	type swept struct {
+		info    metrics.Info
+		samples []metrics.Sample
+	}
+	s := NewSweep(every, 0, func() (swept, error) {
+		info, samples, err := base()
+		return swept{info, samples}, err
+	})
+	return func() (metrics.Info, []metrics.Sample, error) {
+		r, _, err := s.Get()
+		return r.info, slices.Clone(r.samples), err
 	}
 }

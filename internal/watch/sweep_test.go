@@ -86,12 +86,12 @@ func TestSweepStale(t *testing.T) {
 // given; one scrape's changes never reach the cached snapshot or another
 // scrape.
 func TestLastSweepCopies(t *testing.T) {
-	base := LastSweep(time.Hour, func() (metrics.Snapshot, error) {
-		return metrics.Snapshot{Samples: []metrics.Sample{{Netns: "a"}}}, nil
+	base := LastSweep(time.Hour, func() (metrics.Info, []metrics.Sample, error) {
+		return metrics.Info{}, []metrics.Sample{{Netns: "a"}}, nil
 	})
-	s1, _ := base()
-	s1.Samples[0].Netns = "changed"
-	if s2, _ := base(); s2.Samples[0].Netns != "a" {
-		t.Errorf("a scrape's change reached the cache: %q", s2.Samples[0].Netns)
+	_, s1, _ := base()
+	s1[0].Netns = "changed"
+	if _, s2, _ := base(); s2[0].Netns != "a" {
+		t.Errorf("a scrape's change reached the cache: %q", s2[0].Netns)
 	}
 }
