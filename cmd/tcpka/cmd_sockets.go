@@ -444,14 +444,6 @@ func (d *dyingOut) end(w *bufio.Writer, _ keepalive.Settings) error {
 	return nil
 }
 
-// dyingWords says why a connection is dying: "2 keepalive probes
-// unanswered", "5 retransmissions unanswered".
-func dyingWords(d detect.Dying) string {
-	what := map[string]string{detect.ReasonKeepalive: "keepalive probe", detect.ReasonRetransmit: "retransmission",
-		detect.ReasonWindow: "zero-window probe"}[d.Reason]
-	return strconv.Itoa(d.Unanswered) + " " + human.Plural(d.Unanswered, what) + " unanswered"
-}
-
 // appendProcessLine adds --processes' second line for a socket, indented
 // under it: the process as comm[pid], the keepalive values it runs with
 // (its own options or the sysctls'), when a silent peer is detected, idle
@@ -497,7 +489,7 @@ func appendProcessLine(b []byte, r *sockdiag.Row) []byte {
 	}
 	if r.IsDying {
 		parts[len(parts)-1] += ";"
-		parts = append(parts, "dying: "+dyingWords(r.Dying)+", dropped in "+human.Short(roundS(r.Dying.DropIn.Nominal)))
+		parts = append(parts, "dying: "+r.Dying.Why()+", dropped in "+human.Short(roundS(r.Dying.DropIn.Nominal)))
 	}
 	line := len(parts[0])
 	b = append(b, parts[0]...)

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -115,6 +116,16 @@ type Dying struct {
 	DropIn Band
 	// Rule says in a few words which rule decides.
 	Rule string
+}
+
+// Why says it in words: "2 keepalive probes unanswered", "1
+// retransmission unanswered".
+func (d Dying) Why() string {
+	what := map[string]string{ReasonKeepalive: "keepalive probe", ReasonRetransmit: "retransmission", ReasonWindow: "zero-window probe"}[d.Reason]
+	if d.Unanswered != 1 {
+		what += "s"
+	}
+	return strconv.Itoa(d.Unanswered) + " " + what + " unanswered"
 }
 
 // Dying says whether the peer has stopped answering, and if so when the

@@ -117,18 +117,18 @@ func (sc *Scan) Run(fn func(*Row) error) error {
 			return nil
 		}
 		if model {
-			row.judgeLive(sc.Sysctls, sc.Net)
+			row.JudgeLive(sc.Sysctls, sc.Net)
 		}
 		return fn(&row)
 	})
 }
 
-// judgeLive runs the one model on the row: whether it is dying and, with
+// JudgeLive runs the one model on the row: whether it is dying and, with
 // its options read, whether its keepalive timer still runs on older values
 // and what that makes its idle detection: the drop the armed timer leads
 // to when the peer falls silent now, if that is later than the values
 // alone give.
-func (r *Row) judgeLive(sys keepalive.Settings, net detect.Net) {
+func (r *Row) JudgeLive(sys keepalive.Settings, net detect.Net) {
 	v := &r.Verdict
 	eff, on := sys, v.Keepalive == KeepaliveOn
 	if v.HasOptions {
