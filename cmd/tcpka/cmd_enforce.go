@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,6 +167,15 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 		}
 		fmt.Fprint(env.Stdout, d)
 		return nil
+	}
+	// A target the user named that does not exist is bad input (exit 2),
+	// as in sockets --pid and --netns pid:N; one that goes away while
+	// tcpka works on it is a failure.
+	if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); f.pidSet && err != nil {
+		return inputf("enforce: --pid %d: no such process", f.pid)
+	}
+	if _, err := os.Stat(f.cgroup); f.cgroup != "" && !f.remove && errors.Is(err, fs.ErrNotExist) {
+		return inputf("enforce: --cgroup %s: no such directory", printable(f.cgroup))
 	}
 	if err := caps.Need("enforce", "for pidfd_getfd on another process's sockets, bpf(2) and bpffs for a cgroup", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
 		return err

@@ -113,6 +113,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"metrics", "--proc-root", tree, "--root", noInstall, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
 		{[]string{"metrics", "extra"}, exitUsage, line, "takes no arguments"},
 		{[]string{"metrics", "--proc-root", empty, "--root", noInstall}, exitUnknown, line, "no such sysctl"},
+		// enforce: a process or cgroup that does not exist is bad input
+		{[]string{"enforce", "ssh", "--pid", "99999999"}, exitUsage, line, "--pid 99999999: no such process"},
+		{[]string{"enforce", "ssh", "--cgroup", missing}, exitUsage, line, "--cgroup " + missing + ": no such directory"},
+		{[]string{"enforce", "ssh", "--pid", "0"}, exitUsage, line, "--pid 0: not a process id"},
 		// sockets: --kill only with --dying, --dry-run only with --kill
 		{[]string{"sockets", "--kill"}, exitUsage, line, "--kill goes with --dying"},
 		{[]string{"sockets", "--dying", "--dry-run"}, exitUsage, line, "--dry-run goes with --kill"},
