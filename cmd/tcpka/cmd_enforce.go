@@ -206,7 +206,7 @@ func triple(s keepalive.Settings) string {
 		}
 	}
 	if s.UserTimeout > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.UserTimeout.Format(int(s.UserTimeout/time.Millisecond)))
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.FormatUserTimeout(s.UserTimeout))
 	}
 	return strings.Join(parts, ", ")
 }

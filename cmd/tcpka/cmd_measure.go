@@ -116,7 +116,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		return usagef("needs exactly one PROFILE")
 	}
 	if f.timeout <= 0 {
-		return usagef("--timeout must be positive, got %s", f.timeout)
+		return usagef("--timeout must be positive, got %s", human.Span(f.timeout))
 	}
 	if ut := keepalive.UserTimeout; f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > time.Duration(ut.Max)*time.Millisecond {
 		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", ut.Max, f.userTimeout)
@@ -156,7 +156,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	band := detect.Predict(c)
 	if band.Upper > f.timeout {
 		return inputf("measure: %s: predicted detection up to %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
-			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), f.timeout)
+			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), human.Span(f.timeout))
 	}
 	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
 		return err
@@ -203,7 +203,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
 		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: %s .. %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Lower), human.FloatSeconds(band.Upper))
 		if res.TimedOut {
-			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
+			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", human.Span(f.timeout))
 		} else {
 			fmt.Fprintf(w, "measured    %s\n", human.FloatSeconds(res.Measured))
 			fmt.Fprintf(w, "difference  %+.2f s (%+.1f %%)\n", diff.Seconds(), pct)
@@ -229,7 +229,7 @@ func measureCase(data bool, ut time.Duration, retries2 int, rto time.Duration) s
 		parts = append(parts, "idle connection, peer silenced without a RST")
 	}
 	if ut > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.UserTimeout.Format(int(ut/time.Millisecond)))
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.FormatUserTimeout(ut))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -276,7 +276,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	}
 	d := f.natTimeout
 	if d < probe.MinNATTimeout || d > maxNATTimeout || d%time.Second != 0 {
-		return usagef("--nat-timeout must be whole seconds from %s to %s (conntrack counts seconds), got %s", probe.MinNATTimeout, maxNATTimeout, d)
+		return usagef("--nat-timeout must be whole seconds from %s to %s (conntrack counts seconds), got %s", human.Span(probe.MinNATTimeout), human.Span(maxNATTimeout), human.Span(d))
 	}
 	idle := f.idle
 	if !f.set("idle") {
@@ -300,19 +300,19 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {
 		return inputf("measure: --idle %s is within %s of --nat-timeout %s: whether a flow idle that long survives is a matter of milliseconds; use an --idle below %s or above %s",
-			idle, detect.Slack, d, d-detect.Slack, d)
+			human.Span(idle), human.Span(detect.Slack), human.Span(d), human.Span(d-detect.Slack), human.Span(d))
 	}
 	if with.Flow == detect.FlowAtRisk {
 		msg := fmt.Sprintf("measure: %s: with keepalive the flow stays silent for %s .. %s (probes after time %d s, then every %s) and the NAT timeout %s lies within: the outcome is up to how late a timer fires; measure with --nat-timeout %s or more",
-			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, human.Seconds(int(with.Every/time.Second)), d, with.Max.Truncate(time.Second)+time.Second)
+			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, human.Seconds(int(with.Every/time.Second)), human.Span(d), human.Span(with.Max.Truncate(time.Second)+time.Second))
 		if lost := (with.Min - time.Nanosecond).Truncate(time.Second); lost >= probe.MinNATTimeout {
-			msg += fmt.Sprintf(", or %s or less", lost)
+			msg += fmt.Sprintf(", or %s or less", human.Span(lost))
 		}
 		return inputError{errors.New(msg)}
 	}
 	if run := idle + probe.DefaultEchoWait; run > f.timeout {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
-			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
+			human.Span(idle), human.Seconds(int(probe.DefaultEchoWait/time.Second)), human.Span(f.timeout))
 	}
 	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
 		return err

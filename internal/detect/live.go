@@ -269,7 +269,7 @@ func (l Live) keepaliveFate() Fate {
 	}
 	switch {
 	case s.UserTimeout > 0:
-		f.Rule = fmt.Sprintf("keepalive %d/%d/%d with TCP_USER_TIMEOUT %s: dropped at the first probe timer at or past it", s.Time, s.Intvl, s.Probes, s.UserTimeout)
+		f.Rule = fmt.Sprintf("keepalive %d/%d/%d with TCP_USER_TIMEOUT %s: dropped at the first probe timer at or past it", s.Time, s.Intvl, s.Probes, keepalive.FormatUserTimeout(s.UserTimeout))
 	default:
 		f.Rule = fmt.Sprintf("keepalive %d/%d/%d: dropped when the timer finds %d probes unanswered", s.Time, s.Intvl, s.Probes, s.Probes)
 	}
@@ -321,7 +321,7 @@ func (l Live) retransmitFate() Fate {
 	rtoJ, rtoMax := toJiffies(rto, hz), toJiffies(r.rtoMax(), hz)
 	limit, rule := r.Budget(s.Retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", s.Retries2, roundMS(r.Budget(s.Retries2)))
 	if s.UserTimeout > 0 {
-		limit, rule = s.UserTimeout, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s after the first retransmission", s.UserTimeout)
+		limit, rule = s.UserTimeout, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s after the first retransmission", keepalive.FormatUserTimeout(s.UserTimeout))
 	}
 	g := gran(rtoJ, true, hz)
 	run := func(nominal bool) outcome {

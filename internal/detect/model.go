@@ -141,7 +141,7 @@ func Predict(c Case) Band {
 	b, _ := band(run(false), run(true), hz)
 	b.Rule = "keepalive: time + intvl*probes, each timer late as the timer wheel files it"
 	if ut := s.UserTimeout; ut > 0 {
-		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", ut)
+		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", keepalive.FormatUserTimeout(ut))
 	}
 	return b
 }
@@ -183,7 +183,7 @@ func (c Case) retransmission(hz int) Band {
 	retries2 := c.Settings.Retries2
 	limit, rule := r.Budget(retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", retries2, human.Tenths(r.Budget(retries2)))
 	if ut > 0 {
-		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", ut)
+		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", keepalive.FormatUserTimeout(ut))
 	}
 	rtoJ := toJiffies(rto, hz)
 	run := func(nominal bool) outcome {
