@@ -251,6 +251,19 @@ func TestWatcherReload(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"profile reloaded","profile":"test","time_s":60`) {
 		t.Errorf("reload not logged: %s", logs.String())
 	}
+	// Applying the edited profile is no drift: nothing counts as corrected
+	// (an alert on tcpka_watch_corrections_total would fire on every edit).
+	if strings.Contains(logs.String(), "drift corrected") || counter(scrape(t, w.Handler()), "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time") != 0 {
+		t.Errorf("the reloaded profile's first apply counted as drift: %s", logs.String())
+	}
+	// A change behind watch's back is.
+	writeKey(t, root, keepalive.Time, 7200)
+	w.Reload()
+	waitFor("the drift corrected", func() bool { return read().Time == 60 })
+	if !strings.Contains(logs.String(), `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":60`) ||
+		counter(scrape(t, w.Handler()), "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time") != 1 {
+		t.Errorf("drift after the reload not counted: %s", logs.String())
+	}
 
 	setNext(func() (*profile.Profile, error) {
 		return profile.Decode("/etc/tcpka/profile.yaml", "p", []byte("probes: 0\n"))
