@@ -1,5 +1,5 @@
-// Command faultbench kills tcpka apply and tcpka install at random instants
-// and checks what they leave. Run it through bench/faults/run,
+// Command faultbench kills tcpka apply, tcpka install and tcpka uninstall
+// at random instants and checks what they leave. Run it through bench/faults/run,
 // which puts it in private network, mount and pid namespaces with a tmpfs
 // on /run: it writes the sysctls of the namespace it runs in and files
 // below /run only.
@@ -45,12 +45,26 @@ import (
 // write, a sysctl write, a removal and a backup link.
 const traced = "write,openat,renameat,renameat2,rename,fsync,unlinkat,linkat"
 
-var keys = []string{"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"}
+var keys = []string{"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes", "tcp_retries2"}
 
-// triple is the three keepalive values.
-type triple [3]int
+// triple is the three keepalive values and tcp_retries2, which a profile
+// may set too: an apply of such a profile killed after its third write
+// leaves the three keepalive values new and tcp_retries2 old, a mix. In a
+// profile's values, 0 for tcp_retries2 means the profile leaves it alone.
+type triple [4]int
 
-func (t triple) String() string { return fmt.Sprintf("%d/%d/%d", t[0], t[1], t[2]) }
+func (t triple) String() string {
+	if t[3] == 0 {
+		return fmt.Sprintf("%d/%d/%d", t[0], t[1], t[2])
+	}
+	return fmt.Sprintf("%d/%d/%d retries2 %d", t[0], t[1], t[2], t[3])
+}
+
+// holds says whether the kernel values now hold a profile's values want
+// (tcp_retries2 only where the profile sets it).
+func (now triple) holds(want triple) bool {
+	return now[0] == want[0] && now[1] == want[1] && now[2] == want[2] && (want[3] == 0 || now[3] == want[3])
+}
 
 type bench struct {
 	tcpka   string
@@ -63,6 +77,7 @@ func main() {
 	b := &bench{}
 	applyN := flag.Int("apply", 1000, "apply kills")
 	installN := flag.Int("install", 200, "install kills")
+	uninstallN := flag.Int("uninstall", 120, "uninstall kills")
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock)")
 	calib := flag.Int("calibrate", 7, "unkilled runs that measure each command's run time")
 	flag.StringVar(&b.tcpka, "tcpka", "tcpka", "the tcpka binary")
@@ -90,6 +105,14 @@ func main() {
 	}
 	if *installN > 0 {
 		s, err := b.installKills(*installN, *calib, profiles)
+		if err != nil {
+			fail(err)
+		}
+		s.print()
+		bad = bad || s.bad()
+	}
+	if *uninstallN > 0 {
+		s, err := b.uninstallKills(*uninstallN, *calib, profiles)
 		if err != nil {
 			fail(err)
 		}
@@ -129,6 +152,8 @@ func (c *counts) print() {
 		fmt.Printf("apply: rounds that applied another profile before the revert (undo-first): %d\n", c.undoFirst)
 	case "install":
 		fmt.Printf("install: rounds whose recovery was observed on its own: %d; installed again before uninstall: %d\n", c.observed, c.reinstalls)
+	case "uninstall":
+		fmt.Printf("uninstall: rounds recovered by an install (the others by an uninstall): %d\n", c.reinstalls)
 	}
 	if c.misreported > 0 || c.errs > 0 {
 		fmt.Printf("%s: %d misreported (check's \"left\" names another state), %d failed commands\n", c.what, c.misreported, c.errs)
@@ -235,10 +260,11 @@ func child(pid int) int {
 }
 
 type profileJSON struct {
-	Name   string `json:"name"`
-	Time   int    `json:"time_s"`
-	Intvl  int    `json:"intvl_s"`
-	Probes int    `json:"probes"`
+	Name     string `json:"name"`
+	Time     int    `json:"time_s"`
+	Intvl    int    `json:"intvl_s"`
+	Probes   int    `json:"probes"`
+	Retries2 *int   `json:"retries2"`
 }
 
 // profiles lists the shipped profiles that set all three keys.
@@ -265,7 +291,13 @@ func (b *bench) profiles() ([]profileJSON, error) {
 	return ps, nil
 }
 
-func (p profileJSON) values() triple { return triple{p.Time, p.Intvl, p.Probes} }
+func (p profileJSON) values() triple {
+	t := triple{p.Time, p.Intvl, p.Probes}
+	if p.Retries2 != nil {
+		t[3] = *p.Retries2
+	}
+	return t
+}
 
 // ---- apply ----
 
@@ -283,8 +315,9 @@ func readKernel() (triple, error) {
 	return t, nil
 }
 
+// writeKernel writes the three keepalive values of t; tcp_retries2 stays.
 func writeKernel(t triple) error {
-	for i, k := range keys {
+	for i, k := range keys[:3] {
 		if err := os.WriteFile("/proc/sys/net/ipv4/"+k, []byte(strconv.Itoa(t[i])+"\n"), 0); err != nil {
 			return err
 		}
@@ -298,7 +331,7 @@ func (b *bench) startValues(ps []profileJSON) triple {
 	lo := triple{30, 5, 2}
 	hi := triple{20000, 200, 20}
 	var t triple
-	for i := range t {
+	for i := range 3 {
 	again:
 		t[i] = lo[i] + b.rng.IntN(hi[i]-lo[i])
 		for _, p := range ps {
@@ -347,6 +380,10 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 		if err := writeKernel(start); err != nil {
 			return nil, err
 		}
+		start, err := readKernel() // with the namespace's tcp_retries2
+		if err != nil {
+			return nil, err
+		}
 		p := ps[b.rng.IntN(len(ps))]
 		want := p.values()
 		at := time.Duration(b.rng.Int64N(int64(c.runTime)))
@@ -363,11 +400,11 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 			return nil, err
 		}
 		state := "mix"
-		switch now {
-		case start:
+		switch {
+		case now == start:
 			state = "old"
 			c.old++
-		case want:
+		case now.holds(want):
 			state = "new"
 			c.new++
 		default:
@@ -402,7 +439,7 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 			if _, e, err := b.run("apply", q.Name, host[0], host[1]); err != nil {
 				c.errs++
 				anomaly("apply round %d: apply %s after the kill: %v: %s", i, q.Name, err, e)
-			} else if got, _ := readKernel(); got != q.values() {
+			} else if got, _ := readKernel(); !got.holds(q.values()) {
 				c.errs++
 				anomaly("apply round %d: apply %s after the kill left %s", i, q.Name, got)
 			}
@@ -847,6 +884,177 @@ func (b *bench) installKills(n, calib int, ps []profileJSON) (*counts, error) {
 			}
 		}
 		b.logf("install round %d (%s): %s over %s, kill at %s: %s; observed %v, reinstalled %v", i, sc, p.Name, a.Name, at.Round(time.Microsecond), state, observe, reinstall)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// ---- uninstall ----
+
+type showBootJSON struct {
+	Boot struct {
+		Problems []string `json:"problems"`
+	} `json:"boot"`
+}
+
+// uninstallKills installs a profile, kills `tcpka uninstall` at a random
+// instant (strace delays every unlink and rename, so the kills land
+// between any two), and checks that show names what a kill left half
+// done, that the next uninstall or install completes it, and that a final
+// uninstall leaves the tree as it was before the install.
+func (b *bench) uninstallKills(n, calib int, ps []profileJSON) (*counts, error) {
+	c := &counts{what: "uninstall"}
+	base := "/run/faults-uninstall"
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, err
+	}
+	// s0: the tree before the install (also what a complete uninstall
+	// leaves); s1: installed.
+	prepare := func(dir string, p profileJSON, sysctlD bool) (s0, s1 tree, err error) {
+		if err := b.makeTree(dir, fresh, p); err != nil {
+			return nil, nil, err
+		}
+		if !sysctlD { // install makes the directory, uninstall removes it
+			if err := os.RemoveAll(filepath.Join(dir, "etc/sysctl.d")); err != nil {
+				return nil, nil, err
+			}
+		}
+		if s0, err = snapshot(dir); err != nil {
+			return nil, nil, err
+		}
+		if _, e, err := b.run("install", p.Name, "--root", dir); err != nil {
+			return nil, nil, fmt.Errorf("install %s: %w: %s", p.Name, err, e)
+		}
+		s1, err = snapshot(dir)
+		return s0, s1, err
+	}
+	var ds []time.Duration
+	for i := 0; i < calib; i++ {
+		dir := filepath.Join(base, "calibrate")
+		if _, _, err := prepare(dir, ps[i%len(ps)], i%2 == 0); err != nil {
+			return nil, err
+		}
+		d, err := b.timed("uninstall", "--root", dir)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	c.runTime = median(ds)
+	fmt.Printf("uninstall: measured run time under strace %s (median of %d)\n", c.runTime.Round(time.Millisecond), calib)
+
+	for i := 0; i < n; i++ {
+		p := ps[b.rng.IntN(len(ps))]
+		sysctlD := b.rng.IntN(2) == 0
+		dir := filepath.Join(base, fmt.Sprintf("r%d", i))
+		s0, s1, err := prepare(dir, p, sysctlD)
+		if err != nil {
+			return nil, err
+		}
+		at := time.Duration(b.rng.Int64N(int64(c.runTime)))
+		completed, err := b.killRun([]string{"uninstall", "--root", dir}, at)
+		if err != nil {
+			return nil, err
+		}
+		c.kills++
+		if completed {
+			c.completed++
+		}
+		sk, err := snapshot(dir)
+		if err != nil {
+			return nil, err
+		}
+		state := "mix"
+		switch {
+		case sk.view().equal(s1.view()):
+			state = "old"
+			c.old++
+		case sk.view().equal(s0.view()):
+			state = "new"
+			c.new++
+		default:
+			c.mix++
+		}
+		// What show says about it.
+		out, e, _ := b.run("show", "--json", "--root", dir)
+		var sj showBootJSON
+		if err := json.Unmarshal([]byte(out), &sj); err != nil {
+			return nil, fmt.Errorf("uninstall round %d: show --json: %w: %s%s", i, err, out, e)
+		}
+		named := false
+		for _, pr := range sj.Boot.Problems {
+			if strings.Contains(pr, "uninstall of tcpka was interrupted") {
+				named = true
+			}
+		}
+		if named {
+			c.reported++
+		}
+		if state == "mix" && !named {
+			c.unreported++
+			anomaly("uninstall round %d: kill at %s left a mix (%s), and show names no interrupted uninstall", i, at, diff(s1, sk))
+		}
+		if named && state != "mix" {
+			c.misreported++
+			anomaly("uninstall round %d: kill at %s left %s, and show names an interrupted uninstall", i, at, state)
+		}
+		// The next uninstall or install completes it.
+		next := "uninstall"
+		args := []string{"uninstall", "--root", dir}
+		if b.rng.IntN(2) == 0 {
+			next, args = "install", []string{"install", p.Name, "--root", dir}
+			c.reinstalls++
+		}
+		out, e, err = b.run(args...)
+		if err != nil {
+			c.errs++
+			anomaly("uninstall round %d: %s after the kill: %v: %s%s", i, next, err, out, e)
+		}
+		if _, complete := recovered(out); named && !complete {
+			c.unreported++
+			anomaly("uninstall round %d: %s after the kill (%s) did not say it completed the interrupted uninstall:\n%s", i, next, state, out)
+		}
+		sr, err := snapshot(dir)
+		if err != nil {
+			return nil, err
+		}
+		want := s0
+		if next == "install" {
+			want = s1
+		}
+		if !sr.equal(want) {
+			if x := extra(sr, want); len(x) > 0 {
+				c.orphans += len(x)
+				anomaly("uninstall round %d: after the %s (kill at %s, state %s) the tree holds %s", i, next, at, state, strings.Join(x, ", "))
+			} else {
+				c.unreported++
+				anomaly("uninstall round %d: after the %s (kill at %s, state %s) the tree is neither installed nor uninstalled: %s", i, next, at, state, diff(want, sr))
+			}
+		}
+		if next == "install" {
+			if out, e, err := b.run("uninstall", "--root", dir); err != nil {
+				c.errs++
+				anomaly("uninstall round %d: the final uninstall: %v: %s%s", i, err, out, e)
+			}
+			sf, err := snapshot(dir)
+			if err != nil {
+				return nil, err
+			}
+			if !sf.equal(s0) {
+				if x := extra(sf, s0); len(x) > 0 {
+					c.orphans += len(x)
+				} else {
+					c.lost++
+				}
+				anomaly("uninstall round %d: the final uninstall left the tree %s", i, diff(s0, sf))
+			}
+		}
+		b.logf("uninstall round %d: %s, sysctl.d made by install %v, kill at %s: %s; show named it %v; then %s", i, p.Name, !sysctlD, at.Round(time.Microsecond), state, named, next)
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}

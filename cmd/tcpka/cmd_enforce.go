@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 // enforceOpts are enforce's flags.
 type enforceOpts struct {
 	pid      int
+	pidSet   bool // --pid was given, 0 included
 	port     int
 	cgroup   string
 	unit     string
@@ -102,7 +107,10 @@ tcpka render aws-nlb --format unit --unit myapp.service |
 		fs.BoolVar(&f.json, "json", false, "print one JSON object")
 		fs.StringVar(&f.bpfRoot, "bpf-root", enforce.DefaultBPFRoot, "bpffs mount point `DIR` (for tests)")
 		_ = fs.MarkHidden("bpf-root")
-		return func(env *Env, args []string) error { return runEnforce(env, f, args) }
+		return func(env *Env, args []string) error {
+			f.pidSet = fs.Changed("pid")
+			return runEnforce(env, f, args)
+		}
 	},
 }
 
@@ -113,23 +121,23 @@ func (f *enforceOpts) store(env *Env) enforce.Store {
 
 func runEnforce(env *Env, f *enforceOpts, args []string) error {
 	targets := 0
-	for _, set := range []bool{f.pid != 0, f.cgroup != "", f.unit != ""} {
+	for _, set := range []bool{f.pidSet, f.cgroup != "", f.unit != ""} {
 		if set {
 			targets++
 		}
 	}
 	switch {
-	case f.pid < 0:
+	case f.pidSet && f.pid <= 0:
 		return usagef("--pid %d: not a process id", f.pid)
 	case f.port < 0 || f.port > 65535:
 		return usagef("--port %d: must be 1..65535", f.port)
-	case f.port != 0 && f.pid == 0:
+	case f.port != 0 && !f.pidSet:
 		return usagef("--port goes with --pid")
-	case f.override && f.pid == 0:
+	case f.override && !f.pidSet:
 		return usagef("--override goes with --pid (a cgroup's program sets every new connection)")
 	case f.list && (f.remove || f.dropIn || targets > 0 || len(args) > 0 || f.dryRun):
 		return usagef("--list takes no PROFILE and no other flag but --json")
-	case f.remove && (len(args) > 0 || f.pid != 0 || targets != 1 || f.dropIn):
+	case f.remove && (len(args) > 0 || f.pidSet || targets != 1 || f.dropIn):
 		return usagef("--remove takes no PROFILE, and one of --cgroup DIR or --unit NAME")
 	case f.dropIn && (len(args) != 1 || f.unit == "" || targets != 1 || f.dryRun || f.json):
 		return usagef("--drop-in needs PROFILE and --unit NAME, nothing else")
@@ -160,10 +168,19 @@ func runEnforce(env *Env, f *enforceOpts, args []string) error {
 		fmt.Fprint(env.Stdout, d)
 		return nil
 	}
+	// A target the user named that does not exist is bad input (exit 2),
+	// as in sockets --pid and --netns pid:N; one that goes away while
+	// tcpka works on it is a failure.
+	if _, err := os.Stat(env.ProcRoot() + "/" + strconv.Itoa(f.pid)); f.pidSet && err != nil {
+		return inputf("enforce: --pid %d: no such process", f.pid)
+	}
+	if _, err := os.Stat(f.cgroup); f.cgroup != "" && !f.remove && errors.Is(err, fs.ErrNotExist) {
+		return inputf("enforce: --cgroup %s: no such directory", printable(f.cgroup))
+	}
 	if err := caps.Need("enforce", "for pidfd_getfd on another process's sockets, bpf(2) and bpffs for a cgroup", caps.SysAdmin, caps.NetAdmin, caps.SysPtrace); err != nil {
 		return err
 	}
-	if f.pid != 0 {
+	if f.pidSet {
 		return enforcePID(env, f, p)
 	}
 	dir, err := enforce.CgroupDir(env.ProcRoot(), f.cgroup, f.unit)
@@ -189,7 +206,7 @@ func triple(s keepalive.Settings) string {
 		}
 	}
 	if s.UserTimeout > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+s.UserTimeout.String())
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.FormatUserTimeout(s.UserTimeout))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -432,7 +449,7 @@ func optsWords(o sockopt.Options) string {
 	}
 	w := o.Settings.Triple()
 	if o.Settings.UserTimeout > 0 {
-		w += fmt.Sprintf(" + TCP_USER_TIMEOUT %dms", o.UserTimeoutMs())
+		w += " + TCP_USER_TIMEOUT " + keepalive.UserTimeout.Format(o.UserTimeoutMs())
 	}
 	return w
 }
@@ -461,7 +478,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 		return writeJSON(env.Stdout, out)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, res.Comm, p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))
+	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, human.Safe(res.Comm), p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))
 	f.noteRetries2(w)
 	counts := map[string]int{}
 	for _, s := range res.Sockets {

@@ -48,13 +48,14 @@ a RST so that it looks exactly like a dead host, and times how long the
 surviving end takes to fail. Prints the model's prediction, the measurement,
 the difference and how the failure was reported (ETIMEDOUT for a dead peer).
 
-Exit 0 when the measurement lies in [predicted, predicted*1.15 + 1 s] (or,
-where the model says a late timer can end the connection one retransmission
-sooner, in that range from the earlier time), 1 when it misses (or measure
-could not run: no root), 2 on bad input (a bad flag or profile, a
-prediction past --timeout), 3 when this namespace's values could not be
-read. The namespaces are removed on exit, on error and on Ctrl-C; the
-host's sysctls are never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
+Exit 0 when the measurement lies in the model's band (from every timer as
+early as the timer wheel files it to every timer as late, plus 0.25 s for
+the wake-up), 1 when it misses (or measure could not run: no root), 2 on bad
+input (a bad flag or profile, a band past --timeout), 3 when this
+namespace's values could not be read. The namespaces are anonymous, held by
+tcpka alone: they vanish with it, on exit, on error, on Ctrl-C and when it
+is killed, and no other command lists or tunes them; the host's sysctls are
+never written. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
 
 --with-data sends data after the peer is gone: keepalive then does nothing
 and retransmission decides (tcp_retries2, the RTO). --user-timeout sets
@@ -95,19 +96,16 @@ type measureJSONOut struct {
 	Profile string `json:"profile"`
 	// the measured connection's values and the model's whole-second times
 	jsonout.Settings
-	WithData      bool    `json:"with_data"`
-	RTOMs         float64 `json:"rto_ms,omitempty"`
-	Rule          string  `json:"rule"`
-	PredictedS    float64 `json:"predicted_s"`
-	PredictedMaxS float64 `json:"predicted_max_s"`
-	AcceptMaxS    float64 `json:"accept_max_s"`
-	// PredictedMinS: with early_possible, the earliest accepted time, one
-	// retransmission sooner.
-	PredictedMinS *float64 `json:"predicted_min_s,omitempty"`
+	WithData bool    `json:"with_data"`
+	RTOMs    float64 `json:"rto_ms,omitempty"`
+	Rule     string  `json:"rule"`
+	// The band: ok when predicted_min_s <= measured_s <= predicted_max_s.
+	PredictedMinS float64  `json:"predicted_min_s"`
+	PredictedS    float64  `json:"predicted_s"`
+	PredictedMaxS float64  `json:"predicted_max_s"`
 	MeasuredS     *float64 `json:"measured_s"`
 	DifferenceS   *float64 `json:"difference_s"`
 	DifferencePct *float64 `json:"difference_pct"`
-	EarlyPossible bool     `json:"early_possible"`
 	Error         string   `json:"error"`
 	TimedOut      bool     `json:"timed_out"`
 	OK            bool     `json:"ok"`
@@ -118,7 +116,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		return usagef("needs exactly one PROFILE")
 	}
 	if f.timeout <= 0 {
-		return usagef("--timeout must be positive, got %s", f.timeout)
+		return usagef("--timeout must be positive, got %s", human.Span(f.timeout))
 	}
 	if ut := keepalive.UserTimeout; f.userTimeout < 0 || f.userTimeout%time.Millisecond != 0 || f.userTimeout > time.Duration(ut.Max)*time.Millisecond {
 		return usagef("--user-timeout must be whole milliseconds between 0 and %d ms, got %s", ut.Max, f.userTimeout)
@@ -156,9 +154,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 	net := env.NS().ReadNet()
 	c := detect.Case{Settings: vals, Data: f.withData, Retrans: net.Retrans, HZ: net.HZ}
 	band := detect.Predict(c)
-	if band.Nominal > f.timeout {
-		return inputf("measure: %s: predicted detection %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
-			p.Name, human.Seconds(int(math.Ceil(band.Nominal.Seconds()))), f.timeout)
+	if band.Upper > f.timeout {
+		return inputf("measure: %s: predicted detection up to %s exceeds --timeout %s: measure a scaled-down profile or raise --timeout",
+			p.Name, human.Seconds(int(math.Ceil(band.Upper.Seconds()))), human.Span(f.timeout))
 	}
 	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
 		return err
@@ -175,7 +173,6 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		band = detect.Predict(c)
 	}
 	pred := band.Nominal
-	acceptMax := band.Upper
 	errName := res.ErrorName()
 	ok := res.DeadPeer() && detect.Confirms(band, res.Measured)
 	diff := res.Measured - pred
@@ -186,12 +183,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !f.withData {
 			shown.Retries2 = 0 // an idle connection: tcp_retries2 plays no part
 		}
-		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule, PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
-			AcceptMaxS: round3(acceptMax.Seconds()), EarlyPossible: band.Early, Error: errName, TimedOut: res.TimedOut, OK: ok}
-		if band.Early {
-			lo := round3(band.Lower.Seconds())
-			out.PredictedMinS = &lo
-		}
+		out := measureJSONOut{Profile: p.Name, Settings: jsonout.NewSettings(shown, vals, net, true), WithData: f.withData, Rule: band.Rule,
+			PredictedMinS: round3(band.Lower.Seconds()), PredictedS: round3(pred.Seconds()), PredictedMaxS: round3(band.Upper.Seconds()),
+			Error: errName, TimedOut: res.TimedOut, OK: ok}
 		if f.withData {
 			out.RTOMs = float64(res.RTO.Microseconds()) / 1000
 		}
@@ -207,12 +201,9 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		fmt.Fprintf(w, "profile     %s: time %d s, intvl %d s, probes %d (written in 2 scratch network namespaces only)\n", p.Name, vals.Time, vals.Intvl, vals.Probes)
 		fmt.Fprintf(w, "case        %s\n", measureCase(f.withData, vals.UserTimeout, vals.Retries2, res.RTO))
 		fmt.Fprintf(w, "model       %s\n", band.Rule)
-		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: up to %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Upper))
-		if band.Early {
-			fmt.Fprintf(w, "note        the retransmission budget ends just after a retransmission: a late timer can end the connection one retransmission sooner, from %s\n", human.FloatSeconds(band.Lower))
-		}
+		fmt.Fprintf(w, "predicted   %s (with timer-wheel lateness: %s .. %s)\n", human.FloatSeconds(pred), human.FloatSeconds(band.Lower), human.FloatSeconds(band.Upper))
 		if res.TimedOut {
-			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", f.timeout)
+			fmt.Fprintf(w, "measured    no failure within --timeout %s\n", human.Span(f.timeout))
 		} else {
 			fmt.Fprintf(w, "measured    %s\n", human.FloatSeconds(res.Measured))
 			fmt.Fprintf(w, "difference  %+.2f s (%+.1f %%)\n", diff.Seconds(), pct)
@@ -222,7 +213,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 		if !ok {
 			verdict = "MISS"
 		}
-		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band: on time .. every timer as late as the timer wheel allows)\n", verdict, fmtSecs(band.Lower), fmtSecs(acceptMax))
+		fmt.Fprintf(w, "verdict     %s: accepted range %s .. %s (the model's band)\n", verdict, fmtSecs(band.Lower), fmtSecs(band.Upper))
 	}
 	if !ok {
 		return exitCode(exitFailure)
@@ -238,7 +229,7 @@ func measureCase(data bool, ut time.Duration, retries2 int, rto time.Duration) s
 		parts = append(parts, "idle connection, peer silenced without a RST")
 	}
 	if ut > 0 {
-		parts = append(parts, "TCP_USER_TIMEOUT "+ut.String())
+		parts = append(parts, "TCP_USER_TIMEOUT "+keepalive.FormatUserTimeout(ut))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -285,7 +276,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	}
 	d := f.natTimeout
 	if d < probe.MinNATTimeout || d > maxNATTimeout || d%time.Second != 0 {
-		return usagef("--nat-timeout must be whole seconds from %s to %s (conntrack counts seconds), got %s", probe.MinNATTimeout, maxNATTimeout, d)
+		return usagef("--nat-timeout must be whole seconds from %s to %s (conntrack counts seconds), got %s", human.Span(probe.MinNATTimeout), human.Span(maxNATTimeout), human.Span(d))
 	}
 	idle := f.idle
 	if !f.set("idle") {
@@ -309,19 +300,19 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 	without := detect.IdleFlow(vals, false, idle, d, hz)
 	if without.Flow == detect.FlowAtRisk {
 		return inputf("measure: --idle %s is within %s of --nat-timeout %s: whether a flow idle that long survives is a matter of milliseconds; use an --idle below %s or above %s",
-			idle, detect.Slack, d, d-detect.Slack, d)
+			human.Span(idle), human.Span(detect.Slack), human.Span(d), human.Span(d-detect.Slack), human.Span(d))
 	}
 	if with.Flow == detect.FlowAtRisk {
 		msg := fmt.Sprintf("measure: %s: with keepalive the flow stays silent for %s .. %s (probes after time %d s, then every %s) and the NAT timeout %s lies within: the outcome is up to how late a timer fires; measure with --nat-timeout %s or more",
-			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, human.Seconds(int(with.Every/time.Second)), d, with.Max.Truncate(time.Second)+time.Second)
+			p.Name, fmtSecs(with.Min), fmtSecs(with.Max), vals.Time, human.Seconds(int(with.Every/time.Second)), human.Span(d), human.Span(with.Max.Truncate(time.Second)+time.Second))
 		if lost := (with.Min - time.Nanosecond).Truncate(time.Second); lost >= probe.MinNATTimeout {
-			msg += fmt.Sprintf(", or %s or less", lost)
+			msg += fmt.Sprintf(", or %s or less", human.Span(lost))
 		}
 		return inputError{errors.New(msg)}
 	}
 	if run := idle + probe.DefaultEchoWait; run > f.timeout {
 		return inputf("measure: --idle %s and the %s wait for the echo exceed --timeout %s: raise --timeout or shorten --idle",
-			idle, human.Seconds(int(probe.DefaultEchoWait/time.Second)), f.timeout)
+			human.Span(idle), human.Seconds(int(probe.DefaultEchoWait/time.Second)), human.Span(f.timeout))
 	}
 	if err := caps.Need("measure", "to create scratch network namespaces", caps.SysAdmin, caps.NetAdmin); err != nil {
 		return err

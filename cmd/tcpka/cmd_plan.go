@@ -55,15 +55,18 @@ func planLong() string {
 middleboxes forget idle flows after --idle-timeout (the smallest on the path):
 the idle time stays below it with a margin for timer lateness (10 %, at least
 10 s). With --detect-within, a silently dead peer is also noticed within that
-bound. The output says what the choice costs: probes per idle connection per
-hour.
+bound, with every kernel timer as late as the timer wheel fires it on a
+kernel of any common tick rate (HZ 100, 250, 300 or 1000: the profile may go
+to machines other than this one). The output says what the choice costs:
+probes per idle connection per hour.
 
 Keepalive bounds only an idle connection. One with unacknowledged data in
 flight retransmits instead, for 15 minutes at the kernel's tcp_retries2 15.
 So with --detect-within the plan also sets tcp_retries2 (the largest that
-gives up within the bound; left alone when 15 does) and user_timeout
-(TCP_USER_TIMEOUT = time + interval x probes, for the sockets 'tcpka enforce'
-reaches). --idle-only leaves both out.
+gives up within the bound at the latest; left alone when 15 does) and
+user_timeout (TCP_USER_TIMEOUT = time + interval x probes, less where the
+first retransmission would carry it past the bound, for the sockets 'tcpka
+enforce' reaches). --idle-only leaves both out.
 
 --path names a known middlebox so you need not know its timeout:
   ` + pathList() + `
@@ -167,7 +170,11 @@ type planJSONOut struct {
 	BytesPerHour  int     `json:"bytes_per_hour"`
 	Why           string  `json:"why"`
 	DataWhy       string  `json:"data_why,omitempty"`
-	ProfileFile   string  `json:"profile_file,omitempty"`
+	// The worst cases, in fractional seconds: every timer as late as the
+	// timer wheel fires it on a kernel of any common tick rate.
+	DetectionMaxS    float64  `json:"detection_max_s"`
+	DataInFlightMaxS *float64 `json:"data_in_flight_max_s,omitempty"`
+	ProfileFile      string   `json:"profile_file,omitempty"`
 }
 
 func runPlan(env *Env, f planFlags, args []string) error {
@@ -225,7 +232,11 @@ func runPlan(env *Env, f planFlags, args []string) error {
 			IdleTimeoutS: p.IdleTimeout, MarginS: p.Margin, TimeLimitS: p.TimeLimit, DetectWithinS: p.DetectWithin,
 			Settings:      jsonout.Profile(k),
 			ProbesPerHour: math.Round(plan.ProbesPerHour(k.Time)*10) / 10, BytesPerHour: plan.BytesPerHour(k.Time),
-			Why: p.Why, DataWhy: p.DataWhy, ProfileFile: planOut,
+			Why: p.Why, DataWhy: p.DataWhy, ProfileFile: planOut, DetectionMaxS: round3(p.Idle.Upper.Seconds()),
+		}
+		if !p.Data.Never {
+			d := round3(p.Data.Upper.Seconds())
+			out.DataInFlightMaxS = &d
 		}
 		if box != nil {
 			out.Path = &pathJSON{Name: box.Name, Title: box.Title, IdleTimeoutS: ask.IdleTimeout, Range: box.Range(), Source: box.Source}
@@ -256,7 +267,7 @@ func runPlan(env *Env, f planFlags, args []string) error {
 	if u := k.UserTimeout; u > 0 {
 		fmt.Fprintf(w, "%-21s%6d s  TCP_USER_TIMEOUT on the sockets tcpka enforce reaches\n", "user_timeout", int(u/time.Second))
 	}
-	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection (predicted; kernel timers may fire up to ~12%% late)\n", human.Seconds(detect.Idle(k)))
+	fmt.Fprintf(w, "dead peer detected after %s of silence on an idle connection, at most %s with every timer as late as the timer wheel fires it\n", human.Seconds(detect.Idle(k)), human.Tenths(p.Idle.Upper))
 	fmt.Fprintf(w, "why: %s\n", p.Why)
 	if p.DataWhy != "" {
 		fmt.Fprintf(w, "%s\n", p.DataWhy)

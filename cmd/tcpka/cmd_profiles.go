@@ -63,7 +63,7 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tRETRIES2\tDATA\tUSER TIMEOUT\tPATH IDLE\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tRETRIES2\tDATA\tUSER-TIMEOUT\tPATH-IDLE")
 	for _, p := range all {
 		cell := func(k sysctl.Key) string {
 			if n := k.Get(p.Settings); n != 0 {
@@ -81,8 +81,26 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 		if u := p.Settings.UserTimeout; u > 0 {
 			ut = human.Duration(int(u / time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(keepalive.Time), cell(keepalive.Intvl), cell(keepalive.Probes), det,
-			cell(keepalive.Retries2), human.Duration(b.Data), ut, idle, p.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, cell(keepalive.Time), cell(keepalive.Intvl), cell(keepalive.Probes), det,
+			cell(keepalive.Retries2), human.Duration(b.Data), ut, idle)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What each is for, below the table so the table fits a terminal.
+	width := 0
+	for _, p := range all {
+		width = max(width, len(p.Name))
+	}
+	fmt.Fprintln(env.Stdout)
+	for _, p := range all {
+		for i, l := range wrapWords(p.Description, 100-width-2) {
+			name := p.Name
+			if i > 0 {
+				name = ""
+			}
+			fmt.Fprintf(env.Stdout, "%-*s  %s\n", width, name, l)
+		}
+	}
+	return nil
 }

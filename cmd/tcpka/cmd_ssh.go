@@ -65,6 +65,10 @@ path. Sessions in a .reg file are judged with Windows' documented defaults
 (tcpka cannot read a Windows machine), a sessions directory with this
 machine's kernel values.
 
+The export is read whole up to 64 MiB, a session file up to 1 MiB; both
+are parsed in time linear in their size. An error names the file, the line
+and the setting, never the file's content.
+
 With --sessions, tcpka ssh lists the live SSH sessions of this host instead,
 one line each: sshd's connections (the logged-in user from sshd's process
 title, the client's address) and ssh clients (the destination as typed and

@@ -109,7 +109,7 @@ func printPuTTY(w io.Writer, r *sshcfg.PuTTYReport, pathWhy string) {
 	if r.Source.Client == sshcfg.PuTTYUnix {
 		what = "a Unix PuTTY sessions directory"
 	}
-	fmt.Fprintf(w, "putty: %d sessions in %s, %s\n", len(r.Sessions), r.Source.Path, what)
+	fmt.Fprintf(w, "putty: %d sessions in %s, %s\n", len(r.Sessions), human.Safe(r.Source.Path), what)
 	if c.Documented {
 		fmt.Fprintf(w, "client: %s at its documented defaults (tcpka cannot read them): unacknowledged data is retransmitted for about %s (%s); TCP keepalive after %s idle (%s)\n",
 			c.OS, human.Seconds(c.Retx), c.RetxRule, human.Duration(c.Keepalive.Time), c.KeepaliveKnob)

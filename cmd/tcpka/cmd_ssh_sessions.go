@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/human"
@@ -31,7 +30,7 @@ type sessionJSON struct {
 	Destination string `json:"destination,omitempty"`
 	HostName    string `json:"hostname,omitempty"`
 	RemoteUser  string `json:"remote_user,omitempty"`
-	// IdleS: null until tcpka reads tcp_info (pending).
+	// IdleS: since data last went either way (tcp_info); null unknown.
 	IdleS     *int   `json:"idle_s"`
 	Keepalive string `json:"keepalive"`
 	// TCP is the socket's own keepalive values and what they give it, in
@@ -44,11 +43,10 @@ type sessionJSON struct {
 	ConfigNote     string            `json:"config_note,omitempty"`
 	First          string            `json:"first"`
 	DetectionS     *int              `json:"detection_s"`
-	Dying          bool              `json:"dying"`
-	DyingWhy       string            `json:"dying_why,omitempty"`
-	DroppedInS     *int              `json:"dropped_in_s"`
-	Killed         bool              `json:"killed"`
-	KillError      string            `json:"kill_error,omitempty"`
+	// Dying: as in tcpka sockets --json; null while the peer answers.
+	Dying     *dyingJSON `json:"dying"`
+	Killed    bool       `json:"killed"`
+	KillError string     `json:"kill_error,omitempty"`
 }
 
 type sessionsJSONOut struct {
@@ -160,7 +158,7 @@ func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
 		o.SSHDetectionS = &j.SSHDetect
 	}
 	if s.Dying != nil {
-		o.Dying, o.DyingWhy, o.DroppedInS = true, s.Dying.Why, knownSeconds(s.Dying.DroppedInS)
+		o.Dying = newDyingJSON(*s.Dying)
 	}
 	if k.failed() {
 		o.KillError = k.err.Error()
@@ -168,63 +166,68 @@ func newSessionJSON(s sshcfg.Session, k killed) sessionJSON {
 	return o
 }
 
-// printSessions prints one aligned line per session, then what
-// --kill-dying did and why a side's SSH layer is unknown.
+// printSessions prints one aligned line per session (fixed columns, to
+// fit 100), and under it what is too long for a column: where the client
+// connects, each layer's keepalive, why it is dying, what --kill-dying
+// did. Then the notes on a side's SSH layer.
 func printSessions(w io.Writer, ss []sshcfg.Session, kills []killed) {
 	if len(ss) == 0 {
 		fmt.Fprintln(w, "no SSH sessions in this network namespace")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SIDE\tPID\tUSER\tLOCAL\tPEER\tDESTINATION\tIDLE\tKEEPALIVE\tFIRST\tDETECTION\tSTATE")
+	const row = "%-6s %-8s %-10s %-21s %-21s %-7s %-5s %-9s %s\n"
+	fmt.Fprintf(w, row, "SIDE", "PID", "USER", "LOCAL", "PEER", "IDLE", "FIRST", "DETECTION", "STATE")
 	var notes []string
 	seen := map[string]bool{}
 	for i, s := range ss {
-		dest := "-"
-		if s.Destination != "" {
-			dest = printable(s.Destination)
-			if s.HostName != "" && s.HostName != s.Destination {
-				dest += " (" + printable(s.HostName) + ")"
-			}
-		}
 		user := printable(s.User)
 		if user == "" {
 			user = "-"
 		}
-		idle := "-" // pending tcp_info
+		idle := "-"
 		if s.IdleS >= 0 {
-			idle = human.Duration(s.IdleS)
+			idle = human.Short(s.IdleS)
 		}
-		ka := s.TCP.Keepalive.String()
+		det := "?"
+		switch {
+		case s.DetectS > 0:
+			det = human.Short(s.DetectS)
+		case s.DetectS == 0:
+			det = "never"
+		}
+		state := "ok"
+		if s.Dying != nil {
+			state = "DYING"
+		}
+		var detail []string
+		if s.Destination != "" {
+			dest := printable(s.Destination)
+			if s.HostName != "" && s.HostName != s.Destination {
+				dest += " (" + printable(s.HostName) + ")"
+			}
+			detail = append(detail, "to "+dest)
+		}
+		ka := "tcp " + s.TCP.Keepalive.String()
 		if s.TCP.HasOptions && s.TCP.Keepalive == sockdiag.KeepaliveOn {
 			ka = "tcp " + s.TCP.Effective.Triple()
 		}
 		if s.SSH != nil && s.SSH.Interval > 0 {
 			ka += fmt.Sprintf(", ssh %ds x%d", s.SSH.Interval, s.SSH.CountMax)
 		}
-		det := "?"
-		switch {
-		case s.DetectS > 0:
-			det = human.Duration(s.DetectS)
-		case s.DetectS == 0:
-			det = "never"
-		}
-		state := "ok"
+		detail = append(detail, "keepalive "+ka)
 		if d := s.Dying; d != nil {
-			state = "DYING: " + d.Why
-			if d.DroppedInS >= 0 {
-				state += ", dropped in " + human.Duration(d.DroppedInS)
-			}
+			detail = append(detail, d.Why()+", dropped in "+human.Short(roundS(d.DropIn.Nominal)))
 		}
 		switch k := kills[i]; {
 		case k.tried && k.err == nil:
-			state += "; closed"
+			state, detail = "closed", append(detail, "closed")
 		case k.gone():
-			state += "; gone already"
+			detail = append(detail, "gone already")
 		case k.tried:
-			state += "; NOT closed"
+			detail = append(detail, "NOT closed")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Side, s.PIDs[0], user, s.Socket.Local, s.Socket.Peer, dest, idle, ka, s.EndsBy, det, state)
+		fmt.Fprintf(w, row, s.Side, strconv.Itoa(s.PIDs[0]), user, s.Socket.Local, s.Socket.Peer, idle, s.EndsBy, det, state)
+		fmt.Fprintf(w, "  %s\n", strings.Join(detail, "; "))
 		if s.ConfigNote != "" {
 			n := s.Side.String() + " side: " + s.ConfigNote
 			if !seen[n] {
@@ -233,7 +236,6 @@ func printSessions(w io.Writer, ss []sshcfg.Session, kills []killed) {
 			}
 		}
 	}
-	tw.Flush()
 	for _, n := range notes {
 		fmt.Fprintf(w, "note: %s\n", printable(n))
 	}

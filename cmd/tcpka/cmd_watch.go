@@ -188,7 +188,10 @@ func runWatch(env *Env, f watchFlags, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	base := func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) }
+	// Scrapes read the last sweep (at most one socket scan per interval),
+	// never a scan of their own: a scraper cannot make watch walk every
+	// socket on demand.
+	base := watch.LastSweep(f.interval, func() (metrics.Info, []metrics.Sample, error) { return metricsBase(env) })
 	var target watch.Target = &watch.ScopeTarget{Scope: env.Scope, Profile: p.Name, Log: log}
 	if f.rearm {
 		r := rearm.New(rearm.Options{ProcRoot: env.ProcRoot()})

@@ -70,9 +70,9 @@ func TestEnforcePIDCLI(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("--dry-run: exit %d, %s", code, errs)
 	}
-	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25s, dead-peer detection 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^pid \d+ \(tcpka.test\): profile fast-failover: time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25000 ms, dead-peer detection 25 s$`)
 	mustMatch(t, "--dry-run", out, `(?m)^  tcp_retries2 6 is per network namespace, not per socket: tcpka apply sets it$`)
-	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5 \+ TCP_USER_TIMEOUT 25000ms, detection never -> 25 s, data in flight 929 s \(15m29s\) -> 25 s$`)
+	mustMatch(t, "--dry-run", out, `(?m)^  fd \d+ +127\.0\.0\.1:\d+ -> `+regexp.QuoteMeta(echo)+`  keepalive off -> 10/3/5 \+ TCP_USER_TIMEOUT 25000 ms, detection never -> 25 s, data in flight 939 s \(15m39s\) -> 26 s$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with the sysctls' 7200/75/9, detection 7875 s \(2h11m15s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)keepalive with its own 60/10/5, detection 110 s \(1m50s\): left alone, --override to change$`)
 	mustMatch(t, "--dry-run", out, `(?m)^dry run: would change 1 of 3 connected TCP sockets; 1 listening socket left alone; nothing changed$`)
@@ -101,7 +101,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 		t.Errorf("--override --json: %+v", j)
 	}
 	for _, s := range j.Sockets {
-		if a := s.After; a["time_s"] != 10.0 || a["detection_s"] != 25.0 || a["data_in_flight_s"] != 25.0 || a["user_timeout_ms"] != 25000.0 {
+		if a := s.After; a["time_s"] != 10.0 || a["detection_s"] != 25.0 || a["data_in_flight_s"] != 26.0 || a["user_timeout_ms"] != 25000.0 {
 			t.Errorf("--json socket %+v", s)
 		}
 	}
@@ -113,7 +113,7 @@ func TestEnforcePIDCLI(t *testing.T) {
 	_ = c.Cmd.Process.Kill()
 	_ = c.Cmd.Wait()
 	out, errs, code = tcpkaRun(t, "enforce", "fast-failover", "--pid", pid)
-	if code != 1 || out != "" || errs != "tcpka: enforce: pid "+pid+": process gone: no such process\n" {
+	if code != 2 || out != "" || errs != "tcpka: enforce: --pid "+pid+": no such process\n" {
 		t.Errorf("gone pid: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
@@ -242,7 +242,7 @@ func TestEnforceCgroupCLI(t *testing.T) {
 	if code != 0 {
 		t.Errorf("enforce --remove: exit %d", code)
 	}
-	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25s\) detached, pin \S+ deleted$`)
+	mustMatch(t, "--remove", out, `(?m)^removed: cgroup `+regexp.QuoteMeta(cg)+` \(time 10 s, intvl 3 s, probes 5, TCP_USER_TIMEOUT 25000 ms\) detached, pin \S+ deleted$`)
 	out, _, _ = tcpkaRun(t, append([]string{"enforce", "--list"}, flags...)...)
 	mustMatch(t, "--list after remove", out, `^no cgroup has a tcpka keepalive program`)
 	after := enforcetest.Start(t, cg, "dial:"+echo)

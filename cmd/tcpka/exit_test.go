@@ -19,7 +19,7 @@ import (
 // drift and a missed goal are the report on stdout, nothing on stderr.
 // Nothing here writes a real sysctl: every tree is a fake one.
 func TestExitCodes(t *testing.T) {
-	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) // profile ssh
+	tree := fakeProc(t, keepalive.Settings{Time: 60, Intvl: 13, Probes: 4, Retries2: 8}) // profile ssh
 	defaults := fakeProc(t, keepalive.Settings{})                                        // 7200/75/9
 	empty := t.TempDir()                                                                 // no sysctls: unreadable
 	bad := "testdata/exit/bad.yaml"
@@ -50,7 +50,7 @@ func TestExitCodes(t *testing.T) {
 		want   string // in stderr for line, in stdout otherwise
 	}{
 		// show
-		{[]string{"show", "--proc-root", tree}, exitOK, quiet, "dead peer detected after 120 s"},
+		{[]string{"show", "--proc-root", tree}, exitOK, quiet, "dead peer detected after 112 s"},
 		{[]string{"show", "extra", "--proc-root", tree}, exitUsage, line, "takes no arguments"},
 		{[]string{"show", "--nope", "--proc-root", tree}, exitUsage, line, "unknown flag: --nope"},
 		{[]string{"show", "--netns", "pid:abc", "--proc-root", tree}, exitUsage, line, "bad network namespace"},
@@ -113,6 +113,16 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"metrics", "--proc-root", tree, "--root", noInstall, "--textfile-dir", missing}, exitUsage, line, "no such file or directory"},
 		{[]string{"metrics", "extra"}, exitUsage, line, "takes no arguments"},
 		{[]string{"metrics", "--proc-root", empty, "--root", noInstall}, exitUnknown, line, "no such sysctl"},
+		// enforce: a process or cgroup that does not exist is bad input
+		{[]string{"enforce", "ssh", "--pid", "99999999"}, exitUsage, line, "--pid 99999999: no such process"},
+		{[]string{"enforce", "ssh", "--cgroup", missing}, exitUsage, line, "--cgroup " + missing + ": no such directory"},
+		{[]string{"enforce", "ssh", "--pid", "0"}, exitUsage, line, "--pid 0: not a process id"},
+		// sockets: --kill only with --dying, --dry-run only with --kill
+		{[]string{"sockets", "--kill"}, exitUsage, line, "--kill goes with --dying"},
+		{[]string{"sockets", "--dying", "--dry-run"}, exitUsage, line, "--dry-run goes with --kill"},
+		{[]string{"sockets", "--dying", "--kill", "--summary"}, exitUsage, line, "not with --summary"},
+		{[]string{"sockets", "--pid", "99999999"}, exitUsage, line, "--pid 99999999: no such process"},
+		{[]string{"sockets", "--port", "70000"}, exitUsage, line, "--port 70000"},
 		// render reads no kernel: 0 or 2
 		{[]string{"render", "ssh"}, exitOK, quiet, "net.ipv4.tcp_keepalive_time = 60"},
 		{[]string{"render", "nope"}, exitUsage, line, "nope: unknown profile"},
@@ -150,7 +160,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 	// Nothing above changed the tree it read.
-	if v, err := sysctl.NewFS(tree).Read(); err != nil || v != (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}) {
+	if v, err := sysctl.NewFS(tree).Read(); err != nil || v != (keepalive.Settings{Time: 60, Intvl: 13, Probes: 4, Retries2: 8}) {
 		t.Errorf("the tree holds %+v (%v), want the ssh profile's values as they were", v, err)
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "time: 1m\n" {

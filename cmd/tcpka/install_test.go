@@ -151,7 +151,7 @@ func TestInstallNotRoot(t *testing.T) {
 		{"install into an empty tree", []string{"install", "aws-nlb", "--root", empty}, 1, "",
 			`^tcpka: install needs root to write below /etc: run it with sudo: \S+/empty/etc: permission denied\n$`},
 		{"uninstall", []string{"uninstall", "--root", installed}, 1, "",
-			`^tcpka: uninstall needs root to remove files below /etc: run it with sudo: remove \S+/installed/etc/sysctl.d/60-tcpka.conf: permission denied\n$`},
+			`^tcpka: uninstall needs root to remove files below /etc: run it with sudo: write \S+/installed/etc/tcpka/install.json: permission denied\n$`}, // its journal, before any file goes
 		{"install --dry-run", []string{"install", "aws-nlb", "--root", installed, "--dry-run"}, 0,
 			`(?m)^  update    /etc/sysctl.d/60-tcpka.conf\n(.*\n)*  update    /etc/tcpka/install.json  \(what uninstall removes\)\ndry run: nothing written`, ""},
 		{"install the same again", []string{"install", "ssh", "--root", installed}, 0,

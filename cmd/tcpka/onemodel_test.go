@@ -17,7 +17,9 @@ import (
 // 32 s (checked against live sockets). sockets, enforce --pid (before the
 // change) and metrics must all say 32 s; enforce's "after" keeps the
 // socket's user timeout under a profile that sets none: 10/3/5 with 30 s
-// gives 10 + 7*3 = 31 s, not the 25 s of 10/3/5 alone.
+// gives 10 + 7*3 = 31 s, not the 25 s of 10/3/5 alone. With data in
+// flight the user timeout decides: 30 s after the first retransmission,
+// 31 s.
 func TestOneFigurePerSocket(t *testing.T) {
 	if !enforcetest.InScratchNetns(t) {
 		return
@@ -32,7 +34,7 @@ func TestOneFigurePerSocket(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sockets: exit %d: %s", code, errs)
 	}
-	mustMatch(t, "sockets", out, `(?m) 11/7/5 own +30000ms +32 s +30 s$`)
+	mustMatch(t, "sockets", out, `(?m)^  \S+\[\d+\]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 31 s$`)
 	out, _, _ = tcpkaRun(t, "sockets", "--processes", "--pid", pid, "--json")
 	var sj struct {
 		Sockets []map[string]any `json:"sockets"`
@@ -40,8 +42,8 @@ func TestOneFigurePerSocket(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sj); err != nil || len(sj.Sockets) != 1 {
 		t.Fatalf("sockets --json: %v\n%s", err, out)
 	}
-	if s := sj.Sockets[0]; s["time_s"] != 11.0 || s["user_timeout_ms"] != 30000.0 || s["detection_s"] != 32.0 || s["data_in_flight_s"] != 30.0 {
-		t.Errorf("sockets --json: %v, want time_s 11, user_timeout_ms 30000, detection_s 32, data_in_flight_s 30", s)
+	if s := sj.Sockets[0]; s["time_s"] != 11.0 || s["user_timeout_ms"] != 30000.0 || s["detection_s"] != 32.0 || s["data_in_flight_s"] != 31.0 {
+		t.Errorf("sockets --json: %v, want time_s 11, user_timeout_ms 30000, detection_s 32, data_in_flight_s 31", s)
 	}
 
 	// tcpka enforce --pid --override --dry-run: before and after.
@@ -49,7 +51,7 @@ func TestOneFigurePerSocket(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("enforce: exit %d: %s", code, errs)
 	}
-	mustMatch(t, "enforce", out, `(?m)^  fd `+strconv.Itoa(fd)+` .* 11/7/5 \+ TCP_USER_TIMEOUT 30000ms -> 10/3/5 \+ TCP_USER_TIMEOUT 30000ms, detection 32 s -> 31 s$`)
+	mustMatch(t, "enforce", out, `(?m)^  fd `+strconv.Itoa(fd)+` .* 11/7/5 \+ TCP_USER_TIMEOUT 30000 ms -> 10/3/5 \+ TCP_USER_TIMEOUT 30000 ms, detection 32 s -> 31 s$`)
 	out, _, _ = tcpkaRun(t, "enforce", "testdata/profiles/keepalive-only.yaml", "--pid", pid, "--override", "--dry-run", "--json")
 	var ej struct {
 		Sockets []struct{ Before, After map[string]any }

@@ -221,8 +221,8 @@ func TestConcurrentAppliesAreSerialised(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, stderr)
 	}
-	if out != "60 15 4 " && out != "300 30 5 " {
-		t.Errorf("after concurrent applies the netns holds %q: a mix of ssh (60 15 4) and aws-nlb (300 30 5)", out)
+	if out != "60 13 4 " && out != "300 30 5 " {
+		t.Errorf("after concurrent applies the netns holds %q: a mix of ssh (60 13 4) and aws-nlb (300 30 5)", out)
 	}
 	if stderr != "" {
 		t.Errorf("an apply failed: %s", stderr)

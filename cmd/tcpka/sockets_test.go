@@ -62,7 +62,7 @@ func sock(state sockdiag.State, local, peer string, timer sockdiag.Timer, expire
 
 var (
 	fakeSockets = fakeLister{
-		sock(sockdiag.Established, "10.0.0.1:22", "10.0.0.9:51234", sockdiag.TimerKeepalive, 7199500, 0, 1),  // sshd, sysctl values
+		sock(sockdiag.Established, "10.0.0.1:22", "10.0.0.9:51234", sockdiag.TimerKeepalive, 599500, 0, 1),   // sshd, sysctl values
 		sock(sockdiag.Established, "10.0.0.1:6379", "10.0.0.7:40000", sockdiag.TimerKeepalive, 250, 2, 2),    // redis, own 300/10/3, probing
 		sock(sockdiag.Established, "[2001:db8::1]:8080", "[2001:db8::2]:50000", sockdiag.TimerNone, 0, 0, 3), // app, keepalive off
 		sock(sockdiag.Established, "10.0.0.1:8080", "10.0.0.3:50001", sockdiag.TimerRetransmit, 200, 1, 4),   // app, own + user timeout, retransmitting
@@ -80,7 +80,49 @@ var (
 	fakeSys = keepalive.Settings{Time: 600, Intvl: 30, Probes: 4, Retries2: 15}
 )
 
+// A namespace in trouble, its sysctls fakeSys (600/30/4, retries2 15)
+// since a change from 7200/75/9 a minute ago; every socket has tcp_info.
+var (
+	troubleSockets = fakeLister{
+		// An SSH session opened before the change: its timer armed for
+		// 7200 s has 7140 s to go.
+		withInfo(sock(sockdiag.Established, "10.0.0.1:22", "10.0.0.9:51234", sockdiag.TimerKeepalive, 7140000, 0, 11),
+			sockdiag.TCPInfo{LastDataRecv: 60 * time.Second, LastAckRecv: 60 * time.Second}),
+		// redis with its own 300/10/3, two probes out, the peer silent
+		// 312 s: the third goes out in 0.25 s and the kernel drops it at
+		// the next timer, 10 s later.
+		withInfo(sock(sockdiag.Established, "10.0.0.1:6379", "10.0.0.7:40000", sockdiag.TimerKeepalive, 250, 2, 12),
+			sockdiag.TCPInfo{Probes: 2, LastDataRecv: 312 * time.Second, LastAckRecv: 312 * time.Second}),
+		// app retransmitting for 1.4 s (RTOs of 0.2, 0.4 and 0.8 s), no
+		// acknowledgement: tcp_retries2 15 gives up 924.6 s after the
+		// first retransmission, at the RTO timer that comes then.
+		withInfo(sock(sockdiag.Established, "10.0.0.1:8080", "10.0.0.3:50001", sockdiag.TimerRetransmit, 1600, 3, 13),
+			sockdiag.TCPInfo{Retransmits: 3, Backoff: 3, RTO: 1600 * time.Millisecond, TotalRTORecoveries: 1, TotalRTOTime: 1400 * time.Millisecond,
+				LastDataRecv: 1600 * time.Millisecond, LastAckRecv: 1600 * time.Millisecond}),
+		// A healthy one: its probe was answered.
+		withInfo(sock(sockdiag.Established, "10.0.0.1:8080", "10.0.0.4:50002", sockdiag.TimerKeepalive, 580000, 0, 14),
+			sockdiag.TCPInfo{LastDataRecv: 20 * time.Second, LastAckRecv: 20 * time.Second}),
+	}
+	troubleOwn = fakeOwners{11: {PID: 10, FD: 4}, 12: {PID: 20, FD: 9}, 13: {PID: 30, FD: 5}, 14: {PID: 30, FD: 6}}
+	troubleOpt = fakeOptions{
+		11: *sockOpts(true, 600, 30, 4, 0),
+		12: *sockOpts(true, 300, 10, 3, 0),
+		13: *sockOpts(true, 600, 30, 4, 0),
+		14: *sockOpts(true, 600, 30, 4, 0),
+	}
+)
+
+func withInfo(s sockdiag.Socket, i sockdiag.TCPInfo) sockdiag.Socket {
+	s.HasInfo, s.Info = true, i
+	return s
+}
+
 func runFake(t *testing.T, f socketsFlags) string {
+	t.Helper()
+	return runFakeOn(t, f, fakeSockets, fakeOwn, fakeOpt)
+}
+
+func runFakeOn(t *testing.T, f socketsFlags, l fakeLister, own fakeOwners, opt fakeOptions) string {
 	t.Helper()
 	if f.state == "" {
 		f.state = "established"
@@ -89,13 +131,12 @@ func runFake(t *testing.T, f socketsFlags) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &sockdiag.Scan{Lister: fakeSockets, Sysctls: fakeSys, Net: detect.Net{HZ: 250},
-		Filter: sockdiag.Filter{States: states, Port: f.port, PID: f.pid, NoKeepalive: f.noKeepalive}}
+	sc := newScan(f, states, l, fakeSys, detect.Net{HZ: 250})
 	if f.processes || f.pid > 0 {
-		sc.Owners = fakeOwn
+		sc.Owners = own
 	}
 	if f.processes {
-		sc.Options = fakeOpt
+		sc.Options = opt
 	}
 	var out, errb bytes.Buffer
 	scope, err := netscope.Open(netscope.Roots{Proc: t.TempDir(), Run: t.TempDir()}, "", false)
@@ -116,7 +157,7 @@ func runFake(t *testing.T, f socketsFlags) string {
 func TestSocketsText(t *testing.T) {
 	got := runFake(t, socketsFlags{})
 	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
-ESTAB       10.0.0.1:22             10.0.0.9:51234          on         1h59m59s    0
+ESTAB       10.0.0.1:22             10.0.0.9:51234          on         9m59s       0
 ESTAB       10.0.0.1:6379           10.0.0.7:40000          on         250ms       2
 ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -
 ESTAB       10.0.0.1:8080           10.0.0.3:50001          unknown    on          -
@@ -130,10 +171,14 @@ ESTAB       10.0.0.1:9000           10.0.0.5:50003          on         5s       
 
 func TestSocketsTextProcesses(t *testing.T) {
 	got := runFake(t, socketsFlags{processes: true, port: 8080})
-	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES  PID      COMMAND          IDLE/INTVL/CNT     USER-TMO  DETECTION         DATA
-ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -       30       app              off                -         never while idle  929 s (15m29s)
-ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -       30       app              11/7/5 own         30000ms   32 s              30 s
-ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0       30       app              -                  -         -                 -
+	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
+ESTAB       [2001:db8::1]:8080      [2001:db8::2]:50000     off        -           -
+  app[30]  keepalive off: never detected while idle, data in flight 939 s (15m39s)
+ESTAB       10.0.0.1:8080           10.0.0.3:50001          on         on          -
+  app[30]  own 11/7/5, TCP_USER_TIMEOUT 30000 ms: detection 32 s, data in flight 31 s;
+    dying: 1 retransmission unanswered, dropped in 30 s
+ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s          0
+  app[30]  options not read
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sockets --processes --port 8080 (-want +got):\n%s", diff)
@@ -141,7 +186,9 @@ ESTAB       10.0.0.1:8080           10.0.0.4:50002          on         5s       
 }
 
 func TestSocketsFilters(t *testing.T) {
-	count := func(out string) int { return strings.Count(out, "\n") - 1 } // minus the header
+	count := func(out string) int { // socket lines: not the header, not --processes' second lines
+		return strings.Count(out, "\n") - 1 - strings.Count(out, "\n  ")
+	}
 	tests := []struct {
 		name string
 		f    socketsFlags
@@ -174,6 +221,7 @@ TCP sockets (established)               6
     with their own values               2
     with TCP_USER_TIMEOUT               1
     options not read                    2  (no process found, or it exited)
+  dying: peer not answering             2  tcpka sockets --dying lists them
 worst detection among keepalive sockets: 720 s (12m)
 the sysctls reach 1 of 6 sockets
 
@@ -229,7 +277,9 @@ func TestSocketsJSON(t *testing.T) {
 	}
 	want := map[string]any{"state": "ESTAB", "local": "10.0.0.1:8080", "peer": "10.0.0.3:50001", "keepalive": "on", "timer": "on", "timer_ms": 200.0,
 		"recv_q": 0.0, "send_q": 0.0, "uid": 0.0, "inode": 4.0, "pid": 30.0, "command": "app", "time_s": 11.0, "intvl_s": 7.0, "probes": 5.0,
-		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "detection": "32s", "data_in_flight_s": 30.0}
+		"user_timeout_ms": 30000.0, "follows_sysctl": false, "detection_s": 32.0, "detection": "32s", "data_in_flight_s": 31.0,
+		// retransmitting once: dying, and TCP_USER_TIMEOUT 30 s ends it
+		"dying": map[string]any{"reason": "retransmit", "unanswered": 1.0, "silent_s": 0.0, "drop_in_s": 30.0, "drop_in_min_s": 29.0, "drop_in_max_s": 31.0}}
 	if diff := cmp.Diff(want, got.Sockets[1]); diff != "" {
 		t.Errorf("socket (-want +got):\n%s", diff)
 	}
@@ -272,5 +322,123 @@ func TestAppendPeer(t *testing.T) {
 		if got := string(appendPeer(nil, netip.MustParseAddrPort(in))); got != want {
 			t.Errorf("appendPeer(%s) = %s, want %s (as ss prints it)", in, got, want)
 		}
+	}
+}
+
+// TestSocketsProcessLineFits: the widest --processes line (a 15-character
+// command, the largest PID, own values at their maxima and the largest
+// TCP_USER_TIMEOUT) wraps before its figures and stays within 100
+// columns.
+func TestSocketsProcessLineFits(t *testing.T) {
+	o := sockOpts(true, keepalive.Time.Max, keepalive.Intvl.Max, keepalive.Probes.Max, int(keepalive.MaxUserTimeout/time.Millisecond))
+	r := &sockdiag.Row{HasOwner: true, Owner: sockdiag.Owner{PID: 4194304}, Command: "fifteen-chars-x",
+		Verdict: sockdiag.Verdict{Keepalive: sockdiag.KeepaliveOn, HasOptions: true, Own: true, Options: *o,
+			Bounds: detect.Bounds{Idle: 2147483647, Data: 2147483}}}
+	got := string(appendProcessLine(nil, r))
+	want := "  fifteen-chars-x[4194304]  own 32767/32767/127, TCP_USER_TIMEOUT 2147483647 ms:\n" +
+		"    detection 2147483647 s (596523h14m7s), data in flight 2147483 s (596h31m23s)\n"
+	if got != want {
+		t.Errorf("process line:\n%s\nwant:\n%s", got, want)
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if len(l) > 100 {
+			t.Errorf("%d columns: %q", len(l), l)
+		}
+	}
+}
+
+// TestSocketsDyingText: --dying lists the two connections whose peer
+// stopped answering, not the SSH session on an old timer nor the healthy
+// one; with --processes the redis socket's own 300/10/3 give its drop
+// (the third probe in 0.25 s, the drop one interval later), where the
+// sysctls' 600/30/4 would wait for 600 s of silence first.
+func TestSocketsDyingText(t *testing.T) {
+	got := runFakeOn(t, socketsFlags{dying: true}, troubleSockets, troubleOwn, troubleOpt)
+	want := `LOCAL                   PEER                    REASON      UNANSWERED  SILENT    DROPPED
+10.0.0.1:6379           10.0.0.7:40000          keepalive   2           5m12s     in 5m58s
+10.0.0.1:8080           10.0.0.3:50001          retransmit  3           2 s       in 15m34s
+drop times assume the sysctls' values: --processes reads each socket's own (root)
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets --dying (-want +got):\n%s", diff)
+	}
+	got = runFakeOn(t, socketsFlags{dying: true, processes: true}, troubleSockets, troubleOwn, troubleOpt)
+	want = `LOCAL                   PEER                    REASON      UNANSWERED  SILENT    DROPPED
+10.0.0.1:6379           10.0.0.7:40000          keepalive   2           5m12s     in 11 s
+  redis-server[20]  own 300/10/3: detection 330 s (5m30s), data in flight 939 s (15m39s);
+    dying: 2 keepalive probes unanswered, dropped in 11 s
+10.0.0.1:8080           10.0.0.3:50001          retransmit  3           2 s       in 15m34s
+  app[30]  sysctl 600/30/4: detection 720 s (12m), data in flight 939 s (15m39s);
+    dying: 3 retransmissions unanswered, dropped in 15m34s
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets --dying --processes (-want +got):\n%s", diff)
+	}
+	if got := runFake(t, socketsFlags{dying: true}); got != "LOCAL                   PEER                    REASON      UNANSWERED  SILENT    DROPPED\nno dying connections: every peer answers\n" &&
+		!strings.Contains(got, "keepalive") {
+		t.Errorf("sockets --dying with none dying:\n%s", got)
+	}
+}
+
+// TestSocketsStaleTimer: the SSH session's timer, armed under 7200 s
+// before the sysctls became 600/30/4, still has 7140 s to go: its line
+// says so and its detection counts from that timer (7140 s, then four
+// probes 30 s apart, each timer late as the wheel fires it), and the
+// summary counts it and the dying ones.
+func TestSocketsStaleTimer(t *testing.T) {
+	got := runFakeOn(t, socketsFlags{processes: true, port: 22}, troubleSockets, troubleOwn, troubleOpt)
+	want := `STATE       LOCAL                   PEER                    KEEPALIVE  NEXT-PROBE  PROBES
+ESTAB       10.0.0.1:22             10.0.0.9:51234          on         1h59m       0
+  sshd[10]  sysctl 600/30/4: detection 7328 s (2h2m8s), data in flight 939 s (15m39s);
+    timer armed with older values fires in 1h59m
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets --processes --port 22 (-want +got):\n%s", diff)
+	}
+	got = runFakeOn(t, socketsFlags{summary: true, processes: true}, troubleSockets, troubleOwn, troubleOpt)
+	for _, l := range []string{
+		"  timers armed with older values        1  until 1h59m: tcpka apply --rearm makes the values hold now\n",
+		"  dying: peer not answering             2  tcpka sockets --dying lists them\n",
+		"worst detection among keepalive sockets: 7328 s (2h2m8s)\n",
+	} {
+		if !strings.Contains(got, l) {
+			t.Errorf("sockets --summary --processes lacks %q:\n%s", l, got)
+		}
+	}
+	var j struct {
+		StaleTimers int            `json:"stale_timers"`
+		StaleUntilS int            `json:"stale_until_s"`
+		Worst       int            `json:"worst_detection_s"`
+		Dying       map[string]int `json:"dying"`
+	}
+	if err := json.Unmarshal([]byte(runFakeOn(t, socketsFlags{summary: true, processes: true, json: true}, troubleSockets, troubleOwn, troubleOpt)), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.StaleTimers != 1 || j.StaleUntilS != 7140 || j.Worst != 7328 || !cmp.Equal(j.Dying, map[string]int{"keepalive": 1, "retransmit": 1, "window": 0}) {
+		t.Errorf("summary --json: %+v", j)
+	}
+	var sj struct {
+		Sockets []struct {
+			Local       string
+			StaleTimerS *int `json:"stale_timer_s"`
+			Detection   int  `json:"detection_s"`
+			Dying       *struct {
+				Reason     string
+				Unanswered int
+				DropInS    int `json:"drop_in_s"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(runFakeOn(t, socketsFlags{processes: true, json: true}, troubleSockets, troubleOwn, troubleOpt)), &sj); err != nil || len(sj.Sockets) != 4 {
+		t.Fatal(err, sj)
+	}
+	if s := sj.Sockets[0]; s.StaleTimerS == nil || *s.StaleTimerS != 7140 || s.Detection != 7328 || s.Dying != nil {
+		t.Errorf("stale socket in --json: %+v", s)
+	}
+	if s := sj.Sockets[1]; s.Dying == nil || s.Dying.Reason != "keepalive" || s.Dying.DropInS != 11 || s.StaleTimerS != nil {
+		t.Errorf("dying socket in --json: %+v", s)
+	}
+	if s := sj.Sockets[3]; s.Dying != nil || s.StaleTimerS != nil || s.Detection != 720 {
+		t.Errorf("healthy socket in --json: %+v", s)
 	}
 }

@@ -38,12 +38,17 @@ func TestSSHSessionsCLI(t *testing.T) {
 		t.Fatalf("ssh --sessions: exit %d: %s", code, errs)
 	}
 	t.Logf("tcpka ssh --sessions:\n%s", out)
-	mustMatch(t, "header", out, `^SIDE +PID +USER +LOCAL +PEER +DESTINATION +IDLE +KEEPALIVE +FIRST +DETECTION +STATE\n`)
+	mustMatch(t, "header", out, `^SIDE +PID +USER +LOCAL +PEER +IDLE +FIRST +DETECTION +STATE\n`)
 	// sshd: the logged-in user, ClientAliveInterval 5 x 3 checked every
 	// other interval: the SSH layer after 40 s.
-	mustMatch(t, "server", out, `(?m)^server +\d+ +`+sshtest.User+` +127\.0\.0\.1:2346 +127\.0\.0\.1:\d+ +- +- +tcp 2/1/60, ssh 5s x3 +ssh +40s +ok$`)
+	mustMatch(t, "server", out, `(?m)^server +\d+ +`+sshtest.User+` +127\.0\.0\.1:2346 +127\.0\.0\.1:\d+ +\d+ s +ssh +40 s +ok\n  keepalive tcp 2/1/60, ssh 5s x3$`)
 	// ssh: no SSH keepalives, so TCP keepalive: 2 + 1 x 60 = 62 s.
-	mustMatch(t, "client", out, `(?m)^client +\d+ +root +127\.0\.0\.1:\d+ +127\.0\.0\.1:2346 +e2e \(127\.0\.0\.1\) +- +tcp 2/1/60 +tcp +1m2s +ok$`)
+	mustMatch(t, "client", out, `(?m)^client +\d+ +root +127\.0\.0\.1:\d+ +127\.0\.0\.1:2346 +\d+ s +tcp +1m2s +ok\n  to e2e \(127\.0\.0\.1\); keepalive tcp 2/1/60$`)
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 100 {
+			t.Errorf("%d columns: %q", len(l), l)
+		}
+	}
 
 	out, _, code = tcpkaRun(t, "ssh", "--sessions", "--json")
 	var j struct {
@@ -63,7 +68,7 @@ func TestSSHSessionsCLI(t *testing.T) {
 		t.Errorf("--json client tcp: %+v, want time_s 2, detection_s 62", c.TCP)
 	}
 	if s.Side != "server" || s.User != sshtest.User || len(s.PIDs) != 2 || s.First != "ssh" || s.DetectionS == nil || *s.DetectionS != 40 ||
-		s.AliveIntervalS == nil || *s.AliveIntervalS != 5 || s.IdleS != nil || s.Dying || s.Peer != c.Local {
+		s.AliveIntervalS == nil || *s.AliveIntervalS != 5 || s.IdleS == nil || s.Dying != nil || s.Peer != c.Local {
 		t.Errorf("--json server: %+v", s)
 	}
 	if c.Side != "client" || c.User != "root" || c.Destination != "e2e" || c.HostName != "127.0.0.1" || c.RemoteUser != sshtest.User ||
@@ -76,7 +81,7 @@ func TestSSHSessionsCLI(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, _, _ = tcpkaRun(t, "ssh", "--sessions")
-		if strings.Count(out, "DYING: ") == 2 {
+		if strings.Count(out, " DYING\n") == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -85,7 +90,7 @@ func TestSSHSessionsCLI(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("after the cut:\n%s", out)
-	mustMatch(t, "dying", out, `(?m)^client .* DYING: \d+ keepalive probes? unanswered$`)
+	mustMatch(t, "dying", out, `(?m)^client .* DYING\n  to e2e \(127\.0\.0\.1\); keepalive tcp 2/1/60; \d+ keepalive probes? unanswered, dropped in (\d+ s|1m\d*s?)$`)
 	mustMatch(t, "hint", out, `(?m)^2 sessions are dying: close them now with tcpka ssh --sessions --kill-dying \(root\)$`)
 
 	out, errs, code = tcpkaRun(t, "ssh", "--sessions", "--kill-dying")
@@ -93,7 +98,7 @@ func TestSSHSessionsCLI(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("--kill-dying: exit %d: %s", code, errs)
 	}
-	if n := len(regexp.MustCompile(`(?m)DYING: .*; closed$`).FindAllString(out, -1)); n != 2 {
+	if n := len(regexp.MustCompile(`(?m) closed\n  .*unanswered, dropped in .*; closed$`).FindAllString(out, -1)); n != 2 {
 		t.Errorf("--kill-dying: %d sessions closed, want 2:\n%s", n, out)
 	}
 	if exited, _ := cl.Wait(5 * time.Second); !exited {

@@ -220,11 +220,7 @@ scrape_configs:
 		if _, err := c.Write(make([]byte, 1024)); err != nil {
 			t.Fatal(err)
 		}
-		if have["tcpka_dying_connections"] {
-			p.waitSeries(t, "TcpkaDyingConnectionsPersist", alerts["TcpkaDyingConnectionsPersist"], `job="tcpka"`)
-		} else {
-			t.Logf("TcpkaDyingConnectionsPersist: not checked, tcpka does not export tcpka_dying_connections yet")
-		}
+		p.waitSeries(t, "TcpkaDyingConnectionsPersist", alerts["TcpkaDyingConnectionsPersist"], `job="tcpka"`)
 
 		// conntrack forgets an established flow after 5 s, sooner than the first probe at 10 s.
 		if _, err := os.Stat(conntrackTimeout); err == nil {

@@ -44,7 +44,8 @@ var (
 const tempInfix = ".tcpka-tmp-"
 
 // Hook, when set, runs before each step of a write ("write", "fsync",
-// "rename", "fsync-dir") with the target's path; an error it returns fails
+// "rename", "fsync-dir") and of a removal ("unlink", "rmdir") with the
+// target's path; an error it returns fails
 // that step as the system call would. Tests and the fault-injection
 // benchmark use it; nothing else sets it.
 var Hook func(step, target string) error
@@ -405,6 +406,9 @@ func (d *Dir) renameNoReplace(tmp, name string) error {
 // Remove unlinks name (never following a symlink) and fsyncs the
 // directory; a name that is already gone is not an error.
 func (d *Dir) Remove(name string) error {
+	if err := hook("unlink", d.where(name)); err != nil {
+		return fmt.Errorf("remove %s: %w", d.where(name), Classify(err))
+	}
 	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
@@ -417,6 +421,9 @@ func (d *Dir) Remove(name string) error {
 // RemoveDir removes the empty directory name; one that is not empty stays
 // (it holds something tcpka did not write) and gone is false.
 func (d *Dir) RemoveDir(name string) (gone bool, err error) {
+	if err := hook("rmdir", d.where(name)); err != nil {
+		return false, fmt.Errorf("remove %s: %w", d.where(name), Classify(err))
+	}
 	err = unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
 	switch {
 	case err == nil:

@@ -36,15 +36,20 @@ func (b BootKey) By() string {
 // BootReport is what the next boot sets, from which file and line, and
 // where the runtime values differ: the boot section of tcpka show.
 type BootReport struct {
-	Root     string
-	Res      *Resolution
-	Keys     []BootKey
-	Boot     keepalive.Settings
-	Drift    []sysctl.Key
-	Unit     bool     // tcpka.service installed in /etc/systemd/system
-	Enabled  []string // its enablement links
-	Profile  string   // the installed profile's name, when the unit is enabled
-	Problems []string
+	Root    string
+	Res     *Resolution
+	Keys    []BootKey
+	Boot    keepalive.Settings
+	Drift   []sysctl.Key
+	Unit    bool     // tcpka.service installed in /etc/systemd/system
+	Enabled []string // its enablement links
+	Profile string   // the installed profile's name, when the unit is enabled
+	// Interrupted is "install" or "uninstall" when a tcpka install or
+	// uninstall was killed before it finished (its record says so): the
+	// next install or uninstall completes (or undoes) it. An interrupted
+	// uninstall's unit is not reported as installed: it is going.
+	Interrupted string
+	Problems    []string
 }
 
 // Boot resolves what the next boot sets under root ("/" for this machine)
@@ -65,6 +70,22 @@ func Boot(root string, rt keepalive.Settings) (*BootReport, error) {
 	}
 	_, err = os.Lstat(filepath.Join(root, UnitDir, UnitName))
 	b.Unit = err == nil
+	if m, _ := readManifest(root); m != nil {
+		switch m.State {
+		case pendingState:
+			b.Interrupted = "install"
+			b.Problems = append(b.Problems, "an install of tcpka was interrupted (killed before it finished): the next tcpka install or uninstall completes or undoes it")
+		case uninstallState:
+			b.Interrupted, b.Unit = "uninstall", false
+			left := 0
+			for _, f := range m.Files {
+				if _, err := os.Lstat(filepath.Join(root, f.Path)); err == nil {
+					left++
+				}
+			}
+			b.Problems = append(b.Problems, fmt.Sprintf("an uninstall of tcpka was interrupted (killed before it finished): %d of the %d files it removes are still there; the next tcpka uninstall (or install) completes it", left, len(m.Files)))
+		}
+	}
 	b.Enabled = Enabled(root)
 	var svc *profile.Profile
 	if b.Unit && len(b.Enabled) > 0 {

@@ -96,8 +96,10 @@ type manifest struct {
 	Files       []manifestEntry `json:"files"`
 	CreatedDirs []string        `json:"created_dirs,omitempty"`
 	// While an install runs (State "pending"): each change and its
-	// backup, and the directories this install made (see journal.go).
+	// backup, and the directories this install made; while an uninstall
+	// runs (State "uninstalling"), whether it was forced (see journal.go).
 	State   string   `json:"state,omitempty"`
+	Force   bool     `json:"force,omitempty"`
 	Changes []change `json:"changes,omitempty"`
 	NewDirs []string `json:"new_dirs,omitempty"`
 }
@@ -512,8 +514,7 @@ func Uninstall(root string, force bool) (*Result, error) {
 	for _, e := range m.Files {
 		d, _, err := atomicfile.OpenDir(root, path.Dir(e.Path), false)
 		if errors.Is(err, ErrNoDir) {
-			res.Actions = append(res.Actions, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
-			continue
+			continue // finishUninstall says it is already gone
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -524,10 +525,8 @@ func Uninstall(root string, force bool) (*Result, error) {
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case st == Absent:
-			res.Actions = append(res.Actions, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
-		case st == Ours && (sum(data) == e.SHA256 || force):
-			res.Actions = append(res.Actions, Action{Op: OpRemove, Path: e.Path})
+		case st == Absent, st == Ours && (sum(data) == e.SHA256 || force):
+			// finishUninstall removes it, or says it is already gone
 		case st == Ours:
 			errs = append(errs, fmt.Errorf("%s: %w: pass --force to remove it anyway", where(root, e.Path), ErrChanged))
 		default:
@@ -537,49 +536,17 @@ func Uninstall(root string, force bool) (*Result, error) {
 	if len(errs) > 0 {
 		return res, errors.Join(errs...)
 	}
-	for _, a := range res.Actions {
-		if a.Op != OpRemove {
-			continue
-		}
-		d, _, err := atomicfile.OpenDir(root, path.Dir(a.Path), false)
-		if err != nil {
-			return res, err
-		}
-		err = d.Remove(path.Base(a.Path))
-		d.Close()
-		if err != nil {
-			return res, err
-		}
-	}
-	d, _, err := atomicfile.OpenDir(root, ConfigDir, false)
-	if err != nil {
+	// The intent first (journal.go): the record, marked uninstalling,
+	// names what goes. A run killed from here on leaves it for show to
+	// name and for the next install or uninstall to complete.
+	j := *m
+	j.State, j.Force = uninstallState, force
+	if err := writeManifest(root, &j); err != nil {
 		return res, err
 	}
-	err = d.Remove(path.Base(ManifestFile))
-	d.Close()
-	if err != nil {
-		return res, err
-	}
-	res.Actions = append(res.Actions, Action{Op: OpRemove, Path: ManifestFile})
-	dirs := append([]string(nil), m.CreatedDirs...)
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs))) // deepest first
-	for _, c := range dirs {
-		pd, _, err := atomicfile.OpenDir(root, path.Dir(c), false)
-		if err != nil {
-			continue
-		}
-		gone, err := pd.RemoveDir(path.Base(c))
-		pd.Close()
-		switch {
-		case err != nil:
-			return res, err
-		case gone:
-			res.Actions = append(res.Actions, Action{Op: OpRemove, Path: c + "/"})
-		default:
-			res.Actions = append(res.Actions, Action{Op: OpKeep, Path: c + "/", Note: "not empty: holds files tcpka did not write"})
-		}
-	}
-	return res, nil
+	acts, err = finishUninstall(root, &j, "")
+	res.Actions = append(res.Actions, acts...)
+	return res, err
 }
 
 // ProfileCopy is what install writes to /etc/tcpka/profile.yaml: the

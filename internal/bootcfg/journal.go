@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
 	"golang.org/x/sys/unix"
@@ -38,6 +39,14 @@ type change struct {
 
 // pendingState marks a record written before the files it lists.
 const pendingState = "pending"
+
+// An uninstall journals its intent the same way: the record, rewritten
+// "uninstalling" (atomically) before the first file goes, lists what it
+// removes; then the files go, the directories install made (if empty),
+// the record, and tcpka's own directory last. A run killed anywhere leaves
+// the install, nothing, or an uninstalling record, which show names and
+// the next install or uninstall completes.
+const uninstallState = "uninstalling"
 
 const backupSuffix = ".tcpka-backup"
 
@@ -179,6 +188,13 @@ func Recover(root string) ([]Action, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m != nil && m.State == uninstallState {
+		acts, err := finishUninstall(root, m, "an interrupted uninstall had not removed it yet")
+		if err != nil {
+			return acts, fmt.Errorf("complete an interrupted uninstall: %w", err)
+		}
+		return acts, nil
+	}
 	if m == nil || m.State != pendingState {
 		cleanStray(root, m)
 		if m == nil {
@@ -252,4 +268,104 @@ func writeManifest(root string, m *manifest) error {
 	return withDir(root, ManifestFile, func(d *atomicfile.Dir, name string) error {
 		return d.WriteFile(name, append(b, '\n'), FileMode)
 	})
+}
+
+// finishUninstall removes what the uninstalling record m lists: each file
+// still holding what install wrote (or, forced, still tcpka's), the
+// directories install made if empty, the record, and tcpka's directory.
+// With a note (a run completing a killed one) the actions say "complete".
+func finishUninstall(root string, m *manifest, note string) ([]Action, error) {
+	op := OpRemove
+	if note != "" {
+		op = OpComplete
+	}
+	var acts []Action
+	for _, e := range m.Files {
+		if _, _, err := atomicfile.OpenDir(root, path.Dir(e.Path), false); errors.Is(err, ErrNoDir) {
+			if note == "" {
+				acts = append(acts, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
+			}
+			continue
+		}
+		err := withDir(root, e.Path, func(d *atomicfile.Dir, name string) error {
+			st, data, err := existing(d, name)
+			switch {
+			case err != nil:
+				return err
+			case st == Absent:
+				if note == "" {
+					acts = append(acts, Action{Op: OpSkip, Path: e.Path, Note: "already gone"})
+				}
+				return nil
+			case st == Ours && (sum(data) == e.SHA256 || m.Force):
+				if err := d.Remove(name); err != nil {
+					return err
+				}
+				acts = append(acts, Action{Op: op, Path: e.Path, Note: note})
+				return nil
+			}
+			acts = append(acts, Action{Op: OpKeep, Path: e.Path, Note: "changed since the uninstall began: left alone"})
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNoDir) {
+			return acts, err
+		}
+	}
+	// The directories install made, deepest first: those that hold the
+	// record (tcpka's own, and any it made above it) after the record.
+	var last, dirActs []Action
+	var after []string
+	dirs := append([]string(nil), m.CreatedDirs...)
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, c := range dirs {
+		if c == ConfigDir || strings.HasPrefix(ConfigDir, c+"/") {
+			after = append(after, c)
+			continue
+		}
+		if a, err := removeDir(root, c); err != nil {
+			return acts, err
+		} else if a.Op != "" {
+			dirActs = append(dirActs, a)
+		}
+	}
+	if err := withDir(root, ManifestFile, func(d *atomicfile.Dir, name string) error { return d.Remove(name) }); err != nil {
+		return acts, err
+	}
+	recNote := note
+	if note != "" {
+		recNote = "an interrupted uninstall: completed"
+	}
+	acts = append(acts, Action{Op: op, Path: ManifestFile, Note: recNote})
+	for _, c := range after {
+		a, err := removeDir(root, c)
+		if err != nil {
+			return acts, err
+		}
+		if a.Op != "" {
+			last = append(last, a)
+		}
+	}
+	// In the order uninstall always listed them: deepest first.
+	dirActs = append(dirActs, last...)
+	sort.SliceStable(dirActs, func(i, j int) bool { return dirActs[i].Path > dirActs[j].Path })
+	return append(acts, dirActs...), nil
+}
+
+// removeDir removes the directory p if it is empty: "remove", or "keep"
+// when it holds files tcpka did not write; nothing when its parent is
+// gone.
+func removeDir(root, p string) (Action, error) {
+	pd, _, err := atomicfile.OpenDir(root, path.Dir(p), false)
+	if err != nil {
+		return Action{}, nil
+	}
+	defer pd.Close()
+	gone, err := pd.RemoveDir(path.Base(p))
+	switch {
+	case err != nil:
+		return Action{}, err
+	case gone:
+		return Action{Op: OpRemove, Path: p + "/"}, nil
+	}
+	return Action{Op: OpKeep, Path: p + "/", Note: "not empty: holds files tcpka did not write"}, nil
 }

@@ -124,3 +124,45 @@ func worstLate(d time.Duration) time.Duration {
 func KeepsOpen(every, idleTimeout int) bool {
 	return every > 0 && every <= OpenLimit(idleTimeout)
 }
+
+// Worst gives the bands of a connection with settings s (complete: with
+// tcp_retries2, and TCP_USER_TIMEOUT if any) whose peer dies at the worst
+// moment, on a kernel of any common tick rate (AnyHZ): idle, the peer
+// dies right after its last packet, so the first unanswered probe comes
+// max(time, intvl) later (answered probes are that far apart) and the
+// rest intvl apart; with data in flight, the data leaves at the least RTO
+// of a short path. Their Upper is what a promise made for machines tcpka
+// does not run on (a plan, a shipped profile) must hold to.
+func Worst(s keepalive.Settings) (idle, data Band) {
+	if s.Time > 0 && s.Intvl > 0 {
+		first := s
+		first.Time = AnsweredEvery(s) // the last answered probe's timer, re-armed
+		idle = AnyHZ(Case{Settings: first})
+	} else {
+		idle = Band{Never: true, Rule: "keepalive values not known"}
+	}
+	if s.Retries2 > 0 || s.UserTimeout > 0 {
+		data = AnyHZ(Case{Settings: s, Data: true})
+	} else {
+		data = Band{Never: true, Rule: "tcp_retries2 not known"}
+	}
+	return idle, data
+}
+
+// Latest is Bounds at their worst (Worst's Upper), in whole seconds
+// rounded up: the figures a bound promised for other machines is checked
+// against. Idle is -1 without SO_KEEPALIVE, Data -1 when tcp_retries2 is
+// not known and no user timeout bounds it.
+func Latest(s keepalive.Settings, keepaliveOn bool) Bounds {
+	idle, data := Worst(s)
+	b := Bounds{Idle: -1, Data: -1}
+	if keepaliveOn && !idle.Never {
+		b.Idle = ceilSecs(idle.Upper)
+	}
+	if !data.Never {
+		b.Data = ceilSecs(data.Upper)
+	}
+	return b
+}
+
+func ceilSecs(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"time"
 
@@ -81,26 +82,24 @@ type Case struct {
 }
 
 // Band is a prediction: when the survivor's connection fails, counted
-// from the moment the peer went silent (idle) or the data was sent.
+// from the moment the peer went silent (idle: keepalive switched on over
+// a silent peer) or the data was sent.
 type Band struct {
 	// Never: nothing will notice (idle, no SO_KEEPALIVE, no data).
 	Never bool
-	// Lower is the earliest the kernel can report the failure.
+	// Lower is the earliest the kernel can report the failure: every
+	// timer as early as the timer wheel files it.
 	Lower time.Duration
-	// Nominal is the time with every timer on time: the prediction.
+	// Nominal is the failure with every timer in the middle of the
+	// lateness the timer wheel gives it: what a measurement shows most.
 	Nominal time.Duration
-	// Upper is the latest, with every timer as late as the timer wheel
-	// allows, plus Slack.
+	// Upper is the latest: every timer as late as the timer wheel files
+	// it, plus Slack.
 	Upper time.Duration
 	// Timers is how many timer expiries lead to the failure.
 	Timers int
 	// Rule names the case in a few words.
 	Rule string
-	// Early is set when a late timer can end the connection one timer
-	// sooner than Nominal, at about Lower: the retransmission budget ends
-	// within the timer lateness after a retransmission (so the kernel's
-	// check may or may not find it spent there).
-	Early bool
 }
 
 // Contains says whether a measured time lies in the band.
@@ -115,23 +114,8 @@ func (b Band) Contains(d time.Duration) bool {
 // measure and the model's tests judge by it.
 func Confirms(b Band, measured time.Duration) bool { return b.Contains(measured) }
 
-// chain turns a run of timer delays into a band.
-func chain(hz int, lower time.Duration, delays ...time.Duration) Band {
-	var b Band
-	for _, d := range delays {
-		b.Nominal += d
-		b.Upper += d + Granularity(d, hz)
-	}
-	b.Upper += Slack
-	b.Timers = len(delays)
-	b.Lower = min(lower, b.Nominal)
-	if lower <= 0 {
-		b.Lower = b.Nominal
-	}
-	return b
-}
-
-// Predict gives the band for a case.
+// Predict gives the band for a case: the kernel's timer handlers replayed
+// over the timer wheel of a kernel at c.HZ.
 func Predict(c Case) Band {
 	hz := c.HZ
 	if hz <= 0 {
@@ -144,23 +128,51 @@ func Predict(c Case) Band {
 		return Band{Never: true, Rule: "no SO_KEEPALIVE: an idle dead peer is never noticed"}
 	}
 	s := c.Settings
-	t, iv := secs(s.Time), secs(s.Intvl)
-	if ut := s.UserTimeout; ut > 0 {
-		b := chain(hz, max(t+iv, ut), repeat(t, iv, probeTimers(s))...)
-		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", ut)
-		return b
+	run := func(nominal bool) outcome {
+		w := wheel{hz: hz, nominal: nominal}
+		k := kaSim{w: w, t: int64(s.Time) * int64(hz), i: int64(s.Intvl) * int64(hz), probes: s.Probes,
+			user: userJiffies(s.UserTimeout, hz), silent: measureSilence(w)}
+		// SO_KEEPALIVE switched on: the timer is armed for time, from a
+		// system call (not a timer), at a moment aligned to nothing.
+		x, g := w.arm(pt(0), k.t, 1, false)
+		k.fire(x, g, 0, 0, span{}, false)
+		return k.out
 	}
-	b := chain(hz, 0, repeat(t, iv, probeTimers(s))...)
-	b.Rule = "keepalive: time + intvl*probes"
+	b, _ := band(run(false), run(true), hz)
+	b.Rule = "keepalive: time + intvl*probes, each timer late as the timer wheel files it"
+	if ut := s.UserTimeout; ut > 0 {
+		b.Rule = fmt.Sprintf("keepalive with TCP_USER_TIMEOUT %s: first probe timer at or past it (probes ignored)", keepalive.FormatUserTimeout(ut))
+	}
 	return b
 }
 
-// retransmission simulates tcp_schedule_loss_probe and
-// tcp_retransmit_timer: a tail loss probe after the PTO, then a timer at the
-// RTO, doubling up to rto_max; its first expiry retransmits and stamps
-// retrans_stamp; the connection dies at the first expiry that finds the
-// budget (or the user timeout, to which the timer is clamped) elapsed since
-// that stamp.
+// measureSilence is how long the peer has been silent when a measurement
+// switches keepalive on: its last packet came a moment before (up to 5 ms
+// or a jiffy).
+func measureSilence(w wheel) span {
+	s := span{0, math.Max(1, 5/w.ms())}
+	if w.nominal {
+		return pt(s.mid())
+	}
+	return s
+}
+
+// userJiffies is msecs_to_jiffies(TCP_USER_TIMEOUT).
+func userJiffies(ut time.Duration, hz int) int64 {
+	if ut <= 0 {
+		return 0
+	}
+	return toJiffies(ut.Truncate(time.Millisecond), hz)
+}
+
+// retransmission replays tcp_schedule_loss_probe and tcp_retransmit_timer:
+// a tail loss probe after the PTO, then the RTO timer; its first expiry
+// retransmits and stamps retrans_stamp; each later expiry doubles the RTO
+// up to rto_max, and the connection is dropped at the first that finds
+// the budget (tcp_model_timeout of tcp_retries2, in milliseconds) or the
+// user timeout, to which the timer is clamped, spent since that stamp.
+// Which expiry that is depends on how late the timer wheel makes each
+// timer: with a 204 ms RTO tcp_retries2 3 and 4 end at the same one.
 func (c Case) retransmission(hz int) Band {
 	r := c.Retrans
 	rto := r.RTO
@@ -171,49 +183,48 @@ func (c Case) retransmission(hz int) Band {
 	retries2 := c.Settings.Retries2
 	limit, rule := r.Budget(retries2), fmt.Sprintf("retransmission: tcp_retries2 %d, budget %s after the first retransmission", retries2, human.Tenths(r.Budget(retries2)))
 	if ut > 0 {
-		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", ut)
+		limit, rule = ut, fmt.Sprintf("retransmission with TCP_USER_TIMEOUT %s: first retransmission + user timeout", keepalive.FormatUserTimeout(ut))
 	}
-	var delays []time.Duration
-	if !r.NoTLP {
-		pto := r.PTO
-		if pto <= 0 {
-			pto = rto
+	rtoJ := toJiffies(rto, hz)
+	run := func(nominal bool) outcome {
+		w := wheel{hz: hz, nominal: nominal}
+		x, align, fromTimer, timers := pt(0), int64(1), false, 0
+		if !r.NoTLP {
+			pto := r.PTO
+			if pto <= 0 {
+				pto = rto
+			}
+			// The tail loss probe, armed when the data goes out; the RTO
+			// timer starts when it fires.
+			x, align = w.arm(x, toJiffies(pto, hz), 1, false)
+			fromTimer, timers = true, 1
 		}
-		delays = append(delays, pto) // the tail loss probe; the RTO timer starts after it
+		x, align = w.arm(x, rtoJ, align, fromTimer)
+		sim := rtxSim{w: w, rtoMax: toJiffies(r.rtoMax(), hz), limit: float64(limit) / float64(time.Millisecond), user: ut > 0}
+		// The first expiry stamps retrans_stamp: moments from here are
+		// counted from it, and the outcome from the data's send.
+		sim.out.off = x
+		sim.fire(pt(0), align, 0, rtoJ, timers)
+		return sim.out
 	}
-	delays = append(delays, rto) // the first RTO expiry retransmits and stamps retrans_stamp
-	first := len(delays)
-	var since time.Duration // time since the first retransmission
-	for since < limit && len(delays) < 1000 {
-		rto = min(2*rto, r.rtoMax())
-		next := rto
-		if ut > 0 {
-			next = min(next, ut-since) // tcp_clamp_rto_to_user_timeout
-		}
-		delays = append(delays, next)
-		since += next
-	}
-	var before time.Duration
-	for _, d := range delays[:first] {
-		before += d
-	}
-	b := chain(hz, before+limit, delays...)
+	b, _ := band(run(false), run(true), hz)
 	b.Rule = rule
-	// The expiry before the last one found `since - last` < limit; if the
-	// timers up to it can be late by the difference, it may be the last.
-	if n := len(delays); n-1 > first {
-		prev := chain(hz, 0, delays[:n-1]...)
-		if prev.Upper >= before+limit && ut == 0 {
-			b.Early = true
-		}
-	}
 	return b
 }
 
-func repeat(first, then time.Duration, n int) []time.Duration {
-	out := []time.Duration{first}
-	for range n {
-		out = append(out, then)
+// AnyHZ is the band of c on a kernel of any of the common tick rates
+// (CommonHZ): the earliest Lower and the latest Upper among them, the
+// nominal of DefaultHZ. A bound promised for machines tcpka does not run
+// on (a plan, a shipped profile) must hold with its Upper. With data in
+// flight and no RTO given, each rate's MinRTO is used.
+func AnyHZ(c Case) Band {
+	c.HZ = DefaultHZ
+	out := Predict(c)
+	for _, hz := range CommonHZ {
+		c.HZ = hz
+		b := Predict(c)
+		out.Lower = min(out.Lower, b.Lower)
+		out.Upper = max(out.Upper, b.Upper)
 	}
 	return out
 }

@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/netns"
 	"github.com/tcpka/tcpka/internal/netscope"
+	"github.com/tcpka/tcpka/internal/procname"
 	"github.com/tcpka/tcpka/internal/sockopt"
 	"github.com/tcpka/tcpka/internal/sysctl"
 	"golang.org/x/sys/unix"
@@ -89,8 +89,7 @@ func EnforcePID(pid int, s keepalive.Settings, opt PIDOptions) (*PIDResult, erro
 		return nil, explainPID(pid, err)
 	}
 	defer unix.Close(pidfd)
-	comm, _ := os.ReadFile(filepath.Join(opt.ProcRoot, strconv.Itoa(pid), "comm"))
-	res.Comm = strings.TrimSpace(string(comm))
+	res.Comm, _ = procname.Read(opt.ProcRoot, pid)
 	fdDir := filepath.Join(opt.ProcRoot, strconv.Itoa(pid), "fd")
 	entries, err := os.ReadDir(fdDir)
 	if err != nil {

@@ -42,6 +42,25 @@ func Seconds(n int) string {
 	return strconv.Itoa(n) + " s (" + Duration(n) + ")"
 }
 
+// Short prints a time in one column's style: seconds with their unit
+// under a minute, the duration above: "9 s", "14m32s".
+func Short(n int) string {
+	if n < 60 && n > -60 {
+		return strconv.Itoa(n) + " s"
+	}
+	return Duration(n)
+}
+
+// Span prints a duration a flag was given as, without Go's zero units:
+// "10m" for 10m0s, "2h30m", "1m30s"; a duration with a fraction of a
+// second keeps Go's form ("3.9s", "250ms").
+func Span(d time.Duration) string {
+	if d%time.Second != 0 {
+		return d.String()
+	}
+	return Duration(int(d / time.Second))
+}
+
 // FloatSeconds prints a measured or predicted time with two decimals and
 // its unit, and past a minute in words: "25.49 s", "928.68 s (15m29s)".
 func FloatSeconds(d time.Duration) string {

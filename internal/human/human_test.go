@@ -26,6 +26,20 @@ func TestSeconds(t *testing.T) {
 	}
 }
 
+func TestShortAndSpan(t *testing.T) {
+	for in, want := range map[int]string{0: "0 s", 9: "9 s", 59: "59 s", 60: "1m", 872: "14m32s"} {
+		if got := Short(in); got != want {
+			t.Errorf("Short(%d) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[time.Duration]string{10 * time.Minute: "10m", 150 * time.Minute: "2h30m", 90 * time.Second: "1m30s",
+		3900 * time.Millisecond: "3.9s", 250 * time.Millisecond: "250ms"} {
+		if got := Span(in); got != want {
+			t.Errorf("Span(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestFloatSeconds(t *testing.T) {
 	tests := map[time.Duration]string{
 		25490 * time.Millisecond:  "25.49 s",

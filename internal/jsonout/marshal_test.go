@@ -76,7 +76,7 @@ func TestInline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := `"time_s":7200,"intvl_s":75,"probes":9,"retries2":15,"detection_s":7875,"detection":"2h11m15s","data_in_flight_s":929`
+	obj := `"time_s":7200,"intvl_s":75,"probes":9,"retries2":15,"detection_s":7875,"detection":"2h11m15s","data_in_flight_s":939`
 	want := `{"netns":"net:[1]",` + obj + `,"after":{` + obj + `},"more":true}`
 	if string(got) != want {
 		t.Errorf("Marshal:\n got  %s\n want %s", got, want)
@@ -96,7 +96,7 @@ func TestSettingsShape(t *testing.T) {
 		want string
 	}{
 		{"namespace", Of(keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8}, detect.Net{}),
-			`{"time_s":60,"intvl_s":15,"probes":4,"retries2":8,"detection_s":120,"detection":"2m","data_in_flight_s":104}`},
+			`{"time_s":60,"intvl_s":15,"probes":4,"retries2":8,"detection_s":120,"detection":"2m","data_in_flight_s":107}`},
 		{"namespace without tcp_retries2", Of(keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}, detect.Net{}),
 			`{"time_s":60,"intvl_s":15,"probes":4,"detection_s":120,"detection":"2m"}`},
 		// A profile: unset keepalive keys are null, and the times are what
@@ -104,10 +104,10 @@ func TestSettingsShape(t *testing.T) {
 		// but only enforce sets it, so the data-in-flight time is
 		// tcp_retries2's.
 		{"partial profile", Profile(keepalive.Settings{Time: 300, Retries2: 8, UserTimeout: 2 * time.Minute}),
-			`{"time_s":300,"intvl_s":null,"probes":null,"retries2":8,"user_timeout_ms":120000,"detection_s":975,"detection":"16m15s","data_in_flight_s":104}`},
+			`{"time_s":300,"intvl_s":null,"probes":null,"retries2":8,"user_timeout_ms":120000,"detection_s":975,"detection":"16m15s","data_in_flight_s":107}`},
 		{"socket without keepalive", NewSettings(keepalive.Settings{Time: 7200, Intvl: 75, Probes: 9},
 			keepalive.Settings{Time: 7200, Intvl: 75, Probes: 9, Retries2: 15}, detect.Net{}, false),
-			`{"time_s":7200,"intvl_s":75,"probes":9,"detection_s":null,"data_in_flight_s":929}`},
+			`{"time_s":7200,"intvl_s":75,"probes":9,"detection_s":null,"data_in_flight_s":939}`},
 	}
 	for _, tt := range tests {
 		got, err := Marshal(tt.s)

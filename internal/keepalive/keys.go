@@ -265,3 +265,7 @@ func (k *Key) Check(n int) error {
 // Equal says whether k and o are the same key: a key is its entry in the
 // table (go-cmp compares keys with it).
 func (k *Key) Equal(o *Key) bool { return k == o }
+
+// FormatUserTimeout prints a TCP_USER_TIMEOUT in its kernel unit, named:
+// "3000 ms". Every command prints it so.
+func FormatUserTimeout(d time.Duration) string { return UserTimeout.Format(int(d / time.Millisecond)) }

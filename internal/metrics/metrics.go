@@ -163,6 +163,8 @@ func Gather(s Snapshot) ([]Family, error) {
 	dataDetect := gauge("tcpka_data_in_flight_detection_seconds", "Time a connection with unacknowledged data in flight takes to notice a silently dead peer: retransmission until tcp_retries2 gives up.")
 	sockets := gauge("tcpka_sockets", "Live TCP sockets by keepalive state: off (SO_KEEPALIVE unset), sysctl (follows the sysctls), own (per-socket values).")
 	nodeTimers := gauge("tcpka_node_idle_timeout_seconds", "The node's own timers that forget an idle TCP flow in this network namespace, by kind (conntrack, ipvs, nft-ct-timeout) and name: an idle connection must send a packet more often.")
+	dying := gauge("tcpka_dying_connections", "Established TCP connections whose peer stopped answering, by reason: keepalive (probes unanswered), retransmit (data never acknowledged) or window (zero-window probes unanswered); tcpka sockets --dying lists them.")
+	stale := gauge("tcpka_sockets_stale_timers", "Live TCP connections whose keepalive timer was armed with longer values than those in force (opened before the last change): they keep the old timing until it fires; tcpka apply --rearm makes the values hold now.")
 	worst := gauge("tcpka_sockets_worst_detection_seconds", "Longest time a live TCP socket takes to notice a silently dead peer, by state: idle (keepalive, TCP_USER_TIMEOUT) or data (unacknowledged data in flight).")
 	// One netns label on every sample as soon as any sample names its
 	// namespace: a family's metrics all carry the same label names.
@@ -196,6 +198,10 @@ func Gather(s Snapshot) ([]Family, error) {
 			sockets.set(float64(c.Off), append(lv, "keepalive", "off")...)
 			sockets.set(float64(c.Sysctl), append(lv, "keepalive", "sysctl")...)
 			sockets.set(float64(c.Own), append(lv, "keepalive", "own")...)
+			for _, r := range []string{detect.ReasonKeepalive, detect.ReasonRetransmit, detect.ReasonWindow} {
+				dying.set(float64(c.Dying[r]), append(lv, "reason", r)...)
+			}
+			stale.set(float64(c.Stale), lv...)
 			if c.WorstIdle > 0 {
 				worst.set(float64(c.WorstIdle), append(lv, "state", "idle")...)
 			}
@@ -239,7 +245,7 @@ func Gather(s Snapshot) ([]Family, error) {
 	}
 
 	var fams []Family
-	for _, f := range append(keyFams, kaDetect, dataDetect, nodeTimers, sockets, worst, installed, drift, keys, info, corrections, errs) {
+	for _, f := range append(keyFams, kaDetect, dataDetect, nodeTimers, sockets, dying, stale, worst, installed, drift, keys, info, corrections, errs) {
 		if fam, ok := f.build(); ok {
 			fams = append(fams, fam)
 		}

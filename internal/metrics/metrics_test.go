@@ -74,7 +74,7 @@ func TestWrite(t *testing.T) {
 			"GAUGE tcpka_keepalive_probes{}":                 "9",
 			"GAUGE tcpka_dead_peer_detection_seconds{}":      "7875",
 			"GAUGE tcpka_tcp_retries2{}":                     "15",
-			"GAUGE tcpka_data_in_flight_detection_seconds{}": "929",
+			"GAUGE tcpka_data_in_flight_detection_seconds{}": "939",
 			"GAUGE tcpka_profile_installed{}":                "0",
 			info:                                             "1",
 		},
@@ -87,7 +87,7 @@ func TestWrite(t *testing.T) {
 			"GAUGE tcpka_keepalive_probes{}":                 "9",
 			"GAUGE tcpka_dead_peer_detection_seconds{}":      "7875",
 			"GAUGE tcpka_tcp_retries2{}":                     "15",
-			"GAUGE tcpka_data_in_flight_detection_seconds{}": "929",
+			"GAUGE tcpka_data_in_flight_detection_seconds{}": "939",
 			"GAUGE tcpka_profile_installed{}":                "1",
 			"GAUGE tcpka_profile_drift{profile=ssh}":         "1",
 			"GAUGE tcpka_profile_drifted_keys{profile=ssh}":  "2",
@@ -109,7 +109,7 @@ func TestWrite(t *testing.T) {
 	}, {
 		name: "all netns with socket summaries",
 		snap: build(Snapshot{Samples: []Sample{
-			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+			{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, Stale: 2, Dying: map[string]int{"keepalive": 1}}},
 			{Netns: "blue", Values: keepalive.KernelDefaults, Sockets: &sockdiag.Counts{}},
 		}}),
 		want: flat{
@@ -122,15 +122,24 @@ func TestWrite(t *testing.T) {
 			"GAUGE tcpka_keepalive_probes{netns=blue}":                 "9",
 			"GAUGE tcpka_dead_peer_detection_seconds{netns=blue}":      "7875",
 			"GAUGE tcpka_tcp_retries2{netns=blue}":                     "15",
-			"GAUGE tcpka_data_in_flight_detection_seconds{netns=blue}": "929",
+			"GAUGE tcpka_data_in_flight_detection_seconds{netns=blue}": "939",
 			"GAUGE tcpka_sockets{keepalive=off,netns=host}":            "3",
 			"GAUGE tcpka_sockets{keepalive=sysctl,netns=host}":         "2",
 			"GAUGE tcpka_sockets{keepalive=own,netns=host}":            "1",
 			"GAUGE tcpka_sockets{keepalive=off,netns=blue}":            "0",
 			"GAUGE tcpka_sockets{keepalive=sysctl,netns=blue}":         "0",
 			"GAUGE tcpka_sockets{keepalive=own,netns=blue}":            "0",
-			"GAUGE tcpka_profile_installed{}":                          "0",
-			info:                                                       "1",
+			// the model's view of the live connections
+			"GAUGE tcpka_dying_connections{netns=host,reason=keepalive}":  "1",
+			"GAUGE tcpka_dying_connections{netns=host,reason=retransmit}": "0",
+			"GAUGE tcpka_dying_connections{netns=host,reason=window}":     "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=keepalive}":  "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=retransmit}": "0",
+			"GAUGE tcpka_dying_connections{netns=blue,reason=window}":     "0",
+			"GAUGE tcpka_sockets_stale_timers{netns=host}":                "2",
+			"GAUGE tcpka_sockets_stale_timers{netns=blue}":                "0",
+			"GAUGE tcpka_profile_installed{}":                             "0",
+			info:                                                          "1",
 		},
 	}}
 	for _, tt := range tests {
@@ -264,7 +273,7 @@ func TestWriteTextfileFailure(t *testing.T) {
 func TestWriteExact(t *testing.T) {
 	ssh := keepalive.Settings{Time: 60, Intvl: 15, Probes: 4}
 	snap := Snapshot{Samples: []Sample{
-		{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1}},
+		{Netns: "host", Values: ssh, Sockets: &sockdiag.Counts{Off: 3, Sysctl: 2, Own: 1, Stale: 2, Dying: map[string]int{"keepalive": 1}}},
 		{Netns: "blue", Values: keepalive.KernelDefaults.Keepalive(), Sockets: &sockdiag.Counts{}}, // no tcp_retries2: the file predates it
 		{Netns: "a\"b\\c\nd", Values: ssh},
 	}}

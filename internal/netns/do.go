@@ -112,6 +112,35 @@ func inside(ns *NS) error {
 	return nil
 }
 
+// New creates an anonymous network namespace, held by the returned handle
+// alone: no name under /run/netns, no process in it. It vanishes, with
+// its links, addresses and firewall tables, when the last handle and
+// socket in it are closed, which a killed process does too; nothing can
+// be left behind for a later command to find. It is made on a thread of
+// its own that is thrown away afterwards, as NewNamed does.
+func New() (*NS, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	c := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			c <- result{-1, fmt.Errorf("unshare: %w", err)}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		c <- result{fd, err}
+	}()
+	r := <-c
+	if r.err != nil {
+		return nil, fmt.Errorf("create network namespace: %w", r.err)
+	}
+	defer unix.Close(r.fd)
+	return FromFD(r.fd, "anonymous network namespace")
+}
+
 // NewNamed creates a new network namespace and bind-mounts it at
 // runDir/name, as `ip netns add` does, on a thread of its own that is
 // thrown away afterwards (unshare moves the calling thread, and it must

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tcpka/tcpka/internal/procname"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,7 +59,9 @@ func (n Namespace) Open() (*NS, error) {
 	return nil, fmt.Errorf("%s: %w: its names were removed and its processes exited since it was listed", n.ID(), ErrNotExist)
 }
 
-// Process is a pid and its command (/proc/PID/comm).
+// Process is a pid and its command (/proc/PID/comm; a kernel thread's
+// followed by " (kernel thread)", see internal/procname), as the kernel
+// holds it: a printer escapes it (human.Safe).
 type Process struct {
 	Pid     int
 	Command string
@@ -72,11 +75,11 @@ func (n Namespace) Processes(max int) []Process {
 		if len(out) == max {
 			break
 		}
-		b, err := os.ReadFile(filepath.Join(n.procRoot, strconv.Itoa(pid), "comm"))
+		comm, err := procname.Read(n.procRoot, pid)
 		if err != nil {
 			continue
 		}
-		out = append(out, Process{Pid: pid, Command: strings.TrimSpace(string(b))})
+		out = append(out, Process{Pid: pid, Command: comm})
 	}
 	return out
 }

@@ -177,18 +177,16 @@ func (m *Member) Label() string {
 	return b.String()
 }
 
-// ProcsCell is "systemd[1], sshd[312] +40 more", or "-": each process as
-// its command and, in brackets, its PID.
+// ProcsCell is "systemd[1] +40 more", or "-": the first process, as its
+// command and, in brackets, its PID, and how many others there are (JSON
+// lists ShownProcesses of them).
 func (m *Member) ProcsCell() string {
 	if len(m.Procs) == 0 {
 		return "-"
 	}
-	var parts []string
-	for _, p := range m.Procs {
-		parts = append(parts, human.Safe(p.Command)+"["+strconv.Itoa(p.Pid)+"]")
-	}
-	s := strings.Join(parts, ", ")
-	if more := m.ProcessCount() - len(m.Procs); more > 0 {
+	p := m.Procs[0]
+	s := human.Safe(p.Command) + "[" + strconv.Itoa(p.Pid) + "]"
+	if more := max(m.ProcessCount(), len(m.Procs)) - 1; more > 0 {
 		s += fmt.Sprintf(" +%d more", more)
 	}
 	return s

@@ -197,7 +197,7 @@ func ShowAll(o Out, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
 		}
 		if IsKernelDefault(r.Values) {
 			defaults++
-			notes = append(notes, "kernel defaults")
+			notes = append(notes, "defaults")
 		}
 		if differs(r) {
 			differing++
@@ -210,7 +210,7 @@ func ShowAll(o Out, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
 		s := r.Values
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, name, r.ProcsCell(),
 			keepalive.Time.Format(s.Time), keepalive.Intvl.Format(s.Intvl),
-			keepalive.Probes.Format(s.Probes), human.Seconds(detect.Idle(s)), note)
+			keepalive.Probes.Format(s.Probes), human.Duration(detect.Idle(s)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return OK, err
@@ -246,14 +246,14 @@ func showAllSummary(total, failed, gone, defaults, differing int, l netns.Listin
 	if read == 0 {
 		return b.String()
 	}
-	fmt.Fprintf(&b, ": %d with the kernel defaults (dead peer noticed after %s)", defaults, human.Seconds(detect.Idle(keepalive.KernelDefaults)))
+	fmt.Fprintf(&b, ": %d with the kernel defaults (a dead peer noticed after %s)", defaults, human.Duration(detect.Idle(keepalive.KernelDefaults)))
 	switch {
 	case hostRead:
-		fmt.Fprintf(&b, ", %d %s from the host", differing, human.Verb(differing, "differs", "differ"))
+		fmt.Fprintf(&b, ",\n%d %s from the host", differing, human.Verb(differing, "differs", "differ"))
 	case hostFound:
-		b.WriteString(", none compared with the host (its values could not be read)")
+		b.WriteString(",\nnone compared with the host (its values could not be read)")
 	default:
-		b.WriteString(", none compared with the host (PID 1's network namespace could not be read)")
+		b.WriteString(",\nnone compared with the host (PID 1's network namespace could not be read)")
 	}
 	return b.String()
 }

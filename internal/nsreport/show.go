@@ -127,12 +127,12 @@ func ShowOne(o Out, in ShowIn) (Outcome, error) {
 	if interrupted != "" {
 		fmt.Fprintln(w, interrupted)
 	}
-	data := "unknown (tcp_retries2 not readable)"
+	data := "a time tcpka cannot tell (tcp_retries2 not readable)"
 	if bounds.Data >= 0 {
 		data = fmt.Sprintf("%s (retransmission, tcp_retries2 %d)", human.Seconds(bounds.Data), v.Retries2)
 	}
-	fmt.Fprintf(w, "idle peer: %s; peer gone while data is in flight: %s; sockets with their own settings: see tcpka sockets\n",
-		human.Seconds(bounds.Idle), data)
+	fmt.Fprintf(w, "with data in flight: after %s\n", data)
+	fmt.Fprintln(w, "sockets with their own values: see tcpka sockets --processes")
 	if id := r.ID; id != "" {
 		note := "other namespaces and containers have their own values"
 		if IsKernelDefault(v) {

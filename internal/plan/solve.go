@@ -37,6 +37,13 @@ type Plan struct {
 	Why string
 	// DataWhy says how the data-in-flight bound is met, and what it costs.
 	DataWhy string
+	// Idle and Data are the detection bands of the chosen values on a
+	// kernel of any common tick rate, the peer dying at the worst moment
+	// (detect.Worst); with a detection bound, their Upper is within it.
+	// Data is for a socket without TCP_USER_TIMEOUT (tcp_retries2
+	// decides); Never when the plan leaves tcp_retries2 to the kernel and
+	// bounds nothing with data in flight (no bound, or IdleOnly).
+	Idle, Data detect.Band
 }
 
 // ErrImpossible is wrapped when no valid profile meets the ask.
@@ -47,12 +54,19 @@ var ErrNothingAsked = errors.New("nothing to plan for: give an idle timeout, a p
 
 // Probe sizes: a keepalive probe is an empty segment, and so is its ACK.
 // With TCP timestamps (on by default) each is 20 (IPv4) + 20 + 12 bytes.
-const (
-	probeBytesIPv4 = 52
-	// MinDetection is the shortest detection any valid profile gives:
-	// time 1 s + interval 1 s * 1 probe.
-	MinDetection = 2
-)
+const probeBytesIPv4 = 52
+
+// least is the shortest detection any valid profile promises: time 1 s +
+// interval 1 s * 1 probe, at its latest on any common tick rate (worked
+// out when asked, not at every start of tcpka).
+func least() time.Duration {
+	idle, _ := detect.Worst(keepalive.Settings{Time: 1, Intvl: 1, Probes: 1})
+	return idle.Upper
+}
+
+// MinDetection is the shortest detection bound a plan can meet, in whole
+// seconds: least rounded up (3 s).
+func MinDetection() int { return int((least() + time.Second - 1) / time.Second) }
 
 // Solve picks time, interval and probes for the ask.
 //
@@ -64,6 +78,12 @@ const (
 // default interval) between them, more (up to 9) beyond. Without a bound,
 // 5 probes a tenth of the idle time apart (at most 30 s), and the kernel
 // defaults when they already fit.
+//
+// A bound is a promise for every machine the profile goes to: it holds
+// with every timer as late as the timer wheel files it on a kernel of any
+// common tick rate (detect.Worst), the peer dying at the worst moment.
+// Where the values above would miss it, the interval goes down first,
+// then the idle time, then the probes.
 func Solve(a Ask) (Plan, error) {
 	p := Plan{Ask: a}
 	if a.IdleTimeout < 0 || a.DetectWithin < 0 {
@@ -83,9 +103,9 @@ func Solve(a Ask) (Plan, error) {
 		}
 		tcap = min(tcap, p.TimeLimit)
 	}
-	if a.DetectWithin > 0 && a.DetectWithin < MinDetection {
-		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe = %d s",
-			ErrImpossible, human.Seconds(a.DetectWithin), MinDetection)
+	if a.DetectWithin > 0 && a.DetectWithin < MinDetection() {
+		return p, fmt.Errorf("%w: detect-within %s is shorter than any valid profile allows: the least is time 1 s + interval 1 s * 1 probe, which the timer wheel stretches to %s",
+			ErrImpossible, human.Seconds(a.DetectWithin), human.Tenths(least()))
 	}
 	k := &p.Settings
 	switch {
@@ -124,7 +144,16 @@ func Solve(a Ask) (Plan, error) {
 		default:
 			bound = "the kernel default (a longer idle time only delays detection)"
 		}
-		p.Why = fmt.Sprintf("time %d s is %s; the rest goes to %d probes %d s apart", k.Time, bound, k.Probes, k.Intvl)
+		was := *k
+		late := p.fit()
+		switch {
+		case late == "":
+			p.Why = fmt.Sprintf("time %d s is %s; the rest goes to %d probes %d s apart", k.Time, bound, k.Probes, k.Intvl)
+		case k.Time == was.Time && k.Probes == was.Probes:
+			p.Why = fmt.Sprintf("time %d s is %s; the rest goes to %d probes %d s apart, not %d s: %s", k.Time, bound, k.Probes, k.Intvl, was.Intvl, late)
+		default:
+			p.Why = fmt.Sprintf("time %d s, %s %d s apart, not %d/%d/%d: %s", k.Time, probesWord(k.Probes), k.Intvl, was.Time, was.Intvl, was.Probes, late)
+		}
 		if a.IdleTimeout > 0 && k.Time < roundDown(p.TimeLimit) {
 			p.Why += fmt.Sprintf("; the path alone would allow %d s (%.0f probes an hour instead of %.0f) but then a dead peer is noticed after more than %s",
 				roundDown(p.TimeLimit), ProbesPerHour(roundDown(p.TimeLimit)), ProbesPerHour(k.Time), human.Duration(w))
@@ -135,44 +164,111 @@ func Solve(a Ask) (Plan, error) {
 			return p, err
 		}
 	}
+	p.Idle, p.Data = detect.Worst(p.Settings.Over(keepalive.KernelDefaults).Sysctls())
+	if a.DetectWithin == 0 || a.IdleOnly {
+		p.Data = detect.Band{Never: true, Rule: "not bounded"}
+	}
 	if err := p.check(); err != nil {
 		return p, err
 	}
 	return p, nil
 }
 
+// fit lowers the interval, then the idle time, then the probes until the
+// worst case of an idle connection meets the bound. It returns the reason
+// to give instead of Why when it changed anything.
+func (p *Plan) fit() string {
+	k := &p.Settings
+	was := *k
+	over := worstIdle(*k)
+	for worstIdle(*k) > secs(p.DetectWithin) {
+		switch {
+		case k.Intvl > 1:
+			k.Intvl--
+		case k.Time > 1:
+			k.Time = max(1, roundDown(k.Time-1))
+		case k.Probes > 1:
+			k.Probes--
+		default:
+			return "" // MinDetection refused this ask already
+		}
+	}
+	if *k == was {
+		return ""
+	}
+	return fmt.Sprintf("those would meet %s only with every timer on time; as late as the timer wheel can fire them on a kernel of any common tick rate they take up to %s, these up to %s",
+		human.Duration(p.DetectWithin), human.Tenths(over), human.Tenths(worstIdle(*k)))
+}
+
+func probesWord(n int) string {
+	if n == 1 {
+		return "1 probe"
+	}
+	return fmt.Sprintf("%d probes", n)
+}
+
+// worstIdle is the latest an idle connection with k notices a dead peer
+// on any common tick rate.
+func worstIdle(k keepalive.Settings) time.Duration {
+	idle, _ := detect.Worst(k.Keepalive())
+	return idle.Upper
+}
+
+// worstData is the latest a connection with data in flight and s
+// (tcp_retries2 or TCP_USER_TIMEOUT) gives up on a dead peer, on any
+// common tick rate.
+func worstData(s keepalive.Settings) time.Duration {
+	_, data := detect.Worst(s)
+	return data.Upper
+}
+
 // boundData bounds a connection with unacknowledged data in flight, which
 // keepalive does not: tcp_retries2 for every socket of the namespace (the
-// largest that fits the bound, unset when the kernel's 15 already does),
-// and TCP_USER_TIMEOUT = time + interval x probes for the sockets tcpka
-// enforce reaches, which keeps keepalive's meaning on an idle connection.
+// largest whose worst case fits the bound, unset when the kernel's 15
+// already does), and TCP_USER_TIMEOUT for the sockets tcpka enforce
+// reaches: time + interval x probes, which keeps keepalive's meaning on an
+// idle connection, less what the first retransmission and the timer
+// wheel add where that would miss the bound.
 func (p *Plan) boundData() error {
-	w := p.DetectWithin
+	w := secs(p.DetectWithin)
 	def := keepalive.KernelDefaults.Retries2
-	p.Settings.UserTimeout = time.Duration(detect.Idle(p.Settings)) * time.Second
-	var net detect.Net
-	if net.Data(keepalive.Settings{Retries2: def}) <= w {
-		p.DataWhy = fmt.Sprintf("data in flight: the kernel's tcp_retries2 %d already gives up within %s (%s); user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches at about the same as an idle one",
-			def, human.Duration(w), human.Seconds(net.Data(keepalive.Settings{Retries2: def})), human.Duration(detect.Idle(p.Settings)))
+	k := &p.Settings
+	full := detect.Idle(k.Keepalive())
+	u := full
+	for u > 1 && worstData(keepalive.Settings{UserTimeout: secs(u)}) > w {
+		u--
+	}
+	if worstData(keepalive.Settings{UserTimeout: secs(u)}) > w {
+		return fmt.Errorf("%w: detect-within %s is shorter than retransmission allows even with a user timeout of 1 s (%s): use --idle-only to bound idle connections only",
+			ErrImpossible, human.Seconds(p.DetectWithin), human.Tenths(worstData(keepalive.Settings{UserTimeout: time.Second})))
+	}
+	k.UserTimeout = secs(u)
+	ut := fmt.Sprintf("user_timeout %s (time + interval x probes)", human.Duration(u))
+	if u < full {
+		ut = fmt.Sprintf("user_timeout %s (time + interval x probes less the first retransmission and the timers' lateness)", human.Duration(u))
+	}
+	if d := worstData(keepalive.Settings{Retries2: def}); d <= w {
+		p.DataWhy = fmt.Sprintf("data in flight: the kernel's tcp_retries2 %d already gives up within %s (at most %s); %s bounds the sockets tcpka enforce reaches at about the same as an idle one",
+			def, human.Duration(p.DetectWithin), human.Tenths(d), ut)
 		return nil
 	}
 	r := 0
 	for n := def - 1; n >= 1; n-- {
-		if net.Data(keepalive.Settings{Retries2: n}) <= w {
+		if worstData(keepalive.Settings{Retries2: n}) <= w {
 			r = n
 			break
 		}
 	}
 	if r == 0 {
-		return fmt.Errorf("%w: detect-within %s is shorter than retransmission allows even at tcp_retries2 1 (%s): use --idle-only to bound idle connections only",
-			ErrImpossible, human.Seconds(w), human.Seconds(net.Data(keepalive.Settings{Retries2: 1})))
+		return fmt.Errorf("%w: detect-within %s is shorter than retransmission allows even at tcp_retries2 1 (up to %s): use --idle-only to bound idle connections only",
+			ErrImpossible, human.Seconds(p.DetectWithin), human.Tenths(worstData(keepalive.Settings{Retries2: 1})))
 	}
-	p.Settings.Retries2 = r
-	d := net.Data(keepalive.Settings{Retries2: r})
-	p.DataWhy = fmt.Sprintf("data in flight: tcp_retries2 %d gives up on unacknowledged data after %s (the kernel's %d takes %s), for every socket; user_timeout %s (time + interval x probes) bounds the sockets tcpka enforce reaches",
-		r, human.Seconds(d), def, human.Seconds(net.Data(keepalive.Settings{Retries2: def})), human.Duration(detect.Idle(p.Settings)))
+	k.Retries2 = r
+	d := worstData(keepalive.Settings{Retries2: r})
+	p.DataWhy = fmt.Sprintf("data in flight: tcp_retries2 %d gives up on unacknowledged data within %s at the latest (the kernel's %d takes up to %s), for every socket; %s bounds the sockets tcpka enforce reaches",
+		r, human.Tenths(d), def, human.Tenths(worstData(keepalive.Settings{Retries2: def})), ut)
 	if r < 8 {
-		p.DataWhy += fmt.Sprintf("; below 8 it is under the 100 s RFC 1122 asks for: a network outage longer than %s breaks busy connections too, not only dead peers", human.Duration(d))
+		p.DataWhy += fmt.Sprintf("; below 8 it is under the 100 s RFC 1122 asks for: a network outage longer than %s breaks busy connections too, not only dead peers", human.Tenths(d))
 	}
 	return nil
 }
@@ -187,14 +283,23 @@ func (p Plan) check() error {
 	if p.IdleTimeout > 0 && !detect.KeepsOpenWith(k, p.IdleTimeout) {
 		return fmt.Errorf("plan: internal error: time %d s or interval %d s above limit %d s", k.Time, k.Intvl, p.TimeLimit)
 	}
-	if d := detect.Idle(k); p.DetectWithin > 0 && d > p.DetectWithin {
-		return fmt.Errorf("plan: internal error: detection %d s above bound %d s", d, p.DetectWithin)
+	w := secs(p.DetectWithin)
+	if d := p.Idle.Upper; p.DetectWithin > 0 && d > w {
+		return fmt.Errorf("plan: internal error: detection up to %s, past the bound %s", d, w)
 	}
-	if d := (detect.Net{}).Bounds(k.Over(keepalive.KernelDefaults), true).Data; p.DetectWithin > 0 && !p.IdleOnly && d > p.DetectWithin {
-		return fmt.Errorf("plan: internal error: data in flight %d s above bound %d s", d, p.DetectWithin)
+	if p.DetectWithin > 0 && !p.IdleOnly {
+		eff := k.Over(keepalive.KernelDefaults)
+		if d := worstData(eff.Sysctls()); d > w {
+			return fmt.Errorf("plan: internal error: data in flight up to %s, past the bound %s", d, w)
+		}
+		if d := worstData(keepalive.Settings{UserTimeout: k.UserTimeout}); d > w {
+			return fmt.Errorf("plan: internal error: data in flight with user_timeout up to %s, past the bound %s", d, w)
+		}
 	}
 	return nil
 }
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // roundDown rounds n down to a value people read easily: whole seconds
 // below 20 s, 5 s steps below 2 min, 30 s steps below 20 min, whole

@@ -1,8 +1,10 @@
 // Package probe measures, on the running kernel, how long a TCP connection
 // takes to notice that its peer silently vanished.
 //
-// Measure builds two scratch network namespaces (named
-// tcpka-measure-PID-N-a and -b, under /run/netns) joined by a veth pair,
+// Measure builds two scratch network namespaces (anonymous: held by
+// descriptors of this process only, never named under /run/netns, so they
+// vanish with it even when it is killed, and no other command lists or
+// tunes them) joined by a veth pair,
 // writes the keepalive sysctls inside them only, connects A to B with
 // SO_KEEPALIVE and no per-socket keepalive values, then silences B without
 // a RST: B drops its address (with forwarding off, packets for it are then
@@ -16,7 +18,7 @@
 //
 // MeasureNAT checks the other promise of keepalive, that it keeps a flow
 // open through a NAT that forgets silent flows. It builds three scratch
-// namespaces, client, router and server (-c, -r, -s), joined by veth
+// namespaces, client, router and server (c, r, s), joined by veth
 // pairs; the router masquerades and drops invalid packets (nftables, one
 // netlink batch written by hand in nft.go) and its own conntrack
 // forgets an established TCP flow after the timeout, with loose pickup off.

@@ -49,7 +49,8 @@ type NATResult struct {
 	// WithKeepalive sets SO_KEEPALIVE (and nothing else): the client
 	// namespace's sysctls decide its probes. WithoutKeepalive never does.
 	WithKeepalive, WithoutKeepalive Held
-	// Namespaces are the names the client, router and server namespaces had.
+	// Namespaces name the client, router and server namespaces, by role
+	// and ID ("c net:[4026532247]"); they were anonymous and are gone.
 	Namespaces [3]string
 }
 
@@ -104,13 +105,13 @@ func MeasureNAT(ctx context.Context, o NATOptions) (res NATResult, err error) {
 		o.EchoWait = DefaultEchoWait
 	}
 	s := newScratch("c", "r", "s")
-	res.Namespaces = [3]string(s.names)
 	defer func() {
 		if cerr := s.cleanup(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
 	hs, err := s.open()
+	res.Namespaces = [3]string(s.names)
 	if err != nil {
 		return res, err
 	}

@@ -11,11 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The scratch router's nftables rules, written over netlink by hand: one
-// batch of five messages. A library for it (google/nftables) ran its
-// package init at every tcpka start, show included, for this one command,
-// and took about 0.3 MB of the binary. nft_test.go holds these bytes to
-// what google/nftables v0.3.0 sends for the same rules.
+// nftables rules in scratch namespaces (the NAT router of measure
+// --nat-timeout, Pair.Drop), written over netlink by hand: a batch of a
+// few messages each. A library for it (google/nftables) ran its package
+// init at every tcpka start, show included, and took about 0.3 MB of the
+// binary. nft_test.go holds these bytes to what google/nftables v0.3.0
+// sends for the same rules.
 
 // natRules is, in nft's words:
 //
@@ -36,22 +37,13 @@ func natRules() error {
 // end. Each message has its header's length and type set; sequence and
 // port ID are left 0 for nftCommit to fill.
 func natBatch() [][]byte {
-	const (
-		table  = "tcpka"
-		reg1   = 1 // NFT_REG_1
-		nfDrop = 0 // NF_DROP
-	)
+	const table = "tcpka"
 	ifname := make([]byte, unix.IFNAMSIZ)
 	copy(ifname, natOutside)
 	invalid := binary.NativeEndian.AppendUint32(nil, 1) // NF_CT_STATE_INVALID_BIT, in host order as ct writes it
 	zero := binary.NativeEndian.AppendUint32(nil, 0)
-	var w nlWriter
-	batch := [][]byte{w.batchMsg(unix.NFNL_MSG_BATCH_BEGIN)}
-
-	w.nftMsg(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE)
-	w.str(unix.NFTA_TABLE_NAME, table)
-	w.u32(unix.NFTA_TABLE_FLAGS, 0)
-	batch = append(batch, w.done())
+	w := nlWriter{family: unix.NFPROTO_IPV4}
+	batch := [][]byte{w.batchMsg(unix.NFNL_MSG_BATCH_BEGIN), w.table(table)}
 
 	batch = append(batch, w.chain(table, "prerouting", "filter", unix.NF_INET_PRE_ROUTING, -150)) // priority mangle
 	w.rule(table, "prerouting")
@@ -67,14 +59,7 @@ func natBatch() [][]byte {
 	w.value(unix.NFTA_BITWISE_XOR, zero)
 	w.endExpr(e)
 	w.cmp(reg1, unix.NFT_CMP_NEQ, zero)
-	e = w.expr("immediate")
-	w.u32(unix.NFTA_IMMEDIATE_DREG, unix.NFT_REG_VERDICT)
-	data := w.nest(unix.NFTA_IMMEDIATE_DATA)
-	verdict := w.nest(unix.NFTA_DATA_VERDICT)
-	w.u32(unix.NFTA_VERDICT_CODE, nfDrop)
-	w.end(verdict)
-	w.end(data)
-	w.endExpr(e)
+	w.drop()
 	batch = append(batch, w.endRule())
 
 	batch = append(batch, w.chain(table, "postrouting", "nat", unix.NF_INET_POST_ROUTING, 100)) // priority srcnat
@@ -90,13 +75,56 @@ func natBatch() [][]byte {
 	return append(batch, w.batchMsg(unix.NFNL_MSG_BATCH_END))
 }
 
+// dropBatch is Pair.Drop's batch (its rules in nft's words are there):
+// the table and its chains when withTable, then a rule in each chain
+// dropping TCP with source port aPort coming in and destination port
+// aPort going out.
+func dropBatch(aPort uint16, withTable bool) [][]byte {
+	const table = "tcpka"
+	w := nlWriter{family: unix.NFPROTO_INET}
+	batch := [][]byte{w.batchMsg(unix.NFNL_MSG_BATCH_BEGIN)}
+	if withTable {
+		batch = append(batch, w.table(table),
+			w.chain(table, "in", "filter", unix.NF_INET_PRE_ROUTING, -300), // priority raw
+			w.chain(table, "out", "filter", unix.NF_INET_LOCAL_OUT, -300))  // priority raw
+	}
+	port := binary.BigEndian.AppendUint16(nil, aPort)
+	for _, r := range []struct {
+		chain string
+		off   uint32 // source port in, destination port out
+	}{{"in", 0}, {"out", 2}} {
+		w.rule(table, r.chain)
+		e := w.expr("meta")
+		w.u32(unix.NFTA_META_KEY, unix.NFT_META_L4PROTO)
+		w.u32(unix.NFTA_META_DREG, reg1)
+		w.endExpr(e)
+		w.cmp(reg1, unix.NFT_CMP_EQ, []byte{unix.IPPROTO_TCP})
+		e = w.expr("payload")
+		w.u32(unix.NFTA_PAYLOAD_DREG, reg1)
+		w.u32(unix.NFTA_PAYLOAD_BASE, unix.NFT_PAYLOAD_TRANSPORT_HEADER)
+		w.u32(unix.NFTA_PAYLOAD_OFFSET, r.off)
+		w.u32(unix.NFTA_PAYLOAD_LEN, 2)
+		w.endExpr(e)
+		w.cmp(reg1, unix.NFT_CMP_EQ, port)
+		w.drop()
+		batch = append(batch, w.endRule())
+	}
+	return append(batch, w.batchMsg(unix.NFNL_MSG_BATCH_END))
+}
+
+const (
+	reg1   = 1 // NFT_REG_1
+	nfDrop = 0 // NF_DROP
+)
+
 // nlWriter writes one netlink message at a time: a header, then
 // attributes (struct nlattr, host order, each padded to 4 bytes), nested
 // ones between nest and end. Numbers are in network order, as nf_tables
 // takes them.
 type nlWriter struct {
-	b     []byte
-	exprs int // where the open rule's expression list starts
+	family uint8 // of the tables, chains and rules: NFPROTO_*
+	b      []byte
+	exprs  int // where the open rule's expression list starts
 }
 
 // msg starts a message (struct nlmsghdr) with an nfnetlink header (struct
@@ -117,9 +145,9 @@ func (w *nlWriter) done() []byte {
 	return b
 }
 
-// nftMsg starts an nf_tables message for family ip that asks for an ack.
+// nftMsg starts an nf_tables message for w's family that asks for an ack.
 func (w *nlWriter) nftMsg(typ, flags uint16) {
-	w.msg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags, unix.NFPROTO_IPV4, 0)
+	w.msg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags, w.family, 0)
 }
 
 // batchMsg is the message that begins or ends a batch for nf_tables.
@@ -170,7 +198,15 @@ func (w *nlWriter) value(typ uint16, v []byte) {
 	w.end(at)
 }
 
-// chain is a base chain of table (family ip) on hook at priority.
+// table is a table (nft add table: kept if it exists).
+func (w *nlWriter) table(name string) []byte {
+	w.nftMsg(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE)
+	w.str(unix.NFTA_TABLE_NAME, name)
+	w.u32(unix.NFTA_TABLE_FLAGS, 0)
+	return w.done()
+}
+
+// chain is a base chain of table on hook at priority.
 func (w *nlWriter) chain(table, name, typ string, hook uint32, priority int32) []byte {
 	w.nftMsg(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE)
 	w.str(unix.NFTA_CHAIN_TABLE, table)
@@ -217,6 +253,18 @@ func (w *nlWriter) cmp(reg, op uint32, value []byte) {
 	w.u32(unix.NFTA_CMP_SREG, reg)
 	w.u32(unix.NFTA_CMP_OP, op)
 	w.value(unix.NFTA_CMP_DATA, value)
+	w.endExpr(e)
+}
+
+// drop ends a rule with the verdict drop.
+func (w *nlWriter) drop() {
+	e := w.expr("immediate")
+	w.u32(unix.NFTA_IMMEDIATE_DREG, unix.NFT_REG_VERDICT)
+	data := w.nest(unix.NFTA_IMMEDIATE_DATA)
+	verdict := w.nest(unix.NFTA_DATA_VERDICT)
+	w.u32(unix.NFTA_VERDICT_CODE, nfDrop)
+	w.end(verdict)
+	w.end(data)
 	w.endExpr(e)
 }
 

@@ -49,35 +49,71 @@ func libraryPostrouting() []expr.Any {
 	}
 }
 
-// TestNATBatchMatchesNftables: the batch natRules sends is, byte for byte
-// (sequence numbers and port IDs aside), the one google/nftables v0.3.0
-// sends for the same rules, which bench/nat/run measured.
-func TestNATBatchMatchesNftables(t *testing.T) {
-	var sent []netlink.Message
-	errCaptured := errors.New("captured")
-	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
-		sent = append(sent, req...)
-		return nil, errCaptured
-	}))
-	if err != nil {
-		t.Fatal(err)
+// libraryDrop adds Pair.Drop's rules to c with google/nftables, as Drop
+// did before it wrote the batch itself.
+func libraryDrop(c *nftables.Conn, aPort uint16, withTable bool) {
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: "tcpka"}
+	in := &nftables.Chain{Name: "in", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw}
+	out := &nftables.Chain{Name: "out", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRaw}
+	if withTable {
+		c.AddTable(t)
+		c.AddChain(in)
+		c.AddChain(out)
 	}
-	libraryNATRules(c)
-	if err := c.Flush(); err == nil {
-		t.Fatal("the test dialer answered nothing, yet Flush succeeded")
+	port := binary.BigEndian.AppendUint16(nil, aPort)
+	for _, r := range []struct {
+		ch  *nftables.Chain
+		off uint32
+	}{{in, 0}, {out, 2}} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: r.ch, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: r.off, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: port},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
 	}
-	ours := natBatch()
-	if len(sent) != len(ours) {
-		t.Fatalf("google/nftables sent %d messages, natBatch has %d", len(sent), len(ours))
-	}
-	for i, m := range sent {
-		m.Header.Sequence, m.Header.PID = 0, 0
-		want, err := m.MarshalBinary()
+}
+
+// TestBatchesMatchNftables: the batches natRules and Pair.Drop send are,
+// byte for byte (sequence numbers and port IDs aside), the ones
+// google/nftables v0.3.0 sends for the same rules, which bench/nat/run
+// and the tests of Drop measured.
+func TestBatchesMatchNftables(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		library func(*nftables.Conn)
+		ours    [][]byte
+	}{
+		{"natRules", libraryNATRules, natBatch()},
+		{"Drop, first", func(c *nftables.Conn) { libraryDrop(c, 40123, true) }, dropBatch(40123, true)},
+		{"Drop, again", func(c *nftables.Conn) { libraryDrop(c, 443, false) }, dropBatch(443, false)},
+	} {
+		var sent []netlink.Message
+		errCaptured := errors.New("captured")
+		c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+			sent = append(sent, req...)
+			return nil, errCaptured
+		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ours[i]; !bytes.Equal(got, want) {
-			t.Errorf("message %d (type %#x):\n got %x\nwant %x", i, binary.NativeEndian.Uint16(want[4:6]), got, want)
+		tc.library(c)
+		if err := c.Flush(); err == nil {
+			t.Fatal("the test dialer answered nothing, yet Flush succeeded")
+		}
+		if len(sent) != len(tc.ours) {
+			t.Fatalf("%s: google/nftables sent %d messages, ours has %d", tc.name, len(sent), len(tc.ours))
+		}
+		for i, m := range sent {
+			m.Header.Sequence, m.Header.PID = 0, 0
+			want, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.ours[i]; !bytes.Equal(got, want) {
+				t.Errorf("%s: message %d (type %#x):\n got %x\nwant %x", tc.name, i, binary.NativeEndian.Uint16(want[4:6]), got, want)
+			}
 		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +32,9 @@ type Options struct {
 	WithData bool
 	// Timeout bounds the wait for the failure (0: no bound).
 	Timeout time.Duration
+	// Delay is added to every packet the survivor sends (a delay line,
+	// see PairOptions): the round trip of a longer path, so a longer RTO.
+	Delay time.Duration
 }
 
 // Result is one measurement.
@@ -50,7 +51,8 @@ type Result struct {
 	RTO time.Duration
 	// TimedOut: nothing failed within Options.Timeout.
 	TimedOut bool
-	// Namespaces are the names the scratch namespaces had.
+	// Namespaces name the two scratch namespaces, by role and ID ("a
+	// net:[4026532247]"); they were anonymous and are gone.
 	Namespaces [2]string
 }
 
@@ -62,102 +64,51 @@ var (
 	addrB = &net.IPNet{IP: net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2}, Mask: net.IPMask{255, 255, 255, 0}}
 )
 
+// netnsDir is where tcpka measure before 0.x named its scratch namespaces;
+// removeStale still clears what a killed one left there.
 const netnsDir = "/run/netns"
 
-var seq atomic.Int64
-
-// /run/netns is removed again if a Measure made it and no other Measure of
-// this process still uses it.
-var dir struct {
-	sync.Mutex
-	users   int
-	created bool
-}
-
-// scratch is a set of named namespaces and what lives in them.
+// scratch is a set of anonymous network namespaces, held by descriptors
+// only, and what lives in them: a killed tcpka leaves none behind, and
+// no other command sees them (show --all-netns lists named namespaces and
+// those of processes).
 type scratch struct {
-	names   []string
+	roles   []string // "a", "b"; "c", "r", "s"
+	names   []string // role and namespace, for messages: "a net:[4026532247]"
 	handles []*netns.NS
-	counted bool // holds a use of /run/netns
 	closers []func()
+	cleaned bool
 }
 
-// newScratch names one namespace per suffix, tcpka-measure-PID-N-SUFFIX:
-// removeStale finds them by that pattern if this process is killed.
-func newScratch(suffixes ...string) *scratch {
-	id := "tcpka-measure-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
-	s := &scratch{handles: make([]*netns.NS, len(suffixes))}
-	for _, x := range suffixes {
-		s.names = append(s.names, id+"-"+x)
-	}
-	return s
+// newScratch prepares one namespace per role.
+func newScratch(roles ...string) *scratch {
+	return &scratch{roles: roles, names: append([]string(nil), roles...), handles: make([]*netns.NS, len(roles))}
 }
 
 // Measure runs one measurement. The scratch namespaces are gone when it
 // returns, whatever happened.
 func Measure(ctx context.Context, o Options) (res Result, err error) {
-	s := newScratch("a", "b")
-	res.Namespaces = [2]string(s.names)
+	// B listens, A connects; neither sets any keepalive option.
+	p, err := NewPair(ctx, PairOptions{Settings: o.Settings, Delay: o.Delay})
+	res.Namespaces = p.Names()
+	if err != nil {
+		return res, err
+	}
 	defer func() {
-		if cerr := s.cleanup(); cerr != nil && err == nil {
+		if cerr := p.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
-	hs, err := s.open()
+	conn, _, err := p.Dial(ctx, nil)
 	if err != nil {
 		return res, err
 	}
-	ha, hb := hs[0], hs[1]
-	_, lb, err := link(ha, hb, s.handles[1].Handle(), "tcpka0", "tcpka1", addrA, addrB)
-	if err != nil {
-		return res, err
-	}
-	for i, h := range s.handles {
-		if err := netns.Do(h, func() error { return writeSysctls(o) }); err != nil {
-			return res, fmt.Errorf("scratch netns %s: %w", s.names[i], err)
-		}
-	}
-
-	// B listens, A connects; neither sets any keepalive option.
-	var ln net.Listener
-	if err := netns.Do(s.handles[1], func() (err error) {
-		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err = lc.Listen(ctx, "tcp4", net.JoinHostPort(addrB.IP.String(), "0"))
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("listen in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { ln.Close() })
-	var conn net.Conn
-	if err := netns.Do(s.handles[0], func() (err error) {
-		d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
-		conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("connect in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { conn.Close() })
-	peer, err := ln.Accept()
-	if err != nil {
-		return res, fmt.Errorf("accept in scratch netns: %w", err)
-	}
-	s.closers = append(s.closers, func() { peer.Close() })
-
 	// Silence B: its address goes, nothing answers and nothing resets.
-	if err := hb.AddrDel(lb, &netlink.Addr{IPNet: addrB}); err != nil {
-		return res, fmt.Errorf("silence the peer: %w", err)
-	}
-
-	raw, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
+	if err := p.Silence(); err != nil {
 		return res, err
 	}
 	setopt := func(level, opt, v int) error {
-		var serr error
-		if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, v) }); err != nil {
-			return err
-		}
-		return serr
+		return Control(conn, func(fd int) error { return unix.SetsockoptInt(fd, level, opt, v) })
 	}
 	if ut := o.Settings.UserTimeout; ut > 0 {
 		if err := setopt(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ut/time.Millisecond)); err != nil {
@@ -171,7 +122,10 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		}
 		var info *unix.TCPInfo
 		var ierr error
-		if err := raw.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err == nil && ierr == nil {
+		if err := Control(conn, func(fd int) error {
+			info, ierr = unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+			return nil
+		}); err == nil && ierr == nil {
 			res.RTO = time.Duration(info.Rto) * time.Microsecond
 		}
 		start = time.Now()
@@ -185,68 +139,43 @@ func Measure(ctx context.Context, o Options) (res Result, err error) {
 		}
 	}
 
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			if _, err := conn.Read(buf); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	var deadline <-chan time.Time
+	wctx := ctx
 	if o.Timeout > 0 {
-		t := time.NewTimer(o.Timeout - time.Since(start))
-		defer t.Stop()
-		deadline = t.C
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, start.Add(o.Timeout))
+		defer cancel()
 	}
-	select {
-	case rerr := <-done:
-		res.Measured = time.Since(start)
-		res.Err = rerr
-		errors.As(rerr, &res.Errno)
-		return res, nil
-	case <-deadline:
-		res.Measured = time.Since(start)
+	end, rerr := Until(wctx, conn)
+	res.Measured = end.Sub(start)
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("interrupted after %.1f s: %w", res.Measured.Seconds(), ctx.Err())
+	case wctx.Err() != nil:
 		res.TimedOut = true
 		return res, nil
-	case <-ctx.Done():
-		return res, fmt.Errorf("interrupted after %.1f s: %w", time.Since(start).Seconds(), ctx.Err())
 	}
+	res.Err = rerr
+	errors.As(rerr, &res.Errno)
+	return res, nil
 }
 
-// create makes the named namespaces.
+// create makes the anonymous namespaces.
 func (s *scratch) create() error {
-	dir.Lock()
-	if dir.users == 0 {
-		_, err := os.Stat(netnsDir)
-		dir.created = errors.Is(err, os.ErrNotExist)
-	}
-	dir.users++
-	s.counted = true
-	dir.Unlock()
 	removeStale()
-	for i, name := range s.names {
-		var h *netns.NS
-		var err error
-		// another tcpka may remove an empty /run/netns between the
-		// mkdir and the create: try again
-		for try := 0; try < 3; try++ {
-			if h, err = netns.NewNamed(netnsDir, name); !errors.Is(err, os.ErrNotExist) {
-				break
-			}
-		}
+	for i, role := range s.roles {
+		h, err := netns.New()
 		if err != nil {
-			return fmt.Errorf("create scratch netns %s: %w", name, err)
+			return fmt.Errorf("create scratch netns %s: %w", role, err)
 		}
 		s.handles[i] = h
+		s.names[i] = role + " " + h.ID()
 	}
 	return nil
 }
 
-// removeStale deletes namespaces a killed tcpka measure (SIGKILL, power
-// loss) left behind: names of our pattern whose process is gone.
+// removeStale deletes the named namespaces an older tcpka measure that
+// was killed (SIGKILL, power loss) left behind: names of its pattern,
+// tcpka-measure-PID-N-ROLE, whose process is gone.
 func removeStale() {
 	entries, _ := os.ReadDir(netnsDir)
 	for _, e := range entries {
@@ -265,8 +194,8 @@ func removeStale() {
 	}
 }
 
-// open makes the named namespaces and returns a netlink handle in each;
-// cleanup removes both, whatever open got to.
+// open makes the namespaces and returns a netlink handle in each; cleanup
+// closes both, whatever open got to.
 func (s *scratch) open() ([]*netlink.Handle, error) {
 	if err := s.create(); err != nil {
 		return nil, err
@@ -326,7 +255,9 @@ func link(ha, hb *netlink.Handle, nsB vns.NsHandle, nameA, nameB string, addrA, 
 
 // writeSysctls runs inside a scratch namespace (netns.Do checked that).
 func writeSysctls(o Options) error {
-	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.Keys(), false); err != nil {
+	// Only the keys set: a 0 would be written as is (probes 0 drops an
+	// idle connection at once).
+	if _, err := sysctl.Apply(sysctl.NewFS(sysctl.DefaultProcRoot), o.Settings, sysctl.SetKeys(o.Settings), false); err != nil {
 		return err
 	}
 	// Forwarding off: a packet for the silenced peer's dropped address is
@@ -344,30 +275,20 @@ func writeProc(rel string, v int) error {
 	return os.WriteFile(filepath.Join(sysctl.DefaultProcRoot, "sys", rel), []byte(strconv.Itoa(v)+"\n"), 0)
 }
 
-// cleanup closes everything and removes the named namespaces; the kernel
-// frees the namespaces, and the veth pair with them, once the last socket
-// and handle are gone.
+// cleanup closes everything; the kernel frees the namespaces, and the
+// veth pairs and tables in them, once the last socket and handle are gone.
 func (s *scratch) cleanup() error {
+	if s.cleaned {
+		return nil
+	}
+	s.cleaned = true
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
-	var errs []error
-	for i, name := range s.names {
-		s.handles[i].Close()
-		if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
-			continue
-		}
-		if err := netns.DeleteNamed(netnsDir, name); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch netns %s: %w", name, err))
+	for _, h := range s.handles {
+		if h != nil {
+			h.Close()
 		}
 	}
-	if s.counted {
-		dir.Lock()
-		dir.users--
-		if dir.users == 0 && dir.created {
-			_ = os.Remove(netnsDir) // only if empty
-		}
-		dir.Unlock()
-	}
-	return errors.Join(errs...)
+	return nil
 }

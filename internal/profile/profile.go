@@ -396,24 +396,26 @@ func (p *Profile) checkIntent(line func(string) int) *Error {
 			"%s does not fit below idle_timeout %d s: once a probe is answered the next comes max(time, interval) later; use an interval of at most %d s",
 			what, p.IdleTimeout, detect.OpenLimit(p.IdleTimeout))}
 	}
+	// detect_within is a promise for machines tcpka never sees: it holds
+	// at the worst moment and tick rate (detect.Latest), as plan's does.
 	if p.DetectWithin > 0 && p.Complete() {
-		if d := detect.Idle(p.Settings); d > p.DetectWithin {
+		if d := detect.Latest(p.Settings, true).Idle; d > p.DetectWithin {
 			return &Error{Line: line("detect_within"), Key: "detect_within", Msg: fmt.Sprintf(
-				"time + interval*probes = %d s exceeds detect_within %d s", d, p.DetectWithin)}
+				"time + interval*probes = %d s, up to %d s with late timers, exceeds detect_within %d s",
+				detect.Idle(p.Settings), d, p.DetectWithin)}
 		}
 	}
 	// Data in flight: each bound the profile sets must keep its promise.
-	var net detect.Net
 	if r := p.Settings.Retries2; p.DetectWithin > 0 && r > 0 {
-		if d := net.Data(keepalive.Settings{Retries2: r}); d > p.DetectWithin {
+		if d := detect.Latest(keepalive.Settings{Retries2: r}, false).Data; d > p.DetectWithin {
 			return &Error{Line: line("retries2"), Key: "retries2", Msg: fmt.Sprintf(
-				"%d gives up on data in flight after %d s, past detect_within %d s", r, d, p.DetectWithin)}
+				"%d gives up on data in flight after up to %d s, past detect_within %d s", r, d, p.DetectWithin)}
 		}
 	}
 	if u := p.Settings.UserTimeout; p.DetectWithin > 0 && u > 0 {
-		if d := net.Data(keepalive.Settings{UserTimeout: u}); d > p.DetectWithin {
+		if d := detect.Latest(keepalive.Settings{UserTimeout: u}, false).Data; d > p.DetectWithin {
 			return &Error{Line: line("user_timeout"), Key: "user_timeout", Msg: fmt.Sprintf(
-				"%s gives up on data in flight after %d s, past detect_within %d s", u, d, p.DetectWithin)}
+				"%s gives up on data in flight after up to %d s, past detect_within %d s", u, d, p.DetectWithin)}
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -153,12 +154,80 @@ type Socket struct {
 	Local   netip.AddrPort
 	Peer    netip.AddrPort
 	Timer   Timer
-	Retrans uint8  // keepalive timer: probes sent so far
+	Retrans uint8  // keepalive or zero-window timer: probes out; retransmit timer: retransmissions
 	Expires uint32 // ms until the timer fires
 	RecvQ   uint32
 	SendQ   uint32
 	UID     uint32
 	Inode   uint32
+	// HasInfo: the dump carried the socket's tcp_info (INET_DIAG_INFO;
+	// not for TIME-WAIT and SYN-RECV minisockets, nor when not asked).
+	HasInfo bool
+	Info    TCPInfo
+}
+
+// TCPInfo is the part of struct tcp_info the model of time reads. Fields
+// a kernel's shorter struct lacks are zero.
+type TCPInfo struct {
+	State       State
+	Retransmits uint8 // icsk_retransmits: RTO expiries since data was last acknowledged
+	Probes      uint8 // icsk_probes_out: keepalive or zero-window probes unanswered
+	Backoff     uint8 // icsk_backoff
+	// RTO is the retransmission timeout now (icsk_rto, doubled by each
+	// RTO retransmission); RTT the smoothed round trip.
+	RTO, RTT time.Duration
+	// LastDataSent, LastDataRecv, LastAckRecv: how long ago the socket
+	// last sent data, received data, and received an acknowledgement.
+	LastDataSent, LastDataRecv, LastAckRecv time.Duration
+	Unacked                                 uint32 // segments sent and not acknowledged
+	TotalRetrans                            uint32 // segments retransmitted over the connection's life
+	SndWnd                                  uint32 // the peer's receive window (Linux 5.4+): 0 is a zero window
+	// TotalRTO, TotalRTORecoveries and TotalRTOTime (Linux 6.7+): RTO
+	// expiries, RTO recoveries (the current one included) and the time
+	// spent in them (the current one included).
+	TotalRTO, TotalRTORecoveries uint16
+	TotalRTOTime                 time.Duration
+}
+
+// Offsets in struct tcp_info (include/uapi/linux/tcp.h).
+const (
+	tiRTO          = 8
+	tiUnacked      = 24
+	tiLastDataSent = 44
+	tiLastDataRecv = 52
+	tiLastAckRecv  = 56
+	tiRTT          = 68
+	tiTotalRetrans = 100
+	tiSndWnd       = 228
+	tiTotalRTO     = 240
+	tiTotalRTOTime = 244
+	sizeofTCPInfo  = 248
+)
+
+// parseInfo decodes the fields of struct tcp_info that b holds: all of
+// them from a struct as long as Linux 6.7's, the ones it reaches from an
+// older kernel's shorter one.
+func parseInfo(b []byte, ti *TCPInfo) {
+	if len(b) < sizeofTCPInfo {
+		var full [sizeofTCPInfo]byte
+		copy(full[:], b)
+		parseInfo(full[:], ti)
+		return
+	}
+	ne := nl.NativeEndian()
+	b = b[:sizeofTCPInfo]
+	ti.State, ti.Retransmits, ti.Probes, ti.Backoff = State(b[0]), b[2], b[3], b[4]
+	ti.RTO = time.Duration(ne.Uint32(b[tiRTO:])) * time.Microsecond
+	ti.RTT = time.Duration(ne.Uint32(b[tiRTT:])) * time.Microsecond
+	ti.LastDataSent = time.Duration(ne.Uint32(b[tiLastDataSent:])) * time.Millisecond
+	ti.LastDataRecv = time.Duration(ne.Uint32(b[tiLastDataRecv:])) * time.Millisecond
+	ti.LastAckRecv = time.Duration(ne.Uint32(b[tiLastAckRecv:])) * time.Millisecond
+	ti.Unacked = ne.Uint32(b[tiUnacked:])
+	ti.TotalRetrans = ne.Uint32(b[tiTotalRetrans:])
+	ti.SndWnd = ne.Uint32(b[tiSndWnd:])
+	ti.TotalRTO = ne.Uint16(b[tiTotalRTO:])
+	ti.TotalRTORecoveries = ne.Uint16(b[tiTotalRTO+2:])
+	ti.TotalRTOTime = time.Duration(ne.Uint32(b[tiTotalRTOTime:])) * time.Millisecond
 }
 
 // Keepalive tells from the timer whether SO_KEEPALIVE is on: known is
@@ -184,14 +253,27 @@ type Lister interface {
 	Each(states States, fn func(*Socket) error) error
 }
 
-// Netlink lists, over NETLINK_SOCK_DIAG, the sockets of the calling thread's network namespace.
-type Netlink struct{}
+// Netlink lists, over NETLINK_SOCK_DIAG, the sockets of the calling
+// thread's network namespace, each with its tcp_info unless NoInfo.
+type Netlink struct {
+	// NoInfo leaves tcp_info out of the dump (a smaller dump, for
+	// callers that only need the header).
+	NoInfo bool
+}
 
 // inetDiagReq is struct inet_diag_req_v2 with an all-zero sockid.
 type inetDiagReq struct {
 	family uint8
 	states States
+	ext    uint8 // idiag_ext: the extensions asked for
 }
+
+// INET_DIAG_INFO is the attribute carrying struct tcp_info; idiag_ext
+// asks for extension n with bit 1<<(n-1).
+const (
+	inetDiagInfo = 2
+	extInfo      = 1 << (inetDiagInfo - 1)
+)
 
 const sizeofInetDiagReq = 56
 
@@ -201,7 +283,7 @@ func (r *inetDiagReq) Serialize() []byte {
 	b := make([]byte, sizeofInetDiagReq)
 	b[0] = r.family // sdiag_family
 	b[1] = unix.IPPROTO_TCP
-	b[2] = 0 // idiag_ext: no extensions, the header has all we print
+	b[2] = r.ext // idiag_ext
 	nl.NativeEndian().PutUint32(b[4:8], uint32(r.states))
 	// inet_diag_sockid: ports, addresses, interface and cookie all zero;
 	// the cookie must be INET_DIAG_NOCOOKIE only for exact lookups.
@@ -212,9 +294,10 @@ const sizeofInetDiagMsg = 72
 
 // Each implements Lister over NETLINK_SOCK_DIAG. The request is built
 // with vishvananda/netlink's nl package; the answer is read with blocking
-// recvfrom into one reused buffer and decoded in place, so a dump of any
-// size costs a few KiB of memory and no allocation per socket.
-func (Netlink) Each(states States, fn func(*Socket) error) error {
+// read(2) into one reused buffer and decoded in place, tcp_info included,
+// so a dump of any size costs a few KiB of memory and no allocation per
+// socket.
+func (n Netlink) Each(states States, fn func(*Socket) error) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return diagError(unix.AF_INET, err)
@@ -227,7 +310,11 @@ func (Netlink) Each(states States, fn func(*Socket) error) error {
 	var s Socket
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-		req.AddData(&inetDiagReq{family: family, states: states})
+		r := &inetDiagReq{family: family, states: states}
+		if !n.NoInfo {
+			r.ext = extInfo
+		}
+		req.AddData(r)
 		if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return diagError(family, err)
 		}
@@ -255,7 +342,9 @@ func receive(fd int, seq uint32, buf []byte, s *Socket, fn func(*Socket) error) 
 	ne := nl.NativeEndian()
 	var fnErr error
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		// read(2), not recvfrom(2): the sender is always the kernel, and
+		// recvfrom's address would be one allocation per batch.
+		n, err := unix.Read(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -343,5 +432,19 @@ func parse(m []byte, s *Socket) error {
 	s.SendQ = ne.Uint32(m[60:64])
 	s.UID = ne.Uint32(m[64:68])
 	s.Inode = ne.Uint32(m[68:72])
+	// Attributes follow, each a struct rtattr (length, type) and its
+	// payload, aligned to 4.
+	s.HasInfo, s.Info = false, TCPInfo{}
+	for a := m[sizeofInetDiagMsg:]; len(a) >= 4; {
+		l := int(ne.Uint16(a[0:2]))
+		if l < 4 || l > len(a) {
+			break
+		}
+		if ne.Uint16(a[2:4]) == inetDiagInfo {
+			parseInfo(a[4:l], &s.Info)
+			s.HasInfo = true
+		}
+		a = a[min((l+3)&^3, len(a)):]
+	}
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
+	"github.com/tcpka/tcpka/internal/procname"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,15 +113,16 @@ func (o *Owners) Owner(inode uint32) (Owner, bool) {
 	return ow, ok
 }
 
-// Comm returns the process's command name (/proc/PID/comm), "?" if it is
-// gone; names are cached per pid.
+// Comm returns the process's command name (/proc/PID/comm; a kernel
+// thread's marked " (kernel thread)"), "?" if it is gone; names are cached
+// per pid. It is the kernel's text: a printer escapes it.
 func (o *Owners) Comm(pid int) string {
 	if c, ok := o.comm[pid]; ok {
 		return c
 	}
 	c := "?"
-	if b, err := os.ReadFile(o.procRoot + "/" + strconv.Itoa(pid) + "/comm"); err == nil {
-		c = strings.TrimRight(string(b), "\n")
+	if name, err := procname.Read(o.procRoot, pid); err == nil {
+		c = name
 	}
 	o.comm[pid] = c
 	return c

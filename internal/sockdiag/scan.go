@@ -2,6 +2,7 @@ package sockdiag
 
 import (
 	"errors"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -26,6 +27,10 @@ type Filter struct {
 	Port        int  // local or peer port (0: any)
 	PID         int  // held by this process (0: any; needs Owners)
 	NoKeepalive bool // keepalive off only
+	// Dying: only connections whose peer has stopped answering
+	// (detect.Live.Dying: keepalive probes, retransmissions or zero-window
+	// probes out). Decided from the dump before any owner is looked up.
+	Dying bool
 }
 
 // Scan is one pass over a namespace's TCP sockets: the sock_diag dump,
@@ -38,6 +43,10 @@ type Scan struct {
 	Sysctls keepalive.Settings
 	Net     detect.Net
 	Filter  Filter
+	// Model judges every row by the one model (Row.Live, Row.Dying and,
+	// where the socket's options were read, Row.Stale and the detection
+	// figure its armed timer gives it). Filter.Dying implies it.
+	Model bool
 	// NotPermitted counts sockets whose options could not be read: not
 	// permitted (another user namespace, an LSM).
 	NotPermitted int
@@ -51,6 +60,19 @@ type Row struct {
 	Owner    Owner
 	HasOwner bool
 	Command  string // the owner's command, when options are read
+
+	// With Scan.Model: the model's input, with the socket's own values
+	// where they were read and the namespace's sysctls elsewhere.
+	Live detect.Live
+	// IsDying: the peer stopped answering; Dying says why and when the
+	// kernel drops the connection.
+	Dying   detect.Dying
+	IsDying bool
+	// Stale (options read): the keepalive timer was armed with longer
+	// values than those in force and fires StaleUntil from the read;
+	// Verdict.Bounds.Idle then counts from that timer.
+	Stale      bool
+	StaleUntil time.Duration
 }
 
 // Run streams the sockets through the filters into fn; it runs in the
@@ -63,6 +85,14 @@ func (sc *Scan) Run(fn func(*Row) error) error {
 			return nil
 		}
 		row = Row{Socket: s}
+		model := sc.Model || f.Dying
+		if f.Dying {
+			// Whether the peer answers is in the dump; the values (the
+			// owner's, read below) only say when the kernel gives up.
+			if _, dying := s.Live(sc.Sysctls, false, sc.Net).Dying(); !dying {
+				return nil
+			}
+		}
 		if sc.Owners != nil {
 			row.Owner, row.HasOwner = sc.Owners.Owner(s.Inode)
 			if f.PID > 0 && (!row.HasOwner || row.Owner.PID != f.PID) {
@@ -86,8 +116,34 @@ func (sc *Scan) Run(fn func(*Row) error) error {
 		if f.NoKeepalive && row.Verdict.Keepalive != KeepaliveOff {
 			return nil
 		}
+		if model {
+			row.JudgeLive(sc.Sysctls, sc.Net)
+		}
 		return fn(&row)
 	})
+}
+
+// JudgeLive runs the one model on the row: whether it is dying and, with
+// its options read, whether its keepalive timer still runs on older values
+// and what that makes its idle detection: the drop the armed timer leads
+// to when the peer falls silent now, if that is later than the values
+// alone give.
+func (r *Row) JudgeLive(sys keepalive.Settings, net detect.Net) {
+	v := &r.Verdict
+	eff, on := sys, v.Keepalive == KeepaliveOn
+	if v.HasOptions {
+		eff = v.Effective
+	}
+	r.Live = r.Socket.Live(eff, on, net)
+	r.Dying, r.IsDying = r.Live.Dying()
+	if !v.HasOptions {
+		return
+	}
+	if r.Stale, r.StaleUntil = r.Live.Stale(); r.Stale {
+		if d := r.Live.Fate().Drop; !d.Never {
+			v.Bounds.Idle = max(v.Bounds.Idle, int((d.Nominal+time.Second/2)/time.Second))
+		}
+	}
 }
 
 // Counts is the live-socket summary tcpka metrics exports: established
@@ -98,6 +154,10 @@ func (sc *Scan) Run(fn func(*Row) error) error {
 type Counts struct {
 	Off, Sysctl, Own     int
 	WorstIdle, WorstData int
+	// Stale: keepalive timers still armed with older, longer values.
+	Stale int
+	// Dying: connections whose peer stopped answering, by reason.
+	Dying map[string]int
 }
 
 // Count runs a scan of the established sockets with every owner's options
@@ -105,9 +165,10 @@ type Counts struct {
 func Count(lister Lister, owners OwnerSource, options OptionSource, sys keepalive.Settings, net detect.Net) (Counts, error) {
 	states, _ := ParseStates("established")
 	sum := NewSummary()
-	sc := Scan{Lister: lister, Owners: owners, Options: options, Sysctls: sys, Net: net, Filter: Filter{States: states}}
-	if err := sc.Run(func(r *Row) error { sum.Add(r.Verdict); return nil }); err != nil {
+	sc := Scan{Lister: lister, Owners: owners, Options: options, Sysctls: sys, Net: net, Filter: Filter{States: states}, Model: true}
+	if err := sc.Run(func(r *Row) error { sum.Add(r); return nil }); err != nil {
 		return Counts{}, err
 	}
-	return Counts{Off: sum.KeepaliveOff, Sysctl: sum.Sysctl, Own: sum.Own, WorstIdle: sum.WorstS, WorstData: sum.WorstDataS}, nil
+	return Counts{Off: sum.KeepaliveOff, Sysctl: sum.Sysctl, Own: sum.Own, WorstIdle: sum.WorstS, WorstData: sum.WorstDataS,
+		Stale: sum.Stale, Dying: sum.Dying}, nil
 }

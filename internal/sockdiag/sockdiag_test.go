@@ -164,12 +164,12 @@ func TestJudgeAndSummary(t *testing.T) {
 		{"retransmitting", est(TimerRetransmit), nil, KeepaliveUnknown, false, unknown},
 		{"listener", &Socket{State: Listen}, nil, KeepaliveUnknown, false, unknown},
 		// Data in flight: the namespace's tcp_retries2 15 with the minimum RTO.
-		{"sysctl", est(TimerKeepalive), opt(true, 600, 30, 4, 0), KeepaliveOn, false, detect.Bounds{Idle: 720, Data: 929}},
-		{"own", est(TimerKeepalive), opt(true, 11, 7, 5, 0), KeepaliveOn, true, detect.Bounds{Idle: 46, Data: 929}},
+		{"sysctl", est(TimerKeepalive), opt(true, 600, 30, 4, 0), KeepaliveOn, false, detect.Bounds{Idle: 720, Data: 939}},
+		{"own", est(TimerKeepalive), opt(true, 11, 7, 5, 0), KeepaliveOn, true, detect.Bounds{Idle: 46, Data: 939}},
 		// The kernel's rule for TCP_USER_TIMEOUT: idle, the first probe
 		// timer at or past it (11 + 3*7); data, first retransmission + U.
-		{"own+user timeout", est(TimerRetransmit), opt(true, 11, 7, 5, 30*time.Second), KeepaliveOn, true, detect.Bounds{Idle: 32, Data: 30}},
-		{"options say off", est(TimerNone), opt(false, 600, 30, 4, 0), KeepaliveOff, false, detect.Bounds{Idle: -1, Data: 929}},
+		{"own+user timeout", est(TimerRetransmit), opt(true, 11, 7, 5, 30*time.Second), KeepaliveOn, true, detect.Bounds{Idle: 32, Data: 31}},
+		{"options say off", est(TimerNone), opt(false, 600, 30, 4, 0), KeepaliveOff, false, detect.Bounds{Idle: -1, Data: 939}},
 	}
 	sum := NewSummary()
 	for _, tt := range tests {
@@ -181,11 +181,89 @@ func TestJudgeAndSummary(t *testing.T) {
 		if tt.opts != nil && got.Effective.Retries2 != 15 {
 			t.Errorf("%s: effective settings %+v lack the namespace's tcp_retries2", tt.name, got.Effective)
 		}
-		sum.Add(got)
+		sum.AddVerdict(got)
 	}
-	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 929}
+	want := &Summary{Total: 8, KeepaliveOn: 4, KeepaliveOff: 2, KeepaliveUnknown: 2, Sysctl: 1, Own: 2, UserTimeout: 1, NoOptions: 1, WorstS: 720, WorstDataS: 939}
 	if diff := cmp.Diff(want, sum); diff != "" {
 		t.Errorf("Summary (-want +got):\n%s", diff)
+	}
+}
+
+// info builds an INET_DIAG_INFO attribute holding a struct tcp_info of
+// n bytes with the fields the model reads.
+func info(n int) []byte {
+	b := make([]byte, 4+n)
+	ne := binary.NativeEndian
+	ne.PutUint16(b[0:], uint16(4+n))
+	ne.PutUint16(b[2:], inetDiagInfo)
+	t := b[4:]
+	put := func(off int, v uint32) {
+		if off+4 <= len(t) {
+			ne.PutUint32(t[off:], v)
+		}
+	}
+	t[0], t[2], t[3], t[4] = 1, 3, 0, 3 // ESTAB, 3 retransmissions, no probes, backoff 3
+	put(tiRTO, 1632000)                 // µs
+	put(tiUnacked, 1)
+	put(tiLastDataSent, 2300) // ms
+	put(tiLastDataRecv, 9000)
+	put(tiLastAckRecv, 2300)
+	put(tiRTT, 150)
+	put(tiTotalRetrans, 4)
+	put(tiSndWnd, 65535)
+	if tiTotalRTO+4 <= len(t) {
+		ne.PutUint16(t[tiTotalRTO:], 3)
+		ne.PutUint16(t[tiTotalRTO+2:], 1)
+	}
+	put(tiTotalRTOTime, 1896)
+	return b
+}
+
+// TestParseInfo: tcp_info after the header, as the kernel of this tree
+// (248 bytes) and an older one (104 bytes, before Linux 4.x's additions)
+// lay it out; other attributes are skipped.
+func TestParseInfo(t *testing.T) {
+	hdr := msg(unix.AF_INET, 1, 1, 3, netip.MustParseAddrPort("10.0.0.1:22"), netip.MustParseAddrPort("10.0.0.9:51234"), 1000, 777)
+	shutdown := []byte{5, 0, 8, 0, 0, 0, 0, 0} // INET_DIAG_SHUTDOWN, padded
+	want := TCPInfo{State: Established, Retransmits: 3, Backoff: 3, RTO: 1632 * time.Millisecond, RTT: 150 * time.Microsecond,
+		LastDataSent: 2300 * time.Millisecond, LastDataRecv: 9 * time.Second, LastAckRecv: 2300 * time.Millisecond,
+		Unacked: 1, TotalRetrans: 4, SndWnd: 65535, TotalRTO: 3, TotalRTORecoveries: 1, TotalRTOTime: 1896 * time.Millisecond}
+	old := want
+	old.SndWnd, old.TotalRTO, old.TotalRTORecoveries, old.TotalRTOTime = 0, 0, 0, 0
+	tests := []struct {
+		name string
+		in   []byte
+		has  bool
+		want TCPInfo
+	}{
+		{"6.18", append(append(append([]byte{}, hdr...), shutdown...), info(248)...), true, want},
+		{"older kernel", append(append([]byte{}, hdr...), info(104)...), true, old},
+		{"none", hdr, false, TCPInfo{}},
+		{"bad attribute length", append(append([]byte{}, hdr...), 200, 0, 2, 0), false, TCPInfo{}},
+	}
+	var s Socket
+	s.Info.Probes = 9 // left from the previous socket: must not leak
+	for _, tt := range tests {
+		if err := parse(tt.in, &s); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if s.HasInfo != tt.has || s.Info != tt.want {
+			t.Errorf("%s: HasInfo %v Info %+v, want %v %+v", tt.name, s.HasInfo, s.Info, tt.has, tt.want)
+		}
+	}
+	// The model's input: a retransmitting socket.
+	if err := parse(append(append([]byte{}, hdr...), info(248)...), &s); err != nil {
+		t.Fatal(err)
+	}
+	l := s.Live(keepalive.Settings{Time: 2, Intvl: 1, Probes: 3, Retries2: 5}, false, detect.Net{HZ: 250})
+	wantL := detect.Live{Timer: detect.TimerRetransmit, Expires: time.Second, Retransmits: 3, Backoff: 3, RTO: 1632 * time.Millisecond,
+		SinceRetransmit: 1896 * time.Millisecond, SinceRetransmitKnown: true, LastDataRecv: 9 * time.Second, LastAckRecv: 2300 * time.Millisecond,
+		Settings: keepalive.Settings{Time: 2, Intvl: 1, Probes: 3, Retries2: 5}, Net: detect.Net{HZ: 250}}
+	if diff := cmp.Diff(wantL, l); diff != "" {
+		t.Errorf("Live (-want +got):\n%s", diff)
+	}
+	if d, dying := l.Dying(); !dying || d.Reason != detect.ReasonRetransmit || d.Unanswered != 3 || d.Silent != 2300*time.Millisecond {
+		t.Errorf("Dying() = %+v, %v", d, dying)
 	}
 }
 
@@ -227,6 +305,15 @@ func TestKernelEach(t *testing.T) {
 				found++
 				if s.State != Established || s.Timer != TimerKeepalive || s.Expires > 11000 || s.Expires < 9000 || s.Retrans != 0 || s.Inode == 0 {
 					t.Errorf("%s client socket: %+v, want ESTAB with a keepalive timer ~11 s away", network, *s)
+				}
+				// tcp_info: what the model of a live socket reads.
+				if i := s.Info; !s.HasInfo || i.State != Established || i.RTO < 200*time.Millisecond || i.RTO > time.Second ||
+					i.Probes != 0 || i.Retransmits != 0 || i.LastAckRecv > 10*time.Second || i.SndWnd == 0 {
+					t.Errorf("%s client socket: tcp_info %v %+v", network, s.HasInfo, i)
+				}
+				l := s.Live(keepalive.Settings{Time: 11, Intvl: 7, Probes: 5, Retries2: 15}, true, detect.Net{})
+				if f := l.Fate(); f.Reason != detect.ReasonKeepalive || f.FirstProbe.Lower < 8*time.Second || f.Drop.Upper > 50*time.Second {
+					t.Errorf("%s client socket: fate %+v", network, f)
 				}
 			}
 			if s.Local == lnAddr && s.State == Listen {

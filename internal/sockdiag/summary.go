@@ -1,5 +1,7 @@
 package sockdiag
 
+import "time"
+
 // Summary counts verdicts: the one-screen answer to "does my tuning reach
 // my connections?".
 type Summary struct {
@@ -22,13 +24,35 @@ type Summary struct {
 	// WorstDataS is the longest data-in-flight bound among sockets whose
 	// options were read (keepalive on or off), -1 when there is none.
 	WorstDataS int
+	// Of the rows the one model judged (Scan.Model): Stale, keepalive
+	// timers armed with longer values than those in force (options read),
+	// the last of them firing StaleUntilS from the read; Dying, the
+	// connections whose peer stopped answering, by detect.Reason*.
+	Stale       int
+	StaleUntilS int
+	Dying       map[string]int
 }
 
 // NewSummary returns an empty summary.
 func NewSummary() *Summary { return &Summary{WorstS: -1, WorstDataS: -1} }
 
 // Add counts one socket.
-func (s *Summary) Add(v Verdict) {
+func (s *Summary) Add(r *Row) {
+	if r.Stale {
+		s.Stale++
+		s.StaleUntilS = max(s.StaleUntilS, int((r.StaleUntil+time.Second-1)/time.Second))
+	}
+	if r.IsDying {
+		if s.Dying == nil {
+			s.Dying = map[string]int{}
+		}
+		s.Dying[r.Dying.Reason]++
+	}
+	s.AddVerdict(r.Verdict)
+}
+
+// AddVerdict counts one socket from its verdict alone.
+func (s *Summary) AddVerdict(v Verdict) {
 	s.Total++
 	s.WorstDataS = max(s.WorstDataS, v.Bounds.Data)
 	switch v.Keepalive {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tcpka/tcpka/internal/human"
 	"time"
 )
 
@@ -72,11 +74,11 @@ func checkConfig(flag, file string) error {
 	st, err := os.Stat(file)
 	switch {
 	case err != nil && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)):
-		return marked{ErrInvalid, fmt.Errorf("%s %s: no such file", flag, file)}
+		return marked{ErrInvalid, fmt.Errorf("%s %s: no such file", flag, human.Safe(file))}
 	case err != nil:
-		return marked{ErrUnreadable, fmt.Errorf("%s %s: %w", flag, file, errors.Unwrap(err))}
+		return marked{ErrUnreadable, fmt.Errorf("%s %s: %w", flag, human.Safe(file), errors.Unwrap(err))}
 	case st.IsDir():
-		return marked{ErrInvalid, fmt.Errorf("%s %s: is a directory, not a config file", flag, file)}
+		return marked{ErrInvalid, fmt.Errorf("%s %s: is a directory, not a config file", flag, human.Safe(file))}
 	}
 	return nil
 }
@@ -232,7 +234,7 @@ func runAs(cred *syscall.Credential, bin string, args ...string) (Config, error)
 		if msg == "" {
 			msg = err.Error()
 		}
-		return nil, fmt.Errorf("%s %s: %s", bin, strings.Join(args, " "), msg)
+		return nil, fmt.Errorf("%s %s: %s", human.Safe(bin), human.Safe(strings.Join(args, " ")), human.Safe(msg))
 	}
 	return Parse(&stdout)
 }

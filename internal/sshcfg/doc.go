@@ -13,6 +13,14 @@
 // OS's retransmission notices a dead server, on Windows at its documented
 // defaults (detect.Windows), on Linux with this kernel's values.
 //
+// Input is hostile until parsed. Every parser here is linear in its input
+// and bounded: a registry export is read whole up to 64 MiB (a value
+// continued over many lines is joined in one pass), a Unix session file up
+// to 1 MiB, ssh -G and sshd -T output line by line, each line up to 1 MiB.
+// Errors name the file, the line and the setting, never what the file
+// holds (tcpka may run as root on a file it was pointed at); paths are
+// escaped for the terminal (internal/human) and session names quoted.
+//
 // SessionScan lists the live SSH connections of this host, both ends it
 // runs: sshd's connection processes (the logged-in user from sshd's
 // process title) and ssh clients (the destination from their argv), each

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpka/tcpka/internal/atomicfile"
+	"github.com/tcpka/tcpka/internal/human"
 )
 
 // PuTTY keeps a saved session's keepalive in three settings (settings.c,
@@ -37,15 +38,14 @@ import (
 // printable ASCII; the file name for every byte but letters, digits and
 // + - . @ _.
 const (
-	puttyKeyMinutes   = "PingInterval"
-	puttyKeySeconds   = "PingIntervalSecs"
-	puttyKeyTCP       = "TCPKeepalives"
-	puttySessionsKey  = `HKEY_CURRENT_USER\Software\SimonTatham\PuTTY\Sessions`
-	regHeader         = "Windows Registry Editor Version 5.00"
-	regHeader4        = "REGEDIT4"
-	puttyMaxExport    = 64 << 20 // a .reg file
-	puttyMaxSession   = 1 << 20  // one Unix session file
-	puttyMaxShownLine = 60
+	puttyKeyMinutes  = "PingInterval"
+	puttyKeySeconds  = "PingIntervalSecs"
+	puttyKeyTCP      = "TCPKeepalives"
+	puttySessionsKey = `HKEY_CURRENT_USER\Software\SimonTatham\PuTTY\Sessions`
+	regHeader        = "Windows Registry Editor Version 5.00"
+	regHeader4       = "REGEDIT4"
+	puttyMaxExport   = 64 << 20 // a .reg file
+	puttyMaxSession  = 1 << 20  // one Unix session file
 )
 
 // PuTTYSession is one saved session's keepalive settings.
@@ -97,11 +97,13 @@ func (e *PuTTYError) Unwrap() []error {
 	return []error{ErrInvalid}
 }
 
+// Error names the file (escaped for a terminal) and the line; the
+// message never quotes what the file holds.
 func (e *PuTTYError) Error() string {
 	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+		return fmt.Sprintf("%s:%d: %s", human.Safe(e.File), e.Line, e.Msg)
 	}
-	return e.File + ": " + e.Msg
+	return human.Safe(e.File) + ": " + e.Msg
 }
 
 // ErrNoSessions is wrapped, with ErrInvalid, when the input is readable
@@ -146,7 +148,7 @@ func inputError(err error) error {
 func pathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		return fmt.Errorf("%s: %w", human.Safe(pe.Path), pe.Err)
 	}
 	return err
 }
@@ -214,8 +216,8 @@ func parseRegExport(file string, data []byte) ([]PuTTYSession, error) {
 				continue
 			}
 			if line != regHeader && line != regHeader4 {
-				return nil, &PuTTYError{File: file, Line: n, Msg: fmt.Sprintf("not a registry export or a PuTTY sessions directory: the first line is %s, want %q (export the key with regedit, or give Unix PuTTY's sessions directory)",
-					shortQuote(line), regHeader)}
+				return nil, &PuTTYError{File: file, Line: n, Msg: fmt.Sprintf("not a registry export or a PuTTY sessions directory: its first line is not %q (export the key with regedit, or give Unix PuTTY's sessions directory)",
+					regHeader)}
 			}
 			header = true
 			continue
@@ -229,7 +231,7 @@ func parseRegExport(file string, data []byte) ([]PuTTYSession, error) {
 		case strings.HasPrefix(line, "["):
 			end := strings.LastIndexByte(line, ']')
 			if end < 0 {
-				return nil, &PuTTYError{File: file, Line: n, Msg: fmt.Sprintf("key %s has no closing ]", shortQuote(line))}
+				return nil, &PuTTYError{File: file, Line: n, Msg: "a key line without its closing ]"}
 			}
 			cur = -1
 			key := line[1:end]
@@ -249,11 +251,21 @@ func parseRegExport(file string, data []byte) ([]PuTTYSession, error) {
 			cur = j
 			continue
 		}
-		// A value line; hex data may go on over lines ending in "\".
+		// A value line; hex data may go on over lines ending in "\",
+		// joined in one pass (linear in the value's length).
 		first := n
-		for strings.HasSuffix(line, `\`) && i+1 < len(lines) {
-			i++
-			line = strings.TrimSuffix(line, `\`) + strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
+		if strings.HasSuffix(line, `\`) && i+1 < len(lines) {
+			var b strings.Builder
+			for strings.HasSuffix(line, `\`) && i+1 < len(lines) {
+				b.WriteString(strings.TrimSuffix(line, `\`))
+				i++
+				line = strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
+				if !utf8.ValidString(line) {
+					return nil, &PuTTYError{File: file, Line: i + 1, Msg: "not text: invalid UTF-8 (regedit exports are UTF-16LE with a BOM)"}
+				}
+			}
+			b.WriteString(line)
+			line = b.String()
 		}
 		v, err := parseRegValue(line)
 		if err != nil {
@@ -310,16 +322,16 @@ func parseRegValue(line string) (regValue, error) {
 			b.WriteByte(rest[i])
 		}
 		if i >= len(rest) {
-			return v, fmt.Errorf("value name %s has no closing quote", shortQuote(line))
+			return v, errors.New("a value name without its closing quote")
 		}
 		v.name = b.String()
 		rest = strings.TrimSpace(rest[i+1:])
 	default:
-		return v, fmt.Errorf("not a registry line: %s (want \"Name\"=value or [KEY])", shortQuote(line))
+		return v, errors.New(`not a registry line (want "Name"=value or [KEY])`)
 	}
 	data, ok := strings.CutPrefix(rest, "=")
 	if !ok {
-		return v, fmt.Errorf("value %q has no '='", v.name)
+		return v, errors.New("a value without '='")
 	}
 	v.data = strings.TrimSpace(data)
 	return v, nil
@@ -355,14 +367,14 @@ func regDword(v regValue, field *int) error {
 	}
 	hex, ok := strings.CutPrefix(strings.ToLower(v.data), "dword:")
 	if !ok {
-		return fmt.Errorf("%s=%s is not a dword (PuTTY ignores it and uses 0): want dword:0000001e", v.name, shortText(v.data))
+		return fmt.Errorf("%s is not a dword (PuTTY ignores it and uses 0): want dword:0000001e", v.name)
 	}
 	u, err := strconv.ParseUint(hex, 16, 32)
 	if err != nil || hex == "" || len(hex) > 8 {
-		return fmt.Errorf("%s=%s: malformed dword: want up to 8 hex digits, e.g. dword:0000001e", v.name, shortText(v.data))
+		return fmt.Errorf("%s: malformed dword: want up to 8 hex digits, e.g. dword:0000001e", v.name)
 	}
 	if int32(u) < 0 {
-		return fmt.Errorf("%s=%s: negative (%d)", v.name, shortText(v.data), int32(u))
+		return fmt.Errorf("%s: a negative dword", v.name)
 	}
 	*field = int(u)
 	return nil
@@ -428,7 +440,7 @@ func parseUnixSession(file string, data []byte) (PuTTYSession, error) {
 		}
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 0 {
-			return s, &PuTTYError{File: file, Line: i + 1, Msg: fmt.Sprintf("%s=%s: want a whole number %s", key, shortText(val), unitOf(key))}
+			return s, &PuTTYError{File: file, Line: i + 1, Msg: fmt.Sprintf("%s: want a whole number %s", key, unitOf(key))}
 		}
 		*field = n
 	}
@@ -466,18 +478,4 @@ func unescapePuTTY(s string) string {
 		return s
 	}
 	return string(b)
-}
-
-// shortQuote quotes a line for an error message, cut to a readable length.
-func shortQuote(s string) string { return strconv.Quote(shortText(s)) }
-
-func shortText(s string) string {
-	if len(s) > puttyMaxShownLine {
-		cut := puttyMaxShownLine
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return s[:cut] + "..."
-	}
-	return s
 }

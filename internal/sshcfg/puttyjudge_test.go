@@ -11,8 +11,8 @@ func TestJudgePuTTY(t *testing.T) {
 	win := WindowsTCP()
 	linux := LinuxTCP(keepalive.Settings{Time: 7200, Intvl: 75, Probes: 9, Retries2: 15})
 	fast := LinuxTCP(keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 8})
-	if win.Retx != 189 || linux.Retx != 929 || fast.Retx != 104 {
-		t.Fatalf("retransmission bounds: Windows %d, Linux %d, retries2 8 %d; want 189, 929, 104", win.Retx, linux.Retx, fast.Retx)
+	if win.Retx != 189 || linux.Retx != 939 || fast.Retx != 107 {
+		t.Fatalf("retransmission bounds: Windows %d, Linux %d, retries2 8 %d; want 189, 939, 107", win.Retx, linux.Retx, fast.Retx)
 	}
 	ses := func(interval int, tcp bool) PuTTYSession {
 		return PuTTYSession{Name: "s", PingInterval: interval, PingSecs: interval, TCPKeepalives: tcp}
@@ -29,7 +29,7 @@ func TestJudgePuTTY(t *testing.T) {
 		{"30 s on Windows: the next keepalive plus Windows' retransmission", ses(30, false), win, 240,
 			PuTTYJudgment{Every: 30, By: LayerSSH, Verdict: Survives, First: LayerRetx, Detect: 30 + 189}},
 		{"30 s on Linux: plus tcp_retries2 15", ses(30, false), linux, 240,
-			PuTTYJudgment{Every: 30, By: LayerSSH, Verdict: Survives, First: LayerRetx, Detect: 30 + 929}},
+			PuTTYJudgment{Every: 30, By: LayerSSH, Verdict: Survives, First: LayerRetx, Detect: 30 + 939}},
 		{"5 minutes behind a 4m path: dropped", ses(300, false), win, 240,
 			PuTTYJudgment{Every: 300, By: LayerSSH, Verdict: Dropped, First: LayerRetx, Detect: 300 + 189}},
 		{"5 minutes behind an AWS NLB's 350 s: survives", ses(300, false), win, 350,
@@ -43,7 +43,7 @@ func TestJudgePuTTY(t *testing.T) {
 		{"TCP keepalives only on a fast kernel: survives", ses(0, true), fast, 240,
 			PuTTYJudgment{Every: 60, By: LayerTCP, Verdict: Survives, First: LayerTCP, Detect: 120}},
 		{"both, the kernel probes more often: still retransmission decides", ses(300, true), fast, 240,
-			PuTTYJudgment{Every: 60, By: LayerTCP, Verdict: Survives, First: LayerRetx, Detect: 300 + 104}},
+			PuTTYJudgment{Every: 60, By: LayerTCP, Verdict: Survives, First: LayerRetx, Detect: 300 + 107}},
 		{"both on Windows: PuTTY's keepalive is the packet", ses(90, true), win, 240,
 			PuTTYJudgment{Every: 90, By: LayerSSH, Verdict: Survives, First: LayerRetx, Detect: 90 + 189}},
 	}

@@ -111,7 +111,7 @@ func Evaluate(a Ask, k keepalive.Settings) (*Report, error) {
 	}
 
 	// The TCP layer: does the kernel alone meet the goal?
-	r.KernelOK = detect.KeepsOpenWith(k, a.IdleTimeout) && detect.Idle(k) <= a.DetectWithin
+	r.KernelOK = detect.KeepsOpenWith(k, a.IdleTimeout) && detect.Latest(k, true).Idle <= a.DetectWithin // as plan promises
 	if !r.KernelOK {
 		if rec.Profile.Settings == a.DefaultSettings {
 			r.ProfileName, r.ProfileCommand = a.DefaultName, "sudo tcpka apply "+a.DefaultName

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/keepalive"
@@ -61,21 +62,12 @@ type Session struct {
 	// vanishes now; DetectS when, in seconds (0 never, -1 unknown).
 	EndsBy  Layer
 	DetectS int
-	// IdleS is how long no data went either way, in seconds; -1 unknown.
-	// PENDING(tcp_info): the dump gains tcp_info (tcpi_last_data_recv,
-	// tcpi_last_data_sent) in another change of issue 24; until then
-	// nothing here knows it, and it stays -1.
+	// IdleS is how long no data went either way, in seconds (tcp_info's
+	// last data sent and received); -1 unknown.
 	IdleS int
-	// Dying is set when the peer has stopped answering.
-	Dying *Dying
-}
-
-// Dying is a connection whose peer stopped answering, and what the kernel
-// shows of it.
-type Dying struct {
-	Why string
-	// DroppedInS: seconds until the kernel drops it; -1 unknown.
-	DroppedInS int
+	// Dying is set when the peer has stopped answering: the one model's
+	// verdict from the socket's timer and tcp_info (detect.Live.Dying).
+	Dying *detect.Dying
 }
 
 // Kill closes the session's connection now (sockdiag.DestroySocket, in
@@ -246,7 +238,15 @@ func (sc *SessionScan) session(p *proc, procs map[int]*proc, tcp map[uint32]sock
 		sc.clientConfig(&s, p)
 	}
 	sc.judge(&s)
-	s.Dying = dyingPlaceholder(&s.Socket)
+	row := sockdiag.Row{Socket: &s.Socket, Verdict: s.TCP}
+	row.JudgeLive(sc.Sysctls, sc.Net)
+	if row.IsDying {
+		s.Dying = &row.Dying
+	}
+	if s.Socket.HasInfo {
+		i := s.Socket.Info
+		s.IdleS = int(min(i.LastDataSent, i.LastDataRecv) / time.Second)
+	}
 	return s, true
 }
 
@@ -420,21 +420,4 @@ func (sc *SessionScan) judge(s *Session) {
 	j := Judge(set, k, 0)
 	s.Judgment = &j
 	s.EndsBy, s.DetectS = j.First, j.Detect
-}
-
-// dyingPlaceholder is a PLACEHOLDER for the model's dying-connection
-// verdict, which another change of issue 24 adds to internal/detect (the
-// lead replaces this call). It computes no time: it reads what the dump
-// shows, and leaves the time to the drop unknown. It asks for more than
-// one lost packet, since --kill-dying acts on it: at least 2 keepalive
-// probes unanswered in a row, or data retransmitted 3 times without an
-// acknowledgement (the kernel resets both counts at the first answer).
-func dyingPlaceholder(s *sockdiag.Socket) *Dying {
-	switch {
-	case s.Timer == sockdiag.TimerKeepalive && s.Retrans >= 2:
-		return &Dying{Why: fmt.Sprintf("%d keepalive probes unanswered", s.Retrans), DroppedInS: -1}
-	case s.Timer == sockdiag.TimerRetransmit && s.Retrans >= 3:
-		return &Dying{Why: fmt.Sprintf("data unacknowledged after %d retransmissions", s.Retrans), DroppedInS: -1}
-	}
-	return nil
 }

@@ -88,34 +88,6 @@ func diff(a, b sshClient) string {
 	return cmp.Diff(a, b, cmp.AllowUnexported(sshClient{}))
 }
 
-func TestDyingPlaceholder(t *testing.T) {
-	tests := []struct {
-		s    sockdiag.Socket
-		want string
-	}{
-		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive}, ""},
-		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 1}, ""}, // one lost probe is not a dead peer
-		{sockdiag.Socket{Timer: sockdiag.TimerKeepalive, Retrans: 2}, "2 keepalive probes unanswered"},
-		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit}, ""}, // the first send, or a tail loss probe
-		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit, Retrans: 2}, ""},
-		{sockdiag.Socket{Timer: sockdiag.TimerRetransmit, Retrans: 3}, "data unacknowledged after 3 retransmissions"},
-		{sockdiag.Socket{Timer: sockdiag.TimerProbe0, Retrans: 4}, ""}, // a full window: the peer answers
-	}
-	for _, tt := range tests {
-		d := dyingPlaceholder(&tt.s)
-		got := ""
-		if d != nil {
-			got = d.Why
-			if d.DroppedInS != -1 {
-				t.Errorf("%+v: dropped in %d s, want unknown until the model says", tt.s, d.DroppedInS)
-			}
-		}
-		if got != tt.want {
-			t.Errorf("dyingPlaceholder(timer %s, retrans %d) = %q, want %q", tt.s.Timer, tt.s.Retrans, got, tt.want)
-		}
-	}
-}
-
 // fakeLister is a sock_diag dump.
 type fakeLister []sockdiag.Socket
 
@@ -211,7 +183,7 @@ func TestSessionsFake(t *testing.T) {
 		if ss[0].ConfigNote == "" || ss[0].SSH != nil {
 			t.Errorf("server without root: SSH %+v, note %q", ss[0].SSH, ss[0].ConfigNote)
 		}
-		if c := ss[1]; c.HostName != "203.0.113.5" || c.RemoteUser != "bob" || c.Dying.Why != "2 keepalive probes unanswered" {
+		if c := ss[1]; c.HostName != "203.0.113.5" || c.RemoteUser != "bob" || c.Dying.Why() != "2 keepalive probes unanswered" {
 			t.Errorf("client: %+v", c)
 		}
 	}

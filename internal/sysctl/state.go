@@ -228,8 +228,12 @@ func loadJournal(d *atomicfile.Dir, id NSID) (*Journal, error) {
 }
 
 // Left says what an interrupted transaction left in the kernel, given
-// the values now: "the values before it", "the values it was writing",
-// or "a mix of both".
+// the values now: "the values from before it", "the values it was
+// writing", or a mix that names which key holds which, e.g. "a mix:
+// tcp_keepalive_time, tcp_keepalive_intvl and tcp_keepalive_probes hold
+// the values it was writing; tcp_retries2 holds the value from before it".
+// A key the transaction did not change (its value before was the one it
+// wrote) counts as either.
 func (j *Journal) Left(now keepalive.Settings) string {
 	switch {
 	case len(Diff(j.Before, now, j.Keys)) == 0:
@@ -237,7 +241,38 @@ func (j *Journal) Left(now keepalive.Settings) string {
 	case len(Diff(j.Want, now, j.Keys)) == 0:
 		return "the values it was writing"
 	}
-	return "a mix of the values before it and the ones it was writing"
+	var written, before, other []string
+	for _, k := range j.Keys {
+		switch n := k.Get(now); {
+		case n == k.Get(j.Want) && n == k.Get(j.Before):
+		case n == k.Get(j.Want):
+			written = append(written, k.Sysctl)
+		case n == k.Get(j.Before):
+			before = append(before, k.Sysctl)
+		default:
+			other = append(other, k.Sysctl)
+		}
+	}
+	var parts []string
+	if len(written) > 0 {
+		parts = append(parts, holds(written, "it was writing"))
+	}
+	if len(before) > 0 {
+		parts = append(parts, holds(before, "from before it"))
+	}
+	if len(other) > 0 {
+		parts = append(parts, strings.Join(other, " and ")+" "+map[bool]string{true: "holds", false: "hold"}[len(other) == 1]+" neither value (another writer's)")
+	}
+	return "a mix: " + strings.Join(parts, "; ")
+}
+
+// holds is "tcp_keepalive_time holds the value it was writing" or "a, b
+// and c hold the values it was writing".
+func holds(keys []string, which string) string {
+	if len(keys) == 1 {
+		return keys[0] + " holds the value " + which
+	}
+	return strings.Join(keys[:len(keys)-1], ", ") + " and " + keys[len(keys)-1] + " hold the values " + which
 }
 
 // Describe names the interrupted transaction: "apply of profile ssh (pid

@@ -353,7 +353,9 @@ func TestKilledTransaction(t *testing.T) {
 			if j == nil || running {
 				t.Fatalf("after a kill: journal %v running %v", j, running)
 			}
-			wantLeft := map[int]string{0: "the values from before it", 1: "a mix of the values before it and the ones it was writing", 2: "a mix of the values before it and the ones it was writing"}[n]
+			wantLeft := map[int]string{0: "the values from before it",
+				1: "a mix: tcp_keepalive_time holds the value it was writing; tcp_keepalive_intvl and tcp_keepalive_probes hold the values from before it",
+				2: "a mix: tcp_keepalive_time and tcp_keepalive_intvl hold the values it was writing; tcp_keepalive_probes holds the value from before it"}[n]
 			if got := j.Left(now); got != wantLeft || j.Profile != "ssh" || j.Before.Keepalive() != kernelDefaults.Keepalive() {
 				t.Errorf("journal %+v left %q, want %q", j, got, wantLeft)
 			}
@@ -516,6 +518,36 @@ func TestStateRefusedUnlessPrivate(t *testing.T) {
 	}
 }
 
+// TestJournalLeftNamesKeys: an apply of a profile that sets tcp_retries2,
+// killed after its three keepalive writes, left the keepalive keys on the
+// new values and tcp_retries2 on the old one. The report names which key
+// holds which, so a kernel that shows the profile's three keepalive
+// values is not called "a mix" without saying of what.
+func TestJournalLeftNamesKeys(t *testing.T) {
+	before := withRetries2(ka(18683, 116, 13), 15)
+	want := withRetries2(ka(10, 3, 5), 6)
+	j := &Journal{Op: "apply", Profile: "fast-failover", Before: before, Want: want, Keys: SetKeys(want)}
+	cases := []struct {
+		name string
+		now  keepalive.Settings
+		want string
+	}{
+		{"old", before, "the values from before it"},
+		{"new", want, "the values it was writing"},
+		{"keepalive new, retries2 old", withRetries2(ka(10, 3, 5), 15),
+			"a mix: tcp_keepalive_time, tcp_keepalive_intvl and tcp_keepalive_probes hold the values it was writing; tcp_retries2 holds the value from before it"},
+		{"time new", withRetries2(ka(10, 116, 13), 15),
+			"a mix: tcp_keepalive_time holds the value it was writing; tcp_keepalive_intvl, tcp_keepalive_probes and tcp_retries2 hold the values from before it"},
+		{"another writer", withRetries2(ka(10, 3, 7), 15),
+			"a mix: tcp_keepalive_time and tcp_keepalive_intvl hold the values it was writing; tcp_retries2 holds the value from before it; tcp_keepalive_probes holds neither value (another writer's)"},
+	}
+	for _, c := range cases {
+		if got := j.Left(c.now); got != c.want {
+			t.Errorf("%s: Left(%v)\n got %q\nwant %q", c.name, c.now, got, c.want)
+		}
+	}
+}
+
 // TestFailedApplyLeavesNoRecord: a transaction whose write fails and is
 // rolled back changed nothing, so it leaves no revert record; a later
 // successful apply records the values from just before it, and revert
@@ -549,5 +581,37 @@ func TestFailedApplyLeavesNoRecord(t *testing.T) {
 	}
 	if r, err := st.Revert(fs, id, false); err != nil || r.Record != nil {
 		t.Errorf("second revert: %+v, %v: want nothing to revert", r, err)
+	}
+}
+
+// TestRevertUndoesJournalWithoutRecord: an apply killed after its journal
+// and before its revert record (the record is made after the journal)
+// changed nothing; the revert that follows has no record to restore, and
+// still undoes and removes that journal instead of leaving it behind.
+func TestRevertUndoesJournalWithoutRecord(t *testing.T) {
+	fs := fakeTree(t, kernelDefaults)
+	st := State{RunDir: t.TempDir()}
+	id := NSID{Cookie: 9}
+	d, err := st.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := Journal{Op: "apply", Profile: "ssh", NS: id, Before: kernelDefaults, Want: ka(60, 15, 4), Keys: SetKeys(ka(60, 15, 4)), Recorded: true, At: time.Now().UTC(), PID: 4711}
+	if err := saveJournal(d, j); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	r, err := st.Revert(fs, id, false)
+	if err != nil || r.Record != nil {
+		t.Fatalf("revert: %+v, %v; want no record and no error", r, err)
+	}
+	if r.Result.Undone == nil {
+		t.Errorf("revert did not report the interrupted apply it undid")
+	}
+	if j, _ := st.Interrupted(id); j != nil {
+		t.Errorf("the journal is still there after the revert: %+v", j)
+	}
+	if v, _ := fs.Read(); v != kernelDefaults {
+		t.Errorf("values after the revert: %+v", v)
 	}
 }

@@ -118,8 +118,11 @@ func (st State) Transact(rw KeyReadWriter, req Request) (Result, error) {
 	var d *atomicfile.Dir
 	var err error
 	if req.DryRun {
+		// A dry run needs no root: a state directory that does not exist
+		// yet, or that only root may read (0700), holds nothing it can
+		// act on; it goes on without the interrupted-journal check.
 		d, err = st.OpenDir()
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
 			d, err = nil, nil
 		}
 	} else {
@@ -240,6 +243,13 @@ func (st State) Revert(rw KeyReadWriter, id NSID, dryRun bool) (Reverted, error)
 	defer d.Close()
 	rec, err := LoadRevert(d, id)
 	if errors.Is(err, ErrNothingToRevert) {
+		// No record, but an apply killed between its journal and its
+		// record may have left the journal: undo it (a transaction that
+		// writes no key of its own), so it is not left behind.
+		if j, _ := loadJournal(d, id); j != nil {
+			res, err := st.Transact(rw, Request{What: "revert", Want: j.Before, Keys: []Key{}, Exact: true, DryRun: dryRun, NS: id})
+			return Reverted{Result: res}, err
+		}
 		return Reverted{}, nil
 	}
 	if err != nil {

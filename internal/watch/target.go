@@ -35,6 +35,10 @@ type Target interface {
 type Correction struct {
 	Netns  string
 	Change sysctl.Change
+	// First: the namespace did not hold the profile before (it appeared
+	// after watch started, or the profile was reloaded): the profile was
+	// applied there, nothing drifted.
+	First bool
 }
 
 // ScopeTarget is a Target over a command's handle, one namespace or all:
@@ -47,10 +51,26 @@ type ScopeTarget struct {
 	// Profile names the profile in the revert records it writes.
 	Profile string
 	Log     *slog.Logger
+
+	// held are the namespaces (by ID) that hold the profile since an
+	// apply: a write there is a correction; anywhere else, a first apply.
+	held map[string]bool
 }
 
-// SetProfile names a reloaded profile in the records written from now on.
-func (t *ScopeTarget) SetProfile(p *profile.Profile) { t.Profile = p.Name }
+// SetProfile names a reloaded profile in the records written from now on;
+// its first apply in each namespace is no correction.
+func (t *ScopeTarget) SetProfile(p *profile.Profile) { t.Profile, t.held = p.Name, nil }
+
+// hold marks the namespaces read or written without failure as holding
+// the profile.
+func (t *ScopeTarget) hold(ids ...string) {
+	if t.held == nil {
+		t.held = map[string]bool{}
+	}
+	for _, id := range ids {
+		t.held[id] = true
+	}
+}
 
 // Every says whether the scope is every network namespace.
 func (t *ScopeTarget) Every() bool { return t.Scope.All() }
@@ -63,6 +83,11 @@ func (t *ScopeTarget) Read() (keepalive.Settings, error) { return t.Scope.NS().R
 // usually drifted, and then nothing is locked or written.
 func (t *ScopeTarget) Apply(s keepalive.Settings) ([]Correction, error) {
 	if rs, _, err := t.Scope.Read(); err == nil && !drifted(rs, s) {
+		for _, r := range rs {
+			if !r.Gone {
+				t.hold(r.Member.ID)
+			}
+		}
 		return nil, nil
 	}
 	outs, v, err := t.Scope.Transact(sysctl.Request{What: "watch", Want: s, Record: t.Profile})
@@ -79,6 +104,8 @@ func (t *ScopeTarget) Apply(s keepalive.Settings) ([]Correction, error) {
 			failed = append(failed, o.Label())
 			continue
 		}
+		first := !t.held[o.Member.ID]
+		t.hold(o.Member.ID)
 		if !o.Written {
 			continue
 		}
@@ -87,7 +114,7 @@ func (t *ScopeTarget) Apply(s keepalive.Settings) ([]Correction, error) {
 			label = o.Label()
 		}
 		for _, c := range o.Changes {
-			out = append(out, Correction{Netns: label, Change: c})
+			out = append(out, Correction{Netns: label, Change: c, First: first})
 		}
 	}
 	if len(failed) > 0 {

@@ -176,6 +176,10 @@ func (w *Watcher) Check() error {
 	p := w.Profile()
 	cs, aerr := w.target.Apply(p.Settings)
 	for _, c := range cs {
+		if c.First { // a namespace new to watch, or a reloaded profile: not drift
+			w.log.Info("set", c.attrs("key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", p.Name)...)
+			continue
+		}
 		w.corrected(c.Change.Key)
 		w.log.Warn("drift corrected", c.attrs("key", c.Change.Key.Dotted(), "from", c.Change.Old, "to", c.Change.New, "profile", p.Name)...)
 	}

@@ -146,7 +146,7 @@ func TestWatcher(t *testing.T) {
 	}
 	got := logLines(t, &logs)
 	want := []map[string]any{
-		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s", "retries2": 15.0, "data_in_flight_s": 929.0},
+		{"level": "INFO", "msg": "profile applied", "profile": "test", "changed": 3.0, "time_s": 123.0, "intvl_s": 45.0, "probes": 6.0, "detection_s": 393.0, "detection": "6m33s", "retries2": 15.0, "data_in_flight_s": 939.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_time", "from": 7200.0, "to": 123.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_intvl", "from": 75.0, "to": 45.0},
 		{"level": "INFO", "msg": "set", "key": "net.ipv4.tcp_keepalive_probes", "from": 9.0, "to": 6.0},
@@ -250,6 +250,19 @@ func TestWatcherReload(t *testing.T) {
 	waitFor("the edited profile applied", func() bool { return read() == (keepalive.Settings{Time: 60, Intvl: 15, Probes: 4, Retries2: 15}) })
 	if !strings.Contains(logs.String(), `"msg":"profile reloaded","profile":"test","time_s":60`) {
 		t.Errorf("reload not logged: %s", logs.String())
+	}
+	// Applying the edited profile is no drift: nothing counts as corrected
+	// (an alert on tcpka_watch_corrections_total would fire on every edit).
+	if strings.Contains(logs.String(), "drift corrected") || counter(scrape(t, w.Handler()), "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time") != 0 {
+		t.Errorf("the reloaded profile's first apply counted as drift: %s", logs.String())
+	}
+	// A change behind watch's back is.
+	writeKey(t, root, keepalive.Time, 7200)
+	w.Reload()
+	waitFor("the drift corrected", func() bool { return read().Time == 60 })
+	if !strings.Contains(logs.String(), `"msg":"drift corrected","key":"net.ipv4.tcp_keepalive_time","from":7200,"to":60`) ||
+		counter(scrape(t, w.Handler()), "tcpka_watch_corrections_total", "net.ipv4.tcp_keepalive_time") != 1 {
+		t.Errorf("drift after the reload not counted: %s", logs.String())
 	}
 
 	setNext(func() (*profile.Profile, error) {

@@ -11,8 +11,16 @@
 // correction came), watch's VmRSS, VmHWM and open descriptors, /healthz
 // on --listen (a new connection each time, 10 s timeout) and on
 // --health-listen (once a round, 1 s timeout, as a kubelet probes). The flood is -conns
-// connections that send nothing; one that watch closes (after its 5 s
-// header timeout) is opened again once, so the flood stays.
+// connections that send nothing; one that watch closes is opened again
+// -reopen later (1 s), so the flood stays; and -slow clients on each listener that send a
+// request header one byte every 100 ms and never finish it, reopened
+// whenever watch closes them. In each phase it then asks, one at a time,
+// -samples times each: /healthz and /metrics on --listen (10 s timeout)
+// and /healthz on --health-listen (1 s timeout), and prints p50/p99/max.
+//
+// Between the two phases, it holds -sockets loopback sockets in the
+// namespace (bench/sockets/holder, -holder) for each size and times
+// /metrics on --listen and the `tcpka metrics` command at each.
 package main
 
 import (
@@ -21,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -54,7 +63,12 @@ type bench struct {
 
 func main() {
 	tcpka := flag.String("tcpka", "tcpka", "the tcpka binary")
-	conns := flag.Int("conns", 10000, "idle connections in the flood")
+	conns := flag.Int("conns", 3000, "idle connections in the flood")
+	reopen := flag.Duration("reopen", time.Second, "an idle connection watch closes is opened again after `D` (a client pool's reconnect; 10ms: a reconnect flood)")
+	slow := flag.Int("slow", 50, "slow clients dribbling a request header at each listener during the flood")
+	samples := flag.Int("samples", 200, "requests timed per endpoint and phase")
+	sockets := flag.String("sockets", "10000,100000", "socket counts at which /metrics is timed (comma-separated; \"\" for none)")
+	holder := flag.String("holder", "", "bench/sockets/holder binary (needed for -sockets)")
 	rounds := flag.Int("rounds", 20, "drift corrections measured in each phase")
 	addr := flag.String("listen", "127.0.0.1:9977", "watch's --listen address")
 	health := flag.String("health-listen", "127.0.0.1:9978", "watch's --health-listen address, probed as a kubelet does (1 s timeout)")
@@ -69,7 +83,12 @@ func main() {
 		}
 	}
 	lim := uint64(*conns + 4096)
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+	var rl unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	if lim > rl.Max { // the hard limit stays: the socket holders raise their own up to it
+		lim = rl.Max
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lim, Max: rl.Max}); err != nil {
 		fail(fmt.Errorf("raise the driver's descriptor limit: %w", err))
 	}
 	_, portStr, _ := net.SplitHostPort(*addr)
@@ -98,17 +117,29 @@ func main() {
 	fmt.Printf("watch pid %d: %s; somaxconn %s", b.pid, limitLine(b.pid), sm)
 
 	quiet := b.measure(nil)
+	quiet.lat = b.latencies(*samples)
+	if *sockets != "" {
+		b.socketRun(*tcpka, *holder, *sockets, *samples/10+5)
+	}
 	floodStart := time.Now()
 
 	f := newFlood(*addr, *conns)
+	f.reopen = *reopen
 	t0 := time.Now()
 	f.open()
 	est, queue := b.serverSide()
 	fmt.Printf("flood: %d attempted in %s: %d established (client side), %d connects timed out (2 s), %d refused or failed; server side %d ESTABLISHED on port %d, %d of them in the accept queue\n",
 		*conns, time.Since(t0).Round(time.Millisecond), f.held.Load(), f.timeouts.Load(), f.failed.Load(), est, b.port, queue)
+	f.dribble(*addr, *slow)
+	f.dribble(*health, *slow)
+	time.Sleep(time.Second)
 	flooded := b.measure(f)
+	heldBefore := f.held.Load()
+	flooded.lat = b.latencies(*samples)
+	fmt.Printf("during the latency samples the flood held %d idle connections (client side) at the start, %d at the end\n", heldBefore, f.held.Load())
+	fmt.Printf("slow clients: %d connections opened in all (each reopened when watch closed it)\n", f.slowOpened.Load())
 	est, queue = b.serverSide()
-	fmt.Printf("flood at the end: %d held (client side), %d closed by watch (each opened again once); server side %d ESTABLISHED, %d in the accept queue\n",
+	fmt.Printf("flood at the end: %d held (client side), %d closed by watch (each opened again); server side %d ESTABLISHED, %d in the accept queue\n",
 		f.held.Load(), f.closed.Load(), est, queue)
 
 	// Stop watch under the flood: SIGTERM, exit within a second.
@@ -149,6 +180,18 @@ func main() {
 	row("/healthz ms min/med/max", func(p *phase) string { return msStats(p.hz) })
 	row("--health-listen ok within 1 s", func(p *phase) string { return fmt.Sprintf("%d / %d", len(p.probe), len(p.probe)+p.probeFailed) })
 	row("--health-listen ms min/med/max", func(p *phase) string { return msStats(p.probe) })
+	fmt.Println()
+	fmt.Printf("Latency, %d requests per endpoint one at a time, each on a new connection; flood: %d idle connections on --listen (each reopened %s after watch closes it) and %d slow clients on each listener; watch under prlimit --nofile=%d\n", *samples, *conns, *reopen, *slow, *nofile)
+	fmt.Printf("| endpoint | phase | answered | p50 ms | p99 ms | max ms | failed |\n|---|---|---|---|---|---|---|\n")
+	for i, ep := range endpoints {
+		for _, ph := range []struct {
+			name string
+			p    *phase
+		}{{"no flood", quiet}, {"flood", flooded}} {
+			l := ph.p.lat[i]
+			fmt.Printf("| %s | %s | %d / %d | %s | %s | %s | %s |\n", ep.name, ph.name, len(l.ok), l.asked, pct(l.ok, 50), pct(l.ok, 99), pct(l.ok, 100), l.failures())
+		}
+	}
 	fmt.Println()
 	if stopped >= 0 {
 		fmt.Printf("SIGTERM under the flood: exited in %s\n", stopped.Round(time.Millisecond))
@@ -224,6 +267,7 @@ func healthzWithin(addr string, d time.Duration) (time.Duration, int, error) {
 
 // phase is one measurement.
 type phase struct {
+	lat           []latency // by endpoints
 	rounds        int
 	fix, hz, late []time.Duration
 	hzAsked       int
@@ -362,6 +406,8 @@ type flood struct {
 	wg                             sync.WaitGroup
 	mu                             sync.Mutex
 	conns                          map[net.Conn]bool
+	slowOpened                     atomic.Int64
+	reopen                         time.Duration
 }
 
 func newFlood(addr string, n int) *flood {
@@ -403,9 +449,14 @@ func (f *flood) hold(c net.Conn, again bool) {
 	}
 	f.closed.Add(1)
 	if again {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-time.After(f.reopen):
+		}
 		if c := f.dial(); c != nil {
 			f.wg.Add(1)
-			go f.hold(c, false)
+			go f.hold(c, true)
 		}
 	}
 }
@@ -491,4 +542,206 @@ func msStats(ds []time.Duration) string {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	return ms(s[0]) + " / " + ms(s[len(s)/2]) + " / " + ms(s[len(s)-1])
+}
+
+// endpoint is one URL timed in each phase.
+type endpoint struct {
+	name, path string
+	health     bool // on --health-listen (1 s timeout)
+}
+
+var endpoints = []endpoint{
+	{"--listen /healthz", "/healthz", false},
+	{"--listen /metrics", "/metrics", false},
+	{"--health-listen /healthz", "/healthz", true},
+}
+
+// latency is one endpoint's timings in a phase.
+type latency struct {
+	asked int
+	ok    []time.Duration
+	fails map[string]int // by kind: timeout, closed (EOF or reset), other
+}
+
+func (l latency) failures() string {
+	if len(l.fails) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range []string{"timeout", "closed", "other"} {
+		if n := l.fails[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// latencies asks each endpoint n times, one request at a time, each on a
+// new connection.
+func (b *bench) latencies(n int) []latency {
+	out := make([]latency, len(endpoints))
+	for i := 0; i < n; i++ {
+		for j, ep := range endpoints {
+			addr, within := b.addr, hzTimout
+			if ep.health {
+				addr, within = b.health, time.Second
+			}
+			out[j].asked++
+			d, code, err := get(addr, ep.path, within)
+			var ne net.Error
+			switch {
+			case err == nil && code == 200:
+				out[j].ok = append(out[j].ok, d)
+				continue
+			case errors.As(err, &ne) && ne.Timeout():
+				out[j].fail("timeout")
+			case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, unix.ECONNRESET)):
+				out[j].fail("closed")
+			default:
+				out[j].fail("other")
+			}
+		}
+	}
+	return out
+}
+
+// get asks addr for path on a new connection, giving up after d, and
+// reads the whole answer.
+func get(addr, path string, d time.Duration) (time.Duration, int, error) {
+	c := &http.Client{Timeout: d, Transport: &http.Transport{DisableKeepAlives: true}}
+	t0 := time.Now()
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(t0), resp.StatusCode, err
+}
+
+// pct is the p-th percentile in ms ("-" with no samples).
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	i = min(max(i-1, 0), len(s)-1)
+	return strconv.FormatFloat(float64(s[i].Microseconds())/1000, 'f', 1, 64)
+}
+
+// dribble holds n clients to addr that send a request header one byte
+// every 100 ms and never finish it; each is reopened when watch closes it.
+func (f *flood) dribble(addr string, n int) {
+	msg := []byte("GET /metrics HTTP/1.1\r\nHost: bench\r\nX-Slow: ")
+	for i := 0; i < n; i++ {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for f.ctx.Err() == nil {
+				c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(f.ctx, "tcp", addr)
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				f.slowOpened.Add(1)
+				f.mu.Lock()
+				f.conns[c] = true
+				f.mu.Unlock()
+				for j := 0; f.ctx.Err() == nil; j++ {
+					if _, err := c.Write(msg[j%len(msg) : j%len(msg)+1]); err != nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				f.mu.Lock()
+				delete(f.conns, c)
+				f.mu.Unlock()
+				c.Close()
+			}
+		}()
+	}
+}
+
+// socketRun holds each count of loopback sockets in the namespace and
+// times /metrics on --listen (n scrapes, one at a time) and `tcpka
+// metrics` (5 runs) at it.
+func (b *bench) socketRun(tcpka, holder, sizes string, n int) {
+	if holder == "" {
+		fmt.Println("sockets: no -holder, skipped")
+		return
+	}
+	_ = os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0)
+	fmt.Println()
+	fmt.Printf("/metrics with many sockets in the namespace (no flood): %d scrapes on --listen, one at a time; `tcpka metrics` 5 runs\n", n)
+	fmt.Printf("| sockets | /metrics p50 ms | /metrics p99 ms | /metrics max ms | answered | tcpka metrics median ms |\n|---|---|---|---|---|---|\n")
+	for _, f := range strings.Split(sizes, ",") {
+		total, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || total < 2 {
+			fmt.Printf("sockets: bad size %q\n", f)
+			continue
+		}
+		stop, err := hold(holder, total/2)
+		if err != nil {
+			fmt.Printf("| %d | holder failed: %v |\n", total, err)
+			continue
+		}
+		var ok []time.Duration
+		for i := 0; i < n; i++ {
+			if d, code, err := get(b.addr, "/metrics", 60*time.Second); err == nil && code == 200 {
+				ok = append(ok, d)
+			}
+		}
+		var cmd []time.Duration
+		for i := 0; i < 5; i++ {
+			t0 := time.Now()
+			if err := exec.Command(tcpka, "metrics").Run(); err == nil {
+				cmd = append(cmd, time.Since(t0))
+			}
+		}
+		stop()
+		fmt.Printf("| %d | %s | %s | %s | %d / %d | %s |\n", total, pct(ok, 50), pct(ok, 99), pct(ok, 100), len(ok), n, pct(cmd, 50))
+	}
+}
+
+// hold starts holders with conns connections in all (2 sockets each), at
+// most 9 000 per holder (18 200 descriptors under a hard limit of 20 000), and returns when all are ready.
+func hold(holder string, conns int) (stop func(), err error) {
+	var cmds []*exec.Cmd
+	stop = func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(unix.SIGTERM)
+			_ = c.Wait()
+		}
+	}
+	for left := conns; left > 0; {
+		k := min(left, 9000)
+		left -= k
+		c := exec.Command("prlimit", fmt.Sprintf("--nofile=%d", 2*k+200), "--", holder, "-n", strconv.Itoa(k))
+		out, err := c.StdoutPipe()
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			stop()
+			return nil, err
+		}
+		cmds = append(cmds, c)
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			stop()
+			return nil, fmt.Errorf("holder of %d connections: %q %v", k, line, err)
+		}
+	}
+	return stop, nil
+}
+
+func (l *latency) fail(kind string) {
+	if l.fails == nil {
+		l.fails = map[string]int{}
+	}
+	l.fails[kind]++
 }
