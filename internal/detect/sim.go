@@ -204,61 +204,62 @@ func (r *rtxSim) decision() span {
 }
 
 // fire runs the handler at x (aligned to align) after k retransmissions,
-// rto being icsk_rto before this run doubles it.
+// rto being icsk_rto before this run doubles it. Each run arms the next in
+// a loop, not a call: tcpka show runs this model, and a call per
+// retransmission grew its stack, whose copy walked every frame (about 14
+// page faults of a start). Only where a user timeout splits the moment in
+// two does the earlier part run in a call of its own.
 func (r *rtxSim) fire(x span, align int64, k int, rto int64, timers int) {
-	if !r.out.step() {
-		return
-	}
-	timers++
-	off := r.decision()
-	lim := r.limit / r.w.ms()
-	if k > 0 {
-		// retransmits_timed_out: the first retransmission is limit or
-		// more ago.
-		below, above, isBelow, isAbove := split(x, off, lim)
-		if isAbove {
-			r.out.add(above, span{}, false, timers)
+	for ; r.out.step(); k++ {
+		timers++
+		off := r.decision()
+		lim := r.limit / r.w.ms()
+		if k > 0 {
+			// retransmits_timed_out: the first retransmission is limit or
+			// more ago.
+			below, above, isBelow, isAbove := split(x, off, lim)
+			if isAbove {
+				r.out.add(above, span{}, false, timers)
+			}
+			if !isBelow {
+				return
+			}
+			x = below
 		}
-		if !isBelow {
+		// Retransmit; icsk_rto doubles up to rto_max.
+		rto = min(2*rto, r.rtoMax)
+		if !r.user {
+			x, align = r.w.arm(x, rto, align, true)
+			continue
+		}
+		// tcp_clamp_rto_to_user_timeout: armed for min(rto, the time left
+		// to the user timeout), at least a jiffy.
+		th := lim - float64(rto-1)
+		open, clamped, isOpen, isClamped := split(x, off, th)
+		if isOpen {
+			nx, g := r.w.arm(open, rto, align, true)
+			r.fire(nx, g, k+1, rto, timers)
+		}
+		if !isClamped {
 			return
 		}
-		x = below
-	}
-	// Retransmit; icsk_rto doubles up to rto_max.
-	rto = min(2*rto, r.rtoMax)
-	if !r.user {
-		nx, g := r.w.arm(x, rto, align, true)
-		r.fire(nx, g, k+1, rto, timers)
-		return
-	}
-	// tcp_clamp_rto_to_user_timeout: armed for min(rto, the time left
-	// to the user timeout), at least a jiffy.
-	th := lim - float64(rto-1)
-	open, clamped, isOpen, isClamped := split(x, off, th)
-	if isOpen {
-		nx, g := r.w.arm(open, rto, align, true)
-		r.fire(nx, g, k+1, rto, timers)
-	}
-	if !isClamped {
-		return
-	}
-	x = clamped
-	var until span
-	if r.w.nominal {
-		e := (x.lo + off.lo) * r.w.ms()
-		until = pt(x.lo + math.Max(1, math.Ceil((r.limit-e)/r.w.ms())))
-	} else {
-		// x + msecs_to_jiffies(limit - elapsed): the user timeout, within
-		// the stamps' rounding (in off) and the jiffy msecs_to_jiffies
-		// rounds up.
-		until = span{lim, lim + 1}.add(off.neg())
-		if x.hi+off.hi >= lim {
-			until = until.union(x.add(pt(1))) // passed already: a jiffy
+		x = clamped
+		var until span
+		if r.w.nominal {
+			e := (x.lo + off.lo) * r.w.ms()
+			until = pt(x.lo + math.Max(1, math.Ceil((r.limit-e)/r.w.ms())))
+		} else {
+			// x + msecs_to_jiffies(limit - elapsed): the user timeout, within
+			// the stamps' rounding (in off) and the jiffy msecs_to_jiffies
+			// rounds up.
+			until = span{lim, lim + 1}.add(off.neg())
+			if x.hi+off.hi >= lim {
+				until = until.union(x.add(pt(1))) // passed already: a jiffy
+			}
+			until.lo = math.Max(until.lo, x.lo+1)
 		}
-		until.lo = math.Max(until.lo, x.lo+1)
+		x, align = r.w.armUntil(x, until, true)
 	}
-	nx, g := r.w.armUntil(x, until, true)
-	r.fire(nx, g, k+1, rto, timers)
 }
 
 // zwpSim is tcp_probe_timer on a zero window the peer never reopens nor
