@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -167,6 +168,7 @@ func Resolve(root string) (*Resolution, error) {
 		return fileID{uint64(st.Dev), st.Ino}, true
 	}
 	seenFiles := map[fileID]bool{}
+	var buf []byte // every file is read into it in turn: Parse copies what it keeps
 	for _, dir := range Dirs {
 		// Under "/" the kernel resolves a directory's symlinks where
 		// SecureJoin would (no link can lead out of "/"), so the directory
@@ -220,7 +222,7 @@ func Resolve(root string) (*Resolution, error) {
 				r.Masked = append(r.Masked, Masked{Path: p, By: first.Path})
 				continue
 			}
-			src, err := r.read(p)
+			src, err := r.read(p, &buf)
 			if err != nil {
 				return nil, err
 			}
@@ -235,7 +237,7 @@ func Resolve(root string) (*Resolution, error) {
 	for _, n := range names {
 		r.Files = append(r.Files, byName[n])
 	}
-	src, err := r.read(SysctlConf)
+	src, err := r.read(SysctlConf, &buf)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -253,9 +255,10 @@ func isNotDir(err error) bool {
 }
 
 // read reads the file p (a path inside the root), following symlinks inside
-// the root. It returns nil for something that is not a regular file (a
-// directory, a dangling link), which the loaders skip.
-func (r *Resolution) read(p string) (*Source, error) {
+// the root, into *buf (grown as needed). It returns nil for something that
+// is not a regular file (a directory, a dangling link), which the loaders
+// skip.
+func (r *Resolution) read(p string, buf *[]byte) (*Source, error) {
 	src := &Source{Path: p}
 	lhost := filepath.Join(r.Root, p)
 	lst, err := os.Lstat(lhost)
@@ -281,13 +284,38 @@ func (r *Resolution) read(p string) (*Source, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, nil
 	}
-	data, err := os.ReadFile(host)
+	data, err := readFile(host, (*buf)[:0])
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
+	*buf = data
 	src.Tcpka = IsGenerated(data)
 	src.Assignments, src.Problems = Parse(p, data)
 	return src, nil
+}
+
+// readFile is os.ReadFile into buf's storage, with the same errors: every
+// tcpka show reads every sysctl.d file, and a fresh buffer for each is a
+// fresh page of memory for each.
+func readFile(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Parse reads sysctl.conf syntax as both loaders do: blank lines and lines

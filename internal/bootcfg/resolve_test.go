@@ -344,3 +344,28 @@ func TestResolveRootByNameLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFile: readFile gives what os.ReadFile gives, content and
+// errors, reusing a buffer that held a longer file.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "missing"), dir}
+	for _, n := range []int{0, 1, 511, 512, 513, 5000, 100} {
+		p := filepath.Join(dir, fmt.Sprint(n))
+		if err := os.WriteFile(p, bytes.Repeat([]byte{'x'}, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	var buf []byte
+	for _, p := range paths {
+		want, wantErr := os.ReadFile(p)
+		got, err := readFile(p, buf[:0])
+		if !bytes.Equal(got, want) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("%s: %d bytes, %v; os.ReadFile: %d bytes, %v", p, len(got), err, len(want), wantErr)
+		}
+		if err == nil {
+			buf = got
+		}
+	}
+}
