@@ -203,11 +203,13 @@ func docs(t *testing.T) []string {
 var commonTools = []string{"unshare", "ip", "sysctl", "/lib/systemd/systemd-sysctl"}
 
 // pageTools are what some pages' examples need besides: a real sshd and
-// client, nft to cut a path, curl for /metrics.
+// client, nft to cut a path, curl for /metrics, python3 for a socket
+// with SO_KEEPALIVE alone.
 var pageTools = map[string][]string{
 	"incident.md": {"ssh", "ssh-keygen", "/usr/sbin/sshd", "nft"},
 	"plan-ssh.md": {"ssh", "/usr/sbin/sshd"},
 	"fleet.md":    {"curl"},
+	"model.md":    {"python3"}, // a connection with SO_KEEPALIVE and no values of its own
 }
 
 // missing is the first of tools not installed, "" when all are.

@@ -346,7 +346,6 @@ func (t *textOut) add(w *bufio.Writer, r *sockdiag.Row, _ *closed) error {
 		b = append(b, '-')
 	}
 	b = pad(b, start, colNext)
-	start = len(b)
 	if s.Timer == sockdiag.TimerKeepalive {
 		b = strconv.AppendUint(b, uint64(s.Retrans), 10)
 	} else {

@@ -122,6 +122,9 @@ func RevertOne(o Out, dryRun bool, r netscope.Reverted, net detect.Net) (Outcome
 		if o.JSON {
 			return OK, writeJSON(o.W, revertJSONOut{Changes: []ChangeJSON{}, DryRun: dryRun})
 		}
+		// A killed apply may have left a journal and no record yet:
+		// revert undid it, and says so before saying there was no record.
+		PrintUndone(o.W, r.Result, dryRun)
 		fmt.Fprintln(o.W, "nothing to revert: tcpka has changed nothing in this network namespace since boot or the last revert")
 		return OK, nil
 	}

@@ -256,6 +256,9 @@ type bootJSON struct {
 	Masked     []maskedJSON  `json:"masked"`
 	Service    serviceJSON   `json:"service"`
 	Problems   []string      `json:"problems"`
+	// Interrupted: "install" or "uninstall" a killed tcpka left half done
+	// (the next install or uninstall completes it).
+	Interrupted string `json:"interrupted_op,omitempty"`
 }
 
 type bootKeyJSON struct {
@@ -300,7 +303,8 @@ func newBootJSON(b *bootcfg.BootReport) *bootJSON {
 	d := detect.Idle(b.Boot)
 	out := &bootJSON{Root: b.Root, DetectionS: d, Detection: human.Duration(d), Drift: len(b.Drift) > 0,
 		TcpkaFiles: NonNil(b.Res.TcpkaFiles()), Masked: []maskedJSON{}, Problems: NonNil(b.Problems),
-		Service: serviceJSON{Installed: b.Unit, Enabled: len(b.Enabled) > 0, Links: NonNil(b.Enabled), Profile: b.Profile}}
+		Service:     serviceJSON{Installed: b.Unit, Enabled: len(b.Enabled) > 0, Links: NonNil(b.Enabled), Profile: b.Profile},
+		Interrupted: b.Interrupted}
 	for _, m := range b.Res.Masked {
 		out.Masked = append(out.Masked, maskedJSON{Path: m.Path, By: m.By})
 	}
