@@ -284,7 +284,7 @@ func (r *Resolution) read(p string, buf *[]byte) (*Source, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, nil
 	}
-	data, err := readFile(host, (*buf)[:0])
+	data, err := readFile(host, (*buf)[:0], st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
@@ -296,13 +296,18 @@ func (r *Resolution) read(p string, buf *[]byte) (*Source, error) {
 
 // readFile is os.ReadFile into buf's storage, with the same errors: every
 // tcpka show reads every sysctl.d file, and a fresh buffer for each is a
-// fresh page of memory for each.
-func readFile(path string, buf []byte) ([]byte, error) {
+// fresh page of memory for each. size is the file's size from a stat: the
+// buffer holds it and the read that sees the end, as os.ReadFile's does,
+// so that it is not grown (append zeroes what it grows).
+func readFile(path string, buf []byte, size int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if n := max(int(min(size, 1<<30))+1, 512); cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -350,7 +350,7 @@ func TestResolveRootByNameLinks(t *testing.T) {
 func TestReadFile(t *testing.T) {
 	dir := t.TempDir()
 	paths := []string{filepath.Join(dir, "missing"), dir}
-	for _, n := range []int{0, 1, 511, 512, 513, 5000, 100} {
+	for _, n := range []int{0, 1, 511, 512, 513, 5000, 100, 70000} {
 		p := filepath.Join(dir, fmt.Sprint(n))
 		if err := os.WriteFile(p, bytes.Repeat([]byte{'x'}, n), 0o644); err != nil {
 			t.Fatal(err)
@@ -360,7 +360,11 @@ func TestReadFile(t *testing.T) {
 	var buf []byte
 	for _, p := range paths {
 		want, wantErr := os.ReadFile(p)
-		got, err := readFile(p, buf[:0])
+		var size int64
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
+		got, err := readFile(p, buf[:0], size)
 		if !bytes.Equal(got, want) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Errorf("%s: %d bytes, %v; os.ReadFile: %d bytes, %v", p, len(got), err, len(want), wantErr)
 		}
