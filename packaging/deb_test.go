@@ -162,8 +162,11 @@ func TestDeb(t *testing.T) {
 			}
 		}
 	}
-	out, err := exec.Command("bash", "--norc", "-c", `source "$0" && COMP_WORDS=(tcpka apply "") COMP_CWORD=2 && _tcpka && echo "${COMPREPLY[@]}"`,
-		filepath.Join(root, "usr/share/bash-completion/completions/tcpka")).CombinedOutput()
+	// In an empty directory: PROFILE also completes to *.yaml files here.
+	comp := exec.Command("bash", "--norc", "-c", `source "$0" && COMP_WORDS=(tcpka apply "") COMP_CWORD=2 && _tcpka && echo "${COMPREPLY[@]}"`,
+		filepath.Join(root, "usr/share/bash-completion/completions/tcpka"))
+	comp.Dir = t.TempDir()
+	out, err := comp.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != strings.Join(profile.ShippedNames(), " ") {
 		t.Errorf("packaged bash completion of 'tcpka apply <TAB>': %v %q", err, out)
 	}
