@@ -232,18 +232,25 @@ func (w *Watcher) state() (v keepalive.Settings, problem error, checked bool) {
 // Handler serves /metrics and /healthz. /healthz answers 200 "ok" while
 // the last check succeeded, 503 with the reason when it failed.
 func (w *Watcher) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", w.metricsHandler())
-	mux.HandleFunc("/healthz", w.healthz)
-	return mux
+	return paths{"/metrics": w.metricsHandler(), "/healthz": http.HandlerFunc(w.healthz)}
 }
 
 // HealthHandler serves /healthz alone: what --health-listen serves, so
 // that a liveness probe has a listener no /metrics client can crowd out.
 func (w *Watcher) HealthHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", w.healthz)
-	return mux
+	return paths{"/healthz": http.HandlerFunc(w.healthz)}
+}
+
+// paths serves a few exact paths, 404 for any other: all watch needs of a
+// router (http.ServeMux links its pattern parser into every command).
+type paths map[string]http.Handler
+
+func (p paths) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if h, ok := p[r.URL.Path]; ok {
+		h.ServeHTTP(rw, r)
+		return
+	}
+	http.NotFound(rw, r)
 }
 
 // healthz answers 200 "ok" while the profile holds, 503 with the reason
