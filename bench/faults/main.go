@@ -1,5 +1,6 @@
-// Command faultbench kills tcpka apply, tcpka install and tcpka uninstall
-// at random instants and checks what they leave. Run it through bench/faults/run,
+// Command faultbench kills tcpka apply, tcpka install, tcpka uninstall and
+// tcpka watch --all-netns (taking over a namespace that appeared after it
+// started) at random instants and checks what they leave. Run it through bench/faults/run,
 // which puts it in private network, mount and pid namespaces with a tmpfs
 // on /run: it writes the sysctls of the namespace it runs in and files
 // below /run only.
@@ -78,6 +79,7 @@ func main() {
 	applyN := flag.Int("apply", 1000, "apply kills")
 	installN := flag.Int("install", 200, "install kills")
 	uninstallN := flag.Int("uninstall", 120, "uninstall kills")
+	lateN := flag.Int("late", 60, "kills of watch --all-netns while it takes over a namespace that appeared")
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock)")
 	calib := flag.Int("calibrate", 7, "unkilled runs that measure each command's run time")
 	flag.StringVar(&b.tcpka, "tcpka", "tcpka", "the tcpka binary")
@@ -113,6 +115,14 @@ func main() {
 	}
 	if *uninstallN > 0 {
 		s, err := b.uninstallKills(*uninstallN, *calib, profiles)
+		if err != nil {
+			fail(err)
+		}
+		s.print()
+		bad = bad || s.bad()
+	}
+	if *lateN > 0 {
+		s, err := b.lateKills(*lateN, *calib, profiles)
 		if err != nil {
 			fail(err)
 		}
