@@ -97,32 +97,14 @@ func main() {
 		fail(err)
 	}
 	var bad bool
-	if *applyN > 0 {
-		s, err := b.applyKills(*applyN, *calib, profiles)
-		if err != nil {
-			fail(err)
+	for _, run := range []struct {
+		n     int
+		kills func(n, calib int, ps []profileJSON) (*counts, error)
+	}{{*applyN, b.applyKills}, {*installN, b.installKills}, {*uninstallN, b.uninstallKills}, {*lateN, b.lateKills}} {
+		if run.n <= 0 {
+			continue
 		}
-		s.print()
-		bad = bad || s.bad()
-	}
-	if *installN > 0 {
-		s, err := b.installKills(*installN, *calib, profiles)
-		if err != nil {
-			fail(err)
-		}
-		s.print()
-		bad = bad || s.bad()
-	}
-	if *uninstallN > 0 {
-		s, err := b.uninstallKills(*uninstallN, *calib, profiles)
-		if err != nil {
-			fail(err)
-		}
-		s.print()
-		bad = bad || s.bad()
-	}
-	if *lateN > 0 {
-		s, err := b.lateKills(*lateN, *calib, profiles)
+		s, err := run.kills(run.n, *calib, profiles)
 		if err != nil {
 			fail(err)
 		}
