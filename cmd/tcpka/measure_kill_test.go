@@ -43,25 +43,37 @@ func TestKilledMeasureLeavesNoNamespace(t *testing.T) {
 		{"measure", "ssh", "--nat-timeout", "30s"}, // three, and the router's nft table
 	} {
 		cmd := exec.Command(tcpkaBinary(t), args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
 		held := 0
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		// Generous: under CI's -race build of every package at once a
+		// start can take seconds; measure itself runs for minutes.
+	wait:
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("tcpka %s ended before it was killed (%v): %s", strings.Join(args, " "), err, stderr.String())
+			default:
+			}
 			if held = len(netnsFDs(cmd.Process.Pid)); held >= 2 {
-				break
+				break wait
 			}
 		}
 		time.Sleep(500 * time.Millisecond) // links, addresses, the connection
 		if held < 2 {
 			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("tcpka %s: never held its scratch namespaces", strings.Join(args, " "))
+			<-exited
+			t.Fatalf("tcpka %s: never held its scratch namespaces: %s", strings.Join(args, " "), stderr.String())
 		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		<-exited
 
 		if es, _ := os.ReadDir("/run/netns"); len(es) != 0 {
 			var names []string
