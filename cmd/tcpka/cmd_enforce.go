@@ -259,7 +259,7 @@ func enforceCgroup(env *Env, f *enforceOpts, p *profile.Profile, dir string) err
 		if !res.Attached.IsZero() {
 			out.Attached = res.Attached.Format(time.RFC3339)
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	w := env.Stdout
 	d := detectionOf(p.Settings, base)
@@ -327,7 +327,7 @@ func enforceList(env *Env, f *enforceOpts) error {
 				ProgramID: a.ProgID, LinkID: a.LinkID, Instructions: a.Insns,
 			})
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	w := env.Stdout
 	if len(list) == 0 {
@@ -390,7 +390,7 @@ func enforceRemove(env *Env, f *enforceOpts, dir string) error {
 		for _, a := range removed {
 			out.Removed = append(out.Removed, rm{a.Cgroup, a.Pin})
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	fmt.Fprintln(env.Stdout, "  new connections in it get no keepalive from tcpka; existing ones keep what they have")
 	return nil
@@ -475,7 +475,7 @@ func enforcePID(env *Env, f *enforceOpts, p *profile.Profile) error {
 			out.Sockets = append(out.Sockets, enforceSockJSON{FD: s.FD, Local: s.Local.String(), Peer: s.Peer.String(), Status: s.Status,
 				Changed: s.Changed, Before: newSockOptsJSON(s, s.Before), After: newSockOptsJSON(s, s.After)})
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "pid %d (%s): profile %s: %s, dead-peer detection %s\n", res.PID, human.Safe(res.Comm), p.Name, triple(p.Settings), human.Seconds(detectionOf(p.Settings, base)))

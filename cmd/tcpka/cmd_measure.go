@@ -193,7 +193,7 @@ func runMeasure(env *Env, f measureFlags, args []string) error {
 			m, d, pc := round3(res.Measured.Seconds()), round3(diff.Seconds()), math.Round(pct*10)/10
 			out.MeasuredS, out.DifferenceS, out.DifferencePct = &m, &d, &pc
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
+		if err := jsonout.Write(env.Stdout, out); err != nil {
 			return err
 		}
 	} else {
@@ -338,7 +338,7 @@ func runMeasureNAT(env *Env, f measureFlags, arg string) error {
 			e := round3(float64(k.Echo.Microseconds()) / 1000)
 			out.EchoMs = &e
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
+		if err := jsonout.Write(env.Stdout, out); err != nil {
 			return err
 		}
 	} else {

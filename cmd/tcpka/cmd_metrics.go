@@ -11,6 +11,7 @@ import (
 	"github.com/tcpka/tcpka/internal/bootcfg"
 	"github.com/tcpka/tcpka/internal/caps"
 	"github.com/tcpka/tcpka/internal/human"
+	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/metrics"
 	"github.com/tcpka/tcpka/internal/nsreport"
 	"github.com/tcpka/tcpka/internal/profile"
@@ -92,7 +93,7 @@ func runMetrics(env *Env, f metricsFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(env.Stdout, struct {
+		return jsonout.Write(env.Stdout, struct {
 			Families []metrics.FamilyJSON `json:"families"`
 		}{fams})
 	}

@@ -241,7 +241,7 @@ func runPlan(env *Env, f planFlags, args []string) error {
 		if box != nil {
 			out.Path = &pathJSON{Name: box.Name, Title: box.Title, IdleTimeoutS: ask.IdleTimeout, Range: box.Range(), Source: box.Source}
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	w := env.Stdout
 	if box != nil {

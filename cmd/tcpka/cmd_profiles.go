@@ -60,7 +60,7 @@ func runProfiles(env *Env, asJSON bool, args []string) error {
 				Settings: jsonout.Profile(p.Settings), IdleTimeoutS: p.IdleTimeout, DetectWithinS: p.DetectWithin,
 			})
 		}
-		return writeJSON(env.Stdout, out)
+		return jsonout.Write(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTIME\tINTVL\tPROBES\tDETECTION\tRETRIES2\tDATA\tUSER-TIMEOUT\tPATH-IDLE")

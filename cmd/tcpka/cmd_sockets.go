@@ -739,7 +739,7 @@ func (s *summaryOut) end(w *bufio.Writer, sys keepalive.Settings) error {
 				out.Commands = append(out.Commands, newSummaryJSON(c, s.byComm[c], true))
 			}
 		}
-		return writeJSON(w, out)
+		return jsonout.Write(w, out)
 	}
 	a := s.all
 	fmt.Fprintf(w, "sysctls %s: an idle connection following them notices a dead peer after %s\n",

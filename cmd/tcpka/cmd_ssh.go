@@ -265,7 +265,7 @@ func runSSH(env *Env, f sshFlags, args []string) error {
 				jsonout.Settings
 			}{Name: r.ProfileName, Command: r.ProfileCommand, Settings: jsonout.Profile(r.Rec.Profile.Settings)}
 		}
-		if err := writeJSON(env.Stdout, out); err != nil {
+		if err := jsonout.Write(env.Stdout, out); err != nil {
 			return err
 		}
 		return sshMissed(env, r)

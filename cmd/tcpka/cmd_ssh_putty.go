@@ -64,7 +64,7 @@ func runPuTTY(env *Env, f sshFlags, idle, within int, box *plan.Middlebox, pathW
 		return fmt.Errorf("ssh: %w", err)
 	}
 	if f.json {
-		err = writeJSON(env.Stdout, newPuTTYJSON(r, box))
+		err = jsonout.Write(env.Stdout, newPuTTYJSON(r, box))
 	} else {
 		printPuTTY(env.Stdout, r, pathWhy)
 	}

@@ -110,7 +110,7 @@ func runSessions(env *Env, f sshFlags) error {
 		for i, s := range ss {
 			out.Sessions = append(out.Sessions, newSessionJSON(s, kills[i]))
 		}
-		err = writeJSON(env.Stdout, out)
+		err = jsonout.Write(env.Stdout, out)
 	} else {
 		printSessions(env.Stdout, ss, kills)
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/pflag"
+	"github.com/tcpka/tcpka/internal/jsonout"
 )
 
 // version and revision may be set at link time by packaging
@@ -69,7 +70,7 @@ func runVersion(env *Env, versionJSON bool, args []string) error {
 	}
 	b := readBuildInfo()
 	if versionJSON {
-		return writeJSON(env.Stdout, b)
+		return jsonout.Write(env.Stdout, b)
 	}
 	fmt.Fprintf(env.Stdout, "tcpka %s\n", b.Version)
 	switch {

@@ -4,25 +4,9 @@ package main
 // list of apply and revert.
 
 import (
-	"io"
-
 	"github.com/tcpka/tcpka/internal/human"
-	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/nsreport"
 )
-
-// writeJSON prints v as one indented JSON object, settings in place
-// (jsonout.Marshal), with <, > and & as they are (a shell command's "&&",
-// PuTTY's "Connection > ..."): the output goes to terminals and scripts,
-// not into HTML.
-func writeJSON(w io.Writer, v any) error {
-	b, err := jsonout.MarshalIndent(v, "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
 
 // printable is s for a terminal (human.Safe).
 func printable(s string) string { return human.Safe(s) }

@@ -23,19 +23,6 @@ const ProgramName = "tcpka_keepalive"
 // ErrNoValues is returned for settings that set none of the socket options.
 var ErrNoValues = errors.New("the profile sets none of time, interval, probes, user_timeout")
 
-// socketKeys are the keys of the table a socket option carries, in the
-// order the program sets them (table order); bpf_setsockopt takes each
-// at the same level and number as setsockopt(2).
-func socketKeys() []*keepalive.Key {
-	var out []*keepalive.Key
-	for _, k := range keepalive.Keys() {
-		if k.SockOpt.Name != "" {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // Instructions assembles the sock_ops program for s: in the two established
 // callbacks it sets TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and
 // TCP_USER_TIMEOUT (those s sets) and then SO_KEEPALIVE, so the timer is
@@ -73,7 +60,7 @@ func Instructions(s keepalive.Settings) (asm.Instructions, error) {
 			asm.FnSetsockopt.Call(),
 		)
 	}
-	for _, k := range socketKeys() {
+	for _, k := range keepalive.SocketKeys() {
 		if v := k.Get(s); v != 0 {
 			setsockopt(int32(k.SockOpt.Level), int32(k.SockOpt.Opt), int32(v))
 		}
@@ -107,7 +94,7 @@ func Decode(insns asm.Instructions) (keepalive.Settings, error) {
 			case level == solSocket && ins.Constant == soKeepalive:
 				keepaliveOn = val == 1
 			default:
-				for _, k := range socketKeys() {
+				for _, k := range keepalive.SocketKeys() {
 					if int64(k.SockOpt.Level) == level && int64(k.SockOpt.Opt) == ins.Constant {
 						k.Set(&s, int(val))
 					}

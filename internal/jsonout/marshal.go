@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strconv"
@@ -41,6 +42,17 @@ func MarshalIndent(v any, indent string) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// Write prints v to w as one JSON object indented by two spaces and a
+// newline: every --json output of tcpka.
+func Write(w io.Writer, v any) error {
+	b, err := MarshalIndent(v, "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 type encoder struct{ b []byte }

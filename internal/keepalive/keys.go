@@ -192,6 +192,21 @@ func SysctlKeys() []*Key {
 	return table.sysctls
 }
 
+// SocketKeys lists, in table order, the keys a TCP socket carries as an
+// option (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT):
+// the order setsockopt and enforce's BPF program write them, the
+// per-socket options before SO_KEEPALIVE, so the timer is armed with the
+// new idle time. Built on each call: it is not needed at every start.
+func SocketKeys() []*Key {
+	var out []*Key
+	for _, k := range Keys() {
+		if k.SockOpt.Name != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // KeyBySysctl finds a key by its sysctl: "tcp_keepalive_time",
 // "net.ipv4.tcp_keepalive_time" or "net/ipv4/tcp_keepalive_time".
 func KeyBySysctl(name string) (*Key, bool) {

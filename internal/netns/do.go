@@ -117,7 +117,8 @@ func inside(ns *NS) error {
 // its links, addresses and firewall tables, when the last handle and
 // socket in it are closed, which a killed process does too; nothing can
 // be left behind for a later command to find. It is made on a thread of
-// its own that is thrown away afterwards, as NewNamed does.
+// its own that is thrown away afterwards (unshare moves the calling
+// thread, and it must never run other goroutines there).
 func New() (*NS, error) {
 	type result struct {
 		fd  int
@@ -141,44 +142,9 @@ func New() (*NS, error) {
 	return FromFD(r.fd, "anonymous network namespace")
 }
 
-// NewNamed creates a new network namespace and bind-mounts it at
-// runDir/name, as `ip netns add` does, on a thread of its own that is
-// thrown away afterwards (unshare moves the calling thread, and it must
-// never run other goroutines there). The caller removes it with
-// DeleteNamed.
-func NewNamed(runDir, name string) (*NS, error) {
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(runDir, name)
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-		if err != nil {
-			errc <- err
-			return
-		}
-		f.Close()
-		if err := unix.Mount("/proc/thread-self/ns/net", path, "bind", unix.MS_BIND, ""); err != nil {
-			os.Remove(path)
-			errc <- fmt.Errorf("bind mount %s: %w", path, err)
-			return
-		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("create network namespace %s: %w", name, err)
-	}
-	return Open(path)
-}
-
-// DeleteNamed unmounts and removes runDir/name; a file that is no mount
-// (left by a failed create) is removed all the same.
+// DeleteNamed unmounts and removes runDir/name, a namespace bind-mounted
+// as `ip netns add` does (older measures left theirs so); a file that is
+// no mount is removed all the same.
 func DeleteNamed(runDir, name string) error {
 	path := filepath.Join(runDir, name)
 	uerr := unix.Unmount(path, unix.MNT_DETACH)

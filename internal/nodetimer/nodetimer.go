@@ -19,9 +19,6 @@ const (
 	NftCtTimeout Kind = "nft-ct-timeout"
 )
 
-// Kinds lists every kind.
-func Kinds() []Kind { return []Kind{Conntrack, IPVS, NftCtTimeout} }
-
 // Sentinels wrapped by Unread.Err, for callers that decide (exit codes, a
 // hint to run as root).
 var (

@@ -143,7 +143,7 @@ func ShowAll(o Out, rs []netscope.Reading, v netscope.Visits) (Outcome, error) {
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(o.W, out); err != nil {
+		if err := jsonout.Write(o.W, out); err != nil {
 			return OK, err
 		}
 		if failed > 0 { // what they hold is not known
@@ -297,7 +297,7 @@ func ApplyAll(o Out, p *profile.Profile, dryRun bool, outs []netscope.Outcome, v
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(o.W, out); err != nil {
+		if err := jsonout.Write(o.W, out); err != nil {
 			return OK, err
 		}
 	} else {
@@ -394,7 +394,7 @@ func CheckAll(o Out, p *profile.Profile, arg string, rs []netscope.Reading, v ne
 			}
 			out.Namespaces = append(out.Namespaces, j)
 		}
-		if err := writeJSON(o.W, out); err != nil {
+		if err := jsonout.Write(o.W, out); err != nil {
 			return OK, err
 		}
 	} else {
@@ -496,7 +496,7 @@ func RevertAll(o Out, dryRun bool, rep netscope.RevertReport) (Outcome, error) {
 			}
 			out.Unreached = append(out.Unreached, j)
 		}
-		if err := writeJSON(o.W, out); err != nil {
+		if err := jsonout.Write(o.W, out); err != nil {
 			return OK, err
 		}
 	} else {

@@ -41,7 +41,7 @@ func ApplyOne(o Out, p *profile.Profile, dryRun bool, oc netscope.Outcome, net d
 		if v := rv.visit(oc.ID); v != nil {
 			out.Rearm = rearmJSON(*v, rv.DryRun || !rv.Asked)
 		}
-		return rearmOutcome(rv), writeJSON(o.W, out)
+		return rearmOutcome(rv), jsonout.Write(o.W, out)
 	}
 	PrintUndone(o.W, res, dryRun)
 	fmt.Fprintf(o.W, "profile %s (%s)\n", p.Name, human.Safe(p.Origin))
@@ -78,7 +78,7 @@ func CheckOne(o Out, p *profile.Profile, arg string, r netscope.Reading, net det
 	interrupted, ij := Interrupted(st, r.Identity, cur)
 	if o.JSON {
 		out := checkJSONOut{Profile: p.Name, Netns: r.ID, Match: len(drift) == 0, Kernel: jsonout.Of(cur, net), Keys: CheckKeys(p, cur), Interrupted: ij}
-		if err := writeJSON(o.W, out); err != nil {
+		if err := jsonout.Write(o.W, out); err != nil {
 			return OK, err
 		}
 	} else {
@@ -120,7 +120,7 @@ type revertJSONOut struct {
 func RevertOne(o Out, dryRun bool, r netscope.Reverted, net detect.Net) (Outcome, error) {
 	if r.Record == nil {
 		if o.JSON {
-			return OK, writeJSON(o.W, revertJSONOut{Changes: []ChangeJSON{}, DryRun: dryRun})
+			return OK, jsonout.Write(o.W, revertJSONOut{Changes: []ChangeJSON{}, DryRun: dryRun})
 		}
 		// A killed apply may have left a journal and no record yet:
 		// revert undid it, and says so before saying there was no record.
@@ -130,7 +130,7 @@ func RevertOne(o Out, dryRun bool, r netscope.Reverted, net detect.Net) (Outcome
 	}
 	rec, res := r.Record, r.Result
 	if o.JSON {
-		return OK, writeJSON(o.W, revertJSONOut{Reverted: !dryRun, DryRun: dryRun, Profile: rec.Profile, Changes: ChangesJSON(res.Changes)})
+		return OK, jsonout.Write(o.W, revertJSONOut{Reverted: !dryRun, DryRun: dryRun, Profile: rec.Profile, Changes: ChangesJSON(res.Changes)})
 	}
 	PrintUndone(o.W, res, dryRun)
 	fmt.Fprintf(o.W, "values from before profile %s was applied (%s)\n", rec.Profile, rec.At.Format("2006-01-02 15:04:05 UTC"))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tcpka/tcpka/internal/detect"
 	"github.com/tcpka/tcpka/internal/human"
-	"github.com/tcpka/tcpka/internal/jsonout"
 	"github.com/tcpka/tcpka/internal/keepalive"
 	"github.com/tcpka/tcpka/internal/profile"
 	"github.com/tcpka/tcpka/internal/sysctl"
@@ -32,16 +31,6 @@ const (
 	Failed
 	Unknown
 )
-
-// writeJSON prints v as one indented JSON object, settings in place.
-func writeJSON(w io.Writer, v any) error {
-	b, err := jsonout.MarshalIndent(v, "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
 
 // keyColumn prints "tcp_keepalive_time     7200 s" aligned for all keys.
 func KeyColumn(k *keepalive.Key, v int) string {

@@ -114,7 +114,7 @@ func ShowOne(o Out, in ShowIn) (Outcome, error) {
 	if o.JSON {
 		out := showJSONOut{Netns: r.ID, Settings: settings, KernelDefaults: IsKernelDefault(v), Boot: newBootJSON(in.Boot),
 			NodeIdleTimers: NodeTimers(in.Timers, v), Interrupted: ij}
-		return OK, writeJSON(o.W, out)
+		return OK, jsonout.Write(o.W, out)
 	}
 	w := o.W
 	for _, k := range sysctl.Keys() {

@@ -110,7 +110,7 @@ func Get(fd int) (Options, error) {
 		return o, err
 	}
 	o.On = ka != 0
-	for _, k := range socketKeys() {
+	for _, k := range keepalive.SocketKeys() {
 		v, err := get(k.SockOpt.Level, k.SockOpt.Opt, k.SockOpt.Name)
 		if err != nil {
 			return Options{}, err
@@ -118,20 +118,6 @@ func Get(fd int) (Options, error) {
 		k.Set(&o.Settings, v)
 	}
 	return o, nil
-}
-
-// socketKeys are the keys of the table a TCP socket carries, in table
-// order (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT), the
-// order Set writes them: the per-socket options before SO_KEEPALIVE, so
-// the timer is armed with the new idle time.
-func socketKeys() []*keepalive.Key {
-	var out []*keepalive.Key
-	for _, k := range keepalive.Keys() {
-		if k.SockOpt.Name != "" {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // Validate checks the settings Set would write against the kernel's
@@ -161,7 +147,7 @@ func Set(fd int, o Options) error {
 		}
 		return nil
 	}
-	for _, k := range socketKeys() {
+	for _, k := range keepalive.SocketKeys() {
 		v := k.Get(o.Settings)
 		if v == 0 {
 			continue

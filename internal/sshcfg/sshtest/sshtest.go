@@ -150,9 +150,6 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// PID is the listening sshd's.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
-
 // addUser bind-mounts a copy of /etc/passwd with User added over the real
 // one, in the test's private mount namespace.
 func addUser(t *testing.T, dir, home string) {
