@@ -207,25 +207,12 @@ func (b *bench) lateKills(n, calib int, ps []profileJSON) (*counts, error) {
 			return nil, err
 		}
 		time.Sleep(at)
-		if w.kill() {
-			c.completed++
-		}
-		c.kills++
+		c.killed(w.kill())
 		now, err := readNS(lateNS)
 		if err != nil {
 			return nil, err
 		}
-		state := "mix"
-		switch {
-		case now == start:
-			state = "old"
-			c.old++
-		case now.holds(p.values()):
-			state = "new"
-			c.new++
-		default:
-			c.mix++
-		}
+		state := c.classify(now == start, now.holds(p.values()))
 		out, e, _ := b.run("check", p.Name, "--json", "--netns", lateNS, "--run-dir", runDir)
 		var co checkOut
 		if err := json.Unmarshal([]byte(out), &co); err != nil {

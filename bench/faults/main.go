@@ -134,6 +134,29 @@ type counts struct {
 	undoFirst, reinstalls, observed int
 }
 
+// killed counts one kill; completed: the command exited before it.
+func (c *counts) killed(completed bool) {
+	c.kills++
+	if completed {
+		c.completed++
+	}
+}
+
+// classify counts what a kill left, "old" (all as before), "new" (all
+// as the command was writing) or "mix", and returns it.
+func (c *counts) classify(asBefore, asWritten bool) string {
+	switch {
+	case asBefore:
+		c.old++
+		return "old"
+	case asWritten:
+		c.new++
+		return "new"
+	}
+	c.mix++
+	return "mix"
+}
+
 func (c *counts) print() {
 	fmt.Printf("%s: %d kills: %d unreported mixes, %d lost originals, %d orphan files\n",
 		c.what, c.kills, c.unreported, c.lost, c.orphans)
@@ -383,25 +406,12 @@ func (b *bench) applyKills(n, calib int, ps []profileJSON) (*counts, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.kills++
-		if completed {
-			c.completed++
-		}
+		c.killed(completed)
 		now, err := readKernel()
 		if err != nil {
 			return nil, err
 		}
-		state := "mix"
-		switch {
-		case now == start:
-			state = "old"
-			c.old++
-		case now.holds(want):
-			state = "new"
-			c.new++
-		default:
-			c.mix++
-		}
+		state := c.classify(now == start, now.holds(want))
 		out, e, _ := b.run("check", p.Name, "--json", host[0], host[1])
 		var co checkOut
 		if err := json.Unmarshal([]byte(out), &co); err != nil {
@@ -739,25 +749,12 @@ func (b *bench) installKills(n, calib int, ps []profileJSON) (*counts, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.kills++
-		if completed {
-			c.completed++
-		}
+		c.killed(completed)
 		sk, err := snapshot(dir)
 		if err != nil {
 			return nil, err
 		}
-		state := "mix"
-		switch {
-		case sk.view().equal(s1.view()):
-			state = "old"
-			c.old++
-		case sk.view().equal(s2.view()):
-			state = "new"
-			c.new++
-		default:
-			c.mix++
-		}
+		state := c.classify(sk.view().equal(s1.view()), sk.view().equal(s2.view()))
 		if strings.Contains(sk["etc/tcpka/install.json"].data, `"state": "pending"`) {
 			c.reported++ // the record names the interrupted install
 		}
@@ -953,25 +950,12 @@ func (b *bench) uninstallKills(n, calib int, ps []profileJSON) (*counts, error) 
 		if err != nil {
 			return nil, err
 		}
-		c.kills++
-		if completed {
-			c.completed++
-		}
+		c.killed(completed)
 		sk, err := snapshot(dir)
 		if err != nil {
 			return nil, err
 		}
-		state := "mix"
-		switch {
-		case sk.view().equal(s1.view()):
-			state = "old"
-			c.old++
-		case sk.view().equal(s0.view()):
-			state = "new"
-			c.new++
-		default:
-			c.mix++
-		}
+		state := c.classify(sk.view().equal(s1.view()), sk.view().equal(s0.view()))
 		// What show says about it.
 		out, e, _ := b.run("show", "--json", "--root", dir)
 		var sj showBootJSON
